@@ -1,0 +1,26 @@
+"""conv-harness: cross-validate 2-D convolutions and name why they diverge.
+
+Public API (DESIGN.md): `load_cases(paths) -> list[Case]`, `get_implementation(name) -> conv2d`,
+`run(cases, implementations=None) -> pandas.DataFrame` (exactly the report's rows).
+Attributes are imported on first use so that `import harness` stays light.
+"""
+
+from __future__ import annotations
+
+__all__ = ["load_cases", "get_implementation", "run", "HarnessError", "__version__"]
+__version__ = "0.1.0"
+
+_LOCATIONS = {
+    "load_cases": "harness.cases",
+    "get_implementation": "harness.implementations",
+    "run": "harness.run",
+    "HarnessError": "harness.errors",
+}
+
+
+def __getattr__(name: str):
+    if name in _LOCATIONS:
+        import importlib
+
+        return getattr(importlib.import_module(_LOCATIONS[name]), name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")

@@ -1,0 +1,146 @@
+"""Command line: `conv-harness run | list | validate | ...`.
+
+Exit codes: 0 every expectation holds, 1 an unexpected divergence or an error row, 2 bad input or
+usage (one line per problem on stderr, no traceback). `list`, `validate` and `--help` import
+neither torch, scipy nor pandas, so they answer instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from harness.errors import HarnessError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_REPORT = "reports/discrepancies.csv"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: one line, exit 2
+        self.print_usage(sys.stderr)
+        raise SystemExit(_fail(f"{self.prog}: {message}"))
+
+
+def _fail(message: str) -> int:
+    print(f"conv-harness: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _add_paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATHS",
+                        help="case files or directories (default: cases/)")
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-k", dest="keyword", metavar="EXPR",
+                        help="select cases whose id/tags/sweep/file match EXPR "
+                             "(words with and/or/not, as pytest -k)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="conv-harness",
+        description="Cross-validate 2-D convolutions (torch, scipy, a handwritten reference, "
+                    "yours) on a registry of YAML cases, and say why they diverge.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run the cases and write the CSV report")
+    _add_paths(run)
+    run.add_argument("--impl", action="append", metavar="NAME|module:function",
+                     help="implementation to check (repeatable; default: torch, scipy, reference)")
+    run.add_argument("--out", default=DEFAULT_REPORT, metavar="FILE",
+                     help=f"CSV report path (default: {DEFAULT_REPORT})")
+    _add_selection(run)
+    run.add_argument("--no-variants", action="store_true",
+                     help="only as_is rows (skip the mutation variant rows)")
+
+    listing = commands.add_parser("list", help="list the cases (skipped sweep combinations too)")
+    _add_paths(listing)
+    _add_selection(listing)
+
+    validate = commands.add_parser("validate", help="check case files; exit 2 on any problem")
+    _add_paths(validate)
+    return parser
+
+
+def _load(args):
+    from harness.cases import load_cases
+    from harness.select import select
+
+    return select(load_cases(args.paths), getattr(args, "keyword", None))
+
+
+def cmd_list(args) -> int:
+    cases = _load(args)
+    for case in cases:
+        shape = "x".join(map(str, case.input_shape)) + " * " + "x".join(map(str, case.weight_shape))
+        line = f"{case.id}  [{case.dtype}, {shape}]"
+        if case.tags:
+            line += "  tags: " + ",".join(case.tags)
+        if case.skip_reason:
+            line += f"  SKIPPED: {case.skip_reason}"
+        print(line)
+    skipped = sum(1 for c in cases if c.skip_reason)
+    print(f"{len(cases)} cases ({skipped} skipped)")
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from harness.cases import discover, load_cases
+
+    files = discover(args.paths)
+    cases = load_cases(files)
+    skipped = sum(1 for c in cases if c.skip_reason)
+    print(f"ok: {len(files)} files, {len(cases)} cases ({skipped} skipped sweep combinations)")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from harness.report import summary_lines, to_dataframe, write_csv
+    from harness.run import resolve_implementations, run_records
+
+    cases = _load(args)
+    resolve_implementations(args.impl)  # fail fast (exit 2) on a bad --impl
+    runnable = [c for c in cases if c.skip_reason is None]
+    if not runnable:
+        raise HarnessError("no cases selected (check PATHS and -k)")
+    records = run_records(runnable, args.impl, variants=not args.no_variants)
+    frame = to_dataframe(records)
+    write_csv(frame, args.out)
+    for line in summary_lines(records):
+        print(line)
+    skipped = [c for c in cases if c.skip_reason]
+    if skipped:
+        print(f"{len(skipped)} sweep combinations skipped (torch rejects them); see `conv-harness list`")
+    print(f"report: {args.out}")
+    return EXIT_FAILED if any(r.failed for r in records) else EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "validate": cmd_validate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except HarnessError as error:
+        for problem in error.problems:
+            print(f"conv-harness: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("conv-harness: interrupted; no report was written (an earlier report is unchanged)",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Materialise a case's tensors as NumPy arrays.
+
+Random data is drawn from `numpy.random.default_rng(seed)` in float64, so the same file gives the
+same arrays on every machine. The arrays are then rounded to the case's dtype: implementations get
+them in that dtype, and the float64 baseline is computed on exactly those rounded values.
+NumPy has no bfloat16: bfloat16 cases are rounded to bfloat16 (round to nearest even) and handed to
+implementations as float32 arrays holding bfloat16-representable values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.cases import Case, TensorSpec
+
+NUMPY_DTYPES = {
+    "float64": np.float64,
+    "float32": np.float32,
+    "float16": np.float16,
+    "bfloat16": np.float32,
+}
+
+
+@dataclass(frozen=True)
+class CaseArrays:
+    """A case's tensors: `native` in the dtype implementations receive, `exact` in float64."""
+
+    input: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray | None
+    input64: np.ndarray
+    weight64: np.ndarray
+    bias64: np.ndarray | None
+
+
+def generate(spec: TensorSpec) -> np.ndarray:
+    """Float64 array for a tensor spec."""
+    shape = tuple(spec.shape)
+    rng = np.random.default_rng(spec.seed)
+    if spec.init == "normal":
+        return rng.standard_normal(shape) * (1.0 if spec.std is None else spec.std)
+    if spec.init == "uniform":
+        low = -1.0 if spec.low is None else spec.low
+        high = 1.0 if spec.high is None else spec.high
+        return rng.uniform(low, high, shape)
+    if spec.init == "integers":
+        low = -3 if spec.low is None else int(spec.low)
+        high = 4 if spec.high is None else int(spec.high)
+        return rng.integers(low, high, shape).astype(np.float64)
+    if spec.init == "ones":
+        return np.ones(shape)
+    if spec.init == "zeros":
+        return np.zeros(shape)
+    if spec.init == "arange":
+        return np.arange(math.prod(shape), dtype=np.float64).reshape(shape)
+    if spec.init == "impulse":
+        out = np.zeros(shape)
+        at = tuple(spec.at) if spec.at is not None else tuple(s // 2 for s in shape)
+        out[at] = 1.0
+        return out
+    raise AssertionError(f"unhandled init {spec.init}")
+
+
+def to_array(tensor, rank: int) -> np.ndarray:
+    """Float64 array for a spec or literal, with leading axes of size 1 up to `rank`."""
+    array = generate(tensor) if isinstance(tensor, TensorSpec) else np.asarray(tensor, np.float64)
+    return array.reshape((1,) * (rank - array.ndim) + array.shape)
+
+
+def round_bfloat16(array: np.ndarray) -> np.ndarray:
+    """Round float values to the nearest bfloat16 (ties to even), returned as float32."""
+    as32 = np.ascontiguousarray(array, dtype=np.float32)
+    bits = as32.view(np.uint32).astype(np.uint64)
+    rounding = 0x7FFF + ((bits >> 16) & 1)
+    rounded = ((bits + rounding) >> 16) << 16
+    special = ~np.isfinite(as32)
+    result = (rounded & 0xFFFFFFFF).astype(np.uint32).view(np.float32).copy()
+    result[special] = as32[special]
+    return result
+
+
+def round_to_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
+    """The array in the dtype implementations receive for this case dtype."""
+    if dtype == "bfloat16":
+        return round_bfloat16(array)
+    with np.errstate(over="ignore"):
+        return array.astype(NUMPY_DTYPES[dtype])
+
+
+def materialize(case: Case) -> CaseArrays:
+    """The case's input, weight and bias, rounded to its dtype, plus float64 copies of them."""
+    native = {}
+    exact = {}
+    for name, rank in (("input", 4), ("weight", 4), ("bias", 1)):
+        tensor = getattr(case, name)
+        if tensor is None:
+            native[name] = exact[name] = None
+            continue
+        rounded = round_to_dtype(to_array(tensor, rank), case.dtype)
+        rounded.setflags(write=False)
+        as64 = rounded.astype(np.float64)
+        as64.setflags(write=False)
+        native[name], exact[name] = rounded, as64
+    return CaseArrays(
+        native["input"], native["weight"], native["bias"],
+        exact["input"], exact["weight"], exact["bias"],
+    )
+
+
+def expected_array(case: Case) -> np.ndarray | None:
+    return None if case.expected is None else to_array(case.expected, 4)

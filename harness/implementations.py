@@ -1,0 +1,205 @@
+"""Implementations under test, behind one registry: name -> conv2d callable.
+
+Every implementation has torch.nn.functional.conv2d's signature on NumPy arrays:
+`conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> array-like`,
+input NCHW, weight OIHW (C_out, C_in/groups, kH, kW), cross-correlation, depth summed per group.
+Built-ins also accept a (top, bottom, left, right) padding and a `padding_mode` keyword and say so
+with `handles_padding_mode = True`; for any other implementation the harness applies
+`padding_mode` and asymmetric padding itself, as nn.Conv2d does, and passes padding=0.
+
+Built in: `torch` (F.conv2d), `scipy` (signal.correlate2d per 2-D slice, depth summed explicitly),
+`reference` (harness.reference, NumPy only). A user's implementation is named `module:function`.
+Heavy libraries are imported inside the functions, so listing and validating stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from harness import reference
+from harness.errors import ImplementationError
+
+NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+CONV2D_PARAMETERS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+
+
+def _needs_explicit_pad(padding, padding_mode: str) -> bool:
+    if padding_mode != "zeros":
+        return True
+    if isinstance(padding, str) or isinstance(padding, (int, np.integer)):
+        return False
+    return len(tuple(padding)) == 4
+
+
+def torch_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 padding_mode="zeros"):
+    """torch.nn.functional.conv2d; padding_mode and 4-tuple padding via F.pad first."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(input).copy())
+    w = torch.from_numpy(np.ascontiguousarray(weight).copy())
+    b = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias).copy())
+    if _needs_explicit_pad(padding, padding_mode):
+        kernel = tuple(w.shape[2:])
+        top, bottom, left, right = reference.padding_amounts(
+            padding, kernel, reference.as_pair(dilation, "dilation")
+        )
+        if padding == "same" and reference.as_pair(stride, "stride") != (1, 1):
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
+        mode = "constant" if padding_mode == "zeros" else padding_mode
+        x = F.pad(x, (left, right, top, bottom), mode=mode)
+        padding = 0
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch warns that 'same' with an even kernel pads a copy; the result is what we test
+        warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
+        out = F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return out.numpy()
+
+
+def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 padding_mode="zeros"):
+    """scipy.signal.correlate2d on every (n, o, c) slice; depth summed explicitly.
+
+    Padding with np.pad (modes mapped to numpy's names), stride by subsampling the 'valid'
+    result, dilation by spreading the kernel with zeros, groups by channel blocks. scipy rejects
+    float16, so float16 is computed in float32 and rounded back.
+    """
+    from scipy import signal
+
+    x = np.asarray(input)
+    out_dtype = x.dtype
+    work = np.float32 if x.dtype == np.float16 else x.dtype
+    x = x.astype(work)
+    w = np.asarray(weight).astype(work)
+    (sh, sw), (dh, dw) = reference.as_pair(stride, "stride"), reference.as_pair(dilation, "dilation")
+    c_out, cg, kh, kw = w.shape
+    if padding == "same" and (sh, sw) != (1, 1):
+        raise ValueError("padding='same' is not supported for strided convolutions")
+    top, bottom, left, right = reference.padding_amounts(padding, (kh, kw), (dh, dw))
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=NUMPY_PAD_MODES[padding_mode])
+    spread = np.zeros((c_out, cg, dh * (kh - 1) + 1, dw * (kw - 1) + 1), dtype=work)
+    spread[:, :, ::dh, ::dw] = w
+    og = c_out // groups
+    n = x.shape[0]
+    rows = []
+    for i in range(n):
+        channels = []
+        for o in range(c_out):
+            g = o // og
+            total = None
+            for c in range(cg):
+                part = signal.correlate2d(xp[i, g * cg + c], spread[o, c], mode="valid")
+                total = part if total is None else total + part
+            channels.append(total[::sh, ::sw])
+        rows.append(np.stack(channels))
+    out = np.stack(rows)
+    if bias is not None:
+        out = out + np.asarray(bias).astype(work)[None, :, None, None]
+    return out.astype(out_dtype)
+
+
+def reference_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                     padding_mode="zeros"):
+    """The handwritten reference computed in the case's dtype (float16 via float32)."""
+    x = np.asarray(input)
+    work = np.float32 if x.dtype == np.float16 else x.dtype
+    out = reference.conv2d(
+        x.astype(work), np.asarray(weight).astype(work),
+        None if bias is None else np.asarray(bias).astype(work),
+        stride, padding, dilation, groups, padding_mode,
+    )
+    return out.astype(x.dtype)
+
+
+for _builtin in (torch_conv2d, scipy_conv2d, reference_conv2d):
+    _builtin.handles_padding_mode = True  # type: ignore[attr-defined]
+
+BUILTINS: dict[str, Callable] = {
+    "torch": torch_conv2d,
+    "scipy": scipy_conv2d,
+    "reference": reference_conv2d,
+}
+DEFAULT_IMPLEMENTATIONS = ("torch", "scipy", "reference")
+
+_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def check_signature(func: Callable, name: str) -> None:
+    """Raise ImplementationError unless func can be called with conv2d's parameters."""
+    if not callable(func):
+        raise ImplementationError(f"implementation '{name}': {type(func).__name__} is not callable")
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return  # builtins without a signature: trust them
+    try:
+        signature.bind(*(object() for _ in range(7)))
+    except TypeError:
+        raise ImplementationError(
+            f"implementation '{name}': signature {signature} cannot take conv2d's arguments "
+            f"({', '.join(CONV2D_PARAMETERS)}); expected def conv2d(input, weight, bias=None, "
+            "stride=1, padding=0, dilation=1, groups=1)"
+        ) from None
+
+
+def get_implementation(name: str) -> Callable:
+    """A built-in by name, or a user's callable as `module:function` (module importable or a .py path)."""
+    if name in BUILTINS:
+        return BUILTINS[name]
+    if not _SPEC.match(name) and not (":" in name and name.split(":")[0].endswith(".py")):
+        raise ImplementationError(
+            f"implementation '{name}': not a built-in ({', '.join(BUILTINS)}) and not of the form "
+            "module:function"
+        )
+    module_name, _, attribute = name.rpartition(":")
+    module = _import(module_name, name)
+    func = module
+    for part in attribute.split("."):
+        if not hasattr(func, part):
+            raise ImplementationError(
+                f"implementation '{name}': module '{module_name}' has no attribute '{attribute}'"
+            )
+        func = getattr(func, part)
+    check_signature(func, name)
+    return func
+
+
+def _import(module_name: str, name: str):
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_file():
+            raise ImplementationError(f"implementation '{name}': no such file {module_name}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:  # the user's module failed while importing
+            raise ImplementationError(
+                f"implementation '{name}': importing {module_name} failed: "
+                f"{type(error).__name__}: {error}"
+            ) from None
+        return module
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise ImplementationError(
+            f"implementation '{name}': cannot import module '{module_name}' ({error}); check the "
+            "name and that it is importable from the current directory or PYTHONPATH"
+        ) from None
+    except Exception as error:
+        raise ImplementationError(
+            f"implementation '{name}': importing module '{module_name}' failed: "
+            f"{type(error).__name__}: {error}"
+        ) from None

@@ -1,0 +1,147 @@
+"""pytest plugin: options, the case matrix's parametrisation, markers and the report header.
+
+`pytest` runs one test per (case, implementation, variant) over cases/ (ids like
+`seed_stats_se_335321-scipy-as_is`); `pytest --cases PATH --impl module:function` over others.
+Rows come from harness.run, the same code path as `conv-harness run`: a case is run once (all its
+rows at once) the first time one of its tests needs it. Case tags become registered markers.
+Heavy imports happen inside functions.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import HarnessError
+
+MATRIX_FIXTURE = "matrix_row"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("conv-harness")
+    group.addoption("--cases", action="append", default=None, metavar="PATH",
+                    help="case files/directories for the matrix (default: cases/)")
+    group.addoption("--impl", action="append", default=None, metavar="NAME|module:function",
+                    help="implementations for the matrix (default: torch, scipy, reference)")
+
+
+class MatrixState:
+    """Cases, implementations and the per-case row cache for one session."""
+
+    def __init__(self, config):
+        from harness.cases import load_cases
+
+        self.config = config
+        paths = config.getoption("--cases") or [str(config.rootpath / "cases")]
+        self.implementation_names = config.getoption("--impl") or None
+        try:
+            self.cases = load_cases(paths)
+        except HarnessError as error:
+            raise pytest.UsageError("\n".join(error.problems)) from None
+        self._implementations = None
+        self._rows: dict[str, dict] = {}
+
+    @property
+    def implementations(self):
+        if self._implementations is None:
+            from harness.run import resolve_implementations
+
+            try:
+                self._implementations = resolve_implementations(self.implementation_names)
+            except HarnessError as error:
+                raise pytest.UsageError("\n".join(error.problems)) from None
+        return self._implementations
+
+    def rows_for(self, case):
+        if case.id not in self._rows:
+            from harness.run import run_case
+
+            records = run_case(case, self.implementations)
+            self._rows[case.id] = {(r.implementation, r.variant): r for r in records}
+        return self._rows[case.id]
+
+    def matrix(self):
+        """(case, implementation, variant) triples, in the report's order."""
+        from harness.implementations import DEFAULT_IMPLEMENTATIONS
+
+        names = list(dict.fromkeys(self.implementation_names or DEFAULT_IMPLEMENTATIONS))
+        for case in self.cases:
+            for name in names:
+                yield case, name, "as_is"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "matrix: a (case, implementation, variant) row of the registry")
+    state = MatrixState(config)
+    config.stash[_STATE] = state
+    for tag in sorted({tag for case in state.cases for tag in case.tags}):
+        config.addinivalue_line("markers", f"{tag}: case tag from the registry")
+
+
+_STATE = pytest.StashKey[MatrixState]()
+
+
+def pytest_report_header(config):
+    import numpy
+    import scipy
+
+    try:
+        import torch
+
+        torch_version = torch.__version__
+    except ImportError:  # pragma: no cover - torch is a dependency
+        torch_version = "not installed"
+    state = config.stash[_STATE]
+    names = state.implementation_names or ["torch", "scipy", "reference"]
+    return [
+        f"conv-harness: torch {torch_version}, numpy {numpy.__version__}, scipy {scipy.__version__}",
+        f"conv-harness: {len(state.cases)} cases, implementations: {', '.join(names)}",
+    ]
+
+
+def pytest_generate_tests(metafunc):
+    if MATRIX_FIXTURE not in metafunc.fixturenames:
+        return
+    state = metafunc.config.stash[_STATE]
+    params = []
+    for case, implementation, variant in state.matrix():
+        marks = [pytest.mark.matrix, *(getattr(pytest.mark, tag) for tag in case.tags)]
+        if case.skip_reason:
+            marks.append(pytest.mark.skip(reason=f"{case.id}: {case.skip_reason}"))
+        params.append(pytest.param((case, implementation, variant), marks=marks,
+                                   id=f"{case.id}-{implementation}-{variant}"))
+    metafunc.parametrize(MATRIX_FIXTURE, params)
+
+
+@pytest.fixture
+def matrix_state(request) -> MatrixState:
+    return request.config.stash[_STATE]
+
+
+def check_row(state: MatrixState, case, implementation: str, variant: str):
+    """Fail (without a harness traceback) unless the row meets its expectation."""
+    record = state.rows_for(case).get((implementation, variant))
+    where = f"[{case.file} :: {case.id}]"
+    if record is None:
+        pytest.fail(f"no row for implementation {implementation!r}, variant {variant!r} {where}",
+                    pytrace=False)
+    if record.status == "unsupported":
+        pytest.skip(f"{implementation} does not support this case: {record.message} {where}")
+    if record.failed:
+        cause = f" (cause: {record.cause})" if record.cause else ""
+        pytest.fail(f"{record.status}{cause}: {record.message} {where}", pytrace=False)
+    if record.status == "hidden":
+        state.config.stash.setdefault(_HIDDEN, []).append(
+            f"{case.id}-{implementation}-{variant}: {record.message}"
+        )
+    return record
+
+
+_HIDDEN = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    hidden = config.stash.get(_HIDDEN, [])
+    if hidden and "a" in (config.option.reportchars or "").lower():
+        terminalreporter.section("hidden divergences (the case's data cannot show the semantics)")
+        for line in hidden:
+            terminalreporter.line(f"HIDDEN {line}")

@@ -1,0 +1,103 @@
+"""Records -> pandas DataFrame -> CSV, and the short terminal summary.
+
+The CSV has exactly the DESIGN.md columns in order. Floats are written with Python's shortest
+round-trip representation (reading the file back gives the same float64 values); integers stay
+integers (empty where a call failed); rows keep the run's order (case order in the registry, then
+implementation, then variant), so two runs give byte-identical files. Files are written atomically
+(a temporary file in the same directory, then a rename): an interrupted run leaves the previous
+report intact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.run import COLUMNS, Record
+
+INT_COLUMNS = ("groups", "mismatched", "total")
+FLOAT_COLUMNS = ("max_abs_diff", "max_rel_diff", "atol", "rtol")
+
+
+def to_dataframe(records: Sequence[Record]):
+    import pandas as pd
+
+    frame = pd.DataFrame([r.as_row() for r in records], columns=list(COLUMNS))
+    for column in INT_COLUMNS:
+        frame[column] = frame[column].astype("Int64")
+    for column in FLOAT_COLUMNS:
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def csv_text(frame) -> str:
+    """CSV text with round-trippable floats."""
+    text_frame = frame.copy()
+    for column in FLOAT_COLUMNS:
+        if column in text_frame:
+            text_frame[column] = [
+                "" if value != value else repr(float(value)) for value in frame[column]
+            ]
+    return text_frame.to_csv(index=False, lineterminator="\n")
+
+
+def atomic_write(path: str | os.PathLike, text: str) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(frame, path: str | os.PathLike) -> None:
+    atomic_write(path, csv_text(frame))
+
+
+def read_csv(path: str | os.PathLike):
+    """Read a report back with the dtypes it was written with."""
+    import pandas as pd
+
+    dtypes = {c: "Int64" for c in INT_COLUMNS} | {c: "float64" for c in FLOAT_COLUMNS}
+    frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values={c: [""] for c in dtypes})
+    for column in frame.columns:
+        if column not in dtypes:
+            frame[column] = frame[column].astype(str)
+    return frame
+
+
+def _worst_key(record: Record) -> tuple:
+    severity = {"error": 0, "unexpected_divergence": 1}.get(record.status, 2)
+    ratio = 0.0
+    if record.max_abs_diff is not None and record.atol:
+        ratio = record.max_abs_diff / record.atol
+    return (severity, -ratio)
+
+
+def summary_lines(records: Sequence[Record], worst: int = 5) -> list[str]:
+    """Counts by status and the worst failing rows, for the terminal."""
+    counts = Counter(r.status for r in records)
+    order = ("ok", "hidden", "unexpected_divergence", "error", "unsupported", "rejected")
+    statuses = [s for s in order if counts[s]] + sorted(s for s in counts if s not in order)
+    lines = [f"{len(records)} rows: " + ", ".join(f"{counts[s]} {s}" for s in statuses)]
+    failing = sorted((r for r in records if r.failed), key=_worst_key)
+    if failing:
+        lines.append("worst rows:")
+        for record in failing[:worst]:
+            cause = f" [{record.cause}]" if record.cause else ""
+            lines.append(
+                f"  {record.status}{cause}: {record.case_id} / {record.implementation} / "
+                f"{record.variant}: {record.message}"
+            )
+        if len(failing) > worst:
+            lines.append(f"  ... and {len(failing) - worst} more (see the CSV)")
+    return lines

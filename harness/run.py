@@ -1,0 +1,324 @@
+"""The one code path from cases to Records, shared by the CLI and the pytest matrix.
+
+For each case: materialise its arrays (rounded to the case dtype), compute the baseline (the
+float64 reference on those rounded values), call every implementation on fresh copies of the
+inputs, compare, and emit one Record per (case, implementation, variant). Nothing an
+implementation does (raise, return garbage, mutate its inputs) escapes as an exception: it becomes
+a Record with status `error` or `unsupported` and a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from harness import reference
+from harness.cases import Case
+from harness.compare import compare, describe, term_magnitude, tolerances
+from harness.data import CaseArrays, NUMPY_DTYPES, expected_array, materialize
+from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation
+
+BASELINE = "reference_float64"
+COLUMNS = (
+    "case_id", "source", "implementation", "variant", "baseline", "dtype", "input_shape",
+    "weight_shape", "stride", "padding", "dilation", "groups", "padding_mode", "output_shape",
+    "baseline_shape", "max_abs_diff", "max_rel_diff", "mismatched", "total", "worst_index", "atol",
+    "rtol", "expected", "observed", "status", "cause", "message",
+)
+FAILING_STATUSES = ("unexpected_divergence", "unexpected_agreement", "error")
+
+
+@dataclass
+class Record:
+    """One report row (the CSV columns of DESIGN.md, in order)."""
+
+    case_id: str
+    source: str
+    implementation: str
+    variant: str
+    baseline: str
+    dtype: str
+    input_shape: str
+    weight_shape: str
+    stride: str
+    padding: str
+    dilation: str
+    groups: int
+    padding_mode: str
+    output_shape: str
+    baseline_shape: str
+    max_abs_diff: float | None
+    max_rel_diff: float | None
+    mismatched: int | None
+    total: int | None
+    worst_index: str
+    atol: float | None
+    rtol: float | None
+    expected: str
+    observed: str
+    status: str
+    cause: str
+    message: str
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILING_STATUSES
+
+
+def shape_text(shape: Iterable[int] | None) -> str:
+    return "" if shape is None else "x".join(str(int(s)) for s in shape)
+
+
+class ImplementationFault(Exception):
+    """An implementation misbehaved; the message goes into the row."""
+
+
+@dataclass
+class Outcome:
+    """What one implementation produced for one case."""
+
+    output: np.ndarray | None
+    status: str | None = None  # "error" / "unsupported" when output is None
+    message: str = ""
+
+
+def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
+    """Positional inputs and keyword parameters to call an implementation with."""
+    x = np.array(arrays.input)
+    kwargs: dict = {
+        "stride": _compact_pair(case.stride),
+        "dilation": _compact_pair(case.dilation),
+        "groups": case.groups,
+    }
+    padding = case.padding
+    if handles_padding_mode:
+        kwargs["padding"] = padding
+        kwargs["padding_mode"] = case.padding_mode
+    else:
+        top, bottom, left, right = case.pads
+        if case.padding_mode != "zeros" or not (top == bottom and left == right):
+            x = pad_input(x, case.pads, case.padding_mode)
+            padding = 0
+        elif not isinstance(padding, str):
+            padding = top if top == left else (top, left)
+        kwargs["padding"] = padding
+    weight = np.array(arrays.weight)
+    bias = None if arrays.bias is None else np.array(arrays.bias)
+    return (x, weight, bias), kwargs
+
+
+def _compact_pair(pair: tuple[int, int]):
+    return pair[0] if pair[0] == pair[1] else pair
+
+
+def pad_input(x: np.ndarray, pads, mode: str) -> np.ndarray:
+    """Explicit padding as nn.Conv2d applies it before calling conv2d (modes by torch's names)."""
+    top, bottom, left, right = pads
+    h, w = x.shape[2], x.shape[3]
+    rows = reference.source_index(np.arange(-top, h + bottom), h, mode)
+    cols = reference.source_index(np.arange(-left, w + right), w, mode)
+    out = x[:, :, np.maximum(rows, 0)][:, :, :, np.maximum(cols, 0)]
+    out[:, :, rows < 0, :] = 0
+    out[:, :, :, cols < 0] = 0
+    return out
+
+
+def to_numpy(result) -> np.ndarray:
+    """An implementation's result as a NumPy array (torch tensors on any device, with grad)."""
+    if hasattr(result, "detach") and hasattr(result, "cpu"):
+        tensor = result.detach().cpu()
+        if str(tensor.dtype) == "torch.bfloat16":
+            tensor = tensor.float()
+        return tensor.numpy()
+    if hasattr(result, "__array__") or isinstance(result, (list, tuple)):
+        return np.asarray(result)
+    raise ImplementationFault(f"returned {type(result).__name__}, not an array")
+
+
+def call_implementation(func: Callable, case: Case, arrays: CaseArrays) -> Outcome:
+    handles = bool(getattr(func, "handles_padding_mode", False))
+    args, kwargs = call_arguments(case, arrays, handles)
+    originals = [None if a is None else a.copy() for a in args]
+    try:
+        result = func(*args, **kwargs)
+    except NotImplementedError as error:
+        return Outcome(None, "unsupported", _one_line(f"NotImplementedError: {error}"))
+    except Exception as error:
+        return Outcome(None, "error", _one_line(f"raised {type(error).__name__}: {error}"))
+    for name, given, original in zip(("input", "weight", "bias"), args, originals):
+        if given is not None and not np.array_equal(given, original, equal_nan=True):
+            return Outcome(None, "error", f"modified its {name} argument in place")
+    try:
+        output = to_numpy(result)
+    except ImplementationFault as error:
+        return Outcome(None, "error", str(error))
+    except Exception as error:
+        return Outcome(None, "error", _one_line(f"result could not be read as an array: {error}"))
+    if output.dtype.kind not in "fiu":
+        return Outcome(None, "error", f"returned an array of dtype {output.dtype}, not real numbers")
+    expected_dtype = np.dtype(NUMPY_DTYPES[case.dtype])
+    note = ""
+    if output.dtype != expected_dtype:
+        note = f"returned {output.dtype} for a {case.dtype} case"
+    return Outcome(output.astype(np.float64), None, note)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The float64 reference output of a case and the tolerances for comparing with it."""
+
+    output: np.ndarray
+    atol: float
+    rtol: float
+
+
+def compute_baseline(case: Case, arrays: CaseArrays) -> Baseline:
+    def conv(x, w, b):
+        return reference.conv2d(x, w, b, case.stride, case.padding, case.dilation, case.groups,
+                                case.padding_mode)
+
+    output = conv(arrays.input64, arrays.weight64, arrays.bias64)
+    magnitude = term_magnitude(conv(
+        np.abs(arrays.input64), np.abs(arrays.weight64),
+        None if arrays.bias64 is None else np.abs(arrays.bias64),
+    ))
+    atol, rtol = tolerances(case.dtype, case.reduction_length, magnitude)
+    return Baseline(output, atol, rtol)
+
+
+def _case_columns(case: Case) -> dict:
+    return {
+        "case_id": case.id,
+        "source": case.file,
+        "dtype": case.dtype,
+        "input_shape": shape_text(case.input_shape),
+        "weight_shape": shape_text(case.weight_shape),
+        "stride": shape_text(case.stride),
+        "padding": case.padding_label,
+        "dilation": shape_text(case.dilation),
+        "groups": case.groups,
+        "padding_mode": case.padding_mode,
+    }
+
+
+def make_record(case: Case, implementation: str, variant: str, reference_result: Baseline,
+                output: np.ndarray | None, *, expected: str = "agree", status: str | None = None,
+                message: str = "", cause: str = "", baseline_name: str = BASELINE) -> Record:
+    """A row for one output compared with the baseline (or a row for a failed call)."""
+    baseline, atol, rtol = reference_result.output, reference_result.atol, reference_result.rtol
+    columns = _case_columns(case)
+    if output is None:
+        return Record(
+            **columns, implementation=implementation, variant=variant, baseline=baseline_name,
+            output_shape="", baseline_shape=shape_text(baseline.shape), max_abs_diff=None,
+            max_rel_diff=None, mismatched=None, total=int(baseline.size), worst_index="",
+            atol=atol, rtol=rtol, expected=expected, observed="error" if status == "error" else "",
+            status=status or "error", cause="", message=message,
+        )
+    metrics = compare(output, baseline, atol, rtol)
+    observed = "agree" if metrics.agree else "diverge"
+    detail = describe(metrics, atol, rtol, output.shape, baseline.shape)
+    if status is None:
+        status = "ok" if observed == expected else (
+            "unexpected_divergence" if observed == "diverge" else "unexpected_agreement"
+        )
+    if observed == "agree":
+        cause = ""
+    text = "; ".join(p for p in (message, detail) if p)
+    return Record(
+        **columns, implementation=implementation, variant=variant, baseline=baseline_name,
+        output_shape=shape_text(output.shape), baseline_shape=shape_text(baseline.shape),
+        max_abs_diff=metrics.max_abs_diff, max_rel_diff=metrics.max_rel_diff,
+        mismatched=metrics.mismatched, total=metrics.total,
+        worst_index="" if metrics.worst_index is None else ",".join(map(str, metrics.worst_index)),
+        atol=atol, rtol=rtol, expected=expected, observed=observed, status=status,
+        cause=cause, message=text,
+    )
+
+
+def check_expected(case: Case, output: np.ndarray, baseline: Baseline) -> str:
+    """'' if the output matches the case's golden `expected`, else a description."""
+    golden = expected_array(case)
+    if golden is None:
+        return ""
+    atol, rtol = baseline.atol, baseline.rtol
+    metrics = compare(output, golden, atol, rtol)
+    if metrics.agree:
+        return ""
+    return "differs from the case's expected output: " + describe(
+        metrics, atol, rtol, output.shape, golden.shape
+    )
+
+
+def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
+             variants: bool = True) -> list[Record]:
+    """All Records for one case: one per implementation (as_is) plus the variant rows."""
+    arrays = materialize(case)
+    baseline = compute_baseline(case, arrays)
+    records = []
+    for name, func in implementations:
+        outcome = call_implementation(func, case, arrays)
+        if outcome.output is None:
+            records.append(make_record(case, name, "as_is", baseline, None,
+                                       status=outcome.status, message=outcome.message))
+            continue
+        known_cause = case.diverges.get(name)
+        record = make_record(case, name, "as_is", baseline, outcome.output, message=outcome.message,
+                             expected="diverge" if known_cause else "agree")
+        golden_problem = check_expected(case, outcome.output, baseline)
+        if golden_problem:
+            record.status = "unexpected_divergence"
+            record.observed = "diverge"
+            record.message = "; ".join(p for p in (golden_problem, record.message) if p)
+        if record.observed == "diverge":
+            record.cause = attribute_cause(case, arrays, outcome.output, baseline.output)
+            if known_cause and record.cause != known_cause:
+                record.status = "unexpected_divergence"
+                record.message = (f"expected to diverge by '{known_cause}' but the cause is "
+                                  f"'{record.cause}'; {record.message}")
+        records.append(record)
+    return records
+
+
+def attribute_cause(case: Case, arrays: CaseArrays, output: np.ndarray, baseline: np.ndarray) -> str:
+    """Name the cause of a divergence from the cause vocabulary ('unknown' if none explains it)."""
+    if output.shape != baseline.shape:
+        return "shape"
+    if (np.isfinite(output) != np.isfinite(baseline)).any():
+        return "nan"
+    return "unknown"
+
+
+def resolve_implementations(names: Sequence[str] | None) -> list[tuple[str, Callable]]:
+    names = list(names) if names else list(DEFAULT_IMPLEMENTATIONS)
+    return [(name, get_implementation(name)) for name in dict.fromkeys(names)]
+
+
+def run_records(cases: Sequence[Case], implementations: Sequence[str] | None = None,
+                variants: bool = True, progress: Callable[[int, int], None] | None = None
+                ) -> list[Record]:
+    resolved = resolve_implementations(implementations)
+    records: list[Record] = []
+    runnable = [c for c in cases if c.skip_reason is None]
+    for index, case in enumerate(runnable):
+        records.extend(run_case(case, resolved, variants))
+        if progress is not None:
+            progress(index + 1, len(runnable))
+    return records
+
+
+def run(cases: Sequence[Case], implementations: Sequence[str] | None = None, variants: bool = True):
+    """Run cases through implementations; a pandas DataFrame with exactly the report's rows."""
+    from harness.report import to_dataframe
+
+    return to_dataframe(run_records(cases, implementations, variants))

@@ -1,0 +1,104 @@
+"""Case selection: a small `-k` expression language like pytest's.
+
+`-k EXPR` keeps the cases for which EXPR is true, where EXPR combines words with `and`, `or`,
+`not` and parentheses, and a word is true when it is a substring (case-insensitive) of the case
+id, one of its tags, its sweep id or its file name. `--shard I/N` keeps a deterministic share.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from harness.cases import Case
+from harness.errors import HarnessError
+
+_TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+
+
+def _tokens(expression: str) -> list[str]:
+    position, tokens = 0, []
+    expression = expression.strip()
+    while position < len(expression):
+        match = _TOKEN.match(expression, position)
+        if not match:
+            break
+        tokens.append(match.group(1))
+        position = match.end()
+    return tokens
+
+
+def compile_expression(expression: str) -> Callable[[Callable[[str], bool]], bool]:
+    """Parse EXPR once; the result evaluates it with a word matcher."""
+    tokens = _tokens(expression)
+    position = 0
+
+    def fail(message: str):
+        raise HarnessError(f"-k '{expression}': {message}")
+
+    def peek():
+        return tokens[position] if position < len(tokens) else None
+
+    def take():
+        nonlocal position
+        position += 1
+        return tokens[position - 1]
+
+    def parse_or():
+        left = parse_and()
+        while peek() == "or":
+            take()
+            right = parse_and()
+            left = (lambda a, b: lambda m: a(m) or b(m))(left, right)
+        return left
+
+    def parse_and():
+        left = parse_not()
+        while peek() == "and":
+            take()
+            right = parse_not()
+            left = (lambda a, b: lambda m: a(m) and b(m))(left, right)
+        return left
+
+    def parse_not():
+        if peek() == "not":
+            take()
+            inner = parse_not()
+            return lambda m: not inner(m)
+        return parse_atom()
+
+    def parse_atom():
+        token = peek()
+        if token is None:
+            fail("expression ends too early")
+        if token == "(":
+            take()
+            inner = parse_or()
+            if peek() != ")":
+                fail("missing ')'")
+            take()
+            return inner
+        if token in (")", "and", "or"):
+            fail(f"unexpected '{token}'")
+        word = take().lower()
+        return lambda m: m(word)
+
+    if not tokens:
+        return lambda matcher: True
+    tree = parse_or()
+    if position != len(tokens):
+        fail(f"unexpected '{tokens[position]}'")
+    return tree
+
+
+def case_matcher(case: Case) -> Callable[[str], bool]:
+    names = [case.id, *case.tags, case.sweep or "", case.file.rsplit("/", 1)[-1]]
+    names = [n.lower() for n in names if n]
+    return lambda word: any(word in name for name in names)
+
+
+def select(cases: Sequence[Case], expression: str | None) -> list[Case]:
+    if not expression:
+        return list(cases)
+    evaluate = compile_expression(expression)
+    return [case for case in cases if evaluate(case_matcher(case))]
