@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _LOCATIONS = {
     "load_cases": "harness.cases",
     "get_implementation": "harness.implementations",
-    "run": "harness.run",
+    "run": "harness.runner",
     "HarnessError": "harness.errors",
 }
 

@@ -472,8 +472,19 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def _pydantic_problems(error: ValidationError, model_fields: Sequence[str]) -> list[tuple[str, str]]:
+    items = error.errors(include_url=False)
+    # a misspelt key ("wieght") also leaves its field missing: report it once, as the typo
+    misspelt = set()
+    for item in items:
+        if item["type"] == "extra_forbidden":
+            allowed = list(TensorSpec.model_fields) if len(item["loc"]) > 1 else list(model_fields)
+            close = difflib.get_close_matches(str(item["loc"][-1]).lower(), allowed, n=1, cutoff=0.6)
+            if close:
+                misspelt.add((*item["loc"][:-1], close[0]))
     problems = []
-    for item in error.errors(include_url=False):
+    for item in items:
+        if item["type"] == "missing" and tuple(item["loc"]) in misspelt:
+            continue
         loc = _format_loc(item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":

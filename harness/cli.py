@@ -100,7 +100,7 @@ def cmd_validate(args) -> int:
 
 def cmd_run(args) -> int:
     from harness.report import summary_lines, to_dataframe, write_csv
-    from harness.run import resolve_implementations, run_records
+    from harness.runner import resolve_implementations, run_records
 
     cases = _load(args)
     resolve_implementations(args.impl)  # fail fast (exit 2) on a bad --impl

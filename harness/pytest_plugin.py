@@ -2,7 +2,7 @@
 
 `pytest` runs one test per (case, implementation, variant) over cases/ (ids like
 `seed_stats_se_335321-scipy-as_is`); `pytest --cases PATH --impl module:function` over others.
-Rows come from harness.run, the same code path as `conv-harness run`: a case is run once (all its
+Rows come from harness.runner, the same code path as `conv-harness run`: a case is run once (all its
 rows at once) the first time one of its tests needs it. Case tags become registered markers.
 Heavy imports happen inside functions.
 """
@@ -43,7 +43,7 @@ class MatrixState:
     @property
     def implementations(self):
         if self._implementations is None:
-            from harness.run import resolve_implementations
+            from harness.runner import resolve_implementations
 
             try:
                 self._implementations = resolve_implementations(self.implementation_names)
@@ -53,7 +53,7 @@ class MatrixState:
 
     def rows_for(self, case):
         if case.id not in self._rows:
-            from harness.run import run_case
+            from harness.runner import run_case
 
             records = run_case(case, self.implementations)
             self._rows[case.id] = {(r.implementation, r.variant): r for r in records}

@@ -160,6 +160,16 @@ def conv2d_loop(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     wo = output_size(wd, left, right, kw, sw, dw)
     og = c_out // groups
     out = np.zeros((n_batch, c_out, ho, wo))
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
+        _loop(x, w, b, out, (sh, sw), (dh, dw), (top, left), og, padding_mode)
+    return out
+
+
+def _loop(x, w, b, out, stride, dilation, pads, og, padding_mode):
+    (sh, sw), (dh, dw), (top, left) = stride, dilation, pads
+    n_batch, c_out, ho, wo = out.shape
+    _, cg, kh, kw = w.shape
+    h, wd = x.shape[2], x.shape[3]
     for n in range(n_batch):
         for o in range(c_out):
             g = o // og
@@ -174,4 +184,3 @@ def conv2d_loop(input, weight, bias=None, stride=1, padding=0, dilation=1, group
                                 if r >= 0 and q >= 0:
                                     total += x[n, g * cg + c, r, q] * w[o, c, u, v]
                     out[n, o, i, j] = total
-    return out

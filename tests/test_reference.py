@@ -1,0 +1,139 @@
+"""The handwritten reference: hand-computed values, the loop form, and torch as a second opinion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from harness import reference
+from harness.implementations import scipy_conv2d, torch_conv2d
+
+SEED_INPUT = np.array(
+    [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]], float
+)[None, None]
+X_KERNEL = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], float)[None, None]
+ASYMMETRIC = np.array([[1, 2, 0], [0, 1, 0], [0, 0, 3]], float)[None, None]
+
+
+@pytest.mark.parametrize("form", [reference.conv2d, reference.conv2d_loop])
+def test_seed_example(form):
+    assert form(SEED_INPUT, X_KERNEL)[0, 0].tolist() == [[4, 3, 4], [2, 4, 3], [2, 3, 4]]
+
+
+@pytest.mark.parametrize("form", [reference.conv2d, reference.conv2d_loop])
+def test_asymmetric_kernel_is_not_flipped(form):
+    # cross-correlation, from the catalog: torch gives [[7,7,5],[5,7,4],[3,3,4]]
+    assert form(SEED_INPUT, ASYMMETRIC)[0, 0].tolist() == [[7, 7, 5], [5, 7, 4], [3, 3, 4]]
+
+
+def test_depth_summation_by_hand():
+    x = np.stack([np.full((2, 2), 1.0), np.full((2, 2), 2.0), np.full((2, 2), 3.0)])[None]
+    w = np.array([[[[1.0]], [[10.0]], [[100.0]]]])  # 1x1 kernel over 3 channels
+    out = reference.conv2d(x, w, np.array([0.5]))
+    assert out.tolist() == [[[[321.5, 321.5], [321.5, 321.5]]]]
+
+
+def test_padding_modes_by_hand():
+    x = np.array([[1.0, 2.0, 3.0]])[None, None]  # 1x3 row
+    w = np.ones((1, 1, 1, 1))
+    pad = (0, 0, 2, 2)
+    rows = {mode: reference.conv2d(x, w, padding=pad, padding_mode=mode)[0, 0, 0].tolist()
+            for mode in ("zeros", "reflect", "replicate", "circular")}
+    assert rows == {
+        "zeros": [0, 0, 1, 2, 3, 0, 0],
+        "reflect": [3, 2, 1, 2, 3, 2, 1],
+        "replicate": [1, 1, 1, 2, 3, 3, 3],
+        "circular": [2, 3, 1, 2, 3, 1, 2],
+    }
+
+
+def test_stride_and_dilation_positions_by_hand():
+    x = np.arange(49, dtype=float).reshape(1, 1, 7, 7)
+    w = np.zeros((1, 1, 2, 2))
+    w[0, 0, 1, 1] = 1.0  # picks x[i*s + 1*d, j*s + 1*d]
+    out = reference.conv2d(x, w, stride=(2, 3), dilation=(2, 1))
+    # rows 0,2,4 (+2), cols 0,3 (+1); output 3x2
+    assert out[0, 0].tolist() == [[15, 18], [29, 32], [43, 46]]
+
+
+def _random_config(rng):
+    groups = int(rng.choice([1, 2, 3]))
+    c_in, c_out = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    kh, kw = (int(v) for v in rng.integers(1, 4, 2))
+    h, w = (int(v) for v in rng.integers(5, 9, 2))
+    stride = tuple(int(v) for v in rng.integers(1, 3, 2))
+    dilation = tuple(int(v) for v in rng.integers(1, 3, 2))
+    pads = tuple(int(v) for v in rng.integers(0, 3, 4))
+    mode = str(rng.choice(["zeros", "reflect", "replicate", "circular"]))
+    x = rng.standard_normal((2, c_in, h, w))
+    weight = rng.standard_normal((c_out, c_in // groups, kh, kw))
+    bias = rng.standard_normal(c_out) if rng.random() < 0.5 else None
+    return x, weight, bias, stride, pads, dilation, groups, mode
+
+
+def _torch_padded(x, weight, bias, stride, pads, dilation, groups, mode):
+    t = F.pad(torch.from_numpy(x), (pads[2], pads[3], pads[0], pads[1]),
+              mode="constant" if mode == "zeros" else mode)
+    b = None if bias is None else torch.from_numpy(bias)
+    return F.conv2d(t, torch.from_numpy(weight), b, stride, 0, dilation, groups).numpy()
+
+
+def test_vectorised_matches_loop_and_torch_on_random_configs():
+    rng = np.random.default_rng(2024)
+    checked = 0
+    for _ in range(60):
+        config = _random_config(rng)
+        try:
+            expected = _torch_padded(*config)
+        except RuntimeError:  # e.g. kernel larger than the padded input
+            continue
+        fast = reference.conv2d(*config)
+        loop = reference.conv2d_loop(*config)
+        np.testing.assert_allclose(fast, loop, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(fast, expected, rtol=0, atol=1e-12)
+        checked += 1
+    assert checked >= 40
+
+
+def test_builtins_agree_with_reference_on_same_padding_modes():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 2, 6, 7))
+    w = rng.standard_normal((3, 2, 2, 4))
+    for mode in ("zeros", "reflect", "replicate", "circular"):
+        expected = reference.conv2d_loop(x, w, padding="same", padding_mode=mode)
+        for impl in (torch_conv2d, scipy_conv2d):
+            got = impl(x, w, padding="same", padding_mode=mode)
+            np.testing.assert_allclose(got, expected, atol=1e-12, err_msg=f"{impl.__name__} {mode}")
+
+
+def test_chunked_contraction_matches_unchunked(monkeypatch):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 4, 11, 9))
+    w = rng.standard_normal((6, 2, 3, 2))
+    whole = reference.conv2d(x, w, stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=2)
+    monkeypatch.setattr(reference, "CHUNK_BYTES", 1)  # one output row per chunk
+    chunked = reference.conv2d(x, w, stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=2)
+    np.testing.assert_array_equal(whole, chunked)
+
+
+def test_loop_form_pins_the_baseline_on_small_registry_cases():
+    from harness.cases import load_cases
+    from harness.data import materialize
+    from harness.runner import compute_baseline
+    from tests.conftest import ROOT
+
+    pinned = 0
+    for case in load_cases([ROOT / "cases"]):
+        n, c_out, ho, wo = case.output_shape
+        if case.skip_reason or n * c_out * ho * wo * case.reduction_length > 20_000:
+            continue
+        arrays = materialize(case)
+        fast = compute_baseline(case, arrays).output
+        loop = reference.conv2d_loop(arrays.input64, arrays.weight64, arrays.bias64, case.stride,
+                                     case.padding, case.dilation, case.groups, case.padding_mode)
+        np.testing.assert_allclose(fast, loop, rtol=1e-12, atol=1e-12, equal_nan=True,
+                                   err_msg=case.id)
+        pinned += 1
+    assert pinned >= 50
