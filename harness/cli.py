@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.errors import HarnessError
 
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(run)
     run.add_argument("--no-variants", action="store_true",
                      help="only as_is rows (skip the mutation variant rows)")
+    run.add_argument("--summary-out", metavar="FILE",
+                     help="divergence summary CSV (default: divergence_summary.csv next to --out)")
 
     listing = commands.add_parser("list", help="list the cases (skipped sweep combinations too)")
     _add_paths(listing)
@@ -63,6 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check case files; exit 2 on any problem")
     _add_paths(validate)
+
+    coverage = commands.add_parser(
+        "coverage", help="which cases detect each mutation; warn (exit 1) if none detects one")
+    _add_paths(coverage)
+    _add_selection(coverage)
+
+    explain = commands.add_parser(
+        "explain", help="compute one output element by hand: products, sums, dot product")
+    explain.add_argument("case_id", metavar="CASE_ID")
+    explain.add_argument("--at", metavar="n,o,i,j", help="output index (default 0,0,0,0)")
+    explain.add_argument("--cases", action="append", metavar="PATH",
+                         help="case files or directories to find CASE_ID in (default: cases/)")
     return parser
 
 
@@ -99,7 +114,15 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from harness.report import summary_lines, to_dataframe, write_csv
+    from harness.report import (
+        atomic_write,
+        divergence_summary,
+        hidden_lines,
+        summary_csv_text,
+        summary_lines,
+        to_dataframe,
+        write_csv,
+    )
     from harness.runner import resolve_implementations, run_records
 
     cases = _load(args)
@@ -110,16 +133,57 @@ def cmd_run(args) -> int:
     records = run_records(runnable, args.impl, variants=not args.no_variants)
     frame = to_dataframe(records)
     write_csv(frame, args.out)
-    for line in summary_lines(records):
+    summary_path = None
+    if not args.no_variants:
+        summary_path = args.summary_out or str(Path(args.out).with_name("divergence_summary.csv"))
+        atomic_write(summary_path, summary_csv_text(divergence_summary(records)))
+    for line in summary_lines(records) + hidden_lines(records):
         print(line)
     skipped = [c for c in cases if c.skip_reason]
     if skipped:
         print(f"{len(skipped)} sweep combinations skipped (torch rejects them); see `conv-harness list`")
-    print(f"report: {args.out}")
+    print(f"report: {args.out}" + (f", divergence summary: {summary_path}" if summary_path else ""))
     return EXIT_FAILED if any(r.failed for r in records) else EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "validate": cmd_validate}
+def cmd_coverage(args) -> int:
+    from harness.coverage import coverage_lines, registry_coverage
+
+    cases = [c for c in _load(args) if c.skip_reason is None]
+    lines, warnings = coverage_lines(registry_coverage(cases), len(cases))
+    for line in lines:
+        print(line)
+    for line in warnings:
+        print(line, file=sys.stderr)
+    return EXIT_FAILED if warnings else EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    from harness.cases import load_cases
+    from harness.explain import explain_lines, parse_index
+
+    cases = {case.id: case for case in load_cases(args.cases)}
+    case = cases.get(args.case_id)
+    if case is None:
+        import difflib
+
+        close = difflib.get_close_matches(args.case_id, list(cases), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else "; `conv-harness list` shows the ids"
+        raise HarnessError(f"no case '{args.case_id}'{hint}")
+    if case.skip_reason:
+        raise HarnessError(f"case '{case.id}' is skipped: {case.skip_reason}")
+    for line in explain_lines(case, parse_index(args.at, case)):
+        print(line)
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "list": cmd_list,
+    "validate": cmd_validate,
+    "coverage": cmd_coverage,
+    "explain": cmd_explain,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -67,15 +67,17 @@ def torch_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
 
 
 def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                 padding_mode="zeros"):
+                 padding_mode="zeros", flip=False):
     """scipy.signal.correlate2d on every (n, o, c) slice; depth summed explicitly.
 
     Padding with np.pad (modes mapped to numpy's names), stride by subsampling the 'valid'
     result, dilation by spreading the kernel with zeros, groups by channel blocks. scipy rejects
-    float16, so float16 is computed in float32 and rounded back.
+    float16, so float16 is computed in float32 and rounded back. With flip=True it calls
+    signal.convolve2d instead: true convolution on the kernel as given (the `flipped` variant).
     """
     from scipy import signal
 
+    slice_op = signal.convolve2d if flip else signal.correlate2d
     x = np.asarray(input)
     out_dtype = x.dtype
     work = np.float32 if x.dtype == np.float16 else x.dtype
@@ -98,7 +100,7 @@ def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
             g = o // og
             total = None
             for c in range(cg):
-                part = signal.correlate2d(xp[i, g * cg + c], spread[o, c], mode="valid")
+                part = slice_op(xp[i, g * cg + c], spread[o, c], mode="valid")
                 total = part if total is None else total + part
             channels.append(total[::sh, ::sw])
         rows.append(np.stack(channels))

@@ -62,11 +62,15 @@ class MatrixState:
     def matrix(self):
         """(case, implementation, variant) triples, in the report's order."""
         from harness.implementations import DEFAULT_IMPLEMENTATIONS
+        from harness.variants import planned_variants
 
         names = list(dict.fromkeys(self.implementation_names or DEFAULT_IMPLEMENTATIONS))
         for case in self.cases:
             for name in names:
                 yield case, name, "as_is"
+            if case.skip_reason is None:
+                for variant in planned_variants(case):
+                    yield case, variant.implementation, variant.name
 
 
 def pytest_configure(config):

@@ -60,13 +60,23 @@ def source_index(position: np.ndarray, size: int, mode: str) -> np.ndarray:
         return np.clip(p, 0, size - 1)
     if mode == "circular":
         return np.mod(p, size)
-    if mode == "reflect":
+    if mode == "reflect":  # edge sample not repeated: ... x2 x1 | x0 x1 x2 ...
         if size == 1:
             return np.zeros_like(p)
         period = 2 * (size - 1)
         q = np.mod(p, period)
         return np.where(q < size, q, period - q)
+    if mode == "symmetric":  # numpy 'symmetric', scipy 'symm': ... x1 x0 | x0 x1 ...
+        q = np.mod(p, 2 * size)
+        return np.where(q < size, q, 2 * size - 1 - q)
     raise ValueError(f"unknown padding_mode {mode!r}")
+
+
+def pad(x: np.ndarray, pads, mode: str = "zeros") -> np.ndarray:
+    """x padded by (top, bottom, left, right) in `mode` (torch's names, plus 'symmetric')."""
+    top, bottom, left, right = pads
+    h, w = x.shape[2], x.shape[3]
+    return _padded_rows(x, np.arange(-top, h + bottom), np.arange(-left, w + right), mode)
 
 
 def _padded_rows(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, mode: str) -> np.ndarray:

@@ -101,3 +101,69 @@ def summary_lines(records: Sequence[Record], worst: int = 5) -> list[str]:
         if len(failing) > worst:
             lines.append(f"  ... and {len(failing) - worst} more (see the CSV)")
     return lines
+
+
+def divergence_summary(records: Sequence[Record]):
+    """One row per case, one column per mutation: the max abs difference it causes.
+
+    0 where the mutation is invisible; inf where it changes the output shape. `blind_spots`
+    lists the mutations the case cannot detect (its variant row agrees), `hidden` those that the
+    operator should show but this case's data hides.
+    """
+    import pandas as pd
+
+    from harness.mutations import MUTATIONS
+
+    by_case: dict[str, dict] = {}
+    for record in records:
+        if record.variant not in MUTATIONS:
+            continue
+        row = by_case.setdefault(record.case_id, {"case_id": record.case_id,
+                                                  "source": record.source, "_blind": [],
+                                                  "_hidden": []})
+        if record.max_abs_diff is None:
+            value = float("inf") if record.observed == "diverge" else float("nan")
+        else:
+            value = 0.0 if record.expected == "agree" and record.observed == "agree" \
+                else float(record.max_abs_diff)
+        row[record.variant] = value
+        if record.observed != "diverge":
+            row["_blind"].append(record.variant)
+        if record.status == "hidden":
+            row["_hidden"].append(record.variant)
+    rows = []
+    for row in by_case.values():
+        blind, hidden = row.pop("_blind"), row.pop("_hidden")
+        row["blind_spots"] = ";".join(blind)
+        row["hidden"] = ";".join(hidden)
+        rows.append(row)
+    columns = ["case_id", "source", *MUTATIONS, "blind_spots", "hidden"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for name in MUTATIONS:
+        frame[name] = frame[name].astype("float64")
+    return frame
+
+
+def summary_csv_text(frame) -> str:
+    from harness.mutations import MUTATIONS
+
+    text_frame = frame.copy()
+    for column in MUTATIONS:
+        text_frame[column] = ["" if v != v else repr(float(v)) for v in frame[column]]
+    return text_frame.to_csv(index=False, lineterminator="\n")
+
+
+def hidden_lines(records: Sequence[Record], limit: int = 10) -> list[str]:
+    """Terminal lines naming the cases whose data hides a mutation."""
+    hidden: dict[str, list[str]] = {}
+    for record in records:
+        if record.status == "hidden":
+            hidden.setdefault(record.case_id, []).append(record.variant)
+    if not hidden:
+        return []
+    lines = [f"{len(hidden)} cases hide a mutation in their data (status hidden):"]
+    for case_id, variants in list(hidden.items())[:limit]:
+        lines.append(f"  {case_id}: {', '.join(variants)}")
+    if len(hidden) > limit:
+        lines.append(f"  ... and {len(hidden) - limit} more (see divergence_summary.csv)")
+    return lines

@@ -19,6 +19,8 @@ from harness.cases import Case
 from harness.compare import compare, describe, term_magnitude, tolerances
 from harness.data import CaseArrays, NUMPY_DTYPES, expected_array, materialize
 from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation
+from harness.mutations import explain_divergence
+from harness.variants import variant_records
 
 BASELINE = "reference_float64"
 COLUMNS = (
@@ -102,7 +104,7 @@ def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
     else:
         top, bottom, left, right = case.pads
         if case.padding_mode != "zeros" or not (top == bottom and left == right):
-            x = pad_input(x, case.pads, case.padding_mode)
+            x = reference.pad(x, case.pads, case.padding_mode)
             padding = 0
         elif not isinstance(padding, str):
             padding = top if top == left else (top, left)
@@ -114,18 +116,6 @@ def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
 
 def _compact_pair(pair: tuple[int, int]):
     return pair[0] if pair[0] == pair[1] else pair
-
-
-def pad_input(x: np.ndarray, pads, mode: str) -> np.ndarray:
-    """Explicit padding as nn.Conv2d applies it before calling conv2d (modes by torch's names)."""
-    top, bottom, left, right = pads
-    h, w = x.shape[2], x.shape[3]
-    rows = reference.source_index(np.arange(-top, h + bottom), h, mode)
-    cols = reference.source_index(np.arange(-left, w + right), w, mode)
-    out = x[:, :, np.maximum(rows, 0)][:, :, :, np.maximum(cols, 0)]
-    out[:, :, rows < 0, :] = 0
-    out[:, :, :, cols < 0] = 0
-    return out
 
 
 def to_numpy(result) -> np.ndarray:
@@ -180,6 +170,7 @@ class Baseline:
     output: np.ndarray
     atol: float
     rtol: float
+    magnitude: float  # S: the largest sum of |x*w| + |b| over the output elements
 
 
 def compute_baseline(case: Case, arrays: CaseArrays) -> Baseline:
@@ -193,7 +184,7 @@ def compute_baseline(case: Case, arrays: CaseArrays) -> Baseline:
         None if arrays.bias64 is None else np.abs(arrays.bias64),
     ))
     atol, rtol = tolerances(case.dtype, case.reduction_length, magnitude)
-    return Baseline(output, atol, rtol)
+    return Baseline(output, atol, rtol, magnitude)
 
 
 def _case_columns(case: Case) -> dict:
@@ -281,22 +272,15 @@ def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
             record.observed = "diverge"
             record.message = "; ".join(p for p in (golden_problem, record.message) if p)
         if record.observed == "diverge":
-            record.cause = attribute_cause(case, arrays, outcome.output, baseline.output)
+            record.cause = explain_divergence(case, arrays, outcome.output, baseline)
             if known_cause and record.cause != known_cause:
                 record.status = "unexpected_divergence"
                 record.message = (f"expected to diverge by '{known_cause}' but the cause is "
                                   f"'{record.cause}'; {record.message}")
         records.append(record)
+    if variants:
+        records.extend(variant_records(case, arrays, baseline))
     return records
-
-
-def attribute_cause(case: Case, arrays: CaseArrays, output: np.ndarray, baseline: np.ndarray) -> str:
-    """Name the cause of a divergence from the cause vocabulary ('unknown' if none explains it)."""
-    if output.shape != baseline.shape:
-        return "shape"
-    if (np.isfinite(output) != np.isfinite(baseline)).any():
-        return "nan"
-    return "unknown"
 
 
 def resolve_implementations(names: Sequence[str] | None) -> list[tuple[str, Callable]]:

@@ -68,7 +68,10 @@ def test_run_exit_code_and_summary(write_cases, tmp_path):
     result = run_cli("run", write_cases(GOOD), "--out", out)
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout and str(out) in result.stdout
-    assert out.read_text().count("\n") == 1 + 3  # header + torch, scipy, reference
+    rows = out.read_text().splitlines()[1:]
+    assert sum(",as_is," in row for row in rows) == 3  # torch, scipy, reference
+    assert len(rows) == 3 + 10  # and one row per mutation
+    assert (out.parent / "divergence_summary.csv").exists()
 
 
 def test_help_answers():

@@ -1,0 +1,161 @@
+"""`conv-harness explain`: one output element computed by hand, step by step.
+
+For out[n, o, i, j]: the receptive field in every input channel of the group (from the padded
+input, rows i*sH + u*dH, columns j*sW + v*dW), the kernel slice W[o, c], the grid of elementwise
+products, the per-channel sums, the depth sum plus bias, the same number as one dot product of the
+flattened field and kernel, torch's value, and what the flipped kernel (true convolution) gives.
+Plain text, readable in a terminal and in a log.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness import reference
+from harness.cases import Case
+from harness.data import materialize
+from harness.errors import HarnessError
+
+MAX_CHANNELS_SHOWN = 8
+MAX_VECTOR_SHOWN = 27
+
+
+def number(value: float) -> str:
+    if value != value:
+        return "nan"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def grid(title: str, values: np.ndarray) -> list[str]:
+    cells = [[number(v) for v in row] for row in values]
+    width = max((len(c) for row in cells for c in row), default=1)
+    lines = [title]
+    lines += ["  " + " ".join(c.rjust(width) for c in row) for row in cells]
+    return lines
+
+
+def side_by_side(blocks: list[list[str]], gap: int = 4) -> list[str]:
+    widths = [max(len(line) for line in block) for block in blocks]
+    height = max(len(block) for block in blocks)
+    lines = []
+    for k in range(height):
+        parts = [
+            (block[k] if k < len(block) else "").ljust(width)
+            for block, width in zip(blocks, widths)
+        ]
+        lines.append((" " * gap).join(parts).rstrip())
+    return lines
+
+
+def vector(values: np.ndarray) -> str:
+    shown = [number(v) for v in values[:MAX_VECTOR_SHOWN]]
+    more = f", ... ({values.size - MAX_VECTOR_SHOWN} more)" if values.size > MAX_VECTOR_SHOWN else ""
+    return "[" + ", ".join(shown) + more + "]"
+
+
+def parse_index(text: str | None, case: Case) -> tuple[int, int, int, int]:
+    if text is None:
+        return (0, 0, 0, 0)
+    try:
+        index = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise HarnessError(f"--at '{text}': expected four integers n,o,i,j") from None
+    shape = case.output_shape
+    if len(index) != 4 or any(not 0 <= k < s for k, s in zip(index, shape)):
+        raise HarnessError(
+            f"--at '{text}': not an index into the output of case '{case.id}', whose shape is "
+            f"{list(shape)} (n,o,i,j)"
+        )
+    return index  # type: ignore[return-value]
+
+
+def explain_lines(case: Case, at: tuple[int, int, int, int]) -> list[str]:
+    from harness.implementations import torch_conv2d
+    from harness.mutations import Semantics, mutated_output
+
+    arrays = materialize(case)
+    n, o, i, j = at
+    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    c_out, cg, kh, kw = w.shape
+    og = c_out // case.groups
+    group = o // og
+    (sh, sw), (dh, dw) = case.stride, case.dilation
+    xp = reference.pad(x, case.pads, case.padding_mode)
+    rows = i * sh + np.arange(kh) * dh
+    cols = j * sw + np.arange(kw) * dw
+    top, _, left, _ = case.pads
+
+    lines = [
+        f"case {case.id} ({case.file}): input {list(case.input_shape)}, weight "
+        f"{list(case.weight_shape)}, stride {list(case.stride)}, padding {case.padding_label} "
+        f"({case.padding_mode}), dilation {list(case.dilation)}, groups {case.groups}, {case.dtype}",
+        f"output element out[n={n}, o={o}, i={i}, j={j}] of an output of shape {list(case.output_shape)}",
+        f"output channel {o} is in group {group}: it reads input channels "
+        f"{group * cg}..{group * cg + cg - 1} and sums over them (depth summation)",
+        f"receptive field: input rows {_span(rows - top)}, columns {_span(cols - left)} "
+        f"(negative or past the edge = padding)",
+        "",
+    ]
+    field_vectors, kernel_vectors, channel_sums = [], [], []
+    for c in range(cg):
+        channel = group * cg + c
+        patch = xp[n, channel][np.ix_(rows, cols)]
+        kernel = w[o, c]
+        with np.errstate(invalid="ignore", over="ignore"):
+            products = patch * kernel
+            channel_sums.append(float(products.sum()))
+        field_vectors.append(patch.ravel())
+        kernel_vectors.append(kernel.ravel())
+        if c < MAX_CHANNELS_SHOWN:
+            lines += side_by_side([
+                grid(f"input channel {channel} field", patch),
+                grid(f"kernel W[{o},{c}]", kernel),
+                grid("products", products),
+            ])
+            lines.append(f"  sum of products (channel {channel}) = {number(channel_sums[-1])}")
+            lines.append("")
+    if cg > MAX_CHANNELS_SHOWN:
+        lines.append(f"... {cg - MAX_CHANNELS_SHOWN} more channels not shown; their sums: "
+                     + ", ".join(number(s) for s in channel_sums[MAX_CHANNELS_SHOWN:]))
+    bias = 0.0 if b is None else float(b[o])
+    depth_sum = float(np.sum(channel_sums))
+    total = depth_sum + bias
+    field_flat = np.concatenate(field_vectors)
+    kernel_flat = np.concatenate(kernel_vectors)
+    with np.errstate(invalid="ignore", over="ignore"):
+        dot = float(field_flat @ kernel_flat) + bias
+    sums_text = " + ".join(number(s) for s in channel_sums[:MAX_CHANNELS_SHOWN])
+    if cg > MAX_CHANNELS_SHOWN:
+        sums_text += " + ..."
+    lines.append(f"depth sum over {cg} channel{'s' if cg > 1 else ''}: {sums_text} = {number(depth_sum)}")
+    if b is None:
+        lines.append(f"no bias: {number(total)}")
+    else:
+        lines.append(f"plus bias b[{o}] = {number(bias)}: {number(total)}")
+    lines.append(f"as one dot product of the flattened field and kernel ({field_flat.size} terms):")
+    lines.append(f"  {vector(field_flat)}")
+    lines.append(f"  . {vector(kernel_flat)}")
+    lines.append(f"  = {number(dot - bias)}  (+ bias {number(bias)} = {number(dot)})")
+
+    torch_out = np.asarray(torch_conv2d(
+        np.array(arrays.input), np.array(arrays.weight),
+        None if arrays.bias is None else np.array(arrays.bias),
+        case.stride, case.padding, case.dilation, case.groups, case.padding_mode,
+    ), dtype=np.float64)
+    flipped = mutated_output(case, arrays, Semantics(flip=True))
+    torch_value, flipped_value = float(torch_out[at]), float(flipped[at])
+    lines.append(f"torch F.conv2d ({case.dtype}): {number(torch_value)}")
+    note = "same value here" if np.isclose(flipped_value, total, equal_nan=True) else "differs"
+    symmetric = np.array_equal(w, w[:, :, ::-1, ::-1])
+    if symmetric:
+        note += ": every kernel slice equals its 180-degree rotation, so flipping cannot show"
+    lines.append(f"flipped kernel (true convolution, as scipy.signal.convolve2d): "
+                 f"{number(flipped_value)} ({note})")
+    return lines
+
+
+def _span(positions: np.ndarray) -> str:
+    step = int(positions[1] - positions[0]) if positions.size > 1 else 1
+    return f"{int(positions[0])}..{int(positions[-1])}" + (f" step {step}" if step != 1 else "")

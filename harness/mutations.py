@@ -1,0 +1,361 @@
+"""Mutations: named, deliberate changes of conv2d semantics, and what they explain.
+
+A mutation is a change of one semantic of torch's conv2d (cross-correlation, depth summation over
+the group's input channels, 'same' extra pad bottom/right, reflect without edge repetition, outputs
+at i*s, taps d apart, output channel o reading group o // (C_out/groups), bias added). Each has a
+cause from the vocabulary (harness.causes) and a predicate saying whether it is invisible for a
+case by the operator alone (configuration and weights, not the input data).
+
+All mutations are expressed as fields of one `Semantics` value, so several can be combined: the
+reference computes any combination (`mutated_output`). This powers the variant rows of the
+report, the attribution of a divergence to causes (`explain_divergence`), the diagnosis of a
+user's implementation and the registry's coverage.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from harness import reference
+from harness.cases import Case
+from harness.causes import CAUSES
+from harness.compare import compare
+from harness.data import CaseArrays
+
+
+@dataclass(frozen=True)
+class Semantics:
+    """Which conv2d semantics to compute; the defaults are torch's."""
+
+    flip: bool = False                 # rotate every kernel slice 180 degrees
+    depth: str = "sum"                 # sum | first | mean | closest (per output channel)
+    same_extra_top_left: bool = False  # 'same' extra pad pixel top/left instead of bottom/right
+    padding_swapped: bool = False      # (pH, pW) read as (pW, pH)
+    boundary_symmetric: bool = False   # reflect padding with the edge sample repeated
+    stride_phase: int = 0              # outputs at i*s + phase instead of i*s (axes with s > 1)
+    ignore_dilation: bool = False      # taps adjacent whatever the dilation
+    groups_interleaved: bool = False   # output channel o reads group o % groups
+    bias: bool = True                  # add the bias
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    cause: str
+    semantics: Semantics
+    doc: str
+    invisible: Callable[[Case, CaseArrays], bool]
+
+
+def _zero_weight(arrays: CaseArrays) -> bool:
+    """All-zero weights: the output is the bias, so no kernel-reading mutation can show."""
+    return not np.any(arrays.weight64)
+
+
+def _flip_invisible(case: Case, arrays: CaseArrays) -> bool:
+    w = arrays.weight64
+    return bool(np.array_equal(w, w[:, :, ::-1, ::-1], equal_nan=True))
+
+
+def _single_channel_invisible(case: Case, arrays: CaseArrays) -> bool:
+    """One input channel per output channel carries weight: picking it loses nothing."""
+    nonzero_slices = np.any(arrays.weight64 != 0, axis=(2, 3)).sum(axis=1)
+    return case.weight_shape[1] == 1 or bool((nonzero_slices <= 1).all())
+
+
+def _mean_invisible(case: Case, arrays: CaseArrays) -> bool:
+    return case.weight_shape[1] == 1 or _zero_weight(arrays)
+
+
+def _same_invisible(case: Case, arrays: CaseArrays) -> bool:
+    ekh, ekw = case.effective_kernel
+    return case.padding != "same" or (ekh % 2 == 1 and ekw % 2 == 1) or _zero_weight(arrays)
+
+
+def _swap_invisible(case: Case, arrays: CaseArrays) -> bool:
+    """Same first-row/column offsets (top == left) and the same output shape once swapped."""
+    top, bottom, left, right = case.pads
+    _, _, h, w = case.input_shape
+    (ekh, ekw), (sh, sw) = case.effective_kernel, case.stride
+    swapped_shape = ((h + left + right - ekh) // sh + 1, (w + top + bottom - ekw) // sw + 1)
+    same_shape = swapped_shape == case.output_shape[2:] and min(swapped_shape) >= 1
+    return (top == left and same_shape) or (_zero_weight(arrays) and same_shape)
+
+
+def _boundary_invisible(case: Case, arrays: CaseArrays) -> bool:
+    # reflect and symmetric padding differ at every padded pixel (x1 vs x0 next to the edge)
+    return case.padding_mode != "reflect" or not any(case.pads) or _zero_weight(arrays)
+
+
+def _stride_invisible(case: Case, arrays: CaseArrays) -> bool:
+    return case.stride == (1, 1) or _zero_weight(arrays)
+
+
+def _dilation_invisible(case: Case, arrays: CaseArrays) -> bool:
+    _, _, kh, kw = case.weight_shape
+    no_spacing = (case.dilation[0] == 1 or kh == 1) and (case.dilation[1] == 1 or kw == 1)
+    return no_spacing or (_zero_weight(arrays) and case.output_shape == _undilated_shape(case))
+
+
+def _undilated_shape(case: Case) -> tuple[int, ...]:
+    n, _, h, w = case.input_shape
+    c_out, _, kh, kw = case.weight_shape
+    top, bottom, left, right = reference.padding_amounts(case.padding, (kh, kw), (1, 1))
+    return (n, c_out, (h + top + bottom - kh) // case.stride[0] + 1,
+            (w + left + right - kw) // case.stride[1] + 1)
+
+
+def _groups_invisible(case: Case, arrays: CaseArrays) -> bool:
+    return case.groups == 1 or case.weight_shape[0] == case.groups or _zero_weight(arrays)
+
+
+def _bias_invisible(case: Case, arrays: CaseArrays) -> bool:
+    return arrays.bias64 is None or not np.any(arrays.bias64)
+
+
+MUTATIONS: dict[str, Mutation] = {
+    m.name: m
+    for m in (
+        Mutation("flipped", "kernel_flip", Semantics(flip=True),
+                 "Every kernel slice rotated 180 degrees: true convolution, what "
+                 "scipy.signal.convolve2d computes on the kernel as given. Invisible when every "
+                 "W[o, c] equals its 180-degree rotation.", _flip_invisible),
+        Mutation("no_depth_sum", "depth_sum", Semantics(depth="closest"),
+                 "Each output channel sees one input channel's partial map (the one closest to "
+                 "the baseline) instead of the sum over its group: the gap depth summation closes. "
+                 "Invisible when C_in/groups == 1 (or one channel per output carries weight).",
+                 _single_channel_invisible),
+        Mutation("depth_mean", "depth_sum", Semantics(depth="mean"),
+                 "The input channels of a group averaged instead of summed. Invisible when "
+                 "C_in/groups == 1.", _mean_invisible),
+        Mutation("same_extra_top_left", "padding", Semantics(same_extra_top_left=True),
+                 "For padding 'same' with an even effective kernel the extra pad goes top/left "
+                 "(what convolve2d(x, rot180(w), 'same') and ndimage do). Invisible for odd "
+                 "effective kernels or other paddings.", _same_invisible),
+        Mutation("padding_swapped", "padding", Semantics(padding_swapped=True),
+                 "Padding amounts of the two axes swapped ((pH, pW) read as (pW, pH)). Invisible "
+                 "when both axes are padded alike.", _swap_invisible),
+        Mutation("boundary_symmetric", "boundary", Semantics(boundary_symmetric=True),
+                 "reflect padding done as numpy 'symmetric' / scipy 'symm' / ndimage 'reflect' "
+                 "(edge sample repeated). Invisible unless padding_mode is reflect with some "
+                 "padding.", _boundary_invisible),
+        Mutation("stride_phase", "stride", Semantics(stride_phase=1),
+                 "Outputs sampled at i*s + 1 instead of i*s (valid[1::s] instead of valid[::s]) on "
+                 "the strided axes, same output shape. Invisible when stride is 1.",
+                 _stride_invisible),
+        Mutation("no_dilation", "dilation", Semantics(ignore_dilation=True),
+                 "Dilation ignored (taps adjacent): usually a larger output. Invisible when "
+                 "dilation is 1 (or the kernel has one tap) on both axes.", _dilation_invisible),
+        Mutation("groups_interleaved", "groups", Semantics(groups_interleaved=True),
+                 "Output channel o reads group o % groups instead of o // (C_out/groups). "
+                 "Invisible when groups == 1 or C_out == groups.", _groups_invisible),
+        Mutation("no_bias", "bias", Semantics(bias=False),
+                 "The bias is not added. Invisible without a (nonzero) bias.", _bias_invisible),
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Computing any combination of semantics with the reference.
+# ---------------------------------------------------------------------------------------------
+
+
+def _pads(case: Case, semantics: Semantics, dilation: tuple[int, int]) -> tuple[int, int, int, int]:
+    _, _, kh, kw = case.weight_shape
+    effective = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+    top, bottom, left, right = reference.padding_amounts(case.padding, (kh, kw), dilation)
+    if case.padding == "same" and semantics.same_extra_top_left:
+        th, tw = effective[0] - 1, effective[1] - 1
+        top, bottom, left, right = th - th // 2, th // 2, tw - tw // 2, tw // 2
+    if semantics.padding_swapped:
+        top, bottom, left, right = left, right, top, bottom
+    return top, bottom, left, right
+
+
+def _depth_weights(weight: np.ndarray, depth: str) -> np.ndarray:
+    if depth == "sum":
+        return weight
+    if depth == "mean":
+        return weight / weight.shape[1]
+    if depth == "first":
+        out = np.zeros_like(weight)
+        out[:, 0] = weight[:, 0]
+        return out
+    raise ValueError(f"depth {depth!r} is computed elsewhere")
+
+
+def mutated_output(case: Case, arrays: CaseArrays, semantics: Semantics,
+                   baseline: np.ndarray | None = None) -> np.ndarray:
+    """The case's output (float64, on the rounded inputs) under the given semantics."""
+    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    if semantics.flip:
+        w = w[:, :, ::-1, ::-1]
+    if not semantics.bias:
+        b = None
+    dilation = (1, 1) if semantics.ignore_dilation else case.dilation
+    pads = _pads(case, semantics, dilation)
+    mode = case.padding_mode
+    if semantics.boundary_symmetric and mode == "reflect":
+        mode = "symmetric"
+    xp = reference.pad(x, pads, mode)
+    stride = case.stride
+    phase = tuple(semantics.stride_phase if s > 1 else 0 for s in stride)
+    if any(phase):
+        xp = np.pad(xp, ((0, 0), (0, 0), (0, phase[0]), (0, phase[1])))
+        xp = xp[:, :, phase[0]:, phase[1]:]
+    if semantics.depth == "closest":
+        return _closest_channel(xp, w, b, stride, dilation, case.groups, semantics, baseline)
+    w = _depth_weights(w, semantics.depth)
+    return _grouped(xp, w, b, stride, dilation, case.groups, semantics.groups_interleaved)
+
+
+def _grouped(xp, w, b, stride, dilation, groups, interleaved):
+    if not interleaved:
+        return reference.conv2d(xp, w, b, stride, 0, dilation, groups)
+    c_out = w.shape[0]
+    cg = w.shape[1]
+    parts = []
+    for g in range(groups):
+        outputs = [o for o in range(c_out) if o % groups == g]
+        part = reference.conv2d(xp[:, g * cg:(g + 1) * cg], w[outputs],
+                                None if b is None else b[outputs], stride, 0, dilation, 1)
+        parts.append((outputs, part))
+    first = parts[0][1]
+    out = np.empty((first.shape[0], c_out, *first.shape[2:]))
+    for outputs, part in parts:
+        out[:, outputs] = part
+    return out
+
+
+def _closest_channel(xp, w, b, stride, dilation, groups, semantics, baseline):
+    """Per output channel, the single input channel's partial map closest to the baseline."""
+    c_out, cg = w.shape[0], w.shape[1]
+    candidates = []
+    for c in range(cg):
+        only = np.zeros_like(w)
+        only[:, c] = w[:, c]
+        candidates.append(_grouped(xp, only, b, stride, dilation, groups,
+                                   semantics.groups_interleaved))
+    stacked = np.stack(candidates)  # (cg, n, c_out, h, w)
+    if baseline is None or baseline.shape != stacked.shape[1:]:
+        return stacked[0]
+    if not stacked[0].size:
+        return stacked[0]
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(stacked - baseline[None])
+    both_nan = np.isnan(stacked) & np.isnan(baseline[None])
+    gap = np.where(both_nan, 0.0, np.where(np.isnan(gap), np.inf, gap))
+    gaps = gap.max(axis=(1, 3, 4))  # (cg, c_out)
+    best = np.argmin(gaps, axis=0)  # (c_out,)
+    return np.stack([stacked[best[o], :, o] for o in range(c_out)], axis=1)
+
+
+def visible_mutations(case: Case, arrays: CaseArrays) -> list[Mutation]:
+    return [m for m in MUTATIONS.values() if not m.invisible(case, arrays)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Explaining a divergence.
+# ---------------------------------------------------------------------------------------------
+
+# Semantics used to explain an implementation's output: the mutations plus concrete depth
+# variants (an implementation takes the first channel or averages; "closest" is an upper bound).
+# name -> (cause, changes to Semantics, invisibility predicate)
+EXPLAINING: dict[str, tuple[str, dict, Callable[[Case, CaseArrays], bool]]] = {
+    "flip": ("kernel_flip", {"flip": True}, _flip_invisible),
+    "depth_first": ("depth_sum", {"depth": "first"}, _mean_invisible),
+    "depth_mean": ("depth_sum", {"depth": "mean"}, _mean_invisible),
+    "same_extra_top_left": ("padding", {"same_extra_top_left": True}, _same_invisible),
+    "padding_swapped": ("padding", {"padding_swapped": True}, _swap_invisible),
+    "boundary_symmetric": ("boundary", {"boundary_symmetric": True}, _boundary_invisible),
+    "stride_phase": ("stride", {"stride_phase": 1}, _stride_invisible),
+    "ignore_dilation": ("dilation", {"ignore_dilation": True}, _dilation_invisible),
+    "groups_interleaved": ("groups", {"groups_interleaved": True}, _groups_invisible),
+    "no_bias": ("bias", {"bias": False}, _bias_invisible),
+}
+# Rounding-sized: within this fraction of S (the largest sum of |terms|), about bfloat16's epsilon.
+PRECISION_FRACTION = 2.0**-7
+MAX_COMBINED = 3
+
+
+def order_causes(causes) -> list[str]:
+    return [c for c in CAUSES if c in set(causes)]
+
+
+def _matches(candidate: np.ndarray, output: np.ndarray, atol: float, rtol: float) -> bool:
+    return candidate.shape == output.shape and compare(output, candidate, atol, rtol).agree
+
+
+def explaining_combinations(case: Case, arrays: CaseArrays, max_size: int = MAX_COMBINED):
+    """Combinations of explaining semantics that can change this case's output, smallest first."""
+    relevant = [name for name, (_, _, invisible) in EXPLAINING.items()
+                if not invisible(case, arrays)]
+    for size in range(1, max_size + 1):
+        yield from itertools.combinations(relevant, size)
+
+
+def semantics_of(names: Sequence[str]) -> Semantics:
+    changes: dict = {}
+    for name in names:
+        changes.update(EXPLAINING[name][1])
+    return replace(Semantics(), **changes)
+
+
+def find_explanation(case: Case, arrays: CaseArrays, output: np.ndarray, atol: float, rtol: float,
+                     max_size: int = MAX_COMBINED, budget: int = 200) -> tuple[str, ...] | None:
+    """The smallest combination of explaining semantics that reproduces `output`, if any."""
+    tried = 0
+    for names in explaining_combinations(case, arrays, max_size):
+        tried += 1
+        if tried > budget:
+            return None
+        candidate = mutated_output(case, arrays, semantics_of(names))
+        if _matches(candidate, output, atol, rtol):
+            return names
+    return None
+
+
+def explain_divergence(case: Case, arrays: CaseArrays, output: np.ndarray, reference_result) -> str:
+    """Cause(s) of a divergence, joined with '+' in vocabulary order; 'unknown' if none fits.
+
+    `reference_result` is the case's runner.Baseline (output, atol, rtol, magnitude).
+    """
+    baseline, atol, rtol = reference_result.output, reference_result.atol, reference_result.rtol
+    nan_differs = output.shape == baseline.shape and bool(
+        (np.isnan(output) != np.isnan(baseline)).any()
+        | (np.isinf(output) != np.isinf(baseline)).any()
+    )
+    size = output.size * max(case.reduction_length, 1)
+    max_size = MAX_COMBINED if size <= 2_000_000 else 1
+    names = find_explanation(case, arrays, output, atol, rtol, max_size=max_size)
+    if names is not None:
+        return "+".join(order_causes(EXPLAINING[n][0] for n in names))
+    if output.shape != baseline.shape:
+        return "shape"
+    if nan_differs:
+        finite = np.isfinite(output) & np.isfinite(baseline)
+        if compare(np.where(finite, output, 0), np.where(finite, baseline, 0), atol, rtol).agree:
+            return "nan"
+    if is_rounding_sized(output, baseline, reference_result.magnitude):
+        return "precision"
+    return "unknown"
+
+
+def is_rounding_sized(output: np.ndarray, baseline: np.ndarray, magnitude: float) -> bool:
+    """True when the output differs from the baseline only by rounding-sized amounts.
+
+    `magnitude` is S, the largest sum of |x*w| + |b| over the output elements.
+    """
+    if output.shape != baseline.shape:
+        return False
+    if (np.isfinite(output) != np.isfinite(baseline)).any():
+        return False
+    finite = np.isfinite(output)
+    if not finite.any():
+        return False
+    gap = float(np.abs(output[finite] - baseline[finite]).max())
+    return gap <= PRECISION_FRACTION * max(magnitude, 1.0)
