@@ -673,6 +673,19 @@ def _expand_sweep(raw: Any, index: int, defaults: dict, path: str, problems: _Fi
     return cases
 
 
+def case_from_dict(raw: dict, source: str = "<generated>") -> Case:
+    """Validate one case mapping (file format, with id) into a Case; CaseFileError if invalid."""
+    problems = _FileProblems(source)
+    where = _case_where(raw, 0)
+    model = _validate_case_dict(dict(raw), where, problems)
+    case = None
+    if model is not None:
+        case = _check_case(_to_case(model, source, dict(raw)), where, problems, in_sweep=False)
+    if problems.lines or case is None:
+        raise CaseFileError(problems.lines or [f"{source}: {where}: invalid"])
+    return case
+
+
 def discover(paths: Sequence[str | os.PathLike] | None) -> list[str]:
     """Case files under the given files/directories (default: ./cases), in a stable order."""
     if not paths:

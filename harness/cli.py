@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paths(coverage)
     _add_selection(coverage)
 
+    diagnose = commands.add_parser(
+        "diagnose", help="check your conv2d against torch and name what it gets wrong")
+    diagnose.add_argument("impl", metavar="module:function",
+                          help="the implementation (module importable from here, or file.py:function)")
+    diagnose.add_argument("--json", action="store_true", help="machine-readable output")
+    diagnose.add_argument("--save-case", metavar="FILE",
+                          help="write the smallest counterexample as a case file")
+
     explain = commands.add_parser(
         "explain", help="compute one output element by hand: products, sums, dot product")
     explain.add_argument("case_id", metavar="CASE_ID")
@@ -158,6 +166,30 @@ def cmd_coverage(args) -> int:
     return EXIT_FAILED if warnings else EXIT_OK
 
 
+def cmd_diagnose(args) -> int:
+    import json
+
+    from harness.diagnose import diagnose, human_lines
+    from harness.implementations import get_implementation
+    from harness.report import atomic_write
+    from harness.yaml_io import dump_yaml
+
+    func = get_implementation(args.impl)
+    diagnosis = diagnose(args.impl, func)
+    if args.json:
+        print(json.dumps(diagnosis.as_json(), indent=2, allow_nan=True))
+    else:
+        for line in human_lines(diagnosis):
+            print(line)
+    if args.save_case:
+        if diagnosis.counterexample is None:
+            print("no counterexample to save: every probe matches", file=sys.stderr)
+        else:
+            atomic_write(args.save_case, dump_yaml({"cases": [diagnosis.counterexample]}))
+            print(f"counterexample written to {args.save_case}", file=sys.stderr)
+    return EXIT_OK if diagnosis.verdict == "matches" else EXIT_FAILED
+
+
 def cmd_explain(args) -> int:
     from harness.cases import load_cases
     from harness.explain import explain_lines, parse_index
@@ -183,6 +215,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "coverage": cmd_coverage,
     "explain": cmd_explain,
+    "diagnose": cmd_diagnose,
 }
 
 

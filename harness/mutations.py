@@ -283,7 +283,9 @@ MAX_COMBINED = 3
 
 
 def order_causes(causes) -> list[str]:
-    return [c for c in CAUSES if c in set(causes)]
+    """Distinct causes in vocabulary order."""
+    present = set(causes)
+    return [c for c in CAUSES if c in present]
 
 
 def _matches(candidate: np.ndarray, output: np.ndarray, atol: float, rtol: float) -> bool:
@@ -319,30 +321,49 @@ def find_explanation(case: Case, arrays: CaseArrays, output: np.ndarray, atol: f
     return None
 
 
-def explain_divergence(case: Case, arrays: CaseArrays, output: np.ndarray, reference_result) -> str:
-    """Cause(s) of a divergence, joined with '+' in vocabulary order; 'unknown' if none fits.
+@dataclass(frozen=True)
+class Explanation:
+    """Why an output differs from the baseline: mutation names that reproduce it, or a fallback."""
 
-    `reference_result` is the case's runner.Baseline (output, atol, rtol, magnitude).
-    """
+    names: tuple[str, ...] = ()
+    fallback: str | None = None  # shape | nan | precision | unknown when no mutation fits
+
+    @property
+    def causes(self) -> list[str]:
+        if self.names:
+            return order_causes(EXPLAINING[n][0] for n in self.names)
+        return [self.fallback] if self.fallback else []
+
+    @property
+    def cause(self) -> str:
+        return "+".join(self.causes)
+
+
+def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, reference_result
+                   ) -> Explanation:
+    """Explain a diverging output; `reference_result` is the case's runner.Baseline."""
     baseline, atol, rtol = reference_result.output, reference_result.atol, reference_result.rtol
-    nan_differs = output.shape == baseline.shape and bool(
-        (np.isnan(output) != np.isnan(baseline)).any()
-        | (np.isinf(output) != np.isinf(baseline)).any()
-    )
     size = output.size * max(case.reduction_length, 1)
     max_size = MAX_COMBINED if size <= 2_000_000 else 1
     names = find_explanation(case, arrays, output, atol, rtol, max_size=max_size)
     if names is not None:
-        return "+".join(order_causes(EXPLAINING[n][0] for n in names))
+        return Explanation(names)
     if output.shape != baseline.shape:
-        return "shape"
+        return Explanation(fallback="shape")
+    nan_differs = bool(((np.isnan(output) != np.isnan(baseline))
+                        | (np.isinf(output) != np.isinf(baseline))).any())
     if nan_differs:
         finite = np.isfinite(output) & np.isfinite(baseline)
         if compare(np.where(finite, output, 0), np.where(finite, baseline, 0), atol, rtol).agree:
-            return "nan"
+            return Explanation(fallback="nan")
     if is_rounding_sized(output, baseline, reference_result.magnitude):
-        return "precision"
-    return "unknown"
+        return Explanation(fallback="precision")
+    return Explanation(fallback="unknown")
+
+
+def explain_divergence(case: Case, arrays: CaseArrays, output: np.ndarray, reference_result) -> str:
+    """Cause(s) of a divergence, joined with '+' in vocabulary order; 'unknown' if none fits."""
+    return explain_output(case, arrays, output, reference_result).cause
 
 
 def is_rounding_sized(output: np.ndarray, baseline: np.ndarray, magnitude: float) -> bool:

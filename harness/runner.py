@@ -102,8 +102,12 @@ def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
         kwargs["padding"] = padding
         kwargs["padding_mode"] = case.padding_mode
     else:
+        # F.conv2d's forms pass through: int, (pH, pW), 'same', 'valid' with zero padding;
+        # other padding modes and (top, bottom, left, right) are applied here, as nn.Conv2d does
         top, bottom, left, right = case.pads
-        if case.padding_mode != "zeros" or not (top == bottom and left == right):
+        if case.padding_mode != "zeros" or (
+            not isinstance(padding, str) and not (top == bottom and left == right)
+        ):
             x = reference.pad(x, case.pads, case.padding_mode)
             padding = 0
         elif not isinstance(padding, str):
@@ -268,6 +272,8 @@ def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
                              expected="diverge" if known_cause else "agree")
         golden_problem = check_expected(case, outcome.output, baseline)
         if golden_problem:
+            if record.observed == "diverge":  # the same numbers are already in the message
+                golden_problem = "differs from the case's expected output and the reference"
             record.status = "unexpected_divergence"
             record.observed = "diverge"
             record.message = "; ".join(p for p in (golden_problem, record.message) if p)

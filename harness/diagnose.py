@@ -1,0 +1,333 @@
+"""`conv-harness diagnose module:function`: does an implementation match torch's conv2d, and if not,
+which semantic does it get wrong?
+
+The implementation is run on a fixed set of small probes, each built so that one property of
+conv2d shows (kernel orientation, depth summation, group mapping, 'same' padding side, padding
+axes, stride phase, dilation spacing, bias, rounding). Probes use small integer data, so every
+correct output is exact and a counterexample reads well; the precision probe uses random normal
+data with a longer reduction. A diverging output is explained by the smallest combination of
+mutations (harness.mutations) that reproduces it, so several bugs at once are named together, and
+an output of the wrong shape is still attributed (ignored dilation gives a larger output).
+Probes the implementation refuses with NotImplementedError are reported as unsupported.
+The smallest diverging probe, shrunk further, is the counterexample, in the case file format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness.cases import Case, case_from_dict, torch_rejection
+from harness.data import materialize
+from harness.errors import CaseFileError
+from harness.mutations import EXPLAINING, Explanation, explain_output, order_causes
+from harness.runner import call_implementation, compute_baseline
+from harness.compare import compare
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A small case that makes one property of conv2d visible."""
+
+    property: str
+    focus: tuple[str, ...]  # the explaining mutations this property is about
+    fields: dict
+    description: str
+
+
+def _ints(shape, seed, low=-3, high=4):
+    return {"shape": list(shape), "init": "integers", "low": low, "high": high, "seed": seed}
+
+
+PROBES = (
+    Probe("orientation", ("flip",),
+          {"input": _ints([1, 1, 6, 7], 1), "weight": [[1, 2, 0], [0, 1, 0], [0, 0, 3]]},
+          "one channel, asymmetric 3x3 kernel: shows whether the kernel is flipped"),
+    Probe("depth", ("depth_first", "depth_mean"),
+          {"input": _ints([1, 3, 5, 5], 2), "weight": _ints([2, 3, 2, 2], 3)},
+          "three input channels: shows whether they are summed (depth summation)"),
+    Probe("groups", ("groups_interleaved",),
+          {"input": _ints([1, 4, 5, 5], 4), "weight": _ints([6, 2, 2, 2], 5), "groups": 2},
+          "groups=2 with three output channels per group: shows the channel-to-group mapping"),
+    Probe("same_padding", ("same_extra_top_left",),
+          {"input": _ints([1, 1, 5, 6], 6), "weight": _ints([1, 1, 2, 4], 7), "padding": "same"},
+          "padding 'same' with an even kernel: shows on which side the extra pixel goes"),
+    Probe("padding", ("padding_swapped",),
+          {"input": _ints([1, 1, 5, 6], 8), "weight": _ints([1, 1, 3, 2], 9), "padding": [2, 1]},
+          "different padding per axis: shows that (pH, pW) are applied to the right axes"),
+    Probe("stride", ("stride_phase",),
+          {"input": _ints([1, 1, 9, 8], 10), "weight": _ints([1, 1, 3, 2], 11), "stride": [2, 3]},
+          "stride (2, 3): shows where outputs are sampled"),
+    Probe("dilation", ("ignore_dilation",),
+          {"input": _ints([1, 1, 9, 9], 12), "weight": _ints([1, 1, 3, 2], 13),
+           "dilation": [2, 3]},
+          "dilation (2, 3): shows how far apart the kernel taps are"),
+    Probe("bias", ("no_bias",),
+          {"input": _ints([2, 2, 4, 4], 14), "weight": _ints([3, 2, 2, 2], 15),
+           "bias": [5, -7, 11]},
+          "a nonzero bias per output channel: shows that it is added"),
+    Probe("precision", (),
+          {"input": {"shape": [2, 32, 8, 8], "init": "normal", "seed": 16},
+           "weight": {"shape": [4, 32, 3, 3], "init": "normal", "seed": 17},
+           "padding": 1},
+          "random normal data, K = 288 products per output: shows rounding error"),
+    Probe("float32", (),
+          {"input": {"shape": [1, 8, 6, 6], "init": "normal", "seed": 18},
+           "weight": {"shape": [2, 8, 3, 3], "init": "normal", "seed": 19},
+           "dtype": "float32"},
+          "float32 inputs: shows that float32 is computed to float32 accuracy"),
+)
+
+FINDINGS = {
+    "flip": "convolution (kernel rotated 180 degrees)",
+    "depth_first": "uses only the first input channel of each group",
+    "depth_mean": "averages the input channels instead of summing them",
+    "groups_interleaved": "output channel o reads group o % groups (not o // (C_out/groups))",
+    "same_extra_top_left": "'same' puts the extra pad pixel top/left (torch: bottom/right)",
+    "padding_swapped": "padding of the two axes swapped",
+    "boundary_symmetric": "reflect padding repeats the edge sample (symmetric)",
+    "stride_phase": "samples outputs at i*s + 1 instead of i*s",
+    "ignore_dilation": "ignores dilation (taps adjacent)",
+    "no_bias": "does not add the bias",
+}
+AS_TORCH = {
+    "orientation": "cross-correlation (as torch)",
+    "depth": "sums the input channels of each group (as torch)",
+    "groups": "output channel o reads group o // (C_out/groups) (as torch)",
+    "same_padding": "'same' puts the extra pad pixel bottom/right (as torch)",
+    "padding": "(pH, pW) applied to the right axes (as torch)",
+    "stride": "samples outputs at i*s (as torch)",
+    "dilation": "taps d apart (as torch)",
+    "bias": "adds the bias (as torch)",
+    "precision": "agrees within tolerance on random data",
+    "float32": "agrees within float32 tolerance",
+}
+
+
+@dataclass
+class ProbeResult:
+    probe: Probe
+    case: Case
+    status: str  # ok | diverges | unsupported | error
+    finding: str
+    causes: list[str] = field(default_factory=list)
+    max_abs_diff: float | None = None
+    message: str = ""
+
+
+@dataclass
+class Diagnosis:
+    impl: str
+    verdict: str  # matches | diverges | error
+    causes: list[str]
+    results: list[ProbeResult]
+    counterexample: dict | None
+
+    def as_json(self) -> dict:
+        return {
+            "impl": self.impl,
+            "verdict": self.verdict,
+            "causes": self.causes,
+            "properties": {
+                r.probe.property: {
+                    "status": r.status, "finding": r.finding, "causes": r.causes,
+                    "max_abs_diff": r.max_abs_diff, "message": r.message,
+                }
+                for r in self.results
+            },
+            "counterexample": self.counterexample,
+        }
+
+
+def probe_case(probe: Probe, overrides: dict | None = None) -> Case:
+    raw = {"id": f"probe_{probe.property}", "description": probe.description,
+           "tags": ["diagnose", probe.property], **probe.fields, **(overrides or {})}
+    return case_from_dict(raw, source="<diagnose>")
+
+
+def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> str:
+    focused = [n for n in explanation.names if n in probe.focus]
+    if focused:
+        return "; ".join(FINDINGS[n] for n in focused)
+    if explanation.names:
+        return f"{AS_TORCH[probe.property]}; this probe differs through another cause"
+    if explanation.fallback == "precision":
+        return f"differs by rounding-sized errors (max abs diff {max_abs:.3g})"
+    if explanation.fallback == "nan":
+        return "propagates NaN/Inf differently"
+    if explanation.fallback == "shape":
+        return "returns another output shape that no known cause explains"
+    return f"diverges (max abs diff {max_abs:.3g}) and no known cause explains it"
+
+
+def run_probe(func: Callable, probe: Probe, case: Case | None = None) -> ProbeResult:
+    case = case or probe_case(probe)
+    arrays = materialize(case)
+    reference_result = compute_baseline(case, arrays)
+    outcome = call_implementation(func, case, arrays)
+    if outcome.output is None:
+        status = "unsupported" if outcome.status == "unsupported" else "error"
+        return ProbeResult(probe, case, status, outcome.message, message=outcome.message)
+    output = outcome.output
+    metrics = compare(output, reference_result.output, reference_result.atol, reference_result.rtol)
+    if metrics.agree:
+        return ProbeResult(probe, case, "ok", AS_TORCH[probe.property],
+                           max_abs_diff=metrics.max_abs_diff, message=outcome.message)
+    explanation = explain_output(case, arrays, output, reference_result)
+    return ProbeResult(probe, case, "diverges",
+                       _describe(probe, explanation, metrics.max_abs_diff),
+                       causes=explanation.causes, max_abs_diff=metrics.max_abs_diff,
+                       message=outcome.message)
+
+
+def _cost(case: Case) -> int:
+    n, c_out, ho, wo = case.output_shape
+    return n * c_out * ho * wo * case.reduction_length
+
+
+def shrink(func: Callable, result: ProbeResult) -> ProbeResult:
+    """Make the counterexample smaller (batch, height, width) while it still shows the causes."""
+    best = result
+    for axis in (0, 2, 3):
+        while True:
+            shape = list(best.case.input_shape)
+            if shape[axis] <= 1:
+                break
+            shape[axis] -= 1
+            fields = dict(best.probe.fields)
+            spec = fields["input"]
+            if not isinstance(spec, dict):
+                break
+            fields_override = {"input": {**spec, "shape": shape}}
+            try:
+                candidate = probe_case(best.probe, fields_override)
+            except CaseFileError:
+                break
+            if torch_rejection(candidate) is not None:
+                break
+            attempt = run_probe(func, best.probe, candidate)
+            if attempt.status != "diverges" or attempt.causes != best.causes:
+                break
+            best = ProbeResult(best.probe, candidate, attempt.status, attempt.finding,
+                               attempt.causes, attempt.max_abs_diff, attempt.message)
+            best.probe = Probe(best.probe.property, best.probe.focus,
+                               {**best.probe.fields, **fields_override}, best.probe.description)
+    return best
+
+
+def counterexample_dict(result: ProbeResult, impl: str) -> dict:
+    """The diverging probe as a self-contained case (literal arrays, torch's output expected)."""
+    from harness.cases import TensorSpec
+
+    case = result.case
+    arrays = materialize(case)
+    baseline = compute_baseline(case, arrays).output
+
+    def literal(array: np.ndarray):
+        values = array.tolist()
+        return _plain(values)
+
+    raw: dict = {
+        "id": "counterexample_" + _slug(impl) + "_" + result.probe.property,
+        "description": (
+            f"Found by `conv-harness diagnose {impl}` "
+            f"({'+'.join(result.causes) or result.status}): {result.probe.description}."
+        ),
+        "tags": ["counterexample", *[c for c in result.causes if c]],
+    }
+    small = all(not isinstance(t, TensorSpec) or np.prod(t.shape) <= 400
+                for t in (case.input, case.weight))
+    for name, array in (("input", arrays.input64), ("weight", arrays.weight64),
+                        ("bias", arrays.bias64)):
+        if array is None:
+            continue
+        spec = getattr(case, name)
+        raw[name] = literal(array) if small else (spec.model_dump(exclude_none=True)
+                                                   if isinstance(spec, TensorSpec) else spec)
+    for key in ("stride", "dilation"):
+        value = getattr(case, key)
+        if value != (1, 1):
+            raw[key] = list(value) if value[0] != value[1] else value[0]
+    if case.padding not in ("valid", (0, 0, 0, 0)):
+        raw["padding"] = case.padding if isinstance(case.padding, str) else _padding(case.padding)
+    if case.groups != 1:
+        raw["groups"] = case.groups
+    if case.dtype != "float64":
+        raw["dtype"] = case.dtype
+    if small and case.dtype == "float64" and np.all(np.isfinite(baseline)) and np.array_equal(
+            baseline, np.round(baseline)):
+        raw["expected"] = literal(baseline)
+    return raw
+
+
+def _padding(pads):
+    top, bottom, left, right = pads
+    if top == bottom == left == right:
+        return top
+    if top == bottom and left == right:
+        return [top, left]
+    return [top, bottom, left, right]
+
+
+def _plain(values):
+    if isinstance(values, list):
+        return [_plain(v) for v in values]
+    return int(values) if float(values).is_integer() else float(values)
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "impl"
+
+
+def diagnose(name: str, func: Callable) -> Diagnosis:
+    results = [run_probe(func, probe) for probe in PROBES]
+    causes = order_causes(c for r in results for c in r.causes)
+    diverging = [r for r in results if r.status == "diverges"]
+    if diverging:
+        verdict = "diverges"
+    elif all(r.status == "error" for r in results) or any(r.status == "error" for r in results):
+        verdict = "error"
+    else:
+        verdict = "matches"
+    counterexample = None
+    failing = diverging or [r for r in results if r.status == "error"]
+    if failing:
+        # the probe showing the most causes at once, the smallest among those
+        smallest = min(failing, key=lambda r: (-len(r.causes), _cost(r.case)))
+        if smallest.status == "diverges":
+            smallest = shrink(func, smallest)
+        counterexample = counterexample_dict(smallest, name)
+    return Diagnosis(name, verdict, causes, results, counterexample)
+
+
+def human_lines(diagnosis: Diagnosis) -> list[str]:
+    from harness.yaml_io import dump_yaml
+
+    if diagnosis.verdict == "matches":
+        head = f"{diagnosis.impl}: matches torch.nn.functional.conv2d on every probe"
+        unsupported = [r.probe.property for r in diagnosis.results if r.status == "unsupported"]
+        if unsupported:
+            head += f" it supports (unsupported: {', '.join(unsupported)})"
+    elif diagnosis.verdict == "diverges":
+        head = f"{diagnosis.impl}: diverges from torch.nn.functional.conv2d: " + ", ".join(
+            diagnosis.causes)
+    else:
+        head = f"{diagnosis.impl}: could not be checked: it fails on the probes"
+    lines = [head, ""]
+    width = max(len(r.probe.property) for r in diagnosis.results)
+    for r in diagnosis.results:
+        arrow = f" -> {'+'.join(r.causes)}" if r.causes else ""
+        label = {"unsupported": "unsupported: ", "error": "error: "}.get(r.status, "")
+        lines.append(f"{r.probe.property + ':':<{width + 1}} {label}{r.finding}{arrow}")
+    if diagnosis.counterexample:
+        lines += ["", "smallest counterexample (save it with --save-case FILE):", ""]
+        lines += dump_yaml({"cases": [diagnosis.counterexample]}).rstrip().splitlines()
+    return lines
+
+
+def explanation_names() -> list[str]:
+    return list(EXPLAINING)
