@@ -105,6 +105,12 @@ def _check_choice(allowed: Sequence[str]):
     return check
 
 
+def _check_rejects(value: Any) -> bool | str:
+    if isinstance(value, bool) or (isinstance(value, str) and value):
+        return value
+    raise ValueError("expected true/false or a substring of torch's error message")
+
+
 def _check_positive_int(value: Any) -> int:
     if _is_int(value) and value >= 1:
         return value
@@ -216,6 +222,10 @@ class CaseFields(BaseModel):
     padding_mode: PaddingMode = "zeros"
     dtype: Dtype = "float64"
     expected: LiteralArray | None = None
+    rejects: Annotated[
+        Any, BeforeValidator(_check_rejects),
+        WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "string", "minLength": 1}]}),
+    ] = False
     diverges: dict[str, Cause] = Field(
         default_factory=dict,
         description="implementations known to diverge on this case, with the expected cause "
@@ -279,9 +289,16 @@ class Case:
     dtype: str
     expected: Any = None
     diverges: dict = field(default_factory=dict)
+    rejects: bool | str = False
+    rejection: str | None = None  # the validator's prediction, for cases declaring `rejects`
     sweep: str | None = None
     skip_reason: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def computes(self) -> bool:
+        """True when the case produces an output (not skipped, not declared to be rejected)."""
+        return self.skip_reason is None and self.rejects is False
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -409,7 +426,9 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
         problems.append(
             ("bias", f"has shape {list(case.bias_shape)}, expected [{case.weight_shape[0]}] (C_out)")
         )
-    if case.expected is not None and case.skip_reason is None and torch_rejection(case) is None:
+    if case.expected is not None and case.rejects is not False:
+        problems.append(("expected", "a case that declares `rejects` has no output to expect"))
+    elif case.expected is not None and case.skip_reason is None and torch_rejection(case) is None:
         shape = _extended_shape(case.expected, 4)
         if len(literal_shape(case.expected)) > 4 or shape != case.output_shape:
             problems.append(
@@ -545,6 +564,7 @@ def _to_case(model: CaseModel, path: str, raw: dict, sweep: str | None = None) -
         dtype=model.dtype,
         expected=model.expected,
         diverges=dict(model.diverges),
+        rejects=model.rejects,
         sweep=sweep,
         raw=raw,
     )
@@ -576,6 +596,9 @@ def _check_case(case: Case, where: str, problems: _FileProblems, in_sweep: bool)
             problems.add(where, field_name, message)
         return None
     rejection = torch_rejection(case)
+    if case.rejects is not False:
+        # the run checks that torch rejects it too (and reports any disagreement as a row)
+        return replace(case, rejection=None if rejection is None else rejection[1])
     if rejection is None:
         return case
     if in_sweep:

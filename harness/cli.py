@@ -157,7 +157,7 @@ def cmd_run(args) -> int:
 def cmd_coverage(args) -> int:
     from harness.coverage import coverage_lines, registry_coverage
 
-    cases = [c for c in _load(args) if c.skip_reason is None]
+    cases = [c for c in _load(args) if c.computes]
     lines, warnings = coverage_lines(registry_coverage(cases), len(cases))
     for line in lines:
         print(line)
@@ -202,8 +202,9 @@ def cmd_explain(args) -> int:
         close = difflib.get_close_matches(args.case_id, list(cases), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else "; `conv-harness list` shows the ids"
         raise HarnessError(f"no case '{args.case_id}'{hint}")
-    if case.skip_reason:
-        raise HarnessError(f"case '{case.id}' is skipped: {case.skip_reason}")
+    if not case.computes:
+        why = case.skip_reason or f"it declares that torch rejects it ({case.rejection})"
+        raise HarnessError(f"case '{case.id}' has no output to explain: {why}")
     for line in explain_lines(case, parse_index(args.at, case)):
         print(line)
     return EXIT_OK

@@ -78,6 +78,7 @@ def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     from scipy import signal
 
     slice_op = signal.convolve2d if flip else signal.correlate2d
+    reference.check_arguments(np.asarray(input), np.asarray(weight), bias, groups)
     x = np.asarray(input)
     out_dtype = x.dtype
     work = np.float32 if x.dtype == np.float16 else x.dtype
@@ -88,6 +89,11 @@ def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     if padding == "same" and (sh, sw) != (1, 1):
         raise ValueError("padding='same' is not supported for strided convolutions")
     top, bottom, left, right = reference.padding_amounts(padding, (kh, kw), (dh, dw))
+    h, w_in = x.shape[2], x.shape[3]
+    reference.check_padding(h, w_in, (top, bottom, left, right), padding_mode)
+    if reference.output_size(h, top, bottom, kh, sh, dh) < 1 or reference.output_size(
+            w_in, left, right, kw, sw, dw) < 1:
+        raise ValueError("the dilated kernel is larger than the padded input")
     xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=NUMPY_PAD_MODES[padding_mode])
     spread = np.zeros((c_out, cg, dh * (kh - 1) + 1, dw * (kw - 1) + 1), dtype=work)
     spread[:, :, ::dh, ::dw] = w

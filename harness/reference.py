@@ -91,11 +91,21 @@ def _padded_rows(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, mode: str) -
     return out
 
 
+def check_padding(h: int, w: int, pads, mode: str) -> None:
+    """Raise ValueError where torch's F.pad refuses: reflect pad >= size, circular beyond a period."""
+    top, bottom, left, right = pads
+    if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+        raise ValueError(f"reflect padding {tuple(pads)} must be smaller than the input {h}x{w}")
+    if mode == "circular" and (max(top, bottom) > h or max(left, right) > w):
+        raise ValueError(f"circular padding {tuple(pads)} wraps more than once around {h}x{w}")
+
+
 def output_size(size: int, before: int, after: int, kernel: int, stride: int, dilation: int) -> int:
     return (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _validate(x, w, b, groups):
+def check_arguments(x, w, b, groups):
+    """Raise ValueError unless the shapes fit conv2d (4-D, channels divisible by groups, bias)."""
     if x.ndim != 4 or w.ndim != 4:
         raise ValueError(f"expected 4-D input and weight, got {x.ndim}-D and {w.ndim}-D")
     c_in, c_out = x.shape[1], w.shape[0]
@@ -113,13 +123,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     x = np.asarray(input)
     w = np.asarray(weight, dtype=x.dtype)
     b = None if bias is None else np.asarray(bias, dtype=x.dtype)
-    _validate(x, w, b, groups)
+    check_arguments(x, w, b, groups)
     (sh, sw), (dh, dw) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
     n, c_in, h, wd = x.shape
     c_out, cg, kh, kw = w.shape
     if padding == "same" and (sh, sw) != (1, 1):
         raise ValueError("padding='same' is not supported for strided convolutions")
     top, bottom, left, right = padding_amounts(padding, (kh, kw), (dh, dw))
+    check_padding(h, wd, (top, bottom, left, right), padding_mode)
     ho = output_size(h, top, bottom, kh, sh, dh)
     wo = output_size(wd, left, right, kw, sw, dw)
     if ho < 1 or wo < 1:
@@ -161,7 +172,7 @@ def conv2d_loop(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     x = np.asarray(input, dtype=np.float64)
     w = np.asarray(weight, dtype=np.float64)
     b = None if bias is None else np.asarray(bias, dtype=np.float64)
-    _validate(x, w, b, groups)
+    check_arguments(x, w, b, groups)
     (sh, sw), (dh, dw) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
     n_batch, c_in, h, wd = x.shape
     c_out, cg, kh, kw = w.shape

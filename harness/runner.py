@@ -108,6 +108,7 @@ def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
         if case.padding_mode != "zeros" or (
             not isinstance(padding, str) and not (top == bottom and left == right)
         ):
+            reference.check_padding(x.shape[2], x.shape[3], case.pads, case.padding_mode)
             x = reference.pad(x, case.pads, case.padding_mode)
             padding = 0
         elif not isinstance(padding, str):
@@ -136,7 +137,10 @@ def to_numpy(result) -> np.ndarray:
 
 def call_implementation(func: Callable, case: Case, arrays: CaseArrays) -> Outcome:
     handles = bool(getattr(func, "handles_padding_mode", False))
-    args, kwargs = call_arguments(case, arrays, handles)
+    try:
+        args, kwargs = call_arguments(case, arrays, handles)
+    except ValueError as error:  # the padding step nn.Conv2d would take refuses, as F.pad does
+        return Outcome(None, "error", _one_line(f"padding before the call refused: {error}"))
     originals = [None if a is None else a.copy() for a in args]
     try:
         result = func(*args, **kwargs)
@@ -255,9 +259,40 @@ def check_expected(case: Case, output: np.ndarray, baseline: Baseline) -> str:
     )
 
 
+def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]]) -> list[Record]:
+    """Rows for a case that declares `rejects`: every implementation must refuse it, as the
+    validator predicts; torch's message must contain the declared substring (if one is given)."""
+    arrays = materialize(case)
+    records = []
+    for name, func in implementations:
+        outcome = call_implementation(func, case, arrays)
+        refused = outcome.status in ("error", "unsupported") and outcome.output is None
+        problem = ""
+        if case.rejection is None:
+            problem = ("the case declares `rejects` but the validator finds nothing torch would "
+                       "reject" + ("; yet it refused it: the validator misses a rule" if refused
+                                   else f"; {name} accepted it"))
+        elif not refused:
+            problem = f"accepted a configuration torch rejects ({case.rejection})"
+        elif isinstance(case.rejects, str) and name == "torch" and case.rejects not in outcome.message:
+            problem = f"torch's message does not contain {case.rejects!r}: {outcome.message}"
+        message = problem or f"rejected as predicted ({case.rejection}): {outcome.message}"
+        records.append(Record(
+            **_case_columns(case), implementation=name, variant="as_is", baseline="validator",
+            output_shape="" if outcome.output is None else shape_text(outcome.output.shape),
+            baseline_shape="", max_abs_diff=None, max_rel_diff=None, mismatched=None, total=None,
+            worst_index="", atol=None, rtol=None, expected="reject",
+            observed="reject" if refused else "accept", status="error" if problem else "rejected",
+            cause="", message=_one_line(message),
+        ))
+    return records
+
+
 def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
              variants: bool = True) -> list[Record]:
     """All Records for one case: one per implementation (as_is) plus the variant rows."""
+    if case.rejects is not False:
+        return rejection_records(case, implementations)
     arrays = materialize(case)
     baseline = compute_baseline(case, arrays)
     records = []

@@ -126,8 +126,10 @@ def test_loop_form_pins_the_baseline_on_small_registry_cases():
 
     pinned = 0
     for case in load_cases([ROOT / "cases"]):
+        if not case.computes:
+            continue
         n, c_out, ho, wo = case.output_shape
-        if case.skip_reason or n * c_out * ho * wo * case.reduction_length > 20_000:
+        if not case.computes or n * c_out * ho * wo * case.reduction_length > 20_000:
             continue
         arrays = materialize(case)
         fast = compute_baseline(case, arrays).output
