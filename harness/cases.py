@@ -611,7 +611,7 @@ def _load_file(path: str) -> tuple[list[Case], list[str]]:
     problems = _FileProblems(path)
     document = read_yaml(path)
     if document is None:
-        return [], []
+        return [], [f"{path}: holds no cases or sweeps (the file is empty)"]
     if not isinstance(document, dict):
         return [], [f"{path}: expected a mapping with 'cases' and/or 'sweeps' at the top level"]
     top_keys = ("defaults", "cases", "sweeps")

@@ -20,8 +20,7 @@ DEFAULT_REPORT = "reports/discrepancies.csv"
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: one line, exit 2
-        self.print_usage(sys.stderr)
-        raise SystemExit(_fail(f"{self.prog}: {message}"))
+        raise SystemExit(_fail(f"{self.prog}: {message} (see {self.prog} --help)"))
 
 
 def _fail(message: str) -> int:
@@ -38,6 +37,31 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", dest="keyword", metavar="EXPR",
                         help="select cases whose id/tags/sweep/file match EXPR "
                              "(words with and/or/not, as pytest -k)")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+_UNITS = {"": 1, "b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 10**3, "mb": 10**6,
+          "gb": 10**9}
+
+
+def _memory_size(text: str) -> int:
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _UNITS or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 2GiB, 512MiB or a number of bytes, got {text!r}")
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(run)
     run.add_argument("--no-variants", action="store_true",
                      help="only as_is rows (skip the mutation variant rows)")
+    run.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                     help="time limit per implementation call; a call past it becomes an error row")
+    run.add_argument("--max-memory", type=_memory_size, default="2GiB", metavar="SIZE",
+                     help="refuse cases needing more memory than this (default 2GiB; e.g. 512MiB)")
     run.add_argument("--summary-out", metavar="FILE",
                      help="divergence summary CSV (default: divergence_summary.csv next to --out)")
 
@@ -131,14 +159,26 @@ def cmd_run(args) -> int:
         to_dataframe,
         write_csv,
     )
-    from harness.runner import resolve_implementations, run_records
+    from harness.runner import RunOptions, iter_records, resolve_implementations
 
     cases = _load(args)
     resolve_implementations(args.impl)  # fail fast (exit 2) on a bad --impl
     runnable = [c for c in cases if c.skip_reason is None]
     if not runnable:
         raise HarnessError("no cases selected (check PATHS and -k)")
-    records = run_records(runnable, args.impl, variants=not args.no_variants)
+    options = RunOptions(variants=not args.no_variants, timeout=args.timeout,
+                         max_memory=args.max_memory)
+    records = []
+    try:
+        for record in iter_records(runnable, args.impl, options):
+            records.append(record)
+    except KeyboardInterrupt:
+        partial = str(Path(args.out).with_suffix(".interrupted.csv"))
+        if records:
+            write_csv(to_dataframe(records), partial)
+        kept = f"; the {len(records)} rows computed so far are in {partial}" if records else ""
+        print(f"conv-harness: interrupted; {args.out} was not touched{kept}", file=sys.stderr)
+        return 130
     frame = to_dataframe(records)
     write_csv(frame, args.out)
     summary_path = None

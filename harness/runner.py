@@ -9,7 +9,11 @@ a Record with status `error` or `unsupported` and a message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+import math
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -87,6 +91,48 @@ class Outcome:
     output: np.ndarray | None
     status: str | None = None  # "error" / "unsupported" when output is None
     message: str = ""
+    contract: str = ""  # a broken contract despite an output (wrong dtype): makes the row an error
+
+
+DEFAULT_MAX_MEMORY = 2 * 2**30
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: variant rows, a per-call time limit, the memory budget per case."""
+
+    variants: bool = True
+    timeout: float | None = None  # seconds per implementation call (main thread only)
+    max_memory: int = DEFAULT_MAX_MEMORY
+
+
+class CallTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Raise CallTimeout in the calling code after `seconds` (SIGALRM; main thread only).
+
+    Pure-Python loops and sleeps are interrupted; a single long call into C code is interrupted
+    when it returns to Python.
+    """
+    usable = (seconds and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CallTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
@@ -135,7 +181,8 @@ def to_numpy(result) -> np.ndarray:
     raise ImplementationFault(f"returned {type(result).__name__}, not an array")
 
 
-def call_implementation(func: Callable, case: Case, arrays: CaseArrays) -> Outcome:
+def call_implementation(func: Callable, case: Case, arrays: CaseArrays,
+                        timeout: float | None = None) -> Outcome:
     handles = bool(getattr(func, "handles_padding_mode", False))
     try:
         args, kwargs = call_arguments(case, arrays, handles)
@@ -143,7 +190,10 @@ def call_implementation(func: Callable, case: Case, arrays: CaseArrays) -> Outco
         return Outcome(None, "error", _one_line(f"padding before the call refused: {error}"))
     originals = [None if a is None else a.copy() for a in args]
     try:
-        result = func(*args, **kwargs)
+        with time_limit(timeout):
+            result = func(*args, **kwargs)
+    except CallTimeout:
+        return Outcome(None, "error", f"ran past the {timeout:g} s timeout (--timeout)")
     except NotImplementedError as error:
         return Outcome(None, "unsupported", _one_line(f"NotImplementedError: {error}"))
     except Exception as error:
@@ -160,10 +210,11 @@ def call_implementation(func: Callable, case: Case, arrays: CaseArrays) -> Outco
     if output.dtype.kind not in "fiu":
         return Outcome(None, "error", f"returned an array of dtype {output.dtype}, not real numbers")
     expected_dtype = np.dtype(NUMPY_DTYPES[case.dtype])
-    note = ""
+    contract = ""
     if output.dtype != expected_dtype:
-        note = f"returned {output.dtype} for a {case.dtype} case"
-    return Outcome(output.astype(np.float64), None, note)
+        contract = (f"returned {output.dtype} for {expected_dtype} inputs (conv2d returns the "
+                    "input's dtype)")
+    return Outcome(output.astype(np.float64), None, "", contract)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -259,13 +310,14 @@ def check_expected(case: Case, output: np.ndarray, baseline: Baseline) -> str:
     )
 
 
-def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]]) -> list[Record]:
+def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]],
+                      timeout: float | None = None) -> list[Record]:
     """Rows for a case that declares `rejects`: every implementation must refuse it, as the
     validator predicts; torch's message must contain the declared substring (if one is given)."""
     arrays = materialize(case)
     records = []
     for name, func in implementations:
-        outcome = call_implementation(func, case, arrays)
+        outcome = call_implementation(func, case, arrays, timeout)
         refused = outcome.status in ("error", "unsupported") and outcome.output is None
         problem = ""
         if case.rejection is None:
@@ -288,16 +340,51 @@ def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]
     return records
 
 
+def memory_estimate(case: Case) -> int:
+    """Bytes a case needs: its tensors, padded copies, outputs of every comparison, chunk buffers."""
+    n, c_in, h, w = case.input_shape
+    c_out, cg, kh, kw = case.weight_shape
+    top, bottom, left, right = case.pads
+    padded = n * c_in * (h + top + bottom) * (w + left + right)
+    output = math.prod(case.output_shape) if case.computes else 0
+    elements = 3 * n * c_in * h * w + 2 * padded + 8 * output + 3 * c_out * cg * kh * kw
+    return 8 * elements + reference.CHUNK_BYTES
+
+
+def size_text(size: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def refusal_records(case: Case, implementations, needed: int, budget: int) -> list[Record]:
+    message = (f"refused: the case needs about {size_text(needed)} for its tensors and "
+               f"intermediate buffers, over the {size_text(budget)} budget; raise --max-memory "
+               "or make the case smaller")
+    return [
+        Record(**_case_columns(case), implementation=name, variant="as_is", baseline=BASELINE,
+               output_shape="", baseline_shape=shape_text(case.output_shape), max_abs_diff=None,
+               max_rel_diff=None, mismatched=None, total=None, worst_index="", atol=None,
+               rtol=None, expected="agree", observed="error", status="error", cause="",
+               message=message)
+        for name, _ in implementations
+    ]
+
+
 def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
-             variants: bool = True) -> list[Record]:
+             options: RunOptions = RunOptions()) -> list[Record]:
     """All Records for one case: one per implementation (as_is) plus the variant rows."""
+    needed = memory_estimate(case)
+    if needed > options.max_memory:
+        return refusal_records(case, implementations, needed, options.max_memory)
     if case.rejects is not False:
-        return rejection_records(case, implementations)
+        return rejection_records(case, implementations, options.timeout)
     arrays = materialize(case)
     baseline = compute_baseline(case, arrays)
     records = []
     for name, func in implementations:
-        outcome = call_implementation(func, case, arrays)
+        outcome = call_implementation(func, case, arrays, options.timeout)
         if outcome.output is None:
             records.append(make_record(case, name, "as_is", baseline, None,
                                        status=outcome.status, message=outcome.message))
@@ -318,8 +405,11 @@ def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
                 record.status = "unexpected_divergence"
                 record.message = (f"expected to diverge by '{known_cause}' but the cause is "
                                   f"'{record.cause}'; {record.message}")
+        if outcome.contract:
+            record.status = "error"
+            record.message = "; ".join(p for p in (outcome.contract, record.message) if p)
         records.append(record)
-    if variants:
+    if options.variants:
         records.extend(variant_records(case, arrays, baseline))
     return records
 
@@ -329,21 +419,24 @@ def resolve_implementations(names: Sequence[str] | None) -> list[tuple[str, Call
     return [(name, get_implementation(name)) for name in dict.fromkeys(names)]
 
 
-def run_records(cases: Sequence[Case], implementations: Sequence[str] | None = None,
-                variants: bool = True, progress: Callable[[int, int], None] | None = None
-                ) -> list[Record]:
+def iter_records(cases: Sequence[Case], implementations: Sequence[str] | None = None,
+                 options: RunOptions = RunOptions()) -> Iterator[Record]:
+    """Records case by case (so an interrupted run keeps what it has)."""
     resolved = resolve_implementations(implementations)
-    records: list[Record] = []
-    runnable = [c for c in cases if c.skip_reason is None]
-    for index, case in enumerate(runnable):
-        records.extend(run_case(case, resolved, variants))
-        if progress is not None:
-            progress(index + 1, len(runnable))
-    return records
+    for case in cases:
+        if case.skip_reason is None:
+            yield from run_case(case, resolved, options)
 
 
-def run(cases: Sequence[Case], implementations: Sequence[str] | None = None, variants: bool = True):
+def run_records(cases: Sequence[Case], implementations: Sequence[str] | None = None,
+                options: RunOptions = RunOptions()) -> list[Record]:
+    return list(iter_records(cases, implementations, options))
+
+
+def run(cases: Sequence[Case], implementations: Sequence[str] | None = None, variants: bool = True,
+        timeout: float | None = None, max_memory: int = DEFAULT_MAX_MEMORY):
     """Run cases through implementations; a pandas DataFrame with exactly the report's rows."""
     from harness.report import to_dataframe
 
-    return to_dataframe(run_records(cases, implementations, variants))
+    options = RunOptions(variants=variants, timeout=timeout, max_memory=max_memory)
+    return to_dataframe(run_records(cases, implementations, options))

@@ -90,8 +90,9 @@ def read_yaml(path: str):
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise CaseFileError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    loader = CaseLoader(text)
+    loader = None
     try:
+        loader = CaseLoader(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -111,12 +112,18 @@ def read_yaml(path: str):
     except yaml.MarkedYAMLError as error:
         problem = error.problem or error.context or "invalid YAML"
         raise CaseFileError(f"{_mark(path, error.problem_mark)}: YAML syntax error: {problem}") from None
+    except yaml.reader.ReaderError as error:
+        raise CaseFileError(
+            f"{path}: character {error.character!r} at position {error.position} is not allowed "
+            "in YAML"
+        ) from None
     except yaml.YAMLError as error:
         raise CaseFileError(f"{path}: YAML error: {' '.join(str(error).split())}") from None
     except RecursionError:
         raise CaseFileError(f"{path}: refused: nesting too deep") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def dump_yaml(data) -> str:
