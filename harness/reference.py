@@ -10,9 +10,9 @@ right) according to `padding_mode` (zeros | reflect | replicate | circular, torc
 `padding` may be an int, (pH, pW), (top, bottom, left, right), 'same' (extra pixel bottom/right,
 as torch) or 'valid'.
 
-Two forms: `conv2d` (vectorised: strided window views and one tensordot per group, chunked over
-output rows so its extra memory stays bounded whatever the case size) and `conv2d_loop` (seven
-literal loops, for small cases, to pin the vectorised form). Padding is done by index mapping,
+Two forms: `conv2d` (vectorised: one matrix product per kernel tap on a channels-last copy of the
+input, chunked over output positions so its extra memory stays bounded whatever the case size)
+and `conv2d_loop` (seven literal loops, for small cases, to pin the vectorised form). Padding is done by index mapping,
 not by np.pad, so the reference does not share the padding code of the scipy implementation.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 CHUNK_BYTES = 32 * 2**20
+BLOCK_BYTES = 2 * 2**20  # accumulator block of output positions: stays in cache
 
 
 def as_pair(value, name: str) -> tuple[int, int]:
@@ -119,7 +120,16 @@ def check_arguments(x, w, b, groups):
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
            padding_mode="zeros"):
-    """Vectorised reference; computes in the input's dtype (float64 for the baseline)."""
+    """Vectorised reference; computes in the input's dtype (float64 for the baseline).
+
+    Polyphase shifted products: the padded input is split into sH*sW phase images
+    (rows a + sH*r, columns b + sW*q), stored channels-last and flattened over (n, r, q). Tap
+    (u, v) then reads phase (u*dH % sH, v*dW % sW) shifted by ((u*dH)//sH, (v*dW)//sW): a
+    contiguous block of rows, so each tap is one matrix product (C_in/groups -> C_out/groups per
+    group) accumulated into the output block, with no im2col copy. Positions past the output's
+    width are computed and dropped. Work is chunked over output rows, so the extra memory is one
+    channels-last copy of the input plus a bounded block.
+    """
     x = np.asarray(input)
     w = np.asarray(weight, dtype=x.dtype)
     b = None if bias is None else np.asarray(bias, dtype=x.dtype)
@@ -135,35 +145,108 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     wo = output_size(wd, left, right, kw, sw, dw)
     if ho < 1 or wo < 1:
         raise ValueError("the dilated kernel is larger than the padded input")
-    og = c_out // groups
     out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
-    cols = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw - left  # (wo, kw)
-    col_span = np.arange(cols.min(), cols.max() + 1)
-    bytes_per_row = max(1, n * wo * cg * kh * kw * x.itemsize)
-    rows_per_chunk = max(1, min(ho, CHUNK_BYTES // bytes_per_row))
-    weight_groups = w.reshape(groups, og, cg * kh * kw)
-    for r0 in range(0, ho, rows_per_chunk):
-        r1 = min(ho, r0 + rows_per_chunk)
-        row_span = np.arange(r0 * sh - top, (r1 - 1) * sh + (kh - 1) * dh - top + 1)
-        block = _padded_rows(x, row_span, col_span, padding_mode)  # (n, c_in, R, Cspan)
-        # windows[n, c, i, j, u, v] = block[n, c, i*sh + u*dh, j*sw + v*dw]
-        s = block.strides
-        windows = np.lib.stride_tricks.as_strided(
-            block,
-            shape=(n, c_in, r1 - r0, wo, kh, kw),
-            strides=(s[0], s[1], s[2] * sh, s[3] * sw, s[2] * dh, s[3] * dw),
-            writeable=False,
-        )
-        for g in range(groups):
-            patches = windows[:, g * cg:(g + 1) * cg]  # (n, cg, rows, wo, kh, kw)
-            patches = patches.transpose(0, 2, 3, 1, 4, 5).reshape(n, r1 - r0, wo, cg * kh * kw)
-            with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
-                result = patches @ weight_groups[g].T  # (n, rows, wo, og)
-            out[:, g * og:(g + 1) * og, r0:r1] = result.transpose(0, 3, 1, 2)
-    if b is not None:
-        with np.errstate(invalid="ignore", over="ignore"):
+    if out.size == 0 or c_in == 0:
+        out[...] = 0 if b is None else b[None, :, None, None]
+        return out
+    og = c_out // groups
+    hq = ho + (kh - 1) * dh // sh  # phase image height/width: every row/column a tap reads
+    wq = wo + (kw - 1) * dw // sw
+    taps = [(u, v) for u in range(kh) for v in range(kw)]
+    max_shift = ((kh - 1) * dh // sh) * wq + (kw - 1) * dw // sw  # flat offset of the last tap
+    phases = sorted({(u * dh % sh, v * dw % sw) for u, v in taps})
+    depthwise = cg == 1 and groups > 1
+    images = {}
+    for phase in phases:
+        image = _phase_image(x, phase, (sh, sw), (hq, wq), (top, left), padding_mode, max_shift)
+        if depthwise and og > 1:  # output channel o reads input channel o // og
+            image = image[:, np.arange(c_out) // og]
+        images[phase] = image
+    w_taps = w.reshape(groups, og, cg, kh, kw).transpose(3, 4, 0, 2, 1)  # (kh, kw, G, cg, og)
+    if groups == 1:
+        w_taps = w_taps[:, :, 0]  # (kh, kw, c_in, c_out)
+    elif depthwise:
+        w_taps = np.ascontiguousarray(w_taps.reshape(kh, kw, c_out))
+    # blocks of output positions: whole images when they are small, else rows of one image
+    position_bytes = (c_out + c_in) * x.itemsize * 2
+    budget = max(1, BLOCK_BYTES // position_bytes)  # positions per block
+    if hq * wq <= budget:
+        images_per_block = max(1, budget // (hq * wq))
+        blocks = [(i0, min(n, i0 + images_per_block), 0, hq) for i0 in range(0, n, images_per_block)]
+    else:
+        rows_per_block = max(1, budget // wq)
+        blocks = [(i, i + 1, r0, min(ho, r0 + rows_per_block))
+                  for i in range(n) for r0 in range(0, ho, rows_per_block)]
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
+        for i0, i1, r0, r1 in blocks:
+            p0 = (i0 * hq + r0) * wq
+            rows = (i1 - i0 - 1) * hq * wq + (r1 - r0) * wq
+            acc = None
+            scratch = None
+            for u, v in taps:
+                start = p0 + (u * dh // sh) * wq + (v * dw // sw)
+                block = images[(u * dh % sh, v * dw % sw)][start:start + rows]
+                if depthwise:
+                    if acc is None:
+                        acc = block * w_taps[u, v]
+                        scratch = np.empty_like(acc)
+                    else:
+                        np.multiply(block, w_taps[u, v], out=scratch)
+                        acc += scratch
+                    continue
+                if groups == 1:
+                    term = block @ w_taps[u, v]  # (rows, c_out)
+                else:  # (G, rows, cg) @ (G, cg, og)
+                    term = block.reshape(rows, groups, cg).transpose(1, 0, 2) @ w_taps[u, v]
+                if acc is None:
+                    acc = term
+                else:
+                    acc += term
+            if groups > 1 and not depthwise:
+                acc = acc.transpose(1, 0, 2).reshape(rows, c_out)
+            if i1 - i0 > 1 or r1 - r0 == hq:  # whole images: rows past ho are dropped too
+                full = np.empty(((i1 - i0) * hq * wq, c_out), dtype=acc.dtype)
+                full[:rows] = acc
+                result = full.reshape(i1 - i0, hq, wq, c_out)[:, :ho, :wo]
+                out[i0:i1] = result.transpose(0, 3, 1, 2)
+            else:
+                result = acc.reshape(r1 - r0, wq, c_out)[:, :wo]
+                out[i0, :, r0:r1] = result.transpose(2, 0, 1)
+        if b is not None:
             out += b[None, :, None, None]
     return out
+
+
+def _phase_image(x, phase, stride, size, pads, mode, tail):
+    """One phase of the padded input: channels-last, flat over (n, row, column), plus a tail.
+
+    Row r, column q of phase (a, b) is padded pixel (a + sH*r, b + sW*q). Shape
+    (n*hq*wq + tail, C_in); the tail leaves room for the largest shift past the last image.
+    Entries past the padded input are read only for dropped positions.
+    """
+    n, c_in, h, w = x.shape
+    (sh, sw), (hq, wq), (top, left) = stride, size, pads
+    rows = source_index(phase[0] + sh * np.arange(hq) - top, h, mode)
+    cols = source_index(phase[1] + sw * np.arange(wq) - left, w, mode)
+    image = np.zeros((n * hq * wq + tail, c_in), dtype=x.dtype)
+    view = image[: n * hq * wq].reshape(n, hq, wq, c_in)
+    step = max(1, (8 * 2**20) // max(1, hq * wq * x.itemsize * n))  # channels per copy
+    if mode == "zeros":  # the valid rows/columns form strided ranges: copy slices, fill zeros
+        r_ok, c_ok = np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0)
+        if r_ok.size and c_ok.size:
+            r_dst = slice(r_ok[0], r_ok[-1] + 1)
+            c_dst = slice(c_ok[0], c_ok[-1] + 1)
+            r_src = slice(rows[r_ok[0]], rows[r_ok[-1]] + 1, sh)
+            c_src = slice(cols[c_ok[0]], cols[c_ok[-1]] + 1, sw)
+            for c0 in range(0, c_in, step):
+                view[:, r_dst, c_dst, c0:c0 + step] = (
+                    x[:, c0:c0 + step, r_src, c_src].transpose(0, 2, 3, 1))
+        return image
+    safe_rows, safe_cols = np.maximum(rows, 0), np.maximum(cols, 0)
+    for c0 in range(0, c_in, step):
+        block = x[:, c0:c0 + step][:, :, safe_rows][:, :, :, safe_cols]
+        view[..., c0:c0 + step] = block.transpose(0, 2, 3, 1)
+    return image
 
 
 def conv2d_loop(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
