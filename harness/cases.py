@@ -293,6 +293,7 @@ class Case:
     rejection: str | None = None  # the validator's prediction, for cases declaring `rejects`
     sweep: str | None = None
     skip_reason: str | None = None
+    index: int = -1  # position in the loaded registry
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -758,7 +759,7 @@ def load_cases(paths: Sequence[str | os.PathLike] | str | os.PathLike | None = N
             seen[case.id] = case
     if problems:
         raise CaseFileError(problems)
-    return cases
+    return [replace(case, index=i) for i, case in enumerate(cases)]
 
 
 def case_json_schema() -> dict:

@@ -8,6 +8,7 @@ neither torch, scipy nor pandas, so they answer instantly.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,12 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", dest="keyword", metavar="EXPR",
                         help="select cases whose id/tags/sweep/file match EXPR "
                              "(words with and/or/not, as pytest -k)")
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
 
 
 def _positive_float(text: str) -> float:
@@ -81,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(run)
     run.add_argument("--no-variants", action="store_true",
                      help="only as_is rows (skip the mutation variant rows)")
+    run.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                     help="worker processes (default: all cores); the report is the same for any N")
+    run.add_argument("--shard", metavar="I/N",
+                     help="run only shard I of N (deterministic, balanced by estimated cost)")
     run.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
                      help="time limit per implementation call; a call past it becomes an error row")
     run.add_argument("--max-memory", type=_memory_size, default="2GiB", metavar="SIZE",
@@ -91,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list the cases (skipped sweep combinations too)")
     _add_paths(listing)
     _add_selection(listing)
+
+    merge = commands.add_parser(
+        "merge", help="combine shard reports into the report a single run gives")
+    merge.add_argument("reports", nargs="+", metavar="REPORT")
+    merge.add_argument("--out", required=True, metavar="FILE", help="merged CSV path")
 
     validate = commands.add_parser("validate", help="check case files; exit 2 on any problem")
     _add_paths(validate)
@@ -162,6 +178,10 @@ def cmd_run(args) -> int:
     from harness.runner import RunOptions, iter_records, resolve_implementations
 
     cases = _load(args)
+    if args.shard:
+        from harness.select import parse_shard, shard
+
+        cases = shard(cases, *parse_shard(args.shard))
     resolve_implementations(args.impl)  # fail fast (exit 2) on a bad --impl
     runnable = [c for c in cases if c.skip_reason is None]
     if not runnable:
@@ -170,7 +190,7 @@ def cmd_run(args) -> int:
                          max_memory=args.max_memory)
     records = []
     try:
-        for record in iter_records(runnable, args.impl, options):
+        for record in iter_records(runnable, args.impl, options, jobs=args.jobs):
             records.append(record)
     except KeyboardInterrupt:
         partial = str(Path(args.out).with_suffix(".interrupted.csv"))
@@ -192,6 +212,15 @@ def cmd_run(args) -> int:
         print(f"{len(skipped)} sweep combinations skipped (torch rejects them); see `conv-harness list`")
     print(f"report: {args.out}" + (f", divergence summary: {summary_path}" if summary_path else ""))
     return EXIT_FAILED if any(r.failed for r in records) else EXIT_OK
+
+
+def cmd_merge(args) -> int:
+    from harness.report import merge_reports, write_csv
+
+    merged = merge_reports(args.reports)
+    write_csv(merged, args.out)
+    print(f"{len(merged)} rows from {len(args.reports)} reports: {args.out}")
+    return EXIT_OK
 
 
 def cmd_coverage(args) -> int:
@@ -257,6 +286,7 @@ COMMANDS = {
     "coverage": cmd_coverage,
     "explain": cmd_explain,
     "diagnose": cmd_diagnose,
+    "merge": cmd_merge,
 }
 
 

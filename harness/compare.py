@@ -64,39 +64,50 @@ class Metrics:
         return self.shape_ok and self.mismatched == 0
 
 
-def compare(observed: np.ndarray, baseline: np.ndarray, atol: float, rtol: float) -> Metrics:
-    total = int(baseline.size)
+def compare(observed: np.ndarray, baseline: np.ndarray, atol: float, rtol: float,
+            where: np.ndarray | None = None) -> Metrics:
+    """Metrics over all elements, or only where `where` is True (a sampled comparison)."""
+    total = int(baseline.size if where is None else where.sum())
     if observed.shape != baseline.shape:
         return Metrics(False, None, None, total, total, None)
     if total == 0:
         return Metrics(True, 0.0, 0.0, 0, 0, None)
-    obs_finite = np.isfinite(observed)
-    base_finite = np.isfinite(baseline)
-    both = obs_finite & base_finite
-    same_special = ~obs_finite & ~base_finite & (
-        (np.isnan(observed) & np.isnan(baseline)) | (observed == baseline)
-    )
-    special_mismatch = ~both & ~same_special
+    if where is not None:  # outside the sample both sides count as equal zeros
+        observed = np.where(where, observed, 0.0)
+        baseline = np.where(where, baseline, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.where(both, np.abs(observed - baseline), 0.0)
-        magnitude = np.abs(np.where(both, baseline, 0.0))
-        rel = np.where(
-            both & (diff > 0), diff / np.where(magnitude > 0, magnitude, np.nan), 0.0
+        diff = np.abs(observed - baseline)
+    if np.isfinite(diff).all():  # the common case: no NaN/Inf on either side
+        magnitude = np.abs(baseline)
+        special_mismatch = None
+        nan_mismatches = 0
+    else:
+        obs_finite, base_finite = np.isfinite(observed), np.isfinite(baseline)
+        both = obs_finite & base_finite
+        same_special = ~obs_finite & ~base_finite & (
+            (np.isnan(observed) & np.isnan(baseline)) | (observed == baseline)
         )
-    rel = np.where(both & (diff > 0) & (magnitude == 0), np.inf, rel)
-    bad = (diff > atol + rtol * magnitude) | special_mismatch
+        special_mismatch = ~both & ~same_special
+        nan_mismatches = int(special_mismatch.sum())
+        diff = np.where(both, diff, 0.0)
+        magnitude = np.abs(np.where(both, baseline, 0.0))
+    bad = diff > atol + rtol * magnitude
+    if special_mismatch is not None:
+        bad |= special_mismatch
     mismatched = int(bad.sum())
     max_abs = float(diff.max())
+    rel = np.divide(diff, magnitude, out=np.zeros_like(diff), where=magnitude > 0)
     max_rel = float(rel.max())
+    if (diff[magnitude == 0] > 0).any():
+        max_rel = math.inf
     if max_abs > 0:
         worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
-    elif special_mismatch.any():
+    elif special_mismatch is not None and special_mismatch.any():
         worst = np.unravel_index(int(np.argmax(special_mismatch)), diff.shape)
     else:
         worst = None
     worst_index = None if worst is None else tuple(int(i) for i in worst)
-    return Metrics(True, max_abs, max_rel, mismatched, total, worst_index,
-                   int(special_mismatch.sum()))
+    return Metrics(True, max_abs, max_rel, mismatched, total, worst_index, nan_mismatches)
 
 
 def describe(metrics: Metrics, atol: float, rtol: float, observed_shape=None, baseline_shape=None) -> str:

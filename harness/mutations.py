@@ -181,11 +181,14 @@ def _depth_weights(weight: np.ndarray, depth: str) -> np.ndarray:
         return weight
     if depth == "mean":
         return weight / weight.shape[1]
-    if depth == "first":
-        out = np.zeros_like(weight)
-        out[:, 0] = weight[:, 0]
-        return out
     raise ValueError(f"depth {depth!r} is computed elsewhere")
+
+
+def _single_channel(xp, w, b, stride, dilation, groups, interleaved, c):
+    """Every output channel from input channel c of its group only (one conv of 1/cg the cost)."""
+    cg = w.shape[1]
+    channels = [g * cg + c for g in range(groups)]
+    return _grouped(xp[:, channels], w[:, c:c + 1], b, stride, dilation, groups, interleaved)
 
 
 def mutated_output(case: Case, arrays: CaseArrays, semantics: Semantics,
@@ -209,6 +212,9 @@ def mutated_output(case: Case, arrays: CaseArrays, semantics: Semantics,
         xp = xp[:, :, phase[0]:, phase[1]:]
     if semantics.depth == "closest":
         return _closest_channel(xp, w, b, stride, dilation, case.groups, semantics, baseline)
+    if semantics.depth == "first":
+        return _single_channel(xp, w, b, stride, dilation, case.groups,
+                               semantics.groups_interleaved, 0)
     w = _depth_weights(w, semantics.depth)
     return _grouped(xp, w, b, stride, dilation, case.groups, semantics.groups_interleaved)
 
@@ -231,27 +237,42 @@ def _grouped(xp, w, b, stride, dilation, groups, interleaved):
     return out
 
 
+SEARCH_COST = 20_000_000  # multiply-adds above which the channel search uses the first image
+
+
 def _closest_channel(xp, w, b, stride, dilation, groups, semantics, baseline):
-    """Per output channel, the single input channel's partial map closest to the baseline."""
-    c_out, cg = w.shape[0], w.shape[1]
-    candidates = []
+    """Per output channel, the single input channel's partial map closest to the baseline.
+
+    The search compares each input channel's partial map with the baseline (on the first image
+    of the batch only, for large cases); the result is then one convolution whose weights keep,
+    for every output channel, only its closest input channel.
+    """
+    cg = w.shape[1]
+    interleaved = semantics.groups_interleaved
+    if baseline is None or cg == 1:
+        return _single_channel(xp, w, b, stride, dilation, groups, interleaved, 0)
+    search_x, search_base = xp, baseline
+    if xp.shape[0] > 1 and baseline.size * w[0].size > SEARCH_COST:
+        search_x, search_base = xp[:1], baseline[:1]
+    best = best_gap = None
     for c in range(cg):
-        only = np.zeros_like(w)
-        only[:, c] = w[:, c]
-        candidates.append(_grouped(xp, only, b, stride, dilation, groups,
-                                   semantics.groups_interleaved))
-    stacked = np.stack(candidates)  # (cg, n, c_out, h, w)
-    if baseline is None or baseline.shape != stacked.shape[1:]:
-        return stacked[0]
-    if not stacked[0].size:
-        return stacked[0]
-    with np.errstate(invalid="ignore"):
-        gap = np.abs(stacked - baseline[None])
-    both_nan = np.isnan(stacked) & np.isnan(baseline[None])
-    gap = np.where(both_nan, 0.0, np.where(np.isnan(gap), np.inf, gap))
-    gaps = gap.max(axis=(1, 3, 4))  # (cg, c_out)
-    best = np.argmin(gaps, axis=0)  # (c_out,)
-    return np.stack([stacked[best[o], :, o] for o in range(c_out)], axis=1)
+        candidate = _single_channel(search_x, w, b, stride, dilation, groups, interleaved, c)
+        if candidate.shape != search_base.shape or not candidate.size:
+            return _single_channel(xp, w, b, stride, dilation, groups, interleaved, 0)
+        with np.errstate(invalid="ignore"):
+            gap = np.abs(candidate - search_base)
+        both_nan = np.isnan(candidate) & np.isnan(search_base)
+        gap = np.where(both_nan, 0.0, np.where(np.isnan(gap), np.inf, gap)).max(axis=(0, 2, 3))
+        if best is None:
+            best, best_gap = np.zeros(w.shape[0], dtype=int), gap
+        else:
+            closer = gap < best_gap
+            best[closer] = c
+            best_gap = np.minimum(gap, best_gap)
+    kept = np.zeros_like(w)
+    rows = np.arange(w.shape[0])
+    kept[rows, best] = w[rows, best]
+    return _grouped(xp, kept, b, stride, dilation, groups, interleaved)
 
 
 def visible_mutations(case: Case, arrays: CaseArrays) -> list[Mutation]:

@@ -22,6 +22,8 @@ def pytest_addoption(parser):
                     help="case files/directories for the matrix (default: cases/)")
     group.addoption("--impl", action="append", default=None, metavar="NAME|module:function",
                     help="implementations for the matrix (default: torch, scipy, reference)")
+    group.addoption("--shard", default=None, metavar="I/N",
+                    help="only the cases of shard I of N (as conv-harness run --shard)")
 
 
 class MatrixState:
@@ -35,6 +37,10 @@ class MatrixState:
         self.implementation_names = config.getoption("--impl") or None
         try:
             self.cases = load_cases(paths)
+            if config.getoption("--shard"):
+                from harness.select import parse_shard, shard
+
+                self.cases = shard(self.cases, *parse_shard(config.getoption("--shard")))
         except HarnessError as error:
             raise pytest.UsageError("\n".join(error.problems)) from None
         self._implementations = None

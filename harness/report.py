@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.runner import COLUMNS, Record
 
-INT_COLUMNS = ("groups", "mismatched", "total")
+INT_COLUMNS = ("groups", "mismatched", "total", "case_index")
 FLOAT_COLUMNS = ("max_abs_diff", "max_rel_diff", "atol", "rtol")
 
 
@@ -167,3 +167,33 @@ def hidden_lines(records: Sequence[Record], limit: int = 10) -> list[str]:
     if len(hidden) > limit:
         lines.append(f"  ... and {len(hidden) - limit} more (see divergence_summary.csv)")
     return lines
+
+
+def merge_reports(paths: Sequence[str | os.PathLike]):
+    """Shard reports combined into the rows a single run gives (ordered by case_index, stably)."""
+    import pandas as pd
+
+    from harness.errors import HarnessError
+
+    frames = []
+    for path in paths:
+        try:
+            frame = read_csv(path)
+        except FileNotFoundError:
+            raise HarnessError(f"{path}: no such report") from None
+        except Exception as error:
+            raise HarnessError(f"{path}: not a readable report ({error})") from None
+        missing = [c for c in COLUMNS if c not in frame.columns]
+        if missing:
+            raise HarnessError(f"{path}: not a conv-harness report (missing {', '.join(missing)})")
+        frames.append(frame[list(COLUMNS)])
+    merged = pd.concat(frames, ignore_index=True)
+    key = merged["case_index"].astype("int64")
+    duplicated = merged.duplicated(subset=["case_id", "implementation", "variant"])
+    if duplicated.any():
+        row = merged[duplicated].iloc[0]
+        raise HarnessError(
+            f"row {row.case_id} / {row.implementation} / {row.variant} appears in more than one "
+            "report; merge reports of disjoint shards")
+    order = sorted(range(len(merged)), key=lambda i: (int(key.iloc[i]), i))
+    return merged.iloc[order].reset_index(drop=True)

@@ -32,6 +32,8 @@ COLUMNS = (
     "weight_shape", "stride", "padding", "dilation", "groups", "padding_mode", "output_shape",
     "baseline_shape", "max_abs_diff", "max_rel_diff", "mismatched", "total", "worst_index", "atol",
     "rtol", "expected", "observed", "status", "cause", "message",
+    # appended to DESIGN.md's columns:
+    "sampled", "case_index",
 )
 FAILING_STATUSES = ("unexpected_divergence", "unexpected_agreement", "error")
 
@@ -67,6 +69,8 @@ class Record:
     status: str
     cause: str
     message: str
+    sampled: str = ""  # "k/N maps" when only a sample of output maps was computed
+    case_index: int = -1  # the case's position in the loaded registry (merging shards)
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -181,13 +185,41 @@ def to_numpy(result) -> np.ndarray:
     raise ImplementationFault(f"returned {type(result).__name__}, not an array")
 
 
+# The scipy leg (a Python loop over 2-D correlations, holding the GIL) runs about 45x slower than
+# torch; above this many multiply-adds it computes a deterministic sample of output maps.
+SCIPY_FULL_COST = 20_000_000
+
+
+def sampled_maps(case: Case) -> list[tuple[int, int]] | None:
+    """(n, o) output maps for a slow leg on a large case, or None to compute everything."""
+    n, c_out, ho, wo = case.output_shape
+    per_map = ho * wo * case.reduction_length
+    if n * c_out * per_map <= SCIPY_FULL_COST:
+        return None
+    count = max(1, SCIPY_FULL_COST // max(per_map, 1))
+    total = n * c_out
+    picks = sorted({(k * total) // count for k in range(count)})  # spread evenly, deterministic
+    return [(p // c_out, p % c_out) for p in picks]
+
+
+def maps_mask(shape, maps) -> np.ndarray | None:
+    if maps is None:
+        return None
+    mask = np.zeros(shape[:2], dtype=bool)
+    for n, o in maps:
+        mask[n, o] = True
+    return np.broadcast_to(mask[:, :, None, None], shape)
+
+
 def call_implementation(func: Callable, case: Case, arrays: CaseArrays,
-                        timeout: float | None = None) -> Outcome:
+                        timeout: float | None = None, maps=None) -> Outcome:
     handles = bool(getattr(func, "handles_padding_mode", False))
     try:
         args, kwargs = call_arguments(case, arrays, handles)
     except ValueError as error:  # the padding step nn.Conv2d would take refuses, as F.pad does
         return Outcome(None, "error", _one_line(f"padding before the call refused: {error}"))
+    if maps is not None and getattr(func, "samples_output_maps", False):
+        kwargs["output_maps"] = maps
     originals = [None if a is None else a.copy() for a in args]
     try:
         with time_limit(timeout):
@@ -258,12 +290,14 @@ def _case_columns(case: Case) -> dict:
         "dilation": shape_text(case.dilation),
         "groups": case.groups,
         "padding_mode": case.padding_mode,
+        "case_index": case.index,
     }
 
 
 def make_record(case: Case, implementation: str, variant: str, reference_result: Baseline,
                 output: np.ndarray | None, *, expected: str = "agree", status: str | None = None,
-                message: str = "", cause: str = "", baseline_name: str = BASELINE) -> Record:
+                message: str = "", cause: str = "", baseline_name: str = BASELINE,
+                maps=None) -> Record:
     """A row for one output compared with the baseline (or a row for a failed call)."""
     baseline, atol, rtol = reference_result.output, reference_result.atol, reference_result.rtol
     columns = _case_columns(case)
@@ -275,7 +309,8 @@ def make_record(case: Case, implementation: str, variant: str, reference_result:
             atol=atol, rtol=rtol, expected=expected, observed="error" if status == "error" else "",
             status=status or "error", cause="", message=message,
         )
-    metrics = compare(output, baseline, atol, rtol)
+    mask = maps_mask(baseline.shape, maps) if output.shape == baseline.shape else None
+    metrics = compare(output, baseline, atol, rtol, where=mask)
     observed = "agree" if metrics.agree else "diverge"
     detail = describe(metrics, atol, rtol, output.shape, baseline.shape)
     if status is None:
@@ -284,7 +319,11 @@ def make_record(case: Case, implementation: str, variant: str, reference_result:
         )
     if observed == "agree":
         cause = ""
-    text = "; ".join(p for p in (message, detail) if p)
+    sample_note = ""
+    if mask is not None:
+        sample_note = (f"computed on a sample of {len(maps)} of {baseline.shape[0] * baseline.shape[1]}"
+                       " output maps (large case; see SCIPY_FULL_COST)")
+    text = "; ".join(p for p in (sample_note, message, detail) if p)
     return Record(
         **columns, implementation=implementation, variant=variant, baseline=baseline_name,
         output_shape=shape_text(output.shape), baseline_shape=shape_text(baseline.shape),
@@ -293,6 +332,7 @@ def make_record(case: Case, implementation: str, variant: str, reference_result:
         worst_index="" if metrics.worst_index is None else ",".join(map(str, metrics.worst_index)),
         atol=atol, rtol=rtol, expected=expected, observed=observed, status=status,
         cause=cause, message=text,
+        sampled="" if mask is None else f"{len(maps)}/{baseline.shape[0] * baseline.shape[1]} maps",
     )
 
 
@@ -383,15 +423,17 @@ def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
     arrays = materialize(case)
     baseline = compute_baseline(case, arrays)
     records = []
+    maps = sampled_maps(case)
     for name, func in implementations:
-        outcome = call_implementation(func, case, arrays, options.timeout)
+        outcome = call_implementation(func, case, arrays, options.timeout, maps)
         if outcome.output is None:
             records.append(make_record(case, name, "as_is", baseline, None,
                                        status=outcome.status, message=outcome.message))
             continue
         known_cause = case.diverges.get(name)
+        sampled = maps if getattr(func, "samples_output_maps", False) else None
         record = make_record(case, name, "as_is", baseline, outcome.output, message=outcome.message,
-                             expected="diverge" if known_cause else "agree")
+                             expected="diverge" if known_cause else "agree", maps=sampled)
         golden_problem = check_expected(case, outcome.output, baseline)
         if golden_problem:
             if record.observed == "diverge":  # the same numbers are already in the message
@@ -410,7 +452,7 @@ def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
             record.message = "; ".join(p for p in (outcome.contract, record.message) if p)
         records.append(record)
     if options.variants:
-        records.extend(variant_records(case, arrays, baseline))
+        records.extend(variant_records(case, arrays, baseline, maps))
     return records
 
 
@@ -420,12 +462,52 @@ def resolve_implementations(names: Sequence[str] | None) -> list[tuple[str, Call
 
 
 def iter_records(cases: Sequence[Case], implementations: Sequence[str] | None = None,
-                 options: RunOptions = RunOptions()) -> Iterator[Record]:
-    """Records case by case (so an interrupted run keeps what it has)."""
-    resolved = resolve_implementations(implementations)
-    for case in cases:
-        if case.skip_reason is None:
+                 options: RunOptions = RunOptions(), jobs: int = 1) -> Iterator[Record]:
+    """Records case by case, in the cases' order (so an interrupted run keeps what it has).
+
+    jobs > 1 runs cases in that many worker processes (spawned, so each imports its own torch);
+    the rows and their order are the same as with one job.
+    """
+    names = list(implementations) if implementations else None
+    resolved = resolve_implementations(names)
+    runnable = [case for case in cases if case.skip_reason is None]
+    if jobs <= 1 or len(runnable) <= 1:
+        for case in runnable:
             yield from run_case(case, resolved, options)
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=min(jobs, len(runnable)), mp_context=context,
+        initializer=_init_worker, initargs=(names,),
+    )
+    try:
+        futures = [pool.submit(_run_in_worker, case, options) for case in runnable]
+        for future in futures:
+            yield from future.result()
+    except BaseException:  # Ctrl-C or a failure: stop the workers now, not after their cases
+        workers = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        raise
+    pool.shutdown()
+
+
+_WORKER_IMPLEMENTATIONS: list = []
+
+
+def _init_worker(names) -> None:
+    import signal as signal_module
+
+    signal_module.signal(signal_module.SIGINT, signal_module.SIG_IGN)  # the parent handles Ctrl-C
+    _WORKER_IMPLEMENTATIONS[:] = resolve_implementations(names)
+
+
+def _run_in_worker(case: Case, options: RunOptions) -> list[Record]:
+    return run_case(case, _WORKER_IMPLEMENTATIONS, options)
 
 
 def run_records(cases: Sequence[Case], implementations: Sequence[str] | None = None,

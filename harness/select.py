@@ -102,3 +102,44 @@ def select(cases: Sequence[Case], expression: str | None) -> list[Case]:
         return list(cases)
     evaluate = compile_expression(expression)
     return [case for case in cases if evaluate(case_matcher(case))]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' -> (I, N) with 1 <= I <= N."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise HarnessError(f"--shard '{text}': expected I/N, e.g. 1/4") from None
+    if not 1 <= index <= count:
+        raise HarnessError(f"--shard '{text}': I must be between 1 and N")
+    return index, count
+
+
+CASE_OVERHEAD = 5_000_000  # a case's fixed cost (rows, comparisons, variants) in multiply-adds
+
+
+def estimated_cost(case: Case) -> int:
+    """Rough cost of running a case, in multiply-adds of the slow scipy leg: a fixed overhead,
+    the two scipy legs (as_is and flipped, sampled above SCIPY_FULL_COST), and about a dozen
+    convolutions by the fast reference and torch (about 50x faster than scipy)."""
+    if not case.computes:
+        return CASE_OVERHEAD // 10
+    from harness.runner import SCIPY_FULL_COST
+
+    n, c_out, ho, wo = case.output_shape
+    macs = n * c_out * ho * wo * case.reduction_length
+    return CASE_OVERHEAD + 2 * min(macs, SCIPY_FULL_COST) + macs // 4
+
+
+def shard(cases: Sequence[Case], index: int, count: int) -> list[Case]:
+    """Shard `index` of `count` (1-based): a deterministic partition balanced by estimated cost
+    (largest first, each to the lightest shard so far), returned in the cases' own order."""
+    if count == 1:
+        return list(cases)
+    loads = [0] * count
+    owner: dict[str, int] = {}
+    for case in sorted(cases, key=lambda c: (-estimated_cost(c), c.id)):
+        target = min(range(count), key=lambda k: (loads[k], k))
+        owner[case.id] = target
+        loads[target] += estimated_cost(case)
+    return [case for case in cases if owner[case.id] == index - 1]

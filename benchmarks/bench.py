@@ -1,0 +1,252 @@
+"""Benchmarks: implementations against torch, harness overhead, memory, parallel runs, start-up.
+
+    python benchmarks/bench.py [--json FILE|-] [--repeat 5] [--skip-scipy] [--skip-jobs]
+
+Every ratio is measured side by side in this one run: torch and the implementation are timed
+alternately (after a warm-up) and the medians compared, so a noisy machine affects both.
+Prints a table with each target and whether it is met; --json writes the same numbers as JSON
+so results can be compared between commits. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.implementations import reference_conv2d, scipy_conv2d, torch_conv2d  # noqa: E402
+
+CASES = {
+    # name: (input shape, weight shape, parameters)
+    "tiny": ((1, 1, 5, 5), (1, 1, 3, 3), {}),
+    "medium": ((8, 16, 32, 32), (32, 16, 3, 3), {"padding": 1}),
+    "resnet": ((8, 64, 56, 56), (64, 64, 3, 3), {"padding": 1}),
+    "depthwise": ((8, 128, 56, 56), (128, 1, 3, 3), {"padding": 1, "groups": 128}),
+    "dilated7x7_s2": ((8, 32, 64, 64), (32, 32, 7, 7), {"padding": 6, "dilation": 2, "stride": 2}),
+}
+TARGETS = {"resnet": {"float64": 1.0, "float32": 2.5}}
+OTHER_TARGET = 1.5
+SCIPY_SLOW = 2e8  # multiply-adds above which scipy is timed once
+
+
+def median_times(functions, repeat: int) -> list[float]:
+    """Median seconds of each function, called alternately after one warm-up call each."""
+    for function in functions:
+        function()
+    samples = [[] for _ in functions]
+    for _ in range(repeat):
+        for index, function in enumerate(functions):
+            start = time.perf_counter()
+            function()
+            samples[index].append(time.perf_counter() - start)
+    return [statistics.median(s) for s in samples]
+
+
+def implementation_rows(repeat: int, with_scipy: bool) -> list[dict]:
+    rows = []
+    rng = np.random.default_rng(0)
+    for dtype in ("float64", "float32"):
+        for name, (x_shape, w_shape, params) in CASES.items():
+            x = rng.standard_normal(x_shape).astype(dtype)
+            w = rng.standard_normal(w_shape).astype(dtype)
+            reps = repeat * 20 if name == "tiny" else repeat
+            torch_time, ref_time = median_times(
+                [lambda: torch_conv2d(x, w, **params), lambda: reference_conv2d(x, w, **params)],
+                reps)
+            limit = None if name == "tiny" else TARGETS.get(name, {}).get(dtype, OTHER_TARGET)
+            row = {"case": name, "dtype": dtype, "input": list(x_shape), "weight": list(w_shape),
+                   "torch_ms": torch_time * 1e3, "reference_ms": ref_time * 1e3,
+                   "reference_ratio": ref_time / torch_time, "target": limit}
+            if with_scipy:
+                macs = np.prod(x_shape[:1]) * w_shape[0] * np.prod(x_shape[2:]) * np.prod(w_shape[1:])
+                scipy_reps = 1 if macs > SCIPY_SLOW else max(1, repeat // 2)
+                torch_time2, scipy_time = median_times(
+                    [lambda: torch_conv2d(x, w, **params), lambda: scipy_conv2d(x, w, **params)],
+                    scipy_reps if name != "tiny" else repeat * 4)
+                row["scipy_ms"] = scipy_time * 1e3
+                row["scipy_ratio"] = scipy_time / torch_time2
+            rows.append(row)
+            print(f"  {name:<14} {dtype:<8} torch {row['torch_ms']:9.3f} ms   reference "
+                  f"{row['reference_ms']:9.3f} ms  x{row['reference_ratio']:.2f}"
+                  + (f"   scipy x{row['scipy_ratio']:.1f}" if "scipy_ratio" in row else ""),
+                  flush=True)
+    return rows
+
+
+def harness_overhead(cases_count: int = 2000) -> dict:
+    """Per-row time of the harness itself on a sweep of tiny cases, implementations excluded."""
+    from harness.cases import load_cases
+    from harness.report import csv_text, to_dataframe
+    from harness.runner import run_records
+
+    biases = -(-cases_count // 3)
+    text = (
+        "sweeps:\n  - id: tiny\n    base: {input: {shape: [1, 1, 5, 5], init: normal, seed: 1},"
+        " weight: {shape: [1, 1, 3, 3], init: normal, seed: 2}}\n"
+        f"    vary: {{bias: [{', '.join(f'[{k}]' for k in range(biases))}], padding: [0, 1, 2]}}\n"
+    )
+    import harness.implementations as implementations
+
+    spent = {"seconds": 0.0}
+    originals = dict(implementations.BUILTINS)
+
+    def timed(function):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent["seconds"] += time.perf_counter() - start
+        wrapper.handles_padding_mode = True
+        return wrapper
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "tiny.yaml"
+        path.write_text(text)
+        for key, function in originals.items():
+            implementations.BUILTINS[key] = timed(function)
+        try:
+            start = time.perf_counter()
+            cases = load_cases([path])[:cases_count]
+            records = run_records(cases)
+            csv_text(to_dataframe(records))
+            total = time.perf_counter() - start
+        finally:
+            implementations.BUILTINS.update(originals)
+    own = total - spent["seconds"]
+    return {"cases": len(cases), "rows": len(records), "total_s": total,
+            "implementations_s": spent["seconds"], "harness_ms_per_row": own / len(records) * 1e3,
+            "target_ms_per_row": 0.3}
+
+
+def reference_memory() -> dict:
+    from harness import reference
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 256, 224, 224))
+    w = rng.standard_normal((256, 256, 3, 3))
+    tracemalloc.start()
+    start = time.perf_counter()
+    out = reference.conv2d(x, w, padding=1)
+    seconds = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"case": "(1,256,224,224)x(256,256,3,3) float64", "seconds": seconds,
+            "peak_mib": peak / 2**20, "output_mib": out.nbytes / 2**20,
+            "extra_mib": (peak - out.nbytes) / 2**20, "target_extra_mib": 256}
+
+
+def jobs_speedup() -> dict:
+    registry = ROOT / "benchmarks" / "resnet_registry.yaml"
+    timings, outputs = {}, {}
+    with tempfile.TemporaryDirectory() as folder:
+        for jobs in (1, 2):
+            out = Path(folder) / f"jobs{jobs}.csv"
+            start = time.perf_counter()
+            result = subprocess.run(
+                [sys.executable, "-m", "harness", "run", str(registry), "--jobs", str(jobs),
+                 "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+            timings[jobs] = time.perf_counter() - start
+            if result.returncode != 0:
+                raise SystemExit(f"run --jobs {jobs} failed: {result.stderr or result.stdout}")
+            outputs[jobs] = out.read_bytes()
+    return {"registry": str(registry.relative_to(ROOT)), "jobs1_s": timings[1],
+            "jobs2_s": timings[2], "speedup": timings[1] / timings[2],
+            "identical_csv": outputs[1] == outputs[2], "target_speedup": 1.7}
+
+
+def startup_times() -> list[dict]:
+    rows = []
+    probe = ("import sys, time; t = time.perf_counter(); from harness.cli import main\n"
+             "import contextlib, io\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             "    try:\n        main({args})\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in ('torch', 'scipy', 'pandas') if m in sys.modules))")
+    for args in (["validate"], ["list"], ["--help"]):
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-c", probe.format(args=args)], cwd=ROOT,
+                                capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        rows.append({"command": " ".join(args), "seconds": seconds,
+                     "heavy_imports": result.stdout.strip().splitlines()[-1], "target_s": 1.0})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per implementation")
+    parser.add_argument("--skip-scipy", action="store_true", help="do not time the scipy leg")
+    parser.add_argument("--skip-jobs", action="store_true", help="skip the --jobs comparison")
+    args = parser.parse_args()
+
+    import torch
+
+    results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                           "torch": torch.__version__, "numpy": np.__version__,
+                           "torch_threads": torch.get_num_threads()}}
+    print("implementations against torch (median of alternating calls):", flush=True)
+    results["implementations"] = implementation_rows(args.repeat, not args.skip_scipy)
+    print("harness overhead on a sweep of 2,000 tiny cases ...", flush=True)
+    results["overhead"] = harness_overhead()
+    print("reference memory on the large case ...", flush=True)
+    results["memory"] = reference_memory()
+    if not args.skip_jobs:
+        print("run --jobs 1 vs --jobs 2 on the ResNet-layer registry ...", flush=True)
+        results["jobs"] = jobs_speedup()
+    results["startup"] = startup_times()
+
+    checks = []
+    for row in results["implementations"]:
+        if row["target"] is not None:
+            checks.append((f"reference/torch {row['case']} {row['dtype']}",
+                           f"{row['reference_ratio']:.2f}", f"<= {row['target']}",
+                           row["reference_ratio"] <= row["target"]))
+    overhead = results["overhead"]
+    checks.append(("harness overhead per row (ms)", f"{overhead['harness_ms_per_row']:.3f}",
+                   "<= 0.3", overhead["harness_ms_per_row"] <= 0.3))
+    memory = results["memory"]
+    checks.append(("reference extra memory (MiB)", f"{memory['extra_mib']:.0f}", "<= 256",
+                   memory["extra_mib"] <= 256))
+    if "jobs" in results:
+        jobs = results["jobs"]
+        checks.append(("--jobs 2 speedup over --jobs 1", f"{jobs['speedup']:.2f}", ">= 1.7",
+                       jobs["speedup"] >= 1.7))
+        checks.append(("--jobs 1 and --jobs 2 CSV identical", str(jobs["identical_csv"]), "True",
+                       jobs["identical_csv"]))
+    for row in results["startup"]:
+        checks.append((f"`conv-harness {row['command']}` seconds (heavy imports "
+                       f"{row['heavy_imports']})", f"{row['seconds']:.2f}", "<= 1.0",
+                       row["seconds"] <= 1.0 and row["heavy_imports"] == "[]"))
+    results["targets"] = [{"what": w, "measured": m, "target": t, "met": ok}
+                          for w, m, t, ok in checks]
+
+    width = max(len(w) for w, *_ in checks)
+    print()
+    print(f"{'target':<{width}}  {'measured':>9}  {'wanted':>8}  met")
+    for what, measured, target, ok in checks:
+        print(f"{what:<{width}}  {measured:>9}  {target:>8}  {'yes' if ok else 'NO'}")
+    if args.json:
+        text = json.dumps(results, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Scale features: --jobs gives the same bytes, shards merge into the unsharded report, large
+cases sample the scipy leg visibly, and the editing commands stay light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from harness.cases import load_cases
+from harness.report import read_csv
+from harness.runner import RunOptions, resolve_implementations, run_case, sampled_maps
+from harness.select import estimated_cost, shard
+from tests.conftest import ROOT, run_cli
+
+SUBSET = ["cases/seed.yaml", "cases/groups.yaml", "cases/rejections.yaml"]
+
+
+def test_jobs_and_shards_give_the_same_report(tmp_path):
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    assert run_cli("run", *SUBSET, "--jobs", "1", "--out", one).returncode == 0
+    assert run_cli("run", *SUBSET, "--jobs", "2", "--out", two).returncode == 0
+    assert one.read_bytes() == two.read_bytes()
+    parts = []
+    for index in (1, 2, 3):
+        part = tmp_path / f"shard{index}.csv"
+        assert run_cli("run", *SUBSET, "--jobs", "1", "--shard", f"{index}/3",
+                       "--out", part).returncode == 0
+        parts.append(part)
+    merged = tmp_path / "merged.csv"
+    assert run_cli("merge", *parts, "--out", merged).returncode == 0
+    assert merged.read_bytes() == one.read_bytes()
+
+
+def test_shards_partition_and_balance():
+    cases = load_cases([ROOT / "cases"])
+    shards = [shard(cases, index, 4) for index in range(1, 5)]
+    ids = [c.id for part in shards for c in part]
+    assert sorted(ids) == sorted(c.id for c in cases)  # a partition: each case exactly once
+    loads = [sum(estimated_cost(c) for c in part) for part in shards]
+    assert max(loads) <= 1.25 * min(loads)
+    assert shard(cases, 2, 4) == shards[1]  # deterministic
+
+
+def test_merge_refuses_overlapping_reports(tmp_path):
+    out = tmp_path / "r.csv"
+    run_cli("run", "cases/seed.yaml", "--jobs", "1", "--out", out)
+    result = run_cli("merge", out, out, "--out", tmp_path / "m.csv")
+    assert result.returncode == 2 and "more than one report" in result.stderr
+
+
+def test_large_case_samples_the_scipy_leg_visibly(write_cases):
+    path = write_cases("""
+        cases:
+          - id: large
+            input: {shape: [4, 32, 40, 40], init: normal, seed: 1}
+            weight: {shape: [32, 32, 3, 3], init: normal, seed: 2}
+            padding: 1
+    """)
+    (case,) = load_cases([path])
+    maps = sampled_maps(case)
+    assert maps is not None and 0 < len(maps) < 4 * 32
+    records = run_case(case, resolve_implementations(["scipy", "torch"]), RunOptions())
+    rows = {(r.implementation, r.variant): r for r in records}
+    scipy_row, flipped, torch_row = rows["scipy", "as_is"], rows["scipy", "flipped"], rows[
+        "torch", "as_is"]
+    assert scipy_row.status == "ok" and scipy_row.sampled == f"{len(maps)}/128 maps"
+    assert scipy_row.total == len(maps) * 40 * 40
+    assert "sample of" in scipy_row.message
+    assert flipped.sampled and flipped.cause == "kernel_flip"
+    assert torch_row.sampled == "" and torch_row.total == 4 * 32 * 40 * 40
+
+
+def test_small_cases_are_not_sampled():
+    for case in load_cases([ROOT / "cases" / "seed.yaml"]):
+        assert sampled_maps(case) is None
+
+
+def test_editing_commands_import_no_heavy_library():
+    probe = (
+        "import sys, contextlib, io\n"
+        "from harness.cli import main\n"
+        "for args in (['validate'], ['list'], ['--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            main(args)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "print(sorted(m for m in ('torch', 'scipy', 'pandas') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_reference_memory_is_bounded_by_blocks(monkeypatch):
+    """The contraction works on bounded blocks: peak extra memory grows with the input copy,
+    not with the number of taps (an im2col would need kH*kW copies)."""
+    import tracemalloc
+
+    from harness import reference
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 16, 96, 96))
+    w = rng.standard_normal((16, 16, 7, 7))
+    tracemalloc.start()
+    out = reference.conv2d(x, w, padding=3)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    im2col = x.nbytes * 49
+    assert peak - out.nbytes < im2col / 8
