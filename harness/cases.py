@@ -763,8 +763,32 @@ def load_cases(paths: Sequence[str | os.PathLike] | str | os.PathLike | None = N
 
 
 def case_json_schema() -> dict:
-    """JSON Schema of a case file (for editors and external validators)."""
+    """JSON Schema (draft 2020-12) of a case file, for editors and external validators."""
+    import copy
+
     schema = CaseFileModel.model_json_schema()
+    definitions = schema["$defs"]
+    case = definitions["CaseModel"]
+    for name, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        case["properties"][name]["default"] = default
+    fields = copy.deepcopy(case)
+    fields["properties"].pop("id")
+    fields.pop("required", None)
+    fields["title"] = "CaseFields"
+    fields["description"] = "Case fields, all optional (file defaults and a sweep's base)."
+    definitions["CaseFields"] = fields
+    schema["properties"]["defaults"] = {
+        "anyOf": [{"$ref": "#/$defs/CaseFields"}, {"type": "null"}],
+        "description": "Applied to every case (and sweep) in this file.",
+    }
+    sweep = definitions["SweepModel"]["properties"]
+    sweep["base"] = {"$ref": "#/$defs/CaseFields"}
+    sweep["vary"] = {
+        "type": "object",
+        "propertyNames": {"enum": [f for f in CASE_FIELD_NAMES if f != "expected"]},
+        "additionalProperties": {"type": "array", "minItems": 1},
+        "description": "One case per combination of these values (cartesian product).",
+    }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "conv-harness case file"
     return schema

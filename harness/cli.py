@@ -96,12 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="time limit per implementation call; a call past it becomes an error row")
     run.add_argument("--max-memory", type=_memory_size, default="2GiB", metavar="SIZE",
                      help="refuse cases needing more memory than this (default 2GiB; e.g. 512MiB)")
+    run.add_argument("--summary-md", metavar="FILE",
+                     help="also write a Markdown summary (for a CI job summary page)")
     run.add_argument("--summary-out", metavar="FILE",
                      help="divergence summary CSV (default: divergence_summary.csv next to --out)")
 
     listing = commands.add_parser("list", help="list the cases (skipped sweep combinations too)")
     _add_paths(listing)
     _add_selection(listing)
+
+    commands.add_parser("schema", help="print the JSON Schema of the case file format")
 
     merge = commands.add_parser(
         "merge", help="combine shard reports into the report a single run gives")
@@ -130,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--at", metavar="n,o,i,j", help="output index (default 0,0,0,0)")
     explain.add_argument("--cases", action="append", metavar="PATH",
                          help="case files or directories to find CASE_ID in (default: cases/)")
+    explain.add_argument("--plot", metavar="FILE.png",
+                         help="also draw baseline, --versus output and their difference as heatmaps")
+    explain.add_argument("--versus", default="flipped", metavar="NAME",
+                         help="what --plot compares with the baseline: a mutation (default "
+                              "flipped) or an implementation (torch, module:function, ...)")
     return parser
 
 
@@ -138,6 +147,39 @@ def _load(args):
     from harness.select import select
 
     return select(load_cases(args.paths), getattr(args, "keyword", None))
+
+
+class Progress:
+    """A one-line progress bar on stderr: only on a terminal, only after a couple of seconds."""
+
+    def __init__(self, total: int, delay: float = 2.0, stream=None):
+        import time
+
+        self.stream = stream or sys.stderr
+        self.enabled = total > 0 and self.stream.isatty()
+        self.total, self.delay, self.started = total, delay, time.monotonic()
+        self.seen: set[str] = set()
+        self.shown = False
+
+    def update(self, case_id: str) -> None:
+        import time
+
+        self.seen.add(case_id)
+        if not self.enabled or time.monotonic() - self.started < self.delay:
+            return
+        done = len(self.seen)
+        width = 30
+        filled = width * done // self.total
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r[{bar}] {done}/{self.total} cases  {case_id[:40]:<40}")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * 90 + "\r")
+            self.stream.flush()
+            self.shown = False
 
 
 def cmd_list(args) -> int:
@@ -172,6 +214,7 @@ def cmd_run(args) -> int:
         hidden_lines,
         summary_csv_text,
         summary_lines,
+        summary_markdown,
         to_dataframe,
         write_csv,
     )
@@ -189,18 +232,24 @@ def cmd_run(args) -> int:
     options = RunOptions(variants=not args.no_variants, timeout=args.timeout,
                          max_memory=args.max_memory)
     records = []
+    progress = Progress(len(runnable))
     try:
         for record in iter_records(runnable, args.impl, options, jobs=args.jobs):
             records.append(record)
+            progress.update(record.case_id)
     except KeyboardInterrupt:
+        progress.close()
         partial = str(Path(args.out).with_suffix(".interrupted.csv"))
         if records:
             write_csv(to_dataframe(records), partial)
         kept = f"; the {len(records)} rows computed so far are in {partial}" if records else ""
         print(f"conv-harness: interrupted; {args.out} was not touched{kept}", file=sys.stderr)
         return 130
+    progress.close()
     frame = to_dataframe(records)
     write_csv(frame, args.out)
+    if args.summary_md:
+        atomic_write(args.summary_md, summary_markdown(records))
     summary_path = None
     if not args.no_variants:
         summary_path = args.summary_out or str(Path(args.out).with_name("divergence_summary.csv"))
@@ -212,6 +261,15 @@ def cmd_run(args) -> int:
         print(f"{len(skipped)} sweep combinations skipped (torch rejects them); see `conv-harness list`")
     print(f"report: {args.out}" + (f", divergence summary: {summary_path}" if summary_path else ""))
     return EXIT_FAILED if any(r.failed for r in records) else EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    import json
+
+    from harness.cases import case_json_schema
+
+    print(json.dumps(case_json_schema(), indent=2, sort_keys=True))
+    return EXIT_OK
 
 
 def cmd_merge(args) -> int:
@@ -274,8 +332,13 @@ def cmd_explain(args) -> int:
     if not case.computes:
         why = case.skip_reason or f"it declares that torch rejects it ({case.rejection})"
         raise HarnessError(f"case '{case.id}' has no output to explain: {why}")
-    for line in explain_lines(case, parse_index(args.at, case)):
+    at = parse_index(args.at, case)
+    for line in explain_lines(case, at):
         print(line)
+    if args.plot:
+        from harness.explain import plot_comparison
+
+        print(plot_comparison(case, at, args.versus, args.plot))
     return EXIT_OK
 
 
@@ -287,6 +350,7 @@ COMMANDS = {
     "explain": cmd_explain,
     "diagnose": cmd_diagnose,
     "merge": cmd_merge,
+    "schema": cmd_schema,
 }
 
 

@@ -163,7 +163,17 @@ def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> 
 
 
 def run_probe(func: Callable, probe: Probe, case: Case | None = None) -> ProbeResult:
-    case = case or probe_case(probe)
+    """Run one probe; a probe refused in float64 (NotImplementedError) is retried in float32."""
+    result = _run_probe_once(func, probe, case or probe_case(probe))
+    if result.status == "unsupported" and result.case.dtype == "float64":
+        retry = _run_probe_once(func, probe, probe_case(probe, {"dtype": "float32"}))
+        if retry.status != "unsupported":
+            retry.finding += " (in float32; float64 is unsupported)"
+            return retry
+    return result
+
+
+def _run_probe_once(func: Callable, probe: Probe, case: Case) -> ProbeResult:
     arrays = materialize(case)
     reference_result = compute_baseline(case, arrays)
     outcome = call_implementation(func, case, arrays)

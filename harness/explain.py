@@ -159,3 +159,77 @@ def explain_lines(case: Case, at: tuple[int, int, int, int]) -> list[str]:
 def _span(positions: np.ndarray) -> str:
     step = int(positions[1] - positions[0]) if positions.size > 1 else 1
     return f"{int(positions[0])}..{int(positions[-1])}" + (f" step {step}" if step != 1 else "")
+
+
+def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path: str) -> str:
+    """Heatmaps of the baseline output map, another output (an implementation or a mutation)
+    and their difference, side by side, with the worst position marked. Returns a summary."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise HarnessError(
+            "--plot needs matplotlib, which is not installed: pip install 'conv-harness[plot]'"
+        ) from None
+    from harness.implementations import get_implementation
+    from harness.mutations import MUTATIONS
+    from harness.runner import call_implementation, compute_baseline
+    from harness.variants import variant_output
+
+    arrays = materialize(case)
+    reference_result = compute_baseline(case, arrays)
+    baseline = reference_result.output
+    if versus in MUTATIONS:
+        other = variant_output(case, arrays, MUTATIONS[versus], baseline)
+        label = f"mutation {versus}"
+    else:
+        outcome = call_implementation(get_implementation(versus), case, arrays)
+        if outcome.output is None:
+            raise HarnessError(f"--versus {versus}: {outcome.status}: {outcome.message}")
+        other, label = outcome.output, f"implementation {versus}"
+    n, o = at[0], at[1]
+    base_map = baseline[n, o]
+    other_map = other[n, o] if other.ndim == 4 and n < other.shape[0] and o < other.shape[1] \
+        else None
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
+    panels = [("baseline: reference, float64", base_map), (label, other_map)]
+    difference = None
+    if other_map is not None and other_map.shape == base_map.shape:
+        difference = other_map - base_map
+        panels.append((f"difference: {versus} - baseline", difference))
+    else:
+        panels.append(("difference: shapes differ", None))
+    worst = None
+    if difference is not None and np.isfinite(difference).any():
+        magnitude = np.where(np.isfinite(difference), np.abs(difference), -1)
+        worst = np.unravel_index(int(np.argmax(magnitude)), difference.shape)
+    for axis, (title, data) in zip(axes, panels):
+        axis.set_title(title, fontsize=10)
+        if data is None:
+            shape = "" if other_map is None else f"{list(other_map.shape)} vs {list(base_map.shape)}"
+            axis.text(0.5, 0.5, f"no common shape\n{shape}", ha="center", va="center")
+            axis.set_axis_off()
+            continue
+        cmap = "coolwarm" if data is difference else "viridis"
+        if data is difference:
+            limit = float(np.nanmax(np.abs(data))) or 1.0
+            image = axis.imshow(data, cmap=cmap, vmin=-limit, vmax=limit)
+        else:
+            image = axis.imshow(data, cmap=cmap)
+        figure.colorbar(image, ax=axis, shrink=0.8)
+        axis.set_xlabel("j")
+        axis.set_ylabel("i")
+        if worst is not None:
+            axis.plot(worst[1], worst[0], marker="x", color="red", markersize=12, mew=2.5)
+    figure.suptitle(f"{case.id}: output map n={n}, o={o}"
+                    + ("" if worst is None else
+                       f"  (worst |difference| {abs(difference[worst]):.3g} at i={worst[0]}, "
+                       f"j={worst[1]}, marked x)"), fontsize=11)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    if worst is None:
+        return f"plot written to {path}"
+    return (f"plot written to {path}: worst |difference| {abs(difference[worst]):.6g} at "
+            f"(n={n}, o={o}, i={worst[0]}, j={worst[1]})")

@@ -167,9 +167,14 @@ def get_implementation(name: str) -> Callable:
     """A built-in by name, or a user's callable as `module:function` (module importable or a .py path)."""
     if name in BUILTINS:
         return BUILTINS[name]
+    from harness.peers import PEERS, get_peer
+
+    if name in PEERS:
+        return get_peer(name)
     if not _SPEC.match(name) and not (":" in name and name.split(":")[0].endswith(".py")):
+        known = ", ".join([*BUILTINS, *PEERS])
         raise ImplementationError(
-            f"implementation '{name}': not a built-in ({', '.join(BUILTINS)}) and not of the form "
+            f"implementation '{name}': not a known name ({known}) and not of the form "
             "module:function"
         )
     module_name, _, attribute = name.rpartition(":")

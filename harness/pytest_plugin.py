@@ -44,17 +44,24 @@ class MatrixState:
         except HarnessError as error:
             raise pytest.UsageError("\n".join(error.problems)) from None
         self._implementations = None
+        self.unavailable: dict[str, str] = {}
         self._rows: dict[str, dict] = {}
 
     @property
     def implementations(self):
+        """Available implementations; unavailable peers are remembered and their tests skipped."""
         if self._implementations is None:
-            from harness.runner import resolve_implementations
+            from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation
+            from harness.peers import ImplementationUnavailable
 
-            try:
-                self._implementations = resolve_implementations(self.implementation_names)
-            except HarnessError as error:
-                raise pytest.UsageError("\n".join(error.problems)) from None
+            self._implementations = []
+            for name in dict.fromkeys(self.implementation_names or DEFAULT_IMPLEMENTATIONS):
+                try:
+                    self._implementations.append((name, get_implementation(name)))
+                except ImplementationUnavailable as error:
+                    self.unavailable[name] = error.problems[0]
+                except HarnessError as error:
+                    raise pytest.UsageError("\n".join(error.problems)) from None
         return self._implementations
 
     def rows_for(self, case):
@@ -129,7 +136,10 @@ def matrix_state(request) -> MatrixState:
 
 def check_row(state: MatrixState, case, implementation: str, variant: str):
     """Fail (without a harness traceback) unless the row meets its expectation."""
-    record = state.rows_for(case).get((implementation, variant))
+    rows = state.rows_for(case)
+    if implementation in state.unavailable:
+        pytest.skip(state.unavailable[implementation])
+    record = rows.get((implementation, variant))
     where = f"[{case.file} :: {case.id}]"
     if record is None:
         pytest.fail(f"no row for implementation {implementation!r}, variant {variant!r} {where}",

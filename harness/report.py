@@ -197,3 +197,29 @@ def merge_reports(paths: Sequence[str | os.PathLike]):
             "report; merge reports of disjoint shards")
     order = sorted(range(len(merged)), key=lambda i: (int(key.iloc[i]), i))
     return merged.iloc[order].reset_index(drop=True)
+
+
+def summary_markdown(records: Sequence[Record], worst: int = 10) -> str:
+    """A Markdown summary for a CI job page: counts by status and by cause, the worst rows."""
+    counts = Counter(r.status for r in records)
+    causes = Counter(r.cause for r in records if r.cause and r.observed == "diverge")
+    failing = sorted((r for r in records if r.failed), key=_worst_key)
+    verdict = "all expectations hold" if not failing else f"{len(failing)} rows fail"
+    lines = [f"## conv-harness: {verdict}", "", "| status | rows |", "| --- | ---: |"]
+    lines += [f"| {status} | {count} |" for status, count in sorted(counts.items())]
+    if causes:
+        lines += ["", "| cause of divergence | rows |", "| --- | ---: |"]
+        lines += [f"| {cause} | {count} |" for cause, count in sorted(causes.items())]
+    shown = failing[:worst] or sorted(
+        (r for r in records if r.observed == "diverge" and r.variant == "as_is"), key=_worst_key
+    )[:worst]
+    if shown:
+        title = "Worst failing rows" if failing else "Largest expected divergences"
+        lines += ["", f"### {title}", "",
+                  "| case | implementation | variant | status | cause | max abs diff |",
+                  "| --- | --- | --- | --- | --- | ---: |"]
+        for r in shown:
+            diff = "" if r.max_abs_diff is None else f"{r.max_abs_diff:.3g}"
+            lines.append(f"| {r.case_id} | {r.implementation} | {r.variant} | {r.status} | "
+                         f"{r.cause} | {diff} |")
+    return "\n".join(lines) + "\n"

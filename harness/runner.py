@@ -360,7 +360,11 @@ def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]
         outcome = call_implementation(func, case, arrays, timeout)
         refused = outcome.status in ("error", "unsupported") and outcome.output is None
         problem = ""
-        if case.rejection is None:
+        accepts = name in case.diverges  # documented: this implementation accepts the case
+        if accepts:
+            problem = f"declared to accept the case, yet refused it: {outcome.message}" if refused \
+                else ""
+        elif case.rejection is None:
             problem = ("the case declares `rejects` but the validator finds nothing torch would "
                        "reject" + ("; yet it refused it: the validator misses a rule" if refused
                                    else f"; {name} accepted it"))
@@ -368,14 +372,20 @@ def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]
             problem = f"accepted a configuration torch rejects ({case.rejection})"
         elif isinstance(case.rejects, str) and name == "torch" and case.rejects not in outcome.message:
             problem = f"torch's message does not contain {case.rejects!r}: {outcome.message}"
-        message = problem or f"rejected as predicted ({case.rejection}): {outcome.message}"
+        if accepts and not problem:
+            message = (f"accepts what torch rejects ({case.rejection}), as declared: "
+                       f"{case.diverges[name]}")
+            status = "ok"
+        else:
+            message = problem or f"rejected as predicted ({case.rejection}): {outcome.message}"
+            status = "error" if problem else "rejected"
         records.append(Record(
             **_case_columns(case), implementation=name, variant="as_is", baseline="validator",
             output_shape="" if outcome.output is None else shape_text(outcome.output.shape),
             baseline_shape="", max_abs_diff=None, max_rel_diff=None, mismatched=None, total=None,
-            worst_index="", atol=None, rtol=None, expected="reject",
-            observed="reject" if refused else "accept", status="error" if problem else "rejected",
-            cause="", message=_one_line(message),
+            worst_index="", atol=None, rtol=None, expected="accept" if accepts else "reject",
+            observed="reject" if refused else "accept", status=status,
+            cause=case.diverges.get(name, "") if status == "ok" else "", message=_one_line(message),
         ))
     return records
 
@@ -443,6 +453,12 @@ def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
             record.message = "; ".join(p for p in (golden_problem, record.message) if p)
         if record.observed == "diverge":
             record.cause = explain_divergence(case, arrays, outcome.output, baseline)
+            declared = getattr(func, "known_causes", ())
+            if not known_cause and record.cause in declared and record.status != "ok":
+                record.expected = "diverge"
+                record.status = "ok"
+                record.message = (f"a known divergence of {name} ({record.cause}); "
+                                  f"{record.message}")
             if known_cause and record.cause != known_cause:
                 record.status = "unexpected_divergence"
                 record.message = (f"expected to diverge by '{known_cause}' but the cause is "

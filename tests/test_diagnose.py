@@ -93,7 +93,7 @@ def test_saved_counterexample_is_a_valid_case_that_fails_the_bug(tmp_path):
         ("examples.correct_numpy:no_such_function", "has no attribute 'no_such_function'"),
         ("tests/data/bad_impls.py:not_callable", "is not callable"),
         ("tests/data/bad_impls.py:wrong_signature", "cannot take conv2d's arguments"),
-        ("justaname", "not a built-in"),
+        ("justaname", "not a known name"),
     ],
 )
 def test_bad_implementations_exit_2_with_one_line(spec, words):
