@@ -80,11 +80,14 @@ def _slice_loop(x, weight, bias, stride, dilation, groups, correlate_valid, work
     return out.astype(out_dtype)
 
 
-def _pre_padded(input, weight, padding, dilation, stride):
+def _per_slice(input, weight, bias, stride, padding, dilation, groups, correlate_valid):
+    """Zero-pad, then correlate every 2-D slice ('valid'), in float32 for float16 inputs."""
     x = np.asarray(input)
-    kernel = tuple(np.asarray(weight).shape[2:])
-    pads = _explicit_pads(padding, kernel, dilation, stride)
-    return reference.pad(x, pads, "zeros") if any(pads) else x
+    pads = _explicit_pads(padding, tuple(np.asarray(weight).shape[2:]), dilation, stride)
+    if any(pads):
+        x = reference.pad(x, pads, "zeros")
+    work = np.float32 if x.dtype == np.float16 else x.dtype
+    return _slice_loop(x, weight, bias, stride, dilation, groups, correlate_valid, work)
 
 
 # --- scipy.ndimage ------------------------------------------------------------------------------
@@ -100,9 +103,7 @@ def scipy_ndimage_conv2d(input, weight, bias=None, stride=1, padding=0, dilation
                                  origin=(-(kh // 2), -(kw // 2)))
         return full[: x2d.shape[0] - kh + 1, : x2d.shape[1] - kw + 1]
 
-    x = _pre_padded(input, weight, padding, dilation, stride)
-    work = np.float32 if x.dtype == np.float16 else x.dtype
-    return _slice_loop(x, weight, bias, stride, dilation, groups, correlate_valid, work)
+    return _per_slice(input, weight, bias, stride, padding, dilation, groups, correlate_valid)
 
 
 # --- OpenCV -------------------------------------------------------------------------------------
@@ -119,9 +120,7 @@ def opencv_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gro
                             anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
         return full[: x2d.shape[0] - kh + 1, : x2d.shape[1] - kw + 1]
 
-    x = _pre_padded(input, weight, padding, dilation, stride)
-    work = np.float32 if x.dtype == np.float16 else x.dtype
-    return _slice_loop(x, weight, bias, stride, dilation, groups, correlate_valid, work)
+    return _per_slice(input, weight, bias, stride, padding, dilation, groups, correlate_valid)
 
 
 # --- JAX ----------------------------------------------------------------------------------------

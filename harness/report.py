@@ -33,10 +33,10 @@ def to_dataframe(records: Sequence[Record]):
     return frame
 
 
-def csv_text(frame) -> str:
-    """CSV text with round-trippable floats."""
+def csv_text(frame, float_columns: Sequence[str] = FLOAT_COLUMNS) -> str:
+    """CSV text with round-trippable floats (Python's shortest repr; empty for NaN)."""
     text_frame = frame.copy()
-    for column in FLOAT_COLUMNS:
+    for column in float_columns:
         if column in text_frame:
             text_frame[column] = [
                 "" if value != value else repr(float(value)) for value in frame[column]
@@ -147,10 +147,7 @@ def divergence_summary(records: Sequence[Record]):
 def summary_csv_text(frame) -> str:
     from harness.mutations import MUTATIONS
 
-    text_frame = frame.copy()
-    for column in MUTATIONS:
-        text_frame[column] = ["" if v != v else repr(float(v)) for v in frame[column]]
-    return text_frame.to_csv(index=False, lineterminator="\n")
+    return csv_text(frame, list(MUTATIONS))
 
 
 def hidden_lines(records: Sequence[Record], limit: int = 10) -> list[str]:
