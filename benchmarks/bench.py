@@ -3,7 +3,9 @@
     python benchmarks/bench.py [--json FILE|-] [--repeat 5] [--skip-scipy] [--skip-jobs]
 
 Every ratio is measured side by side in this one run: torch and the implementation are timed
-alternately (after a warm-up) and the medians compared, so a noisy machine affects both.
+alternately (after a warm-up) and the medians compared, so a noisy machine affects both. OpenMP
+threads are told to sleep when idle (OMP_WAIT_POLICY=PASSIVE unless set), so torch's spinning
+threads do not slow the call timed after it.
 Prints a table with each target and whether it is met; --json writes the same numbers as JSON
 so results can be compared between commits. Not part of the test suite.
 """
@@ -26,6 +28,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# torch's OpenMP threads spin-wait after each call by default; when calls alternate, that spinning
+# steals the cores from the next (BLAS) call and inflates its time. Let idle threads sleep.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from harness.implementations import reference_conv2d, scipy_conv2d, torch_conv2d  # noqa: E402
 

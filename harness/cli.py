@@ -355,6 +355,9 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # torch (imported later, lazily) and NumPy's BLAS take turns on the same cores; OpenMP threads
+    # that spin after each torch call slow the NumPy work that follows. A user's setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
