@@ -26,7 +26,6 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     # win[n, c, i, j, u, v] = xp[n, c, i*sH + u*dH, j*sW + v*dW]
     win = sliding_window_view(xp, (dH * (kH - 1) + 1, dW * (kW - 1) + 1), axis=(2, 3))
     win = win[:, :, ::sH, ::sW, ::dH, ::dW][:, :, :Ho, :Wo]
-    Og = C_out // groups
     out = np.empty((x.shape[0], C_out, Ho, Wo))
     for g in range(groups):
         # BUG: output channels g, g + groups, ... read group g (interleaved, not blocked)

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.cases import Case, case_from_dict, torch_rejection
+from harness.compare import compare
 from harness.data import materialize
 from harness.errors import CaseFileError
 from harness.mutations import EXPLAINING, Explanation, explain_output, order_causes
 from harness.runner import call_implementation, compute_baseline
-from harness.compare import compare
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 from harness import reference
 from harness.cases import Case
 from harness.compare import compare, describe, term_magnitude, tolerances
-from harness.data import CaseArrays, NUMPY_DTYPES, expected_array, materialize
+from harness.data import NUMPY_DTYPES, CaseArrays, expected_array, materialize
 from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation
 from harness.mutations import explain_divergence
 from harness.variants import variant_records

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 
 from harness.cases import load_cases
-from harness.report import read_csv
 from harness.runner import RunOptions, resolve_implementations, run_case, sampled_maps
 from harness.select import estimated_cost, shard
 from tests.conftest import ROOT, run_cli
