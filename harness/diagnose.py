@@ -15,7 +15,7 @@ The smallest diverging probe, shrunk further, is the counterexample, in the case
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -198,32 +198,24 @@ def _cost(case: Case) -> int:
 
 
 def shrink(func: Callable, result: ProbeResult) -> ProbeResult:
-    """Make the counterexample smaller (batch, height, width) while it still shows the causes."""
+    """Make the counterexample smaller (batch, height, width) while it shows the same causes."""
     best = result
     for axis in (0, 2, 3):
-        while True:
+        while best.case.input_shape[axis] > 1 and isinstance(best.probe.fields["input"], dict):
             shape = list(best.case.input_shape)
-            if shape[axis] <= 1:
-                break
             shape[axis] -= 1
-            fields = dict(best.probe.fields)
-            spec = fields["input"]
-            if not isinstance(spec, dict):
-                break
-            fields_override = {"input": {**spec, "shape": shape}}
+            probe = replace(best.probe, fields={
+                **best.probe.fields, "input": {**best.probe.fields["input"], "shape": shape}})
             try:
-                candidate = probe_case(best.probe, fields_override)
+                candidate = probe_case(probe, {"dtype": best.case.dtype})
             except CaseFileError:
                 break
             if torch_rejection(candidate) is not None:
                 break
-            attempt = run_probe(func, best.probe, candidate)
+            attempt = _run_probe_once(func, probe, candidate)
             if attempt.status != "diverges" or attempt.causes != best.causes:
                 break
-            best = ProbeResult(best.probe, candidate, attempt.status, attempt.finding,
-                               attempt.causes, attempt.max_abs_diff, attempt.message)
-            best.probe = Probe(best.probe.property, best.probe.focus,
-                               {**best.probe.fields, **fields_override}, best.probe.description)
+            best = attempt
     return best
 
 
