@@ -183,7 +183,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
             rows = (i1 - i0 - 1) * hq * wq + (r1 - r0) * wq
             acc = None
             scratch = None
-            for u, v in taps:
+            if depthwise and len(phases) == 1:
+                # every tap reads the same phase image: one pass over a (kh, kw, rows, C) view
+                image = images[phases[0]]
+                step, item = image.strides
+                taps_view = np.lib.stride_tricks.as_strided(
+                    image[p0:], shape=(kh, kw, rows, image.shape[1]),
+                    strides=((dh // sh) * wq * step, (dw // sw) * step, step, item),
+                    writeable=False)
+                acc = np.einsum("uvpc,uvc->pc", taps_view, w_taps)
+            for u, v in (() if acc is not None else taps):
                 start = p0 + (u * dh // sh) * wq + (v * dw // sw)
                 block = images[(u * dh % sh, v * dw % sw)][start:start + rows]
                 if depthwise:
