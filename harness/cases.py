@@ -349,10 +349,6 @@ class Case:
             return f"{t}x{l}"
         return f"{t},{b},{l},{r}"
 
-    def to_yaml_dict(self) -> dict:
-        """The case as a mapping in the file format (for saving counterexamples)."""
-        return dict(self.raw)
-
 
 def resolve_padding(padding, effective_kernel: tuple[int, int]) -> tuple[int, int, int, int]:
     if padding == "valid":

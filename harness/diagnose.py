@@ -23,7 +23,7 @@ from harness.cases import Case, case_from_dict, torch_rejection
 from harness.compare import compare
 from harness.data import materialize
 from harness.errors import CaseFileError
-from harness.mutations import EXPLAINING, Explanation, explain_output, order_causes
+from harness.mutations import Explanation, explain_output, order_causes
 from harness.runner import call_implementation, compute_baseline
 
 
@@ -329,7 +329,3 @@ def human_lines(diagnosis: Diagnosis) -> list[str]:
         lines += ["", "smallest counterexample (save it with --save-case FILE):", ""]
         lines += dump_yaml({"cases": [diagnosis.counterexample]}).rstrip().splitlines()
     return lines
-
-
-def explanation_names() -> list[str]:
-    return list(EXPLAINING)

@@ -275,10 +275,6 @@ def _closest_channel(xp, w, b, stride, dilation, groups, semantics, baseline):
     return _grouped(xp, kept, b, stride, dilation, groups, interleaved)
 
 
-def visible_mutations(case: Case, arrays: CaseArrays) -> list[Mutation]:
-    return [m for m in MUTATIONS.values() if not m.invisible(case, arrays)]
-
-
 # ---------------------------------------------------------------------------------------------
 # Explaining a divergence.
 # ---------------------------------------------------------------------------------------------
