@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(run)
     run.add_argument("--no-variants", action="store_true",
                      help="only as_is rows (skip the mutation variant rows)")
-    run.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
-                     help="worker processes (default: all cores); the report is the same for any N")
+    run.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                     help="worker processes (default: all cores, or 1 for a registry too small to "
+                          "repay starting workers); the report is the same for any N")
     run.add_argument("--shard", metavar="I/N",
                      help="run only shard I of N (deterministic, balanced by estimated cost)")
     run.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
@@ -182,6 +183,19 @@ class Progress:
             self.shown = False
 
 
+# Below this estimated cost (scipy-leg multiply-adds, harness.select.estimated_cost; about 10 s of
+# work) worker processes cost more to start (each imports torch) than they save.
+PARALLEL_WORTH = 2_500_000_000
+
+
+def default_jobs(cases) -> int:
+    from harness.select import estimated_cost
+
+    if sum(estimated_cost(case) for case in cases) < PARALLEL_WORTH:
+        return 1
+    return os.cpu_count() or 1
+
+
 def cmd_list(args) -> int:
     cases = _load(args)
     for case in cases:
@@ -234,7 +248,8 @@ def cmd_run(args) -> int:
     records = []
     progress = Progress(len(runnable))
     try:
-        for record in iter_records(runnable, args.impl, options, jobs=args.jobs):
+        jobs = args.jobs or default_jobs(runnable)
+        for record in iter_records(runnable, args.impl, options, jobs=jobs):
             records.append(record)
             progress.update(record.case_id)
     except KeyboardInterrupt:
