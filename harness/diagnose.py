@@ -291,7 +291,7 @@ def diagnose(name: str, func: Callable) -> Diagnosis:
     diverging = [r for r in results if r.status == "diverges"]
     if diverging:
         verdict = "diverges"
-    elif all(r.status == "error" for r in results) or any(r.status == "error" for r in results):
+    elif any(r.status == "error" for r in results):
         verdict = "error"
     else:
         verdict = "matches"

@@ -66,6 +66,15 @@ def torch_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     return out.numpy()
 
 
+def spread_kernel(weight: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
+    """The kernel with zeros between its taps: dilation for routines that have none."""
+    dh, dw = dilation
+    c_out, cg, kh, kw = weight.shape
+    spread = np.zeros((c_out, cg, dh * (kh - 1) + 1, dw * (kw - 1) + 1), dtype=weight.dtype)
+    spread[:, :, ::dh, ::dw] = weight
+    return spread
+
+
 def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                  padding_mode="zeros", flip=False, output_maps=None):
     """scipy.signal.correlate2d on every (n, o, c) slice; depth summed explicitly.
@@ -93,18 +102,16 @@ def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     top, bottom, left, right = reference.padding_amounts(padding, (kh, kw), (dh, dw))
     h, w_in = x.shape[2], x.shape[3]
     reference.check_padding(h, w_in, (top, bottom, left, right), padding_mode)
-    if reference.output_size(h, top, bottom, kh, sh, dh) < 1 or reference.output_size(
-            w_in, left, right, kw, sw, dw) < 1:
+    ho = reference.output_size(h, top, bottom, kh, sh, dh)
+    wo = reference.output_size(w_in, left, right, kw, sw, dw)
+    if ho < 1 or wo < 1:
         raise ValueError("the dilated kernel is larger than the padded input")
     xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=NUMPY_PAD_MODES[padding_mode])
-    spread = np.zeros((c_out, cg, dh * (kh - 1) + 1, dw * (kw - 1) + 1), dtype=work)
-    spread[:, :, ::dh, ::dw] = w
+    spread = spread_kernel(w, (dh, dw))
     og = c_out // groups
     n = x.shape[0]
     maps = output_maps if output_maps is not None else [
         (i, o) for i in range(n) for o in range(c_out)]
-    ho = reference.output_size(h, top, bottom, kh, sh, dh)
-    wo = reference.output_size(w_in, left, right, kw, sw, dw)
     out = np.full((n, c_out, ho, wo), np.nan if output_maps is not None else 0, dtype=work)
     for i, o in maps:
         g = o // og

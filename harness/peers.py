@@ -28,6 +28,7 @@ import numpy as np
 
 from harness import reference
 from harness.errors import ImplementationError
+from harness.implementations import spread_kernel
 
 
 class ImplementationUnavailable(ImplementationError):
@@ -48,19 +49,12 @@ def _explicit_pads(padding, kernel, dilation, stride) -> tuple[int, int, int, in
     return reference.padding_amounts(padding, kernel, reference.as_pair(dilation, "dilation"))
 
 
-def _spread(weight: np.ndarray, dilation) -> np.ndarray:
-    dh, dw = reference.as_pair(dilation, "dilation")
-    c_out, cg, kh, kw = weight.shape
-    spread = np.zeros((c_out, cg, dh * (kh - 1) + 1, dw * (kw - 1) + 1), dtype=weight.dtype)
-    spread[:, :, ::dh, ::dw] = weight
-    return spread
-
-
 def _slice_loop(x, weight, bias, stride, dilation, groups, correlate_valid, work_dtype):
     """Per (n, o, c) 2-D 'valid' correlations of an already padded input, depth summed."""
     out_dtype = x.dtype
     x = x.astype(work_dtype)
-    w = _spread(np.asarray(weight).astype(work_dtype), dilation)
+    w = spread_kernel(np.asarray(weight).astype(work_dtype),
+                      reference.as_pair(dilation, "dilation"))
     reference.check_arguments(x, w, None, groups)
     sh, sw = reference.as_pair(stride, "stride")
     c_out, cg, ekh, ekw = w.shape

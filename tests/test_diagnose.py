@@ -9,6 +9,7 @@ import pytest
 from harness.cases import load_cases
 from harness.diagnose import diagnose
 from harness.implementations import get_implementation
+from harness.report import read_csv
 from tests.conftest import ROOT, run_cli
 
 PLANTED = {
@@ -109,8 +110,6 @@ def test_run_with_flipped_plugin_marks_asymmetric_rows(tmp_path):
     result = run_cli("run", "cases/flip_asymmetric.yaml", "--impl",
                      "examples.flipped_kernel:conv2d", "--no-variants", "--out", out)
     assert result.returncode == 1
-    from harness.report import read_csv
-
     frame = read_csv(out)
     asymmetric = [c.id for c in load_cases([ROOT / "cases" / "flip_asymmetric.yaml"])
                   if "symmetric" not in c.tags]
@@ -125,8 +124,6 @@ def test_plugin_returning_garbage_is_an_error_row(tmp_path):
     result = run_cli("run", "cases/seed.yaml", "--impl",
                      "tests/data/bad_impls.py:conv2d_returns_string", "--no-variants", "--out", out)
     assert result.returncode == 1
-    from harness.report import read_csv
-
     frame = read_csv(out)
     assert set(frame.status) == {"error"}
     assert "dtype" in frame.message.iloc[0] or "not an array" in frame.message.iloc[0]
