@@ -14,6 +14,7 @@ Heavy libraries are imported inside the functions, so listing and validating sta
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -40,6 +41,28 @@ def _needs_explicit_pad(padding, padding_mode: str) -> bool:
     return len(tuple(padding)) == 4
 
 
+# torch's CPU kernels choose their blocking, and so their rounding, by the number of intra-op
+# threads: one case of the built-in registry differs in its last bits between 1 and 2 threads. The
+# harness calls torch on CPU with this fixed count, so a report does not depend on the machine's
+# cores or on --jobs (each worker process gets its share of the cores).
+TORCH_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads():
+    """torch's intra-op threads set to TORCH_THREADS for the duration, then restored."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if previous != TORCH_THREADS:
+        torch.set_num_threads(TORCH_THREADS)
+    try:
+        yield
+    finally:
+        if previous != TORCH_THREADS:
+            torch.set_num_threads(previous)
+
+
 def torch_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                  padding_mode="zeros"):
     """torch.nn.functional.conv2d; padding_mode and 4-tuple padding via F.pad first."""
@@ -59,7 +82,7 @@ def torch_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
         mode = "constant" if padding_mode == "zeros" else padding_mode
         x = F.pad(x, (left, right, top, bottom), mode=mode)
         padding = 0
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), torch_threads():
         # torch warns that 'same' with an even kernel pads a copy; the result is what we test
         warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
         out = F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)

@@ -20,6 +20,7 @@ Known, documented differences (declared per case with `diverges:` in the registr
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import warnings
 from collections.abc import Callable
@@ -28,7 +29,7 @@ import numpy as np
 
 from harness import reference
 from harness.errors import ImplementationError
-from harness.implementations import spread_kernel
+from harness.implementations import spread_kernel, torch_threads
 
 
 class ImplementationUnavailable(ImplementationError):
@@ -219,7 +220,8 @@ def _torch_call(input, weight, bias, stride, padding, dilation, groups, prepare,
     w = torch.from_numpy(np.ascontiguousarray(weight).copy()).to(device)
     b = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias).copy()).to(device)
     x, w = prepare(x), prepare(w)
-    with torch.no_grad(), warnings.catch_warnings():
+    threads = torch_threads() if device == "cpu" else contextlib.nullcontext()
+    with torch.no_grad(), warnings.catch_warnings(), threads:
         warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
         out = F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
     return out.contiguous().cpu().numpy()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -495,12 +496,14 @@ def iter_records(cases: Sequence[Case], implementations: Sequence[str] | None = 
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
+    workers = min(jobs, len(runnable))
     pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(jobs, len(runnable)), mp_context=context,
+        max_workers=workers, mp_context=context,
         initializer=_init_worker, initargs=(names,),
     )
     try:
-        futures = [pool.submit(_run_in_worker, case, options) for case in runnable]
+        with _worker_threads(max(1, (os.cpu_count() or 1) // workers)):
+            futures = [pool.submit(_run_in_worker, case, options) for case in runnable]
         for future in futures:
             yield from future.result()
     except BaseException:  # Ctrl-C or a failure: stop the workers now, not after their cases
@@ -513,6 +516,27 @@ def iter_records(cases: Sequence[Case], implementations: Sequence[str] | None = 
 
 
 _WORKER_IMPLEMENTATIONS: list = []
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _worker_threads(count: int):
+    """Workers spawned inside start their BLAS and OpenMP pools with `count` threads.
+
+    Each worker gets its share of the cores: N workers whose BLAS each spawned a thread per core
+    would oversubscribe them (and OpenBLAS threads spin while they wait). The variables are read
+    when a worker imports NumPy, so they are set in this process's environment while the workers
+    start (ProcessPoolExecutor starts them on submit) and restored afterwards. A variable the user
+    set is left as it is.
+    """
+    added = [name for name in THREAD_VARIABLES if name not in os.environ]
+    for name in added:
+        os.environ[name] = str(count)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _init_worker(names) -> None:

@@ -109,3 +109,29 @@ def test_reference_memory_is_bounded_by_blocks(monkeypatch):
     tracemalloc.stop()
     im2col = x.nbytes * 49
     assert peak - out.nbytes < im2col / 8
+
+
+def test_torch_leg_does_not_depend_on_the_callers_thread_count():
+    """torch rounds this case differently with 1 and 2 intra-op threads; the harness pins the
+    count, so the row (and the report) is the same whatever the machine or --jobs."""
+    import torch
+
+    from harness.data import materialize
+    from harness.implementations import TORCH_THREADS, torch_conv2d
+
+    case = next(c for c in load_cases([ROOT / "cases"])
+                if c.id == "grid_stride2_padding1x2_dilation1")
+    arrays = materialize(case)
+    kwargs = dict(stride=case.stride, padding=case.padding, dilation=case.dilation,
+                  groups=case.groups)
+    previous = torch.get_num_threads()
+    outputs = []
+    try:
+        for threads in (1, 2, 4):
+            torch.set_num_threads(threads)
+            outputs.append(torch_conv2d(arrays.input, arrays.weight, arrays.bias, **kwargs))
+            assert torch.get_num_threads() == threads  # restored after the call
+    finally:
+        torch.set_num_threads(previous)
+    assert TORCH_THREADS == 1
+    assert all(out.tobytes() == outputs[0].tobytes() for out in outputs)
