@@ -186,15 +186,35 @@ def to_numpy(result) -> np.ndarray:
     raise ImplementationFault(f"returned {type(result).__name__}, not an array")
 
 
-# The scipy leg (a Python loop over 2-D correlations, holding the GIL) runs about 45x slower than
-# torch; above this many multiply-adds it computes a deterministic sample of output maps.
+# The scipy leg (a Python loop over 2-D correlations, holding the GIL) runs 30-200x slower than
+# torch. Its cost is counted in multiply-adds: each correlate2d call computes the full-resolution
+# 'valid' correlation of one padded input plane with the (dilation-spread) kernel, strides are
+# taken afterwards, and the call itself costs about as much as SCIPY_CALL_COST multiply-adds
+# (about 4 us here), which dominates for 1x1 kernels on small planes. Above SCIPY_FULL_COST
+# (about 30-50 ms of work) the leg computes a deterministic sample of output maps.
 SCIPY_FULL_COST = 20_000_000
+SCIPY_CALL_COST = 3_000
+
+
+def scipy_map_cost(case: Case) -> int:
+    """Multiply-adds (call overhead included) the scipy leg spends on one (n, o) output map."""
+    _, _, h, w = case.input_shape
+    _, cg, kh, kw = case.weight_shape
+    (dh, dw), (top, bottom, left, right) = case.dilation, case.pads
+    spread_h, spread_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    valid = max(0, h + top + bottom - spread_h + 1) * max(0, w + left + right - spread_w + 1)
+    return cg * (SCIPY_CALL_COST + valid * spread_h * spread_w)
+
+
+def scipy_cost(case: Case) -> int:
+    n, c_out = case.output_shape[:2]
+    return n * c_out * scipy_map_cost(case)
 
 
 def sampled_maps(case: Case) -> list[tuple[int, int]] | None:
     """(n, o) output maps for a slow leg on a large case, or None to compute everything."""
-    n, c_out, ho, wo = case.output_shape
-    per_map = ho * wo * case.reduction_length
+    n, c_out = case.output_shape[:2]
+    per_map = scipy_map_cost(case)
     if n * c_out * per_map <= SCIPY_FULL_COST:
         return None
     count = max(1, SCIPY_FULL_COST // max(per_map, 1))
@@ -502,9 +522,15 @@ def iter_records(cases: Sequence[Case], implementations: Sequence[str] | None = 
         initializer=_init_worker, initargs=(names,),
     )
     try:
+        from harness.select import estimated_cost
+
+        # the costliest cases first, so that no worker starts a long case when the others finish
+        order = sorted(range(len(runnable)), key=lambda k: -estimated_cost(runnable[k]))
+        futures = [None] * len(runnable)
         with _worker_threads(max(1, (os.cpu_count() or 1) // workers)):
-            futures = [pool.submit(_run_in_worker, case, options) for case in runnable]
-        for future in futures:
+            for k in order:
+                futures[k] = pool.submit(_run_in_worker, runnable[k], options)
+        for future in futures:  # rows in the cases' order
             yield from future.result()
     except BaseException:  # Ctrl-C or a failure: stop the workers now, not after their cases
         workers = list(getattr(pool, "_processes", {}).values())

@@ -7,6 +7,8 @@ id, one of its tags, its sweep id or its file name. `--shard I/N` keeps a determ
 
 from __future__ import annotations
 
+import math
+
 import re
 from collections.abc import Callable, Sequence
 
@@ -116,19 +118,22 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 CASE_OVERHEAD = 5_000_000  # a case's fixed cost (rows, comparisons, variants) in multiply-adds
+PER_OUTPUT_ELEMENT = 100  # comparing a dozen rows and computing the variants, per output element
 
 
 def estimated_cost(case: Case) -> int:
-    """Rough cost of running a case, in multiply-adds of the slow scipy leg: a fixed overhead,
-    the two scipy legs (as_is and flipped, sampled above SCIPY_FULL_COST), and about a dozen
-    convolutions by the fast reference and torch (about 50x faster than scipy)."""
+    """Rough cost of running a case, in multiply-adds of the slow scipy leg (about 1.5 ns each):
+    a fixed overhead, the two scipy legs (as_is and flipped, call overhead included, sampled above
+    SCIPY_FULL_COST), about a dozen convolutions by the fast reference and torch (about 50x faster
+    than scipy) and the comparisons, which grow with the output's size."""
     if not case.computes:
         return CASE_OVERHEAD // 10
-    from harness.runner import SCIPY_FULL_COST
+    from harness.runner import SCIPY_FULL_COST, scipy_cost
 
-    n, c_out, ho, wo = case.output_shape
-    macs = n * c_out * ho * wo * case.reduction_length
-    return CASE_OVERHEAD + 2 * min(macs, SCIPY_FULL_COST) + macs // 4
+    elements = math.prod(case.output_shape)
+    macs = elements * case.reduction_length
+    return (CASE_OVERHEAD + 2 * min(scipy_cost(case), SCIPY_FULL_COST) + macs // 4
+            + PER_OUTPUT_ELEMENT * elements)
 
 
 def shard(cases: Sequence[Case], index: int, count: int) -> list[Case]:
