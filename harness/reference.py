@@ -1,4 +1,5 @@
-"""The handwritten reference: conv2d as its formula, NumPy only, no library convolution routine.
+"""The handwritten reference: conv2d as its formula, NumPy and BLAS matrix products only (no
+library convolution routine).
 
 Conventions (those of torch.nn.functional.conv2d): input NCHW, weight OIHW with I = C_in/groups,
 cross-correlation (the kernel is NOT flipped), depth summation over the input channels of a group:
@@ -22,6 +23,7 @@ import numpy as np
 
 CHUNK_BYTES = 32 * 2**20
 BLOCK_BYTES = 2 * 2**20  # accumulator block of output positions: stays in cache
+TAP_COLUMNS = 16  # taps with fewer input channels than this share one matrix product
 
 
 def as_pair(value, name: str) -> tuple[int, int]:
@@ -126,9 +128,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     (rows a + sH*r, columns b + sW*q), stored channels-last and flattened over (n, r, q). Tap
     (u, v) then reads phase (u*dH % sH, v*dW % sW) shifted by ((u*dH)//sH, (v*dW)//sW): a
     contiguous block of rows, so each tap is one matrix product (C_in/groups -> C_out/groups per
-    group) accumulated into the output block, with no im2col copy. Positions past the output's
-    width are computed and dropped. Work is chunked over output rows, so the extra memory is one
-    channels-last copy of the input plus a bounded block.
+    group) accumulated into the output block, with no im2col copy. In float32/float64 without
+    groups the products go to BLAS's gemm (scipy.linalg.blas), which adds each product into the
+    block in place (beta = 1) instead of writing a temporary and adding it in a second pass; taps
+    with fewer than TAP_COLUMNS input channels are copied side by side into one wider product.
+    Positions past the output's width are computed and dropped. Work is chunked over output rows,
+    so the extra memory is one channels-last copy of the input plus a bounded block.
     """
     x = np.asarray(input)
     w = np.asarray(weight, dtype=x.dtype)
@@ -164,11 +169,18 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
         images[phase] = image
     w_taps = w.reshape(groups, og, cg, kh, kw).transpose(3, 4, 0, 2, 1)  # (kh, kw, G, cg, og)
     if groups == 1:
-        w_taps = w_taps[:, :, 0]  # (kh, kw, c_in, c_out)
+        w_taps = np.ascontiguousarray(w_taps[:, :, 0])  # (kh, kw, c_in, c_out)
     elif depthwise:
         w_taps = np.ascontiguousarray(w_taps.reshape(kh, kw, c_out))
+    # taps read side by side into one matrix product when each tap alone has few channels: a
+    # product with (taps * cg) columns instead of one thin product and one accumulation per tap
+    gemm = _gemm(x.dtype) if groups == 1 else None
+    per_product = 1 if gemm is None else max(1, min(len(taps), TAP_COLUMNS // cg))
+    tap_groups = [taps[k:k + per_product] for k in range(0, len(taps), per_product)]
+    if gemm is not None:
+        w_groups = [np.concatenate([w_taps[u, v] for u, v in group]) for group in tap_groups]
     # blocks of output positions: whole images when they are small, else rows of one image
-    position_bytes = (c_out + c_in) * x.itemsize * 2
+    position_bytes = (c_out + c_in + (cg * per_product if per_product > 1 else 0)) * x.itemsize * 2
     budget = max(1, BLOCK_BYTES // position_bytes)  # positions per block
     if hq * wq <= budget:
         images_per_block = max(1, budget // (hq * wq))
@@ -177,53 +189,94 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
         rows_per_block = max(1, budget // wq)
         blocks = [(i, i + 1, r0, min(ho, r0 + rows_per_block))
                   for i in range(n) for r0 in range(0, ho, rows_per_block)]
-    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
-        for i0, i1, r0, r1 in blocks:
-            p0 = (i0 * hq + r0) * wq
-            rows = (i1 - i0 - 1) * hq * wq + (r1 - r0) * wq
-            acc = None
-            scratch = None
-            if depthwise and len(phases) == 1:
-                # every tap reads the same phase image: one pass over a (kh, kw, rows, C) view
-                image = images[phases[0]]
-                step, item = image.strides
-                taps_view = np.lib.stride_tricks.as_strided(
-                    image[p0:], shape=(kh, kw, rows, image.shape[1]),
-                    strides=((dh // sh) * wq * step, (dw // sw) * step, step, item),
-                    writeable=False)
-                acc = np.einsum("uvpc,uvc->pc", taps_view, w_taps)
-            for u, v in (() if acc is not None else taps):
-                start = p0 + (u * dh // sh) * wq + (v * dw // sw)
-                block = images[(u * dh % sh, v * dw % sw)][start:start + rows]
-                if depthwise:
-                    if acc is None:
-                        acc = block * w_taps[u, v]
-                        scratch = np.empty_like(acc)
-                    else:
-                        np.multiply(block, w_taps[u, v], out=scratch)
-                        acc += scratch
-                    continue
-                if groups == 1:
-                    term = block @ w_taps[u, v]  # (rows, c_out)
-                else:  # (G, rows, cg) @ (G, cg, og)
-                    term = block.reshape(rows, groups, cg).transpose(1, 0, 2) @ w_taps[u, v]
-                if acc is None:
-                    acc = term
+
+    def product_block(p0: int, rows: int) -> np.ndarray:
+        """(rows, c_out) outputs of the flat positions p0 .. p0 + rows (of every phase image)."""
+        if gemm is not None:
+            # groups == 1: BLAS accumulates every product into one (c_out, rows) block in place
+            # (beta = 1), Fortran-ordered so that its transpose is the (rows, c_out) result
+            stack = np.empty((rows, cg * per_product), dtype=x.dtype) if per_product > 1 else None
+            acc_t = None
+            for group, w_group in zip(tap_groups, w_groups):
+                if stack is None:
+                    ((u, v),) = group
+                    start = p0 + (u * dh // sh) * wq + (v * dw // sw)
+                    columns = images[(u * dh % sh, v * dw % sw)][start:start + rows]
+                else:  # several thin taps side by side: one product with taps * cg columns
+                    for t, (u, v) in enumerate(group):
+                        start = p0 + (u * dh // sh) * wq + (v * dw // sw)
+                        stack[:, t * cg:(t + 1) * cg] = (
+                            images[(u * dh % sh, v * dw % sw)][start:start + rows])
+                    columns = stack[:, :len(group) * cg]
+                if acc_t is None:
+                    acc_t = gemm(1.0, w_group.T, columns.T)
                 else:
-                    acc += term
-            if groups > 1 and not depthwise:
-                acc = acc.transpose(1, 0, 2).reshape(rows, c_out)
-            if i1 - i0 > 1 or r1 - r0 == hq:  # whole images: rows past ho are dropped too
-                full = np.empty(((i1 - i0) * hq * wq, c_out), dtype=acc.dtype)
-                full[:rows] = acc
-                result = full.reshape(i1 - i0, hq, wq, c_out)[:, :ho, :wo]
-                out[i0:i1] = result.transpose(0, 3, 1, 2)
+                    acc_t = gemm(1.0, w_group.T, columns.T, beta=1.0, c=acc_t, overwrite_c=1)
+            return acc_t.T
+        if depthwise and len(phases) == 1:
+            # every tap reads the same phase image: one pass over a (kh, kw, rows, C) view
+            image = images[phases[0]]
+            step, item = image.strides
+            taps_view = np.lib.stride_tricks.as_strided(
+                image[p0:], shape=(kh, kw, rows, image.shape[1]),
+                strides=((dh // sh) * wq * step, (dw // sw) * step, step, item),
+                writeable=False)
+            return np.einsum("uvpc,uvc->pc", taps_view, w_taps)
+        acc = scratch = None
+        for u, v in taps:  # one product per tap, accumulated
+            start = p0 + (u * dh // sh) * wq + (v * dw // sw)
+            block = images[(u * dh % sh, v * dw % sw)][start:start + rows]
+            if depthwise:
+                if acc is None:
+                    acc = block * w_taps[u, v]
+                    scratch = np.empty_like(acc)
+                else:
+                    np.multiply(block, w_taps[u, v], out=scratch)
+                    acc += scratch
+                continue
+            if groups == 1:
+                term = block @ w_taps[u, v]  # (rows, c_out)
+            else:  # (G, rows, cg) @ (G, cg, og)
+                term = block.reshape(rows, groups, cg).transpose(1, 0, 2) @ w_taps[u, v]
+            if acc is None:
+                acc = term
             else:
-                result = acc.reshape(r1 - r0, wq, c_out)[:, :wo]
-                out[i0, :, r0:r1] = result.transpose(2, 0, 1)
-        if b is not None:
+                acc += term
+        if groups > 1 and not depthwise:
+            acc = acc.transpose(1, 0, 2).reshape(rows, c_out)
+        return acc
+
+    def compute(block) -> None:
+        i0, i1, r0, r1 = block
+        p0 = (i0 * hq + r0) * wq
+        rows = (i1 - i0 - 1) * hq * wq + (r1 - r0) * wq
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
+            acc = product_block(p0, rows)
+        if i1 - i0 > 1 or r1 - r0 == hq:  # whole images: rows past ho are dropped too
+            full = np.empty(((i1 - i0) * hq * wq, c_out), dtype=acc.dtype)
+            full[:rows] = acc
+            result = full.reshape(i1 - i0, hq, wq, c_out)[:, :ho, :wo]
+            out[i0:i1] = result.transpose(0, 3, 1, 2)
+        else:
+            result = acc.reshape(r1 - r0, wq, c_out)[:, :wo]
+            out[i0, :, r0:r1] = result.transpose(2, 0, 1)
+
+    for block in blocks:
+        compute(block)
+    if b is not None:
+        with np.errstate(invalid="ignore", over="ignore"):
             out += b[None, :, None, None]
     return out
+
+
+def _gemm(dtype):
+    """BLAS's general matrix product for float32/float64 (C = alpha*A@B + beta*C in place), else
+    None: the other dtypes use NumPy's matmul and an explicit accumulation."""
+    if dtype not in (np.float32, np.float64):
+        return None
+    from scipy.linalg import blas
+
+    return blas.sgemm if dtype == np.float32 else blas.dgemm
 
 
 def _phase_image(x, phase, stride, size, pads, mode, tail):
