@@ -32,7 +32,18 @@ sys.path.insert(0, str(ROOT))
 # steals the cores from the next (BLAS) call and inflates its time. Let idle threads sleep.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from harness.implementations import reference_conv2d, scipy_conv2d, torch_conv2d  # noqa: E402
+from harness.implementations import reference_conv2d, scipy_conv2d  # noqa: E402
+
+
+def torch_conv2d(x, w, **params):
+    """F.conv2d as a user calls it: torch's default number of threads (all cores). The harness's
+    own torch leg pins one thread so that reports do not depend on the machine; timing that would
+    flatter every ratio."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        return F.conv2d(torch.from_numpy(x), torch.from_numpy(w), **params).numpy()
 
 CASES = {
     # name: (input shape, weight shape, parameters)

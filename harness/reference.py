@@ -155,6 +155,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
         out[...] = 0 if b is None else b[None, :, None, None]
         return out
     og = c_out // groups
+    if cg == 1 and groups == c_in == c_out and (sh, sw) == (1, 1):
+        _depthwise_planes(x, w, out, (dh, dw), (top, left), padding_mode)
+        if b is not None:
+            out += b[None, :, None, None]
+        return out
     hq = ho + (kh - 1) * dh // sh  # phase image height/width: every row/column a tap reads
     wq = wo + (kw - 1) * dw // sw
     taps = [(u, v) for u in range(kh) for v in range(kw)]
@@ -197,7 +202,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
             # (beta = 1), Fortran-ordered so that its transpose is the (rows, c_out) result
             stack = np.empty((rows, cg * per_product), dtype=x.dtype) if per_product > 1 else None
             acc_t = None
-            for group, w_group in zip(tap_groups, w_groups):
+            for group, w_group in zip(tap_groups, w_groups, strict=True):
                 if stack is None:
                     ((u, v),) = group
                     start = p0 + (u * dh // sh) * wq + (v * dw // sw)
@@ -267,6 +272,84 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
         with np.errstate(invalid="ignore", over="ignore"):
             out += b[None, :, None, None]
     return out
+
+
+def _depthwise_planes(x, w, out, dilation, pads, mode) -> None:
+    """Depthwise (one input channel per output channel), stride 1, in NCHW: out = sum over taps
+    of w[c, u, v] times the padded plane shifted by (u*dH, v*dW), one multiply and one add per tap
+    on blocks of whole planes that stay in cache. Planes are independent and NumPy releases the
+    GIL inside its loops, so blocks run on a thread pool (a thread per available core); each plane
+    is summed in the same order by one thread, so the result does not depend on the threads."""
+    n, c, h, wd = x.shape
+    _, _, kh, kw = w.shape
+    (dh, dw), (top, left) = dilation, pads
+    _, _, ho, wo = out.shape
+    hp, wp = ho + (kh - 1) * dh, wo + (kw - 1) * dw  # the padded rows and columns that are read
+    length = ho * wp  # flat positions per plane; columns past wo are computed and dropped
+    rows = np.arange(-top, hp - top)
+    cols = np.arange(-left, wp - left)
+    planes = x.reshape(1, n * c, h, wd)
+    weights = w.reshape(c, kh * kw)
+    flat_out = out.reshape(n * c, ho, wo)
+    per_block = max(1, DEPTHWISE_BLOCK_BYTES // (3 * hp * wp * x.itemsize))
+
+    def compute(p0: int) -> None:
+        p1 = min(n * c, p0 + per_block)
+        padded = np.zeros((p1 - p0, hp * wp + (kw - 1) * dw), dtype=x.dtype)
+        image = padded[:, :hp * wp].reshape(p1 - p0, hp, wp)
+        if mode == "zeros":  # copy the input into the zero border (the part of it that is read)
+            r0, r1 = max(0, top), min(hp, top + h)
+            c0, c1 = max(0, left), min(wp, left + wd)
+            if r1 > r0 and c1 > c0:
+                image[:, r0:r1, c0:c1] = planes[0, p0:p1, r0 - top:r1 - top, c0 - left:c1 - left]
+        else:
+            image[...] = _padded_rows(planes[:, p0:p1], rows, cols, mode)[0]
+        w_block = weights[np.arange(p0, p1) % c]
+        acc = np.empty((p1 - p0, length), dtype=x.dtype)
+        term = np.empty_like(acc)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
+            for t, (u, v) in enumerate((u, v) for u in range(kh) for v in range(kw)):
+                shift = u * dh * wp + v * dw
+                np.multiply(padded[:, shift:shift + length], w_block[:, t, None],
+                            out=acc if t == 0 else term)
+                if t:
+                    acc += term
+        flat_out[p0:p1] = acc.reshape(p1 - p0, ho, wp)[:, :, :wo]
+
+    starts = range(0, n * c, per_block)
+    threads = _threads()
+    if threads > 1 and len(starts) > 1:
+        list(_thread_pool(threads).map(compute, starts))
+    else:
+        for p0 in starts:
+            compute(p0)
+
+
+DEPTHWISE_BLOCK_BYTES = 4 * 2**20
+_POOLS: dict = {}
+
+
+def _threads() -> int:
+    """Cores this process may use: OMP_NUM_THREADS when set (as in --jobs workers), else all."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _thread_pool(threads: int):
+    if threads not in _POOLS:
+        import concurrent.futures
+
+        _POOLS[threads] = concurrent.futures.ThreadPoolExecutor(
+            threads, thread_name_prefix="reference")
+    return _POOLS[threads]
 
 
 def _gemm(dtype):

@@ -108,14 +108,46 @@ def test_builtins_agree_with_reference_on_same_padding_modes():
             np.testing.assert_allclose(got, expected, atol=1e-12, err_msg=f"{impl.__name__} {mode}")
 
 
-def test_chunked_contraction_matches_unchunked(monkeypatch):
+@pytest.mark.parametrize("setting", [
+    ("BLOCK_BYTES", 1),  # one output row per block
+    ("TAP_COLUMNS", 1),  # one product per tap
+    ("TAP_COLUMNS", 10**6),  # every tap in one product (im2col)
+    ("DEPTHWISE_BLOCK_BYTES", 1),  # one plane per depthwise block
+])
+def test_block_and_product_sizes_do_not_change_the_result(monkeypatch, setting):
     rng = np.random.default_rng(9)
-    x = rng.standard_normal((2, 4, 11, 9))
-    w = rng.standard_normal((6, 2, 3, 2))
-    whole = reference.conv2d(x, w, stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=2)
-    monkeypatch.setattr(reference, "CHUNK_BYTES", 1)  # one output row per chunk
-    chunked = reference.conv2d(x, w, stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=2)
-    np.testing.assert_array_equal(whole, chunked)
+    configs = [
+        (rng.standard_normal((2, 4, 11, 9)), rng.standard_normal((6, 2, 3, 2)),
+         dict(stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=2)),
+        (rng.standard_normal((2, 3, 12, 10)), rng.standard_normal((5, 3, 3, 4)),
+         dict(stride=(2, 1), padding=(1, 2, 0, 3), dilation=(1, 2), padding_mode="reflect")),
+        (rng.standard_normal((3, 5, 9, 8)), rng.standard_normal((5, 1, 3, 3)),
+         dict(padding=(2, 1), dilation=(1, 2), groups=5, padding_mode="circular")),
+    ]
+    monkeypatch.setattr(reference, *setting)
+    for x, w, params in configs:
+        np.testing.assert_allclose(reference.conv2d(x, w, **params),
+                                   reference.conv2d_loop(x, w, **params), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_depthwise_planes_match_the_loop_whatever_the_threads(monkeypatch, mode):
+    """Depthwise stride-1 layers run on blocks of planes over a thread pool: the same bytes with
+    one thread or several, and the loop form's numbers, in every padding mode."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 6, 9, 11))
+    x[1, 2, 4, 5] = np.nan
+    w = rng.standard_normal((6, 1, 3, 2))
+    b = rng.standard_normal(6)
+    monkeypatch.setattr(reference, "DEPTHWISE_BLOCK_BYTES", 3 * 12 * 14 * 8 * 4)  # 4 planes/block
+    results = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        results.append(reference.conv2d(x, w, b, 1, (2, 1, 1, 2), (1, 2), 6, mode))
+    assert results[0].tobytes() == results[1].tobytes()
+    expected = reference.conv2d_loop(x, w, b, 1, (2, 1, 1, 2), (1, 2), 6, mode)
+    np.testing.assert_allclose(results[0], expected, rtol=0, atol=1e-12)  # NaN where expected
+    assert np.isnan(results[0]).any()
 
 
 def test_loop_form_pins_the_baseline_on_small_registry_cases():
