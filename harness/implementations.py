@@ -154,11 +154,11 @@ def reference_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, 
     x = np.asarray(input)
     work = np.float32 if x.dtype == np.float16 else x.dtype
     out = reference.conv2d(
-        x.astype(work), np.asarray(weight).astype(work),
-        None if bias is None else np.asarray(bias).astype(work),
+        x.astype(work, copy=False), np.asarray(weight).astype(work, copy=False),
+        None if bias is None else np.asarray(bias).astype(work, copy=False),
         stride, padding, dilation, groups, padding_mode,
     )
-    return out.astype(x.dtype)
+    return out.astype(x.dtype, copy=False)
 
 
 for _builtin in (torch_conv2d, scipy_conv2d, reference_conv2d):

@@ -19,6 +19,8 @@ not by np.pad, so the reference does not share the padding code of the scipy imp
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 CHUNK_BYTES = 32 * 2**20
@@ -293,9 +295,15 @@ def _depthwise_planes(x, w, out, dilation, pads, mode) -> None:
     flat_out = out.reshape(n * c, ho, wo)
     per_block = max(1, DEPTHWISE_BLOCK_BYTES // (3 * hp * wp * x.itemsize))
 
+    local = threading.local()  # each thread's buffers, reused for its blocks
+
     def compute(p0: int) -> None:
         p1 = min(n * c, p0 + per_block)
-        padded = np.zeros((p1 - p0, hp * wp + (kw - 1) * dw), dtype=x.dtype)
+        if not hasattr(local, "buffers"):  # zeroed once: later blocks only write the interior
+            local.buffers = (np.zeros((per_block, hp * wp + (kw - 1) * dw), dtype=x.dtype),
+                             np.empty((per_block, length), dtype=x.dtype),
+                             np.empty((per_block, length), dtype=x.dtype))
+        padded, acc, term = (buffer[:p1 - p0] for buffer in local.buffers)
         image = padded[:, :hp * wp].reshape(p1 - p0, hp, wp)
         if mode == "zeros":  # copy the input into the zero border (the part of it that is read)
             r0, r1 = max(0, top), min(hp, top + h)
@@ -305,8 +313,6 @@ def _depthwise_planes(x, w, out, dilation, pads, mode) -> None:
         else:
             image[...] = _padded_rows(planes[:, p0:p1], rows, cols, mode)[0]
         w_block = weights[np.arange(p0, p1) % c]
-        acc = np.empty((p1 - p0, length), dtype=x.dtype)
-        term = np.empty_like(acc)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
             for t, (u, v) in enumerate((u, v) for u in range(kh) for v in range(kw)):
                 shift = u * dh * wp + v * dw

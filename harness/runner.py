@@ -538,7 +538,7 @@ def iter_records(cases: Sequence[Case], implementations: Sequence[str] | None = 
         for worker in workers:
             worker.terminate()
         raise
-    pool.shutdown()
+    pool.shutdown(wait=False)  # the results are in: write the report while the workers exit
 
 
 _WORKER_IMPLEMENTATIONS: list = []
