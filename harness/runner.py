@@ -218,9 +218,10 @@ def sampled_maps(case: Case) -> list[tuple[int, int]] | None:
     if n * c_out * per_map <= SCIPY_FULL_COST:
         return None
     count = max(1, SCIPY_FULL_COST // max(per_map, 1))
-    total = n * c_out
-    picks = sorted({(k * total) // count for k in range(count)})  # spread evenly, deterministic
-    return [(p // c_out, p % c_out) for p in picks]
+    # output channels spread evenly (as many distinct ones as there are maps, up to C_out) and
+    # images taken in turn: an even spread over the flat (n, o) index can alias onto a few
+    # channels or a single image
+    return sorted({(k % n, (k * c_out) // count) for k in range(count)})
 
 
 def maps_mask(shape, maps) -> np.ndarray | None:

@@ -3,6 +3,7 @@ cases sample the scipy leg visibly, and the editing commands stay light."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -135,3 +136,39 @@ def test_torch_leg_does_not_depend_on_the_callers_thread_count():
         torch.set_num_threads(previous)
     assert TORCH_THREADS == 1
     assert all(out.tobytes() == outputs[0].tobytes() for out in outputs)
+
+
+def test_scipy_sampling_counts_the_cost_of_each_call(write_cases):
+    """A 1x1 kernel on small planes is cheap in multiply-adds but costs one correlate2d call per
+    (n, o, c): the sample is bounded by calls too (ResNet-18's 1x1 shortcut took 400,000 calls)."""
+    from harness.runner import SCIPY_CALL_COST, SCIPY_FULL_COST, scipy_map_cost
+
+    path = write_cases("""
+        cases:
+          - id: shortcut
+            input: {shape: [8, 256, 14, 14], init: normal, seed: 1}
+            weight: {shape: [512, 256, 1, 1], init: normal, seed: 2}
+            stride: 2
+    """)
+    (case,) = load_cases([path])
+    # scipy correlates the whole 14x14 plane, then strides: 196 products and one call per channel
+    assert scipy_map_cost(case) == 256 * (SCIPY_CALL_COST + 14 * 14)
+    maps = sampled_maps(case)
+    assert maps is not None
+    assert len(maps) * 256 * SCIPY_CALL_COST <= SCIPY_FULL_COST
+    assert len({o for _, o in maps}) == len(maps)  # a different output channel in every map
+    assert len({i for i, _ in maps}) == min(8, len(maps))  # and every image of the batch
+
+
+def test_worker_thread_variables_are_set_only_while_workers_start(monkeypatch):
+    from harness.runner import THREAD_VARIABLES, _worker_threads
+
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "7")  # the user's own setting is kept
+    with _worker_threads(1):
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        assert os.environ["MKL_NUM_THREADS"] == "7"
+    assert "OMP_NUM_THREADS" not in os.environ and "OPENBLAS_NUM_THREADS" not in os.environ
+    assert os.environ["MKL_NUM_THREADS"] == "7"
