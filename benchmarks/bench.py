@@ -58,12 +58,18 @@ OTHER_TARGET = 1.5
 SCIPY_SLOW = 2e8  # multiply-adds above which scipy is timed once
 
 
-def median_times(functions, repeat: int) -> list[float]:
-    """Median seconds of each function, called alternately after one warm-up call each."""
+def median_times(functions, repeat: int, budget: float = 1.0) -> list[float]:
+    """Median seconds of each function, called alternately after one warm-up call each: at least
+    `repeat` rounds, more for fast functions (up to 100 rounds or `budget` seconds per function),
+    so that millisecond-sized calls on a noisy machine still give a stable median."""
+    slowest = 0.0
     for function in functions:
+        start = time.perf_counter()
         function()
+        slowest = max(slowest, time.perf_counter() - start)
+    rounds = max(repeat, min(100, int(budget / max(slowest, 1e-6))))
     samples = [[] for _ in functions]
-    for _ in range(repeat):
+    for _ in range(rounds):
         for index, function in enumerate(functions):
             start = time.perf_counter()
             function()
@@ -78,7 +84,7 @@ def implementation_rows(repeat: int, with_scipy: bool) -> list[dict]:
         for name, (x_shape, w_shape, params) in CASES.items():
             x = rng.standard_normal(x_shape).astype(dtype)
             w = rng.standard_normal(w_shape).astype(dtype)
-            reps = repeat * 20 if name == "tiny" else repeat
+            reps = repeat
             torch_time, ref_time = median_times(
                 [lambda: torch_conv2d(x, w, **params), lambda: reference_conv2d(x, w, **params)],
                 reps)

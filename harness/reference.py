@@ -322,13 +322,21 @@ def _depthwise_planes(x, w, out, dilation, pads, mode) -> None:
                     acc += term
         flat_out[p0:p1] = acc.reshape(p1 - p0, ho, wp)[:, :, :wo]
 
-    starts = range(0, n * c, per_block)
-    threads = _threads()
-    if threads > 1 and len(starts) > 1:
-        list(_thread_pool(threads).map(compute, starts))
+    starts = list(range(0, n * c, per_block))
+    threads = min(_threads(), len(starts))
+    if threads > 1:  # this thread takes the first share of the blocks, the pool the others
+        shares = [starts[k::threads] for k in range(threads)]
+        pending = [_thread_pool(threads - 1).submit(_each, compute, share) for share in shares[1:]]
+        _each(compute, shares[0])
+        for future in pending:
+            future.result()
     else:
-        for p0 in starts:
-            compute(p0)
+        _each(compute, starts)
+
+
+def _each(function, items) -> None:
+    for item in items:
+        function(item)
 
 
 DEPTHWISE_BLOCK_BYTES = 4 * 2**20
