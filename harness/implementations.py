@@ -8,7 +8,8 @@ with `handles_padding_mode = True`; for any other implementation the harness app
 `padding_mode` and asymmetric padding itself, as nn.Conv2d does, and passes padding=0.
 
 Built in: `torch` (F.conv2d), `scipy` (signal.correlate2d per 2-D slice, depth summed explicitly),
-`reference` (harness.reference, NumPy only). A user's implementation is named `module:function`.
+`reference` (harness.reference: NumPy and BLAS matrix products, no convolution routine). A user's
+implementation is named `module:function`.
 Heavy libraries are imported inside the functions, so listing and validating stay fast.
 """
 
