@@ -19,6 +19,7 @@ not by np.pad, so the reference does not share the padding code of the scipy imp
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -343,18 +344,21 @@ DEPTHWISE_BLOCK_BYTES = 4 * 2**20
 _POOLS: dict = {}
 
 
-def _threads() -> int:
-    """Cores this process may use: OMP_NUM_THREADS when set (as in --jobs workers), else all."""
-    import os
-
-    try:
-        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
-    except ValueError:
-        pass
+def available_cores() -> int:
+    """The cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _threads() -> int:
+    """Threads for the depthwise blocks: OMP_NUM_THREADS when set (as in --jobs workers), else
+    one per available core."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return available_cores()
 
 
 def _thread_pool(threads: int):

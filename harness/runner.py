@@ -186,8 +186,8 @@ def to_numpy(result) -> np.ndarray:
     raise ImplementationFault(f"returned {type(result).__name__}, not an array")
 
 
-# The scipy leg (a Python loop over 2-D correlations, holding the GIL) runs 30-200x slower than
-# torch. Its cost is counted in multiply-adds: each correlate2d call computes the full-resolution
+# The scipy leg (a Python loop over 2-D correlations, holding the GIL) runs 30-1500x slower
+# than torch. Its cost is counted in multiply-adds: each correlate2d call computes the full-resolution
 # 'valid' correlation of one padded input plane with the (dilation-spread) kernel, strides are
 # taken afterwards, and the call itself costs about as much as SCIPY_CALL_COST multiply-adds
 # (about 4 us here), which dominates for 1x1 kernels on small planes. Above SCIPY_FULL_COST
@@ -517,9 +517,9 @@ def iter_records(cases: Sequence[Case], implementations: Sequence[str] | None = 
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    workers = min(jobs, len(runnable))
+    worker_count = min(jobs, len(runnable))
     pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context,
+        max_workers=worker_count, mp_context=context,
         initializer=_init_worker, initargs=(names,),
     )
     try:
@@ -528,7 +528,7 @@ def iter_records(cases: Sequence[Case], implementations: Sequence[str] | None = 
         # the costliest cases first, so that no worker starts a long case when the others finish
         order = sorted(range(len(runnable)), key=lambda k: -estimated_cost(runnable[k]))
         futures = [None] * len(runnable)
-        with _worker_threads(max(1, (os.cpu_count() or 1) // workers)):
+        with _worker_threads(max(1, reference.available_cores() // worker_count)):
             for k in order:
                 futures[k] = pool.submit(_run_in_worker, runnable[k], options)
         for future in futures:  # rows in the cases' order
