@@ -79,22 +79,11 @@ def compare(observed: np.ndarray, baseline: np.ndarray, atol: float, rtol: float
         diff = np.subtract(observed, baseline)
     np.abs(diff, out=diff)
     max_abs = float(diff.max())  # NaN or Inf exactly when some element is not finite
-    if math.isfinite(max_abs):  # the common case, in as few passes over the arrays as possible
+    special_mismatch = None
+    nan_mismatches = 0
+    if math.isfinite(max_abs):  # the common case: no NaN/Inf on either side
         magnitude = np.abs(baseline)
-        scratch = np.multiply(magnitude, rtol)
-        scratch += atol
-        mismatched = int(np.count_nonzero(diff > scratch))
-        nan_mismatches = 0
-        zero = magnitude == 0
-        if zero.any():
-            np.divide(diff, magnitude, out=scratch, where=~zero)
-            scratch[zero] = 0.0
-            max_rel = math.inf if (diff[zero] > 0).any() else float(scratch.max())
-        else:
-            np.divide(diff, magnitude, out=scratch)
-            max_rel = float(scratch.max())
-        worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if max_abs > 0 else None
-    else:
+    else:  # compare the finite pairs; NaN/Inf must match NaN/the same Inf
         obs_finite, base_finite = np.isfinite(observed), np.isfinite(baseline)
         both = obs_finite & base_finite
         same_special = ~obs_finite & ~base_finite & (
@@ -104,19 +93,27 @@ def compare(observed: np.ndarray, baseline: np.ndarray, atol: float, rtol: float
         nan_mismatches = int(special_mismatch.sum())
         diff = np.where(both, diff, 0.0)
         magnitude = np.abs(np.where(both, baseline, 0.0))
-        bad = (diff > atol + rtol * magnitude) | special_mismatch
-        mismatched = int(bad.sum())
         max_abs = float(diff.max())
-        rel = np.divide(diff, magnitude, out=np.zeros_like(diff), where=magnitude > 0)
-        max_rel = float(rel.max())
-        if (diff[magnitude == 0] > 0).any():
-            max_rel = math.inf
-        if max_abs > 0:
-            worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
-        elif special_mismatch.any():
-            worst = np.unravel_index(int(np.argmax(special_mismatch)), diff.shape)
-        else:
-            worst = None
+    scratch = np.multiply(magnitude, rtol)  # the allowed difference, then the relative one
+    scratch += atol
+    bad = diff > scratch
+    if special_mismatch is not None:
+        bad |= special_mismatch
+    mismatched = int(np.count_nonzero(bad))
+    zero = magnitude == 0
+    if zero.any():
+        np.divide(diff, magnitude, out=scratch, where=~zero)
+        scratch[zero] = 0.0
+        max_rel = math.inf if (diff[zero] > 0).any() else float(scratch.max())
+    else:
+        np.divide(diff, magnitude, out=scratch)
+        max_rel = float(scratch.max())
+    if max_abs > 0:
+        worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    elif special_mismatch is not None and special_mismatch.any():
+        worst = np.unravel_index(int(np.argmax(special_mismatch)), diff.shape)
+    else:
+        worst = None
     worst_index = None if worst is None else tuple(int(i) for i in worst)
     return Metrics(True, max_abs, max_rel, mismatched, total, worst_index, nan_mismatches)
 
