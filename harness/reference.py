@@ -160,9 +160,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     og = c_out // groups
     if cg == 1 and groups == c_in == c_out and (sh, sw) == (1, 1):
         _depthwise_planes(x, w, out, (dh, dw), (top, left), padding_mode)
-        if b is not None:
-            out += b[None, :, None, None]
-        return out
+        return _add_bias(out, b)
     hq = ho + (kh - 1) * dh // sh  # phase image height/width: every row/column a tap reads
     wq = wo + (kw - 1) * dw // sw
     taps = [(u, v) for u in range(kh) for v in range(kw)]
@@ -271,8 +269,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
 
     for block in blocks:
         compute(block)
+    return _add_bias(out, b)
+
+
+def _add_bias(out: np.ndarray, b) -> np.ndarray:
     if b is not None:
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):  # an Inf output plus a -Inf bias
             out += b[None, :, None, None]
     return out
 
