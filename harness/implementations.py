@@ -64,15 +64,35 @@ def torch_threads():
             torch.set_num_threads(previous)
 
 
-def torch_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                 padding_mode="zeros"):
-    """torch.nn.functional.conv2d; padding_mode and 4-tuple padding via F.pad first."""
+def torch_tensors(input, weight, bias, device="cpu"):
+    """(x, w, b) as torch tensors made from copies of the arrays, on `device`."""
+    import torch
+
+    def tensor(array):
+        return torch.from_numpy(np.ascontiguousarray(array).copy()).to(device)
+
+    return tensor(input), tensor(weight), None if bias is None else tensor(bias)
+
+
+def torch_forward(x, w, b, stride, padding, dilation, groups) -> np.ndarray:
+    """F.conv2d on tensors without autograd, on CPU with TORCH_THREADS threads; a NumPy array."""
     import torch
     import torch.nn.functional as F
 
-    x = torch.from_numpy(np.ascontiguousarray(input).copy())
-    w = torch.from_numpy(np.ascontiguousarray(weight).copy())
-    b = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias).copy())
+    threads = torch_threads() if x.device.type == "cpu" else contextlib.nullcontext()
+    with torch.no_grad(), warnings.catch_warnings(), threads:
+        # torch warns that 'same' with an even kernel pads a copy; the result is what we test
+        warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
+        out = F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return out.contiguous().cpu().numpy()
+
+
+def torch_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 padding_mode="zeros"):
+    """torch.nn.functional.conv2d; padding_mode and 4-tuple padding via F.pad first."""
+    import torch.nn.functional as F
+
+    x, w, b = torch_tensors(input, weight, bias)
     if _needs_explicit_pad(padding, padding_mode):
         kernel = tuple(w.shape[2:])
         top, bottom, left, right = reference.padding_amounts(
@@ -83,11 +103,7 @@ def torch_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
         mode = "constant" if padding_mode == "zeros" else padding_mode
         x = F.pad(x, (left, right, top, bottom), mode=mode)
         padding = 0
-    with torch.no_grad(), warnings.catch_warnings(), torch_threads():
-        # torch warns that 'same' with an even kernel pads a copy; the result is what we test
-        warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
-        out = F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    return out.numpy()
+    return torch_forward(x, w, b, stride, padding, dilation, groups)
 
 
 def spread_kernel(weight: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:

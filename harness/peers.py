@@ -20,7 +20,6 @@ Known, documented differences (declared per case with `diverges:` in the registr
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import warnings
 from collections.abc import Callable
@@ -29,7 +28,7 @@ import numpy as np
 
 from harness import reference
 from harness.errors import ImplementationError
-from harness.implementations import spread_kernel, torch_threads
+from harness.implementations import spread_kernel, torch_forward, torch_tensors
 
 
 class ImplementationUnavailable(ImplementationError):
@@ -213,18 +212,8 @@ onnxruntime_conv2d.handles_padding_mode = True  # type: ignore[attr-defined]
 
 
 def _torch_call(input, weight, bias, stride, padding, dilation, groups, prepare, device="cpu"):
-    import torch
-    import torch.nn.functional as F
-
-    x = torch.from_numpy(np.ascontiguousarray(input).copy()).to(device)
-    w = torch.from_numpy(np.ascontiguousarray(weight).copy()).to(device)
-    b = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias).copy()).to(device)
-    x, w = prepare(x), prepare(w)
-    threads = torch_threads() if device == "cpu" else contextlib.nullcontext()
-    with torch.no_grad(), warnings.catch_warnings(), threads:
-        warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
-        out = F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    return out.contiguous().cpu().numpy()
+    x, w, b = torch_tensors(input, weight, bias, device)
+    return torch_forward(prepare(x), prepare(w), b, stride, padding, dilation, groups)
 
 
 def torch_channels_last_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1,
