@@ -189,11 +189,12 @@ PARALLEL_WORTH = 2_500_000_000
 
 
 def default_jobs(cases) -> int:
+    from harness.reference import available_cores
     from harness.select import estimated_cost
 
     if sum(estimated_cost(case) for case in cases) < PARALLEL_WORTH:
         return 1
-    return os.cpu_count() or 1
+    return available_cores()
 
 
 def cmd_list(args) -> int:
