@@ -187,10 +187,11 @@ def to_numpy(result) -> np.ndarray:
 
 
 # The scipy leg (a Python loop over 2-D correlations, holding the GIL) runs 30-1500x slower
-# than torch. Its cost is counted in multiply-adds: each correlate2d call computes the full-resolution
-# 'valid' correlation of one padded input plane with the (dilation-spread) kernel, strides are
-# taken afterwards, and the call itself costs about as much as SCIPY_CALL_COST multiply-adds
-# (about 4 us here), which dominates for 1x1 kernels on small planes. Above SCIPY_FULL_COST
+# than torch. Its cost is counted in multiply-adds: each correlate2d call computes the
+# full-resolution 'valid' correlation of one padded input plane with the (dilation-spread)
+# kernel, strides are taken afterwards, and the call itself costs about as much as
+# SCIPY_CALL_COST multiply-adds (about 4 us here), which dominates for 1x1 kernels on small
+# planes. Above SCIPY_FULL_COST
 # (about 30-50 ms of work) the leg computes a deterministic sample of output maps.
 SCIPY_FULL_COST = 20_000_000
 SCIPY_CALL_COST = 3_000
