@@ -1,18 +1,36 @@
-"""Comparison of an output with its baseline: metrics and tolerances.
+"""Comparison of an output with its baseline: the rounding model, per-element tolerances, metrics.
 
-Tolerance rule (stated in README "Reading the report"): start from torch.testing's defaults for
-the dtype (rtol0, atol0) and grow them with the reduction length K = (C_in/groups) * kH * kW, the
-number of products summed into one output element:
+Tolerance rule (stated in README "Reading the report"). Every output element e gets its own
+allowed error, from how far honest floating-point arithmetic can move that element:
 
-    S    = max over output elements of  sum |x * w| + |b|     (the magnitude rounding acts on;
-                                                                it grows linearly with K)
-    atol = atol0 * max(1, S)
-    rtol = rtol0 * max(1, sqrt(K / 9))     (a single-channel 3x3 conv keeps torch.testing's rtol)
+    y_e  = the exact result (float64 reference on the inputs rounded to the case dtype)
+    q_e  = sqrt(sum (x*w)^2)     the size of the element's products (their root sum of squares)
+    K    = (C_in/groups) * kH * kW, the number of products summed into one element
+    M    = max |x| * max over o of sum |w[o]|  (bounds sum |x*w| at any position, bias excluded)
 
-Element idx mismatches when |observed - baseline| > atol + rtol * |baseline|. NaN matches NaN and
-an infinity matches the same infinity; any other NaN/Inf disagreement is a mismatch (cause `nan`).
-Using S rather than max |baseline| keeps cancelling sums (large products, small result) from
-failing on honest rounding, while a float16-accumulating or TF32 implementation still exceeds it.
+    allowed_e = rtol * |y_e| + atol_e
+    rtol      = 4 * u_out + C_acc * u_acc * sqrt(K)
+    atol_e    = C_acc * u_acc * sqrt(K) * q_e + C_fft * u_64 * M + floor
+
+u_out is the unit roundoff of the case dtype (the result is rounded to it once: two roundings of
+nearby values differ by a unit in the last place, up to 2 * u_out * |y_e|; twice that is
+allowed), u_acc the unit roundoff of the
+arithmetic an honest implementation accumulates in (the case dtype; float32 for float16 and
+bfloat16, as torch does). Summing K products in any order moves the result by about
+u_acc * sqrt(sum of squared partial sums), which is at most u_acc * sqrt(K) * (|y_e| + q_e) in the
+random-rounding model: partial sums drift towards y_e and wander by about q_e. C_acc = 8 covers the
+largest element of a large output under sequential summation with a margin; pairwise, blocked and
+library summation err less. The C_fft term admits an FFT computed in float64, whose error spreads
+from the largest terms to every element (about u_64 * M). The floor covers subnormal results.
+No term has an absolute floor of 1, and nothing lets rtol approach 1: a float32 result of a
+float64 case, or TF32 products in a float32 case, exceed the allowance (README: measured margins).
+
+An element mismatches when |observed - baseline| > allowed_e. The baseline is the exact result
+rounded to the case dtype (overflow to +-inf included). NaN matches NaN and an infinity the same
+infinity; an infinity also matches a finite baseline whose exact value lies within allowed_e of the
+dtype's overflow threshold. Any other NaN/Inf disagreement is a mismatch (cause `nan`).
+
+`precision_models` names the narrower arithmetic a `precision` divergence must be consistent with.
 """
 
 from __future__ import annotations
@@ -22,29 +40,109 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# torch.testing.assert_close defaults: (rtol, atol)
-BASE_TOLERANCES = {
-    "float64": (1e-7, 1e-7),
-    "float32": (1.3e-6, 1e-5),
-    "float16": (1e-3, 1e-5),
-    "bfloat16": (1.6e-2, 1e-5),
+UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11,
+                 "bfloat16": 2.0**-8}
+SMALLEST_SUBNORMAL = {"float64": 2.0**-1074, "float32": 2.0**-149, "float16": 2.0**-24,
+                      "bfloat16": 2.0**-133}
+# the magnitude from which a value rounds to infinity: the largest finite value plus half a step
+OVERFLOW = {
+    "float64": float(np.finfo(np.float64).max),
+    "float32": float(np.finfo(np.float32).max) * (1 + 2.0**-25),
+    "float16": 65520.0,
+    "bfloat16": float(np.finfo(np.float32).max) * (1 - 2.0**-9),
 }
+# what torch (and any honest implementation) accumulates a case dtype's products in
+ACCUMULATION = {"float64": "float64", "float32": "float32", "float16": "float32",
+                "bfloat16": "float32"}
+OUTPUT_FACTOR = 4.0  # two units in the last place of the result
+ACCUMULATION_FACTOR = 8.0  # C_acc
+FFT_FACTOR = 8.0  # C_fft
+PRODUCT_FACTOR = 8.0  # narrower inputs: each product is off by up to two roundings
+# A model of narrower arithmetic explains a divergence only while its allowance stays below this
+# fraction of the element's size: beyond it, rounding noise is as large as real bugs (a halved
+# output, a dropped channel) and nothing could be told apart.
+PRECISION_CEILING = 2.0**-3
 
 
-def growth(reduction_length: int) -> float:
-    return max(1.0, math.sqrt(reduction_length / 9.0))
+@dataclass(frozen=True)
+class Arithmetic:
+    """How an output element is computed: the unit roundoffs of its roundings."""
+
+    name: str
+    output_unit: float  # the result rounded to the output dtype
+    accumulation_unit: float  # products summed in this precision
+    product_unit: float = 0.0  # inputs rounded to a narrower format before multiplying
 
 
-def tolerances(dtype: str, reduction_length: int, magnitude: float) -> tuple[float, float]:
-    """(atol, rtol) for an output of this dtype and K whose terms sum to at most `magnitude` (S)."""
-    rtol0, atol0 = BASE_TOLERANCES[dtype]
-    return atol0 * max(1.0, magnitude), rtol0 * growth(reduction_length)
+def honest_arithmetic(dtype: str) -> Arithmetic:
+    """Computation in the case dtype, accumulated as torch accumulates it."""
+    return Arithmetic(dtype, UNIT_ROUNDOFF[dtype], UNIT_ROUNDOFF[ACCUMULATION[dtype]])
 
 
-def term_magnitude(absolute_sums: np.ndarray) -> float:
-    """S: the largest finite sum of |x * w| + |b| (an output of the conv of |x| with |w|)."""
-    finite = absolute_sums[np.isfinite(absolute_sums)]
-    return float(finite.max()) if finite.size else 0.0
+def precision_models(dtype: str, reduction_length: int) -> tuple[Arithmetic, ...]:
+    """Narrower arithmetic than the case dtype's: what a `precision` divergence must fit.
+
+    One step down: float64 computed in float32 (or, further, in float16 throughout); float32 with
+    its inputs rounded to TF32/float16 (10 mantissa bits) or bfloat16 (7) before float32
+    accumulation, as tensor cores do; float16 and bfloat16 accumulated in their own dtype
+    instead of float32. Models whose allowance would exceed PRECISION_CEILING of the element's size are left out.
+    """
+    u = UNIT_ROUNDOFF
+    if dtype == "float64":
+        models = (Arithmetic("float32", u["float32"], u["float32"], u["float32"]),
+                  Arithmetic("float16", u["float16"], u["float16"], u["float16"]))
+    elif dtype == "float32":
+        models = (Arithmetic("tf32", u["float32"], u["float32"], u["float16"]),
+                  Arithmetic("bfloat16 inputs", u["float32"], u["float32"], u["bfloat16"]))
+    else:
+        models = (Arithmetic(f"{dtype} accumulation", u[dtype], u[dtype]),)
+    return tuple(m for m in models if relative_allowance(m, reduction_length) <= PRECISION_CEILING)
+
+
+def relative_allowance(arithmetic: Arithmetic, reduction_length: int) -> float:
+    """The model's allowed error as a fraction of |y_e| + q_e (its rtol, without output rounding)."""
+    return (ACCUMULATION_FACTOR * arithmetic.accumulation_unit * math.sqrt(max(reduction_length, 1))
+            + PRODUCT_FACTOR * arithmetic.product_unit)
+
+
+@dataclass(frozen=True)
+class Magnitudes:
+    """Per-element sizes the rounding model needs (float64 arrays of the output's shape)."""
+
+    exact: np.ndarray  # y: the unrounded float64 result
+    term_norm: np.ndarray  # q: root sum of squares of the products
+    largest_terms: float  # M: a bound on sum |x*w| at any position (bias excluded)
+    reduction_length: int  # K
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """allowed_e = rtol * |baseline_e| + atol_e (atol an array of the output's shape)."""
+
+    rtol: float
+    atol: np.ndarray
+    dtype: str  # the output dtype whose overflow threshold applies
+    exact: np.ndarray | None = None  # the unrounded result, for the overflow rule
+
+    def atol_at(self, index) -> float:
+        if index is None or np.ndim(self.atol) == 0:
+            return float(np.max(self.atol)) if np.size(self.atol) else 0.0
+        return float(self.atol[tuple(index)])
+
+
+def tolerance(magnitudes: Magnitudes, dtype: str, arithmetic: Arithmetic | None = None
+              ) -> Tolerance:
+    """The allowed error of every element under `arithmetic` (default: honest, in `dtype`)."""
+    arithmetic = arithmetic or honest_arithmetic(dtype)
+    relative = relative_allowance(arithmetic, magnitudes.reduction_length)
+    rtol = OUTPUT_FACTOR * arithmetic.output_unit + relative
+    floor = (SMALLEST_SUBNORMAL[dtype]
+             + magnitudes.reduction_length * SMALLEST_SUBNORMAL[ACCUMULATION[dtype]])
+    fft = FFT_FACTOR * arithmetic.accumulation_unit * magnitudes.largest_terms
+    with np.errstate(invalid="ignore", over="ignore"):
+        atol = relative * magnitudes.term_norm + (fft + floor)
+    atol = np.where(np.isfinite(atol), atol, 0.0)
+    return Tolerance(rtol, atol, dtype, magnitudes.exact)
 
 
 @dataclass(frozen=True)
@@ -58,13 +156,23 @@ class Metrics:
     total: int
     worst_index: tuple[int, ...] | None
     nan_mismatches: int = 0
+    allowed_at_worst: float | None = None  # atol_e + rtol * |baseline_e| at worst_index
 
     @property
     def agree(self) -> bool:
         return self.shape_ok and self.mismatched == 0
 
 
-def compare(observed: np.ndarray, baseline: np.ndarray, atol: float, rtol: float,
+def _overflow_allowed(observed, exact, allowed, dtype: str) -> np.ndarray:
+    """Infinities that honest rounding of a value within `allowed` of `exact` can produce."""
+    threshold = OVERFLOW[dtype]
+    with np.errstate(invalid="ignore"):
+        reach_up = exact + allowed >= threshold
+        reach_down = exact - allowed <= -threshold
+    return ((observed == np.inf) & reach_up) | ((observed == -np.inf) & reach_down)
+
+
+def compare(observed: np.ndarray, baseline: np.ndarray, tol: Tolerance,
             where: np.ndarray | None = None) -> Metrics:
     """Metrics over all elements, or only where `where` is True (a sampled comparison)."""
     total = int(baseline.size if where is None else where.sum())
@@ -72,6 +180,7 @@ def compare(observed: np.ndarray, baseline: np.ndarray, atol: float, rtol: float
         return Metrics(False, None, None, total, total, None)
     if total == 0:
         return Metrics(True, 0.0, 0.0, 0, 0, None)
+    atol = np.broadcast_to(tol.atol, baseline.shape)
     if where is not None:  # outside the sample both sides count as equal zeros
         observed = np.where(where, observed, 0.0)
         baseline = np.where(where, baseline, 0.0)
@@ -83,31 +192,41 @@ def compare(observed: np.ndarray, baseline: np.ndarray, atol: float, rtol: float
     nan_mismatches = 0
     if math.isfinite(max_abs):  # the common case: no NaN/Inf on either side
         magnitude = np.abs(baseline)
+        allowed = magnitude * tol.rtol
+        allowed += atol
     else:  # compare the finite pairs; NaN/Inf must match NaN/the same Inf
         obs_finite, base_finite = np.isfinite(observed), np.isfinite(baseline)
         both = obs_finite & base_finite
         same_special = ~obs_finite & ~base_finite & (
             (np.isnan(observed) & np.isnan(baseline)) | (observed == baseline)
         )
+        magnitude = np.abs(np.where(both, baseline, 0.0))
+        allowed = magnitude * tol.rtol
+        allowed += atol
         special_mismatch = ~both & ~same_special
+        if tol.exact is not None and special_mismatch.any():
+            exact = tol.exact if where is None else np.where(where, tol.exact, 0.0)
+            special_mismatch &= ~_overflow_allowed(observed, exact, allowed, tol.dtype)
+            # a finite observation where the exact value rounds to infinity
+            finite_obs = obs_finite & ~base_finite & np.isfinite(exact)
+            with np.errstate(invalid="ignore", over="ignore"):
+                near = finite_obs & (np.abs(observed - exact) <= allowed)
+            special_mismatch &= ~near
         nan_mismatches = int(special_mismatch.sum())
         diff = np.where(both, diff, 0.0)
-        magnitude = np.abs(np.where(both, baseline, 0.0))
         max_abs = float(diff.max())
-    scratch = np.multiply(magnitude, rtol)  # the allowed difference, then the relative one
-    scratch += atol
-    bad = diff > scratch
+    bad = diff > allowed
     if special_mismatch is not None:
         bad |= special_mismatch
     mismatched = int(np.count_nonzero(bad))
     zero = magnitude == 0
+    relative = np.zeros_like(diff)
     if zero.any():
-        np.divide(diff, magnitude, out=scratch, where=~zero)
-        scratch[zero] = 0.0
-        max_rel = math.inf if (diff[zero] > 0).any() else float(scratch.max())
+        np.divide(diff, magnitude, out=relative, where=~zero)
+        max_rel = math.inf if (diff[zero] > 0).any() else float(relative.max())
     else:
-        np.divide(diff, magnitude, out=scratch)
-        max_rel = float(scratch.max())
+        np.divide(diff, magnitude, out=relative)
+        max_rel = float(relative.max())
     if max_abs > 0:
         worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
     elif special_mismatch is not None and special_mismatch.any():
@@ -115,28 +234,34 @@ def compare(observed: np.ndarray, baseline: np.ndarray, atol: float, rtol: float
     else:
         worst = None
     worst_index = None if worst is None else tuple(int(i) for i in worst)
-    return Metrics(True, max_abs, max_rel, mismatched, total, worst_index, nan_mismatches)
+    allowed_at_worst = None if worst is None else float(allowed[worst])
+    return Metrics(True, max_abs, max_rel, mismatched, total, worst_index, nan_mismatches,
+                   allowed_at_worst)
 
 
-def describe(metrics: Metrics, atol: float, rtol: float, observed_shape=None, baseline_shape=None) -> str:
-    """A failure description in torch.testing's order: mismatched, greatest abs, greatest rel."""
+def within(observed: np.ndarray, baseline: np.ndarray, tol: Tolerance) -> bool:
+    return compare(observed, baseline, tol).agree
+
+
+def describe(metrics: Metrics, tol: Tolerance, observed_shape=None, baseline_shape=None) -> str:
+    """The comparison in torch.testing's order: mismatched, greatest abs, greatest rel."""
     if not metrics.shape_ok:
-        return f"Shape mismatch: got {list(observed_shape or [])}, expected {list(baseline_shape or [])}"
-    if metrics.agree:
-        return (
-            f"All {metrics.total} elements agree (greatest absolute difference "
-            f"{metrics.max_abs_diff:.3g}, up to {atol:.3g} allowed)"
-        )
-    share = 100.0 * metrics.mismatched / max(metrics.total, 1)
+        return (f"Shape mismatch: got {list(observed_shape or [])}, expected "
+                f"{list(baseline_shape or [])}")
     where = "" if metrics.worst_index is None else f" at index {metrics.worst_index}"
+    allowed = ("" if metrics.allowed_at_worst is None
+               else f" (up to {metrics.allowed_at_worst:.3g} allowed there)")
+    if metrics.agree:
+        return (f"all {metrics.total} elements within tolerance (greatest absolute difference "
+                f"{metrics.max_abs_diff:.3g}{where}{allowed})")
+    share = 100.0 * metrics.mismatched / max(metrics.total, 1)
     parts = [f"Mismatched elements: {metrics.mismatched} / {metrics.total} ({share:.1f}%)"]
     if metrics.nan_mismatches:
         first = where if not metrics.max_abs_diff else ""
         parts.append(f"NaN/Inf differ at {metrics.nan_mismatches} elements{first}")
     if metrics.max_abs_diff or not metrics.nan_mismatches:
         parts += [
-            f"Greatest absolute difference: {metrics.max_abs_diff:.6g}{where} "
-            f"(up to {atol:.3g} allowed)",
-            f"Greatest relative difference: {metrics.max_rel_diff:.6g} (up to {rtol:.3g} allowed)",
+            f"Greatest absolute difference: {metrics.max_abs_diff:.6g}{where}{allowed}",
+            f"Greatest relative difference: {metrics.max_rel_diff:.6g} (rtol {tol.rtol:.3g})",
         ]
     return "; ".join(parts)

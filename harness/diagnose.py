@@ -181,7 +181,7 @@ def _run_probe_once(func: Callable, probe: Probe, case: Case) -> ProbeResult:
         status = "unsupported" if outcome.status == "unsupported" else "error"
         return ProbeResult(probe, case, status, outcome.message, message=outcome.message)
     output = outcome.output
-    metrics = compare(output, reference_result.output, reference_result.atol, reference_result.rtol)
+    metrics = compare(output, reference_result.output, reference_result.tolerance)
     if metrics.agree:
         return ProbeResult(probe, case, "ok", AS_TORCH[probe.property],
                            max_abs_diff=metrics.max_abs_diff, message=outcome.message)

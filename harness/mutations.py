@@ -23,7 +23,7 @@ import numpy as np
 from harness import reference
 from harness.cases import Case
 from harness.causes import CAUSES
-from harness.compare import compare
+from harness.compare import Tolerance, compare, precision_models
 from harness.data import CaseArrays
 
 
@@ -294,8 +294,6 @@ EXPLAINING: dict[str, tuple[str, dict, Callable[[Case, CaseArrays], bool]]] = {
     "groups_interleaved": ("groups", {"groups_interleaved": True}, _groups_invisible),
     "no_bias": ("bias", {"bias": False}, _bias_invisible),
 }
-# Rounding-sized: within this fraction of S (the largest sum of |terms|), about bfloat16's epsilon.
-PRECISION_FRACTION = 2.0**-7
 MAX_COMBINED = 3
 
 
@@ -305,8 +303,18 @@ def order_causes(causes) -> list[str]:
     return [c for c in CAUSES if c in present]
 
 
-def _matches(candidate: np.ndarray, output: np.ndarray, atol: float, rtol: float) -> bool:
-    return candidate.shape == output.shape and compare(output, candidate, atol, rtol).agree
+def candidate_tolerance(tol: Tolerance, shape: tuple[int, ...]) -> Tolerance:
+    """The case's tolerance for a candidate output: per element where the shapes agree, else
+    the loosest element's allowance everywhere (a rare, shape-changing explanation)."""
+    if np.shape(tol.atol) == tuple(shape):
+        return tol
+    return replace(tol, atol=np.asarray(float(np.max(tol.atol, initial=0.0))), exact=None)
+
+
+def _matches(candidate: np.ndarray, output: np.ndarray, tol: Tolerance) -> bool:
+    if candidate.shape != output.shape:
+        return False
+    return compare(output, candidate, candidate_tolerance(tol, candidate.shape)).agree
 
 
 def explaining_combinations(case: Case, arrays: CaseArrays, max_size: int = MAX_COMBINED):
@@ -324,7 +332,7 @@ def semantics_of(names: Sequence[str]) -> Semantics:
     return replace(Semantics(), **changes)
 
 
-def find_explanation(case: Case, arrays: CaseArrays, output: np.ndarray, atol: float, rtol: float,
+def find_explanation(case: Case, arrays: CaseArrays, output: np.ndarray, tol: Tolerance,
                      max_size: int = MAX_COMBINED, budget: int = 200) -> tuple[str, ...] | None:
     """The smallest combination of explaining semantics that reproduces `output`, if any."""
     tried = 0
@@ -332,8 +340,11 @@ def find_explanation(case: Case, arrays: CaseArrays, output: np.ndarray, atol: f
         tried += 1
         if tried > budget:
             return None
-        candidate = mutated_output(case, arrays, semantics_of(names))
-        if _matches(candidate, output, atol, rtol):
+        try:
+            candidate = mutated_output(case, arrays, semantics_of(names))
+        except ValueError:  # these semantics make the configuration impossible
+            continue
+        if _matches(candidate, output, tol):
             return names
     return None
 
@@ -358,11 +369,11 @@ class Explanation:
 
 def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, reference_result
                    ) -> Explanation:
-    """Explain a diverging output; `reference_result` is the case's runner.Baseline."""
-    baseline, atol, rtol = reference_result.output, reference_result.atol, reference_result.rtol
+    """Explain a diverging output; `reference_result` is the case's baseline.Baseline."""
+    baseline, tol = reference_result.output, reference_result.tolerance
     size = output.size * max(case.reduction_length, 1)
     max_size = MAX_COMBINED if size <= 2_000_000 else 1
-    names = find_explanation(case, arrays, output, atol, rtol, max_size=max_size)
+    names = find_explanation(case, arrays, output, tol, max_size=max_size)
     if names is not None:
         return Explanation(names)
     if output.shape != baseline.shape:
@@ -371,9 +382,9 @@ def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, reference
                         | (np.isinf(output) != np.isinf(baseline))).any())
     if nan_differs:
         finite = np.isfinite(output) & np.isfinite(baseline)
-        if compare(np.where(finite, output, 0), np.where(finite, baseline, 0), atol, rtol).agree:
+        if compare(np.where(finite, output, 0), np.where(finite, baseline, 0), tol).agree:
             return Explanation(fallback="nan")
-    if is_rounding_sized(output, baseline, reference_result.magnitude):
+    if narrower_arithmetic(output, reference_result) is not None:
         return Explanation(fallback="precision")
     return Explanation(fallback="unknown")
 
@@ -383,17 +394,17 @@ def explain_divergence(case: Case, arrays: CaseArrays, output: np.ndarray, refer
     return explain_output(case, arrays, output, reference_result).cause
 
 
-def is_rounding_sized(output: np.ndarray, baseline: np.ndarray, magnitude: float) -> bool:
-    """True when the output differs from the baseline only by rounding-sized amounts.
-
-    `magnitude` is S, the largest sum of |x*w| + |b| over the output elements.
-    """
+def narrower_arithmetic(output: np.ndarray, reference_result) -> str | None:
+    """The narrower arithmetic (harness.compare.precision_models) whose rounding explains every
+    element of `output`, or None: rounding-shaped for the case dtype and K, never a fixed
+    fraction of the output's size."""
+    baseline = reference_result.output
     if output.shape != baseline.shape:
-        return False
+        return None
     if (np.isfinite(output) != np.isfinite(baseline)).any():
-        return False
-    finite = np.isfinite(output)
-    if not finite.any():
-        return False
-    gap = float(np.abs(output[finite] - baseline[finite]).max())
-    return gap <= PRECISION_FRACTION * max(magnitude, 1.0)
+        return None
+    for model in precision_models(reference_result.dtype,
+                                   reference_result.magnitudes.reduction_length):
+        if compare(output, baseline, reference_result.tolerance_for(model)).agree:
+            return model.name
+    return None

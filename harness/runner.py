@@ -21,7 +21,8 @@ import numpy as np
 
 from harness import reference
 from harness.cases import Case
-from harness.compare import compare, describe, term_magnitude, tolerances
+from harness.baseline import Baseline, compute_baseline
+from harness.compare import compare, describe
 from harness.data import NUMPY_DTYPES, CaseArrays, expected_array, materialize
 from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation
 from harness.mutations import explain_divergence
@@ -277,30 +278,6 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@dataclass(frozen=True)
-class Baseline:
-    """The float64 reference output of a case and the tolerances for comparing with it."""
-
-    output: np.ndarray
-    atol: float
-    rtol: float
-    magnitude: float  # S: the largest sum of |x*w| + |b| over the output elements
-
-
-def compute_baseline(case: Case, arrays: CaseArrays) -> Baseline:
-    def conv(x, w, b):
-        return reference.conv2d(x, w, b, case.stride, case.padding, case.dilation, case.groups,
-                                case.padding_mode)
-
-    output = conv(arrays.input64, arrays.weight64, arrays.bias64)
-    magnitude = term_magnitude(conv(
-        np.abs(arrays.input64), np.abs(arrays.weight64),
-        None if arrays.bias64 is None else np.abs(arrays.bias64),
-    ))
-    atol, rtol = tolerances(case.dtype, case.reduction_length, magnitude)
-    return Baseline(output, atol, rtol, magnitude)
-
-
 def _case_columns(case: Case) -> dict:
     return {
         "case_id": case.id,
@@ -322,20 +299,21 @@ def make_record(case: Case, implementation: str, variant: str, reference_result:
                 message: str = "", cause: str = "", baseline_name: str = BASELINE,
                 maps=None) -> Record:
     """A row for one output compared with the baseline (or a row for a failed call)."""
-    baseline, atol, rtol = reference_result.output, reference_result.atol, reference_result.rtol
+    baseline, tol = reference_result.output, reference_result.tolerance
     columns = _case_columns(case)
     if output is None:
         return Record(
             **columns, implementation=implementation, variant=variant, baseline=baseline_name,
             output_shape="", baseline_shape=shape_text(baseline.shape), max_abs_diff=None,
             max_rel_diff=None, mismatched=None, total=int(baseline.size), worst_index="",
-            atol=atol, rtol=rtol, expected=expected, observed="error" if status == "error" else "",
-            status=status or "error", cause="", message=message,
+            atol=tol.atol_at(None), rtol=tol.rtol, expected=expected,
+            observed="error" if status == "error" else "", status=status or "error", cause="",
+            message=message,
         )
     mask = maps_mask(baseline.shape, maps) if output.shape == baseline.shape else None
-    metrics = compare(output, baseline, atol, rtol, where=mask)
+    metrics = compare(output, baseline, tol, where=mask)
     observed = "agree" if metrics.agree else "diverge"
-    detail = describe(metrics, atol, rtol, output.shape, baseline.shape)
+    detail = describe(metrics, tol, output.shape, baseline.shape)
     if status is None:
         status = "ok" if observed == expected else (
             "unexpected_divergence" if observed == "diverge" else "unexpected_agreement"
@@ -347,30 +325,33 @@ def make_record(case: Case, implementation: str, variant: str, reference_result:
         sample_note = (f"computed on a sample of {len(maps)} of {baseline.shape[0] * baseline.shape[1]}"
                        " output maps (large case; see SCIPY_FULL_COST)")
     text = "; ".join(p for p in (sample_note, message, detail) if p)
+    atol = tol.atol_at(metrics.worst_index if metrics.shape_ok else None)
     return Record(
         **columns, implementation=implementation, variant=variant, baseline=baseline_name,
         output_shape=shape_text(output.shape), baseline_shape=shape_text(baseline.shape),
         max_abs_diff=metrics.max_abs_diff, max_rel_diff=metrics.max_rel_diff,
         mismatched=metrics.mismatched, total=metrics.total,
         worst_index="" if metrics.worst_index is None else ",".join(map(str, metrics.worst_index)),
-        atol=atol, rtol=rtol, expected=expected, observed=observed, status=status,
+        atol=atol, rtol=tol.rtol, expected=expected, observed=observed, status=status,
         cause=cause, message=text,
         sampled="" if mask is None else f"{len(maps)}/{baseline.shape[0] * baseline.shape[1]} maps",
     )
 
 
-def check_expected(case: Case, output: np.ndarray, baseline: Baseline) -> str:
+def golden_problem(case: Case, output: np.ndarray, baseline: Baseline) -> str:
     """'' if the output matches the case's golden `expected`, else a description."""
     golden = expected_array(case)
     if golden is None:
         return ""
-    atol, rtol = baseline.atol, baseline.rtol
-    metrics = compare(output, golden, atol, rtol)
+    metrics = compare(output, golden, baseline.tolerance)
     if metrics.agree:
         return ""
     return "differs from the case's expected output: " + describe(
-        metrics, atol, rtol, output.shape, golden.shape
+        metrics, baseline.tolerance, output.shape, golden.shape
     )
+
+
+check_expected = golden_problem
 
 
 def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]],
@@ -445,9 +426,77 @@ def refusal_records(case: Case, implementations, needed: int, budget: int) -> li
     ]
 
 
+def harness_fault_text(stage: str, error: BaseException) -> str:
+    """The message of a row whose computation failed inside the harness, not the implementation."""
+    return _one_line(f"harness fault while {stage} (a bug in conv-harness, not in the "
+                     f"implementation; please report it): {type(error).__name__}: {error}")
+
+
+def as_is_record(case: Case, name: str, func: Callable, arrays: CaseArrays, baseline: Baseline,
+                 outcome: Outcome, maps=None) -> Record:
+    """The as_is row of one implementation: its output against the baseline, its cause, the
+    case's declared divergence and golden output, the dtype contract."""
+    if outcome.output is None:
+        return make_record(case, name, "as_is", baseline, None, status=outcome.status,
+                           message=outcome.message)
+    known_cause = case.diverges.get(name)
+    sampled = maps if getattr(func, "samples_output_maps", False) else None
+    record = make_record(case, name, "as_is", baseline, outcome.output, message=outcome.message,
+                         expected="diverge" if known_cause else "agree", maps=sampled)
+    if record.observed == "diverge":
+        try:
+            record.cause = explain_divergence(case, arrays, outcome.output, baseline)
+        except Exception as error:  # never lose the row: the harness's own fault is recorded
+            record.status = "error"
+            record.message = f"{harness_fault_text('explaining the divergence', error)}; " \
+                             f"{record.message}"
+            return record
+        declared = getattr(func, "known_causes", ())
+        if known_cause and record.cause != known_cause:
+            record.status = "unexpected_divergence"
+            record.message = (f"expected to diverge by '{known_cause}' but the cause is "
+                              f"'{record.cause}'; {record.message}")
+        elif not known_cause and record.cause in declared:
+            record.expected = "diverge"
+            record.status = "ok"
+            record.message = f"a known divergence of {name} ({record.cause}); {record.message}"
+    golden = golden_problem(case, outcome.output, baseline)
+    declared_divergence = known_cause and record.observed == "diverge"
+    if golden and not declared_divergence:  # a declared divergence differs from the golden too
+        if record.observed == "agree":
+            golden = ("the case's expected output disagrees with this result and with the "
+                      "float64 reference, which agree with each other: check the case's "
+                      f"`expected`; {golden}")
+        record.status = "unexpected_divergence"
+        record.observed = "diverge"
+        record.message = "; ".join(p for p in (golden, record.message) if p)
+    if outcome.contract:
+        record.status = "error"
+        record.message = "; ".join(p for p in (outcome.contract, record.message) if p)
+    return record
+
+
 def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
              options: RunOptions = RunOptions()) -> list[Record]:
-    """All Records for one case: one per implementation (as_is) plus the variant rows."""
+    """All Records for one case: one per implementation (as_is) plus the variant rows.
+
+    Nothing raises out of it: a failure inside the harness's own code becomes `error` rows that
+    say so, and the run goes on.
+    """
+    try:
+        return _case_records(case, implementations, options)
+    except Exception as error:
+        message = harness_fault_text("running the case", error)
+        return [Record(**_case_columns(case), implementation=name, variant="as_is",
+                       baseline=BASELINE, output_shape="", baseline_shape="", max_abs_diff=None,
+                       max_rel_diff=None, mismatched=None, total=None, worst_index="",
+                       atol=None, rtol=None, expected="agree", observed="error",
+                       status="error", cause="", message=message)
+                for name, _ in implementations]
+
+
+def _case_records(case: Case, implementations: Sequence[tuple[str, Callable]],
+                  options: RunOptions) -> list[Record]:
     needed = memory_estimate(case)
     if needed > options.max_memory:
         return refusal_records(case, implementations, needed, options.max_memory)
@@ -455,43 +504,13 @@ def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
         return rejection_records(case, implementations, options.timeout)
     arrays = materialize(case)
     baseline = compute_baseline(case, arrays)
-    records = []
     maps = sampled_maps(case)
+    records = []
     for name, func in implementations:
         outcome = call_implementation(func, case, arrays, options.timeout, maps)
-        if outcome.output is None:
-            records.append(make_record(case, name, "as_is", baseline, None,
-                                       status=outcome.status, message=outcome.message))
-            continue
-        known_cause = case.diverges.get(name)
-        sampled = maps if getattr(func, "samples_output_maps", False) else None
-        record = make_record(case, name, "as_is", baseline, outcome.output, message=outcome.message,
-                             expected="diverge" if known_cause else "agree", maps=sampled)
-        golden_problem = check_expected(case, outcome.output, baseline)
-        if golden_problem:
-            if record.observed == "diverge":  # the same numbers are already in the message
-                golden_problem = "differs from the case's expected output and the reference"
-            record.status = "unexpected_divergence"
-            record.observed = "diverge"
-            record.message = "; ".join(p for p in (golden_problem, record.message) if p)
-        if record.observed == "diverge":
-            record.cause = explain_divergence(case, arrays, outcome.output, baseline)
-            declared = getattr(func, "known_causes", ())
-            if not known_cause and record.cause in declared and record.status != "ok":
-                record.expected = "diverge"
-                record.status = "ok"
-                record.message = (f"a known divergence of {name} ({record.cause}); "
-                                  f"{record.message}")
-            if known_cause and record.cause != known_cause:
-                record.status = "unexpected_divergence"
-                record.message = (f"expected to diverge by '{known_cause}' but the cause is "
-                                  f"'{record.cause}'; {record.message}")
-        if outcome.contract:
-            record.status = "error"
-            record.message = "; ".join(p for p in (outcome.contract, record.message) if p)
-        records.append(record)
+        records.append(as_is_record(case, name, func, arrays, baseline, outcome, maps))
     if options.variants:
-        records.extend(variant_records(case, arrays, baseline, maps))
+        records.extend(variant_records(case, arrays, baseline))
     return records
 
 

@@ -1,27 +1,35 @@
 """Variant rows: for every case, how much each mutation changes the result, and whether it should.
 
-`flipped` is computed as scipy naturally produces it (signal.convolve2d on the kernel as given,
-exactly what the seed's answer ran); every other mutation is applied to the reference
-(harness.mutations). Each row's `expected` comes from the mutation's predicate (`agree` when the
-operator alone makes it invisible), `observed` from the metrics, and:
+Every mutation is applied to the reference (harness.mutations) on the case's own data, so a
+variant row differs from the baseline by that mutation alone (the `flipped` row is the true
+convolution `scipy.signal.convolve2d` computes, without scipy's zero-spread dilated kernel turning
+a NaN input into NaN outputs the flip never reads). Each row's `observed` comes from the metrics;
+when the mutation does not change this case's output, the row asks whether it could change any
+output of this operator (configuration and weights): its predicate, and failing that, the
+mutated operator applied to a random input.
 
-| expected | observed | status |
-| --- | --- | --- |
-| agree | agree | ok (the operator hides the mutation; a blind spot of this case) |
-| diverge | diverge | ok (the case detects the mutation; `cause` names it) |
-| diverge | agree | hidden (the semantics differ but this case's data cannot show it) |
-| agree | diverge | unexpected_divergence (the predicate is wrong) |
+| observed | the mutation, on a random input | expected | status |
+| --- | --- | --- | --- |
+| diverge | (not needed) | diverge | ok (the case detects the mutation; `cause` names it) |
+| agree | changes nothing either | agree | ok (invisible for this operator: a blind spot) |
+| agree | changes the output | diverge | hidden (this case's data hides it) |
+
+A mutation that makes the configuration impossible (padding swapped between axes so that the
+kernel no longer fits) is a visible change: the row diverges with the mutation's cause and says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from harness.cases import Case
 from harness.data import CaseArrays
-from harness.mutations import MUTATIONS, Mutation, mutated_output
+from harness.mutations import MUTATIONS, Mutation, Semantics, mutated_output
+
+PRODUCER = "reference"
+RANDOM_INPUT_SEED = 20240229
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,7 @@ class PlannedVariant:
 
 
 def producer(mutation: Mutation) -> str:
-    return "scipy" if mutation.name == "flipped" else "reference"
+    return PRODUCER
 
 
 def planned_variants(case: Case) -> list[PlannedVariant]:
@@ -39,48 +47,84 @@ def planned_variants(case: Case) -> list[PlannedVariant]:
     return [PlannedVariant(m.name, producer(m)) for m in MUTATIONS.values()]
 
 
-def variant_output(case: Case, arrays: CaseArrays, mutation: Mutation, baseline: np.ndarray,
-                   maps=None):
-    if mutation.name == "flipped":
-        from harness.implementations import scipy_conv2d
-
-        output = scipy_conv2d(
-            np.array(arrays.input), np.array(arrays.weight),
-            None if arrays.bias is None else np.array(arrays.bias),
-            case.stride, case.padding, case.dilation, case.groups, case.padding_mode, flip=True,
-            output_maps=maps,
-        )
-        return np.asarray(output, dtype=np.float64)
-    return mutated_output(case, arrays, mutation.semantics, baseline)
+class ImpossibleMutation(Exception):
+    """The mutated semantics cannot be computed for this case (the kernel no longer fits)."""
 
 
-def variant_records(case: Case, arrays: CaseArrays, reference_result, maps=None) -> list:
-    """One row per mutation; `maps` samples the scipy-computed `flipped` row on large cases."""
-    from harness.runner import make_record
+def variant_output(case: Case, arrays: CaseArrays, mutation: Mutation, baseline: np.ndarray
+                   ) -> np.ndarray:
+    try:
+        return mutated_output(case, arrays, mutation.semantics, baseline)
+    except ValueError as error:
+        raise ImpossibleMutation(str(error)) from None
 
+
+def changes_operator(case: Case, arrays: CaseArrays, mutation: Mutation) -> bool:
+    """Whether the mutation changes this operator's output for a random input.
+
+    Convolution is linear in its input, so two operators that agree on a generic random input
+    agree on every input; what is compared is the mutated and the plain reference in float64.
+    """
+    if mutation.invisible(case, arrays):
+        return False
+    rng = np.random.default_rng(RANDOM_INPUT_SEED)
+    probe = replace(arrays, input64=rng.standard_normal(arrays.input64.shape))
+    plain = mutated_output(case, probe, Semantics())
+    try:
+        changed = mutated_output(case, probe, mutation.semantics, plain)
+    except ValueError:
+        return True
+    if changed.shape != plain.shape:
+        return True
+    scale = np.nanmax(np.abs(np.where(np.isinf(plain), np.nan, plain)), initial=0.0)
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(changed - plain)
+    gap = np.where(np.isnan(changed) & np.isnan(plain), 0.0, gap)
+    gap = np.where(np.isinf(changed) & (changed == plain), 0.0, gap)
+    return bool(np.any(~(gap <= 1e-9 * scale)))
+
+
+def variant_records(case: Case, arrays: CaseArrays, reference_result) -> list:
+    """One row per mutation."""
     records = []
     for mutation in MUTATIONS.values():
-        invisible = mutation.invisible(case, arrays)
-        row_maps = maps if producer(mutation) == "scipy" else None
-        output = variant_output(case, arrays, mutation, reference_result.output, row_maps)
-        record = make_record(
-            case, producer(mutation), mutation.name, reference_result, output,
-            expected="agree" if invisible else "diverge", maps=row_maps,
-        )
-        if record.expected == "diverge" and record.observed == "agree":
-            record.status = "hidden"
-            record.message = (
-                f"hidden: {mutation.name} changes the semantics but this case's data cannot show "
-                f"it; {record.message}"
-            )
-        elif record.observed == "diverge":
-            record.cause = mutation.cause
-            if invisible:
-                record.message = (
-                    f"the predicate says {mutation.name} is invisible here, yet it diverges; "
-                    f"{record.message}"
-                )
-        elif invisible:
-            record.message = f"{mutation.name} is invisible for this operator; {record.message}"
-        records.append(record)
+        try:
+            records.append(_variant_record(case, arrays, reference_result, mutation))
+        except Exception as error:  # the harness's own fault: recorded, the run goes on
+            from harness.runner import harness_fault_text, make_record
+
+            records.append(make_record(
+                case, producer(mutation), mutation.name, reference_result, None, status="error",
+                expected="diverge",
+                message=harness_fault_text(f"computing the {mutation.name} variant", error)))
     return records
+
+
+def _variant_record(case: Case, arrays: CaseArrays, reference_result, mutation: Mutation):
+    from harness.runner import make_record
+
+    name = producer(mutation)
+    try:
+        output = variant_output(case, arrays, mutation, reference_result.output)
+    except ImpossibleMutation as error:
+        record = make_record(case, name, mutation.name, reference_result, None, status="ok",
+                             expected="diverge",
+                             message=f"{mutation.name} makes this configuration impossible "
+                                     f"({error}): an implementation with these semantics "
+                                     "fails or returns another shape")
+        record.observed = "diverge"
+        record.cause = mutation.cause
+        return record
+    record = make_record(case, name, mutation.name, reference_result, output, expected="diverge")
+    if record.observed == "diverge":
+        record.cause = mutation.cause
+    elif changes_operator(case, arrays, mutation):
+        record.status = "hidden"
+        record.message = (f"hidden: {mutation.name} changes this operator's output, but this "
+                          f"case's data cannot show it; {record.message}")
+    else:
+        record.expected = "agree"
+        record.status = "ok"
+        record.message = (f"{mutation.name} is invisible for this operator (no input could show "
+                          f"it); {record.message}")
+    return record

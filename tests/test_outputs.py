@@ -62,7 +62,7 @@ def test_junit_xml_keeps_the_readable_ids(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:]
     names = [case.get("name") for case in ET.parse(xml).getroot().iter("testcase")]
     assert "test_matrix[seed_stats_se_335321-scipy-as_is]" in names
-    assert "test_matrix[seed_stats_se_335321-scipy-flipped]" in names
+    assert "test_matrix[seed_stats_se_335321-reference-flipped]" in names
 
 
 def test_explain_plot_writes_a_png_with_three_panels(tmp_path):
