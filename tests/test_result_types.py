@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from harness.cases import load_cases
 from harness.data import materialize
-from harness.diagnose import diagnose
+from harness.diagnose import diagnose, human_lines
 from harness.runner import RunOptions, call_implementation, output_contract, run_case
 
 CASES = """
@@ -130,7 +130,7 @@ def test_a_list_matches_in_diagnose():
     assert (result.verdict, result.causes) == ("matches", [])
 
 
-def test_float32_for_float64_is_an_error_in_run(cases):
+def test_float32_for_float64_is_an_error_in_run_and_in_diagnose(cases):
     options = RunOptions(variants=False)
     (wrong,) = run_case(cases["float64"], [("f32", always_float32)], options)
     assert wrong.status == "error"
@@ -138,6 +138,16 @@ def test_float32_for_float64_is_an_error_in_run(cases):
     (right,) = run_case(cases["float32"], [("f32", always_float32)], options)
     assert right.status == "ok", right.message
 
+    result = diagnose("always_float32", always_float32)
+    assert result.verdict == "error"
+    statuses = {r.probe.property: r.status for r in result.results}
+    assert statuses.pop("float32") == "ok"
+    assert set(statuses.values()) == {"error"}
+    for r in result.results:
+        if r.status == "error":
+            assert "returned float32 for float64 inputs" in r.message
+            assert "returned float32 for float64 inputs" in r.finding
+    assert "breaks conv2d's output contract" in human_lines(result)[0]
 
 
 @pytest.mark.parametrize(
