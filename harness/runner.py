@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from harness import reference
 from harness.cases import Case
 from harness.compare import compare, describe, term_magnitude, tolerances
 from harness.data import CaseArrays, expected_array, materialize, round_to_dtype
-from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation
+from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation, is_plugin
 from harness.mutations import explain_divergence
 from harness.variants import variant_records
 
@@ -38,6 +38,8 @@ COLUMNS = (
     "sampled", "case_index",
 )
 FAILING_STATUSES = ("unexpected_divergence", "unexpected_agreement", "error")
+# a plug-in accepted a case declared `rejects`: reported, failing only with --strict-rejections
+ACCEPTS_INVALID = "accepts_invalid"
 
 
 @dataclass
@@ -73,12 +75,18 @@ class Record:
     message: str
     sampled: str = ""  # "k/N maps" when only a sample of output maps was computed
     case_index: int = -1  # the case's position in the loaded registry (merging shards)
+    # not a column: the run's policy for ACCEPTS_INVALID rows (RunOptions.strict_rejections)
+    strict_rejections: bool = field(default=False, repr=False, compare=False)
 
     def as_row(self) -> dict:
-        return asdict(self)
+        row = asdict(self)
+        del row["strict_rejections"]
+        return row
 
     @property
     def failed(self) -> bool:
+        if self.status == ACCEPTS_INVALID:
+            return self.strict_rejections
         return self.status in FAILING_STATUSES
 
 
@@ -107,11 +115,13 @@ DEFAULT_MAX_MEMORY = 2 * 2**30
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run: variant rows, a per-call time limit, the memory budget per case."""
+    """How to run: variant rows, a per-call time limit, the memory budget per case, and whether a
+    plug-in that accepts a case declared `rejects` fails the run."""
 
     variants: bool = True
     timeout: float | None = None  # seconds per implementation call (main thread only)
     max_memory: int = DEFAULT_MAX_MEMORY
+    strict_rejections: bool = False  # ACCEPTS_INVALID rows count as failing (Record.failed)
 
 
 class CallTimeout(Exception):
@@ -430,15 +440,21 @@ def check_expected(case: Case, output: np.ndarray, baseline: Baseline) -> str:
 
 
 def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]],
-                      timeout: float | None = None) -> list[Record]:
+                      timeout: float | None = None, *,
+                      strict_rejections: bool = False) -> list[Record]:
     """Rows for a case that declares `rejects`: every implementation must refuse it, as the
-    validator predicts; torch's message must contain the declared substring (if one is given)."""
+    validator predicts; torch's message must contain the declared substring (if one is given).
+
+    The implementations shipped with the harness (built-ins and peers) must refuse: accepting is an
+    `error`. A plug-in need not validate its arguments: accepting is ACCEPTS_INVALID, a failing
+    row only with `strict_rejections`.
+    """
     arrays = materialize(case)
     records = []
     for name, func in implementations:
         outcome = call_implementation(func, case, arrays, timeout)
         refused = outcome.status in ("error", "unsupported") and outcome.output is None
-        problem = ""
+        problem, failure = "", "error"
         accepts = name in case.diverges  # documented: this implementation accepts the case
         if accepts:
             problem = f"declared to accept the case, yet refused it: {outcome.message}" if refused \
@@ -449,6 +465,9 @@ def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]
                                    else f"; {name} accepted it"))
         elif not refused:
             problem = f"accepted a configuration torch rejects ({case.rejection})"
+            if is_plugin(name):  # a plug-in need not validate its arguments
+                problem += "; allowed for a plug-in unless --strict-rejections"
+                failure = ACCEPTS_INVALID
         elif isinstance(case.rejects, str) and name == "torch" and case.rejects not in outcome.message:
             problem = f"torch's message does not contain {case.rejects!r}: {outcome.message}"
         if accepts and not problem:
@@ -457,7 +476,7 @@ def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]
             status = "ok"
         else:
             message = problem or f"rejected as predicted ({case.rejection}): {outcome.message}"
-            status = "error" if problem else "rejected"
+            status = failure if problem else "rejected"
         records.append(Record(
             **_case_columns(case), implementation=name, variant="as_is", baseline="validator",
             output_shape="" if outcome.output is None else shape_text(outcome.output.shape),
@@ -465,6 +484,7 @@ def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]
             worst_index="", atol=None, rtol=None, expected="accept" if accepts else "reject",
             observed="reject" if refused else "accept", status=status,
             cause=case.diverges.get(name, "") if status == "ok" else "", message=_one_line(message),
+            strict_rejections=strict_rejections,
         ))
     return records
 
@@ -508,7 +528,8 @@ def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
     if needed > options.max_memory:
         return refusal_records(case, implementations, needed, options.max_memory)
     if case.rejects is not False:
-        return rejection_records(case, implementations, options.timeout)
+        return rejection_records(case, implementations, options.timeout,
+                                 strict_rejections=options.strict_rejections)
     arrays = materialize(case)
     baseline = compute_baseline(case, arrays)
     records = []
@@ -640,9 +661,16 @@ def run_records(cases: Sequence[Case], implementations: Sequence[str] | None = N
 
 
 def run(cases: Sequence[Case], implementations: Sequence[str] | None = None, variants: bool = True,
-        timeout: float | None = None, max_memory: int = DEFAULT_MAX_MEMORY):
-    """Run cases through implementations; a pandas DataFrame with exactly the report's rows."""
+        timeout: float | None = None, max_memory: int = DEFAULT_MAX_MEMORY,
+        strict_rejections: bool = False):
+    """Run cases through implementations; a pandas DataFrame with exactly the report's rows.
+
+    `strict_rejections` makes `accepts_invalid` rows (a plug-in accepted a case declared
+    `rejects`) count as failing, as `conv-harness run --strict-rejections` does; the rows
+    themselves are the same either way.
+    """
     from harness.report import to_dataframe
 
-    options = RunOptions(variants=variants, timeout=timeout, max_memory=max_memory)
+    options = RunOptions(variants=variants, timeout=timeout, max_memory=max_memory,
+                         strict_rejections=strict_rejections)
     return to_dataframe(run_records(cases, implementations, options))
