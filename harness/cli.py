@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write a Markdown summary (for a CI job summary page)")
     run.add_argument("--summary-out", metavar="FILE",
                      help="divergence summary CSV (default: divergence_summary.csv next to --out)")
+    run.add_argument("--strict-rejections", action="store_true",
+                     help="fail (exit 1) when a plug-in accepts a case declared `rejects` (status "
+                          "accepts_invalid); built-ins and peers must always refuse such cases")
 
     listing = commands.add_parser("list", help="list the cases (skipped sweep combinations too)")
     _add_paths(listing)
@@ -224,6 +227,7 @@ def cmd_validate(args) -> int:
 
 def cmd_run(args) -> int:
     from harness.report import (
+        accepts_invalid_lines,
         atomic_write,
         divergence_summary,
         hidden_lines,
@@ -245,7 +249,7 @@ def cmd_run(args) -> int:
     if not runnable:
         raise HarnessError("no cases selected (check PATHS and -k)")
     options = RunOptions(variants=not args.no_variants, timeout=args.timeout,
-                         max_memory=args.max_memory)
+                         max_memory=args.max_memory, strict_rejections=args.strict_rejections)
     records = []
     progress = Progress(len(runnable))
     try:
@@ -270,7 +274,7 @@ def cmd_run(args) -> int:
     if not args.no_variants:
         summary_path = args.summary_out or str(Path(args.out).with_name("divergence_summary.csv"))
         atomic_write(summary_path, summary_csv_text(divergence_summary(records)))
-    for line in summary_lines(records) + hidden_lines(records):
+    for line in summary_lines(records) + hidden_lines(records) + accepts_invalid_lines(records):
         print(line)
     skipped = [c for c in cases if c.skip_reason]
     if skipped:

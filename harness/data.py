@@ -79,7 +79,7 @@ def round_bfloat16(array: np.ndarray) -> np.ndarray:
     special = ~np.isfinite(as32)
     result = (rounded & 0xFFFFFFFF).astype(np.uint32).view(np.float32).copy()
     result[special] = as32[special]
-    return result
+    return result.reshape(np.shape(array))  # ascontiguousarray makes a 0-d array 1-d
 
 
 def round_to_dtype(array: np.ndarray, dtype: str) -> np.ndarray:

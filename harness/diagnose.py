@@ -8,7 +8,9 @@ correct output is exact and a counterexample reads well; the precision probe use
 data with a longer reduction. A diverging output is explained by the smallest combination of
 mutations (harness.mutations) that reproduces it, so several bugs at once are named together, and
 an output of the wrong shape is still attributed (ignored dilation gives a larger output).
-Probes the implementation refuses with NotImplementedError are reported as unsupported.
+Probes the implementation refuses with NotImplementedError are reported as unsupported; a result
+that breaks the output contract (harness.runner.output_contract) makes the probe an error, as it
+makes the row an error in `run`.
 The smallest diverging probe, shrunk further, is the counterexample, in the case file format.
 """
 
@@ -115,6 +117,7 @@ class ProbeResult:
     causes: list[str] = field(default_factory=list)
     max_abs_diff: float | None = None
     message: str = ""
+    contract: str = ""  # the output contract it broke (harness.runner.output_contract), if any
 
 
 @dataclass
@@ -183,13 +186,22 @@ def _run_probe_once(func: Callable, probe: Probe, case: Case) -> ProbeResult:
     output = outcome.output
     metrics = compare(output, reference_result.output, reference_result.tolerance)
     if metrics.agree:
-        return ProbeResult(probe, case, "ok", AS_TORCH[probe.property],
-                           max_abs_diff=metrics.max_abs_diff, message=outcome.message)
-    explanation = explain_output(case, arrays, output, reference_result)
-    return ProbeResult(probe, case, "diverges",
-                       _describe(probe, explanation, metrics.max_abs_diff),
-                       causes=explanation.causes, max_abs_diff=metrics.max_abs_diff,
-                       message=outcome.message)
+        result = ProbeResult(probe, case, "ok", AS_TORCH[probe.property],
+                             max_abs_diff=metrics.max_abs_diff, message=outcome.message)
+    else:
+        explanation = explain_output(case, arrays, output, reference_result)
+        result = ProbeResult(probe, case, "diverges",
+                             _describe(probe, explanation, metrics.max_abs_diff),
+                             causes=explanation.causes, max_abs_diff=metrics.max_abs_diff,
+                             message=outcome.message)
+    if outcome.contract:  # the same verdict as `run`: a broken output contract is an error
+        values = ("the values agree with torch" if result.status == "ok"
+                  else f"the values: {result.finding}")
+        result.status = "error"
+        result.contract = outcome.contract
+        result.finding = f"{outcome.contract}; {values}"
+        result.message = "; ".join(p for p in (outcome.contract, result.message) if p)
+    return result
 
 
 def _cost(case: Case) -> int:
@@ -317,6 +329,9 @@ def human_lines(diagnosis: Diagnosis) -> list[str]:
     elif diagnosis.verdict == "diverges":
         head = f"{diagnosis.impl}: diverges from torch.nn.functional.conv2d: " + ", ".join(
             diagnosis.causes)
+    elif any(r.contract for r in diagnosis.results):
+        broken = next(r.contract for r in diagnosis.results if r.contract)
+        head = f"{diagnosis.impl}: breaks conv2d's output contract: {broken}"
     else:
         head = f"{diagnosis.impl}: could not be checked: it fails on the probes"
     lines = [head, ""]

@@ -192,6 +192,14 @@ DEFAULT_IMPLEMENTATIONS = ("torch", "scipy", "reference")
 _SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
+def is_plugin(name: str) -> bool:
+    """True for a user's implementation, False for one shipped with the harness (a built-in or a
+    peer): those are held to every contract, e.g. refusing what torch rejects."""
+    from harness.peers import PEERS
+
+    return name not in BUILTINS and name not in PEERS
+
+
 def check_signature(func: Callable, name: str) -> None:
     """Raise ImplementationError unless func can be called with conv2d's parameters."""
     if not callable(func):

@@ -24,6 +24,9 @@ def pytest_addoption(parser):
                     help="implementations for the matrix (default: torch, scipy, reference)")
     group.addoption("--shard", default=None, metavar="I/N",
                     help="only the cases of shard I of N (as conv-harness run --shard)")
+    group.addoption("--strict-rejections", action="store_true", default=False,
+                    help="fail when a plug-in accepts a case declared `rejects` (accepts_invalid; "
+                         "otherwise such tests are skipped with the reason)")
 
 
 class MatrixState:
@@ -66,9 +69,10 @@ class MatrixState:
 
     def rows_for(self, case):
         if case.id not in self._rows:
-            from harness.runner import run_case
+            from harness.runner import RunOptions, run_case
 
-            records = run_case(case, self.implementations)
+            options = RunOptions(strict_rejections=self.config.getoption("--strict-rejections"))
+            records = run_case(case, self.implementations, options)
             self._rows[case.id] = {(r.implementation, r.variant): r for r in records}
         return self._rows[case.id]
 
@@ -146,6 +150,8 @@ def check_row(state: MatrixState, case, implementation: str, variant: str):
                     pytrace=False)
     if record.status == "unsupported":
         pytest.skip(f"{implementation} does not support this case: {record.message} {where}")
+    if record.status == "accepts_invalid" and not record.failed:  # without --strict-rejections
+        pytest.skip(f"accepts_invalid: {implementation} {record.message} {where}")
     if record.failed:
         cause = f" (cause: {record.cause})" if record.cause else ""
         pytest.fail(f"{record.status}{cause}: {record.message} {where}", pytrace=False)

@@ -86,7 +86,8 @@ def _worst_key(record: Record) -> tuple:
 def summary_lines(records: Sequence[Record], worst: int = 5) -> list[str]:
     """Counts by status and the worst failing rows, for the terminal."""
     counts = Counter(r.status for r in records)
-    order = ("ok", "hidden", "unexpected_divergence", "error", "unsupported", "rejected")
+    order = ("ok", "hidden", "unexpected_divergence", "error", "unsupported", "rejected",
+             "accepts_invalid")
     statuses = [s for s in order if counts[s]] + sorted(s for s in counts if s not in order)
     lines = [f"{len(records)} rows: " + ", ".join(f"{counts[s]} {s}" for s in statuses)]
     failing = sorted((r for r in records if r.failed), key=_worst_key)
@@ -163,6 +164,21 @@ def hidden_lines(records: Sequence[Record], limit: int = 10) -> list[str]:
         lines.append(f"  {case_id}: {', '.join(variants)}")
     if len(hidden) > limit:
         lines.append(f"  ... and {len(hidden) - limit} more (see divergence_summary.csv)")
+    return lines
+
+
+def accepts_invalid_lines(records: Sequence[Record], limit: int = 10) -> list[str]:
+    """Terminal lines naming the plug-in rows that accept a case torch rejects, when they do not
+    fail the run (without --strict-rejections; with it they are among the worst rows)."""
+    rows = [r for r in records if r.status == "accepts_invalid" and not r.failed]
+    if not rows:
+        return []
+    lines = [f"{len(rows)} rows accept a configuration torch rejects (status accepts_invalid; "
+             "not failing without --strict-rejections):"]
+    for record in rows[:limit]:
+        lines.append(f"  {record.case_id} / {record.implementation}: {record.message}")
+    if len(rows) > limit:
+        lines.append(f"  ... and {len(rows) - limit} more (see the CSV)")
     return lines
 
 

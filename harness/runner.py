@@ -13,9 +13,10 @@ import contextlib
 import math
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -23,8 +24,8 @@ from harness import reference
 from harness.cases import Case
 from harness.baseline import Baseline, compute_baseline
 from harness.compare import compare, describe
-from harness.data import NUMPY_DTYPES, CaseArrays, expected_array, materialize
-from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation
+from harness.data import CaseArrays, expected_array, materialize, round_to_dtype
+from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation, is_plugin
 from harness.mutations import explain_divergence
 from harness.variants import variant_records
 
@@ -38,6 +39,8 @@ COLUMNS = (
     "sampled", "case_index",
 )
 FAILING_STATUSES = ("unexpected_divergence", "unexpected_agreement", "error")
+# a plug-in accepted a case declared `rejects`: reported, failing only with --strict-rejections
+ACCEPTS_INVALID = "accepts_invalid"
 
 
 @dataclass
@@ -73,12 +76,18 @@ class Record:
     message: str
     sampled: str = ""  # "k/N maps" when only a sample of output maps was computed
     case_index: int = -1  # the case's position in the loaded registry (merging shards)
+    # not a column: the run's policy for ACCEPTS_INVALID rows (RunOptions.strict_rejections)
+    strict_rejections: bool = field(default=False, repr=False, compare=False)
 
     def as_row(self) -> dict:
-        return asdict(self)
+        row = asdict(self)
+        del row["strict_rejections"]
+        return row
 
     @property
     def failed(self) -> bool:
+        if self.status == ACCEPTS_INVALID:
+            return self.strict_rejections
         return self.status in FAILING_STATUSES
 
 
@@ -97,7 +106,9 @@ class Outcome:
     output: np.ndarray | None
     status: str | None = None  # "error" / "unsupported" when output is None
     message: str = ""
-    contract: str = ""  # a broken contract despite an output (wrong dtype): makes the row an error
+    # the output contract (output_contract) broken despite an output: an `error` row in `run`,
+    # an `error` probe in `diagnose`
+    contract: str = ""
 
 
 DEFAULT_MAX_MEMORY = 2 * 2**30
@@ -105,11 +116,13 @@ DEFAULT_MAX_MEMORY = 2 * 2**30
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run: variant rows, a per-call time limit, the memory budget per case."""
+    """How to run: variant rows, a per-call time limit, the memory budget per case, and whether a
+    plug-in that accepts a case declared `rejects` fails the run."""
 
     variants: bool = True
     timeout: float | None = None  # seconds per implementation call (main thread only)
     max_memory: int = DEFAULT_MAX_MEMORY
+    strict_rejections: bool = False  # ACCEPTS_INVALID rows count as failing (Record.failed)
 
 
 class CallTimeout(Exception):
@@ -175,16 +188,73 @@ def _compact_pair(pair: tuple[int, int]):
     return pair[0] if pair[0] == pair[1] else pair
 
 
-def to_numpy(result) -> np.ndarray:
-    """An implementation's result as a NumPy array (torch tensors on any device, with grad)."""
-    if hasattr(result, "detach") and hasattr(result, "cpu"):
-        tensor = result.detach().cpu()
-        if str(tensor.dtype) == "torch.bfloat16":
-            tensor = tensor.float()
-        return tensor.numpy()
-    if hasattr(result, "__array__") or isinstance(result, (list, tuple)):
-        return np.asarray(result)
+def to_numpy(result) -> tuple[np.ndarray, str | None]:
+    """An implementation's result as a NumPy array, and the name of the result's own dtype.
+
+    torch tensors of any dtype (bfloat16 and other floats NumPy lacks become float32, exactly), on
+    any device, with grad; NumPy arrays and scalars; anything with `__array__` (a JAX array gives an
+    `ml_dtypes` bfloat16 array for a bfloat16 result). Lists, tuples and Python numbers have no
+    dtype of their own: the name is None and the caller reads them in the case's dtype. Anything
+    else is an ImplementationFault.
+    """
+    torch = sys.modules.get("torch")  # a torch tensor exists only once torch is imported
+    if torch is not None and isinstance(result, torch.Tensor):
+        tensor = result.detach()
+        if tensor.layout != torch.strided:
+            tensor = tensor.to_dense()
+        tensor = tensor.cpu().resolve_conj().resolve_neg()
+        name = str(tensor.dtype).removeprefix("torch.")
+        if tensor.is_floating_point() and tensor.dtype not in (
+                torch.float16, torch.float32, torch.float64):
+            tensor = tensor.float()  # bfloat16, float8: every value is a float32
+        return tensor.numpy(), name
+    if isinstance(result, (list, tuple, int, float)):
+        return np.asarray(result), None
+    if isinstance(result, np.generic) or any(
+            hasattr(result, attribute)
+            for attribute in ("__array__", "__array_interface__", "__array_struct__")):
+        array = np.asarray(result)
+        return array, array.dtype.name
     raise ImplementationFault(f"returned {type(result).__name__}, not an array")
+
+
+def real_values(array: np.ndarray) -> np.ndarray:
+    """The array's values in float64, exactly for every float format up to float64.
+
+    Integers and floats are read as they are; `ml_dtypes` floats (bfloat16, float8_*; NumPy dtype
+    kind 'V') too, without ml_dtypes being needed here: bfloat16 is the upper half of a float32.
+    Anything else (complex, bool, strings, objects) is an ImplementationFault.
+    """
+    dtype = array.dtype
+    if dtype.kind in "fiu":
+        return array.astype(np.float64)
+    if dtype.kind == "V" and dtype.name == "bfloat16" and dtype.itemsize == 2:
+        bits = array.view(np.uint16).astype(np.uint32) << 16
+        return bits.view(np.float32).astype(np.float64)
+    if dtype.kind == "V" and getattr(dtype.type, "__module__", "").startswith("ml_dtypes"):
+        try:
+            return array.astype(np.float64)  # ml_dtypes registers these casts
+        except (TypeError, ValueError):
+            pass
+    raise ImplementationFault(f"returned an array of dtype {dtype}, not real numbers")
+
+
+def output_contract(dtype: str | None, case_dtype: str) -> str:
+    """The output contract, shared by `run` and `diagnose`: '' when it holds, else what breaks it.
+
+    A result with a dtype of its own must have the case's dtype; for bfloat16 cases (whose inputs
+    arrive as float32 arrays holding bfloat16 values) float32 and bfloat16 both qualify. A result
+    without one (a list, a tuple, a Python number; dtype None) is read in the case's dtype and
+    never breaks it.
+    """
+    if dtype is None or dtype == case_dtype:
+        return ""
+    if case_dtype == "bfloat16":
+        if dtype == "float32":
+            return ""
+        return (f"returned {dtype} for bfloat16 inputs (conv2d returns the input's dtype: "
+                "bfloat16, or float32 holding bfloat16 values)")
+    return f"returned {dtype} for {case_dtype} inputs (conv2d returns the input's dtype)"
 
 
 # The scipy leg (a Python loop over 2-D correlations, holding the GIL) runs 30-1500x slower
@@ -258,19 +328,15 @@ def call_implementation(func: Callable, case: Case, arrays: CaseArrays,
         if given is not None and not np.array_equal(given, original, equal_nan=True):
             return Outcome(None, "error", f"modified its {name} argument in place")
     try:
-        output = to_numpy(result)
+        values, dtype = to_numpy(result)
+        output = real_values(values)
     except ImplementationFault as error:
-        return Outcome(None, "error", str(error))
+        return Outcome(None, "error", _one_line(str(error)))
     except Exception as error:
         return Outcome(None, "error", _one_line(f"result could not be read as an array: {error}"))
-    if output.dtype.kind not in "fiu":
-        return Outcome(None, "error", f"returned an array of dtype {output.dtype}, not real numbers")
-    expected_dtype = np.dtype(NUMPY_DTYPES[case.dtype])
-    contract = ""
-    if output.dtype != expected_dtype:
-        contract = (f"returned {output.dtype} for {expected_dtype} inputs (conv2d returns the "
-                    "input's dtype)")
-    return Outcome(output.astype(np.float64), None, "", contract)
+    if dtype is None:  # no dtype of its own (a list): read in the case's dtype
+        output = round_to_dtype(output, case.dtype).astype(np.float64)
+    return Outcome(output, None, "", output_contract(dtype, case.dtype))
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -355,15 +421,21 @@ check_expected = golden_problem
 
 
 def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]],
-                      timeout: float | None = None) -> list[Record]:
+                      timeout: float | None = None, *,
+                      strict_rejections: bool = False) -> list[Record]:
     """Rows for a case that declares `rejects`: every implementation must refuse it, as the
-    validator predicts; torch's message must contain the declared substring (if one is given)."""
+    validator predicts; torch's message must contain the declared substring (if one is given).
+
+    The implementations shipped with the harness (built-ins and peers) must refuse: accepting is an
+    `error`. A plug-in need not validate its arguments: accepting is ACCEPTS_INVALID, a failing
+    row only with `strict_rejections`.
+    """
     arrays = materialize(case)
     records = []
     for name, func in implementations:
         outcome = call_implementation(func, case, arrays, timeout)
         refused = outcome.status in ("error", "unsupported") and outcome.output is None
-        problem = ""
+        problem, failure = "", "error"
         accepts = name in case.diverges  # documented: this implementation accepts the case
         if accepts:
             problem = f"declared to accept the case, yet refused it: {outcome.message}" if refused \
@@ -374,6 +446,9 @@ def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]
                                    else f"; {name} accepted it"))
         elif not refused:
             problem = f"accepted a configuration torch rejects ({case.rejection})"
+            if is_plugin(name):  # a plug-in need not validate its arguments
+                problem += "; allowed for a plug-in unless --strict-rejections"
+                failure = ACCEPTS_INVALID
         elif isinstance(case.rejects, str) and name == "torch" and case.rejects not in outcome.message:
             problem = f"torch's message does not contain {case.rejects!r}: {outcome.message}"
         if accepts and not problem:
@@ -382,7 +457,7 @@ def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]
             status = "ok"
         else:
             message = problem or f"rejected as predicted ({case.rejection}): {outcome.message}"
-            status = "error" if problem else "rejected"
+            status = failure if problem else "rejected"
         records.append(Record(
             **_case_columns(case), implementation=name, variant="as_is", baseline="validator",
             output_shape="" if outcome.output is None else shape_text(outcome.output.shape),
@@ -390,6 +465,7 @@ def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]
             worst_index="", atol=None, rtol=None, expected="accept" if accepts else "reject",
             observed="reject" if refused else "accept", status=status,
             cause=case.diverges.get(name, "") if status == "ok" else "", message=_one_line(message),
+            strict_rejections=strict_rejections,
         ))
     return records
 
@@ -501,7 +577,8 @@ def _case_records(case: Case, implementations: Sequence[tuple[str, Callable]],
     if needed > options.max_memory:
         return refusal_records(case, implementations, needed, options.max_memory)
     if case.rejects is not False:
-        return rejection_records(case, implementations, options.timeout)
+        return rejection_records(case, implementations, options.timeout,
+                                 strict_rejections=options.strict_rejections)
     arrays = materialize(case)
     baseline = compute_baseline(case, arrays)
     maps = sampled_maps(case)
@@ -603,9 +680,16 @@ def run_records(cases: Sequence[Case], implementations: Sequence[str] | None = N
 
 
 def run(cases: Sequence[Case], implementations: Sequence[str] | None = None, variants: bool = True,
-        timeout: float | None = None, max_memory: int = DEFAULT_MAX_MEMORY):
-    """Run cases through implementations; a pandas DataFrame with exactly the report's rows."""
+        timeout: float | None = None, max_memory: int = DEFAULT_MAX_MEMORY,
+        strict_rejections: bool = False):
+    """Run cases through implementations; a pandas DataFrame with exactly the report's rows.
+
+    `strict_rejections` makes `accepts_invalid` rows (a plug-in accepted a case declared
+    `rejects`) count as failing, as `conv-harness run --strict-rejections` does; the rows
+    themselves are the same either way.
+    """
     from harness.report import to_dataframe
 
-    options = RunOptions(variants=variants, timeout=timeout, max_memory=max_memory)
+    options = RunOptions(variants=variants, timeout=timeout, max_memory=max_memory,
+                         strict_rejections=strict_rejections)
     return to_dataframe(run_records(cases, implementations, options))
