@@ -25,7 +25,7 @@ from harness.cases import Case, case_from_dict, torch_rejection
 from harness.compare import compare
 from harness.data import materialize
 from harness.errors import CaseFileError
-from harness.mutations import Explanation, explain_output, order_causes
+from harness.explanation import Explanation, explain_output, order_causes
 from harness.runner import call_implementation, compute_baseline
 
 
@@ -34,7 +34,7 @@ class Probe:
     """A small case that makes one property of conv2d visible."""
 
     property: str
-    focus: tuple[str, ...]  # the explaining mutations this property is about
+    cause: str  # the family this property is about ("" for the rounding probes)
     fields: dict
     description: str
 
@@ -43,68 +43,81 @@ def _ints(shape, seed, low=-3, high=4):
     return {"shape": list(shape), "init": "integers", "low": low, "high": high, "seed": seed}
 
 
+def _normal(shape, seed):
+    return {"shape": list(shape), "init": "normal", "seed": seed}
+
+
 PROBES = (
-    Probe("orientation", ("flip",),
+    Probe("orientation", "kernel_flip",
           {"input": _ints([1, 1, 6, 7], 1), "weight": [[1, 2, 0], [0, 1, 0], [0, 0, 3]]},
-          "one channel, asymmetric 3x3 kernel: shows whether the kernel is flipped"),
-    Probe("depth", ("depth_first", "depth_mean"),
+          "one channel, a kernel unlike any of its flips and rotations: shows its orientation"),
+    Probe("orientation_nonsquare", "kernel_flip",
+          {"input": _ints([1, 1, 6, 7], 20), "weight": [[1, 2, 0], [0, 1, 4]]},
+          "a 2x3 kernel: shows a transposed or mirrored reading of a non-square kernel"),
+    Probe("depth", "depth_sum",
           {"input": _ints([1, 3, 5, 5], 2), "weight": _ints([2, 3, 2, 2], 3)},
           "three input channels: shows whether they are summed (depth summation)"),
-    Probe("groups", ("groups_interleaved",),
+    Probe("groups", "groups",
           {"input": _ints([1, 4, 5, 5], 4), "weight": _ints([6, 2, 2, 2], 5), "groups": 2},
           "groups=2 with three output channels per group: shows the channel-to-group mapping"),
-    Probe("same_padding", ("same_extra_top_left",),
+    Probe("same_padding", "padding",
           {"input": _ints([1, 1, 5, 6], 6), "weight": _ints([1, 1, 2, 4], 7), "padding": "same"},
           "padding 'same' with an even kernel: shows on which side the extra pixel goes"),
-    Probe("padding", ("padding_swapped",),
+    Probe("padding", "padding",
           {"input": _ints([1, 1, 5, 6], 8), "weight": _ints([1, 1, 3, 2], 9), "padding": [2, 1]},
           "different padding per axis: shows that (pH, pW) are applied to the right axes"),
-    Probe("stride", ("stride_phase",),
+    Probe("padding_int", "padding",
+          {"input": _ints([1, 2, 5, 5], 21), "weight": _ints([2, 2, 3, 3], 22), "padding": 1},
+          "padding given as one int: shows it pads every side by that much"),
+    Probe("padding_valid", "padding",
+          {"input": _ints([1, 1, 6, 5], 23), "weight": _ints([1, 1, 3, 2], 24),
+           "padding": "valid"},
+          "padding 'valid': shows that nothing is padded"),
+    Probe("stride", "stride",
           {"input": _ints([1, 1, 9, 8], 10), "weight": _ints([1, 1, 3, 2], 11), "stride": [2, 3]},
           "stride (2, 3): shows where outputs are sampled"),
-    Probe("dilation", ("ignore_dilation",),
+    Probe("dilation", "dilation",
           {"input": _ints([1, 1, 9, 9], 12), "weight": _ints([1, 1, 3, 2], 13),
            "dilation": [2, 3]},
           "dilation (2, 3): shows how far apart the kernel taps are"),
-    Probe("bias", ("no_bias",),
+    Probe("bias", "bias",
           {"input": _ints([2, 2, 4, 4], 14), "weight": _ints([3, 2, 2, 2], 15),
            "bias": [5, -7, 11]},
           "a nonzero bias per output channel: shows that it is added"),
-    Probe("precision", (),
-          {"input": {"shape": [2, 32, 8, 8], "init": "normal", "seed": 16},
-           "weight": {"shape": [4, 32, 3, 3], "init": "normal", "seed": 17},
+    Probe("precision", "precision",
+          {"input": _normal([2, 32, 8, 8], 16), "weight": _normal([4, 32, 3, 3], 17),
            "padding": 1},
           "random normal data, K = 288 products per output: shows rounding error"),
-    Probe("float32", (),
-          {"input": {"shape": [1, 8, 6, 6], "init": "normal", "seed": 18},
-           "weight": {"shape": [2, 8, 3, 3], "init": "normal", "seed": 19},
-           "dtype": "float32"},
+    Probe("float32", "precision",
+          {"input": _normal([1, 8, 6, 6], 18), "weight": _normal([2, 8, 3, 3], 19),
+           "bias": [0.5, -0.25], "dtype": "float32"},
           "float32 inputs: shows that float32 is computed to float32 accuracy"),
+    Probe("float16", "precision",
+          {"input": _normal([1, 8, 6, 6], 25), "weight": _normal([2, 8, 3, 3], 26),
+           "dtype": "float16"},
+          "float16 inputs: shows that float16 is accumulated as torch does (in float32)"),
+    Probe("bfloat16", "precision",
+          {"input": _normal([1, 8, 6, 6], 27), "weight": _normal([2, 8, 3, 3], 28),
+           "dtype": "bfloat16"},
+          "bfloat16 inputs (float32 arrays holding bfloat16 values)"),
 )
 
-FINDINGS = {
-    "flip": "convolution (kernel rotated 180 degrees)",
-    "depth_first": "uses only the first input channel of each group",
-    "depth_mean": "averages the input channels instead of summing them",
-    "groups_interleaved": "output channel o reads group o % groups (not o // (C_out/groups))",
-    "same_extra_top_left": "'same' puts the extra pad pixel top/left (torch: bottom/right)",
-    "padding_swapped": "padding of the two axes swapped",
-    "boundary_symmetric": "reflect padding repeats the edge sample (symmetric)",
-    "stride_phase": "samples outputs at i*s + 1 instead of i*s",
-    "ignore_dilation": "ignores dilation (taps adjacent)",
-    "no_bias": "does not add the bias",
-}
 AS_TORCH = {
     "orientation": "cross-correlation (as torch)",
+    "orientation_nonsquare": "a non-square kernel read as given (as torch)",
     "depth": "sums the input channels of each group (as torch)",
     "groups": "output channel o reads group o // (C_out/groups) (as torch)",
     "same_padding": "'same' puts the extra pad pixel bottom/right (as torch)",
     "padding": "(pH, pW) applied to the right axes (as torch)",
+    "padding_int": "an int pads every side (as torch)",
+    "padding_valid": "'valid' pads nothing (as torch)",
     "stride": "samples outputs at i*s (as torch)",
     "dilation": "taps d apart (as torch)",
     "bias": "adds the bias (as torch)",
     "precision": "agrees within tolerance on random data",
     "float32": "agrees within float32 tolerance",
+    "float16": "agrees within float16 tolerance",
+    "bfloat16": "agrees within bfloat16 tolerance",
 }
 
 
@@ -151,13 +164,20 @@ def probe_case(probe: Probe, overrides: dict | None = None) -> Case:
 
 
 def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> str:
-    focused = [n for n in explanation.names if n in probe.focus]
-    if focused:
-        return "; ".join(FINDINGS[n] for n in focused)
-    if explanation.names:
-        return f"{AS_TORCH[probe.property]}; this probe differs through another cause"
+    if explanation.family is not None:
+        changes = explanation.family.changes
+        focused = [c.finding for c in changes if c.cause == probe.cause]
+        others = [c.finding for c in changes if c.cause != probe.cause]
+        if explanation.family.arithmetic:
+            (focused if probe.cause == "precision" else others).append(
+                f"rounding as of {explanation.family.arithmetic} arithmetic")
+        if focused:
+            return "; ".join(focused + [f"also: {w}" for w in others])
+        return f"{AS_TORCH[probe.property]}; this probe differs through another cause: " \
+            + "; ".join(others)
     if explanation.fallback == "precision":
-        return f"differs by rounding-sized errors (max abs diff {max_abs:.3g})"
+        return (f"differs by rounding as of {explanation.arithmetic} arithmetic "
+                f"(max abs diff {max_abs:.3g})")
     if explanation.fallback == "nan":
         return "propagates NaN/Inf differently"
     if explanation.fallback == "shape":
@@ -165,13 +185,46 @@ def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> 
     return f"diverges (max abs diff {max_abs:.3g}) and no known cause explains it"
 
 
+def simpler_forms(case: Case) -> list[tuple[dict, str]]:
+    """Overrides that ask less of an implementation, with what they give up, in order:
+    equal stride and dilation on both axes, explicit pads instead of a padding string,
+    float32 instead of another dtype."""
+    forms = []
+    for key in ("stride", "dilation"):
+        value = getattr(case, key)
+        if value[0] != value[1]:
+            forms.append(({key: max(value)}, f"{key} {max(value)} on both axes"))
+    if isinstance(case.padding, str):
+        top, bottom, left, right = case.pads
+        forms.append(({"padding": [top, bottom, left, right]},
+                      f"explicit pads {[top, bottom, left, right]} instead of '{case.padding}'"))
+    if case.dtype != "float32":
+        forms.append(({"dtype": "float32"}, f"float32 ({case.dtype} is not supported)"))
+    return forms
+
+
 def run_probe(func: Callable, probe: Probe, case: Case | None = None) -> ProbeResult:
-    """Run one probe; a probe refused in float64 (NotImplementedError) is retried in float32."""
-    result = _run_probe_once(func, probe, case or probe_case(probe))
-    if result.status == "unsupported" and result.case.dtype == "float64":
-        retry = _run_probe_once(func, probe, probe_case(probe, {"dtype": "float32"}))
-        if retry.status != "unsupported":
-            retry.finding += " (in float32; float64 is unsupported)"
+    """Run one probe. A probe the implementation refuses (NotImplementedError or an exception)
+    is retried in simpler forms (harness.diagnose.simpler_forms), one more at a time, so a
+    restricted implementation is still diagnosed on every property it supports."""
+    case = case or probe_case(probe)
+    result = _run_probe_once(func, probe, case)
+    if result.status not in ("unsupported", "error") or result.contract:
+        return result
+    overrides: dict = {}
+    given_up = []
+    for change, words in simpler_forms(case):
+        overrides.update(change)
+        given_up.append(words)
+        try:
+            simpler = probe_case(probe, overrides)
+        except CaseFileError:
+            continue
+        if torch_rejection(simpler) is not None:
+            continue
+        retry = _run_probe_once(func, probe, simpler)
+        if retry.status not in ("unsupported", "error"):
+            retry.finding += f" (with {', '.join(given_up)}; as given: {result.message})"
             return retry
     return result
 

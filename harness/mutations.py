@@ -7,23 +7,20 @@ cause from the vocabulary (harness.causes) and a predicate saying whether it is 
 case by the operator alone (configuration and weights, not the input data).
 
 All mutations are expressed as fields of one `Semantics` value, so several can be combined: the
-reference computes any combination (`mutated_output`). This powers the variant rows of the
-report, the attribution of a divergence to causes (`explain_divergence`), the diagnosis of a
-user's implementation and the registry's coverage.
+reference computes any combination (`mutated_output`). Each is one point of a family of
+harness.families (which explains divergences); the named points power the variant rows of the
+report and the registry's coverage.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from harness import reference
 from harness.cases import Case
-from harness.causes import CAUSES
-from harness.compare import Tolerance, compare, precision_models
 from harness.data import CaseArrays
 
 
@@ -273,138 +270,3 @@ def _closest_channel(xp, w, b, stride, dilation, groups, semantics, baseline):
     rows = np.arange(w.shape[0])
     kept[rows, best] = w[rows, best]
     return _grouped(xp, kept, b, stride, dilation, groups, interleaved)
-
-
-# ---------------------------------------------------------------------------------------------
-# Explaining a divergence.
-# ---------------------------------------------------------------------------------------------
-
-# Semantics used to explain an implementation's output: the mutations plus concrete depth
-# variants (an implementation takes the first channel or averages; "closest" is an upper bound).
-# name -> (cause, changes to Semantics, invisibility predicate)
-EXPLAINING: dict[str, tuple[str, dict, Callable[[Case, CaseArrays], bool]]] = {
-    "flip": ("kernel_flip", {"flip": True}, _flip_invisible),
-    "depth_first": ("depth_sum", {"depth": "first"}, _mean_invisible),
-    "depth_mean": ("depth_sum", {"depth": "mean"}, _mean_invisible),
-    "same_extra_top_left": ("padding", {"same_extra_top_left": True}, _same_invisible),
-    "padding_swapped": ("padding", {"padding_swapped": True}, _swap_invisible),
-    "boundary_symmetric": ("boundary", {"boundary_symmetric": True}, _boundary_invisible),
-    "stride_phase": ("stride", {"stride_phase": 1}, _stride_invisible),
-    "ignore_dilation": ("dilation", {"ignore_dilation": True}, _dilation_invisible),
-    "groups_interleaved": ("groups", {"groups_interleaved": True}, _groups_invisible),
-    "no_bias": ("bias", {"bias": False}, _bias_invisible),
-}
-MAX_COMBINED = 3
-
-
-def order_causes(causes) -> list[str]:
-    """Distinct causes in vocabulary order."""
-    present = set(causes)
-    return [c for c in CAUSES if c in present]
-
-
-def candidate_tolerance(tol: Tolerance, shape: tuple[int, ...]) -> Tolerance:
-    """The case's tolerance for a candidate output: per element where the shapes agree, else
-    the loosest element's allowance everywhere (a rare, shape-changing explanation)."""
-    if np.shape(tol.atol) == tuple(shape):
-        return tol
-    return replace(tol, atol=np.asarray(float(np.max(tol.atol, initial=0.0))), exact=None)
-
-
-def _matches(candidate: np.ndarray, output: np.ndarray, tol: Tolerance) -> bool:
-    if candidate.shape != output.shape:
-        return False
-    return compare(output, candidate, candidate_tolerance(tol, candidate.shape)).agree
-
-
-def explaining_combinations(case: Case, arrays: CaseArrays, max_size: int = MAX_COMBINED):
-    """Combinations of explaining semantics that can change this case's output, smallest first."""
-    relevant = [name for name, (_, _, invisible) in EXPLAINING.items()
-                if not invisible(case, arrays)]
-    for size in range(1, max_size + 1):
-        yield from itertools.combinations(relevant, size)
-
-
-def semantics_of(names: Sequence[str]) -> Semantics:
-    changes: dict = {}
-    for name in names:
-        changes.update(EXPLAINING[name][1])
-    return replace(Semantics(), **changes)
-
-
-def find_explanation(case: Case, arrays: CaseArrays, output: np.ndarray, tol: Tolerance,
-                     max_size: int = MAX_COMBINED, budget: int = 200) -> tuple[str, ...] | None:
-    """The smallest combination of explaining semantics that reproduces `output`, if any."""
-    tried = 0
-    for names in explaining_combinations(case, arrays, max_size):
-        tried += 1
-        if tried > budget:
-            return None
-        try:
-            candidate = mutated_output(case, arrays, semantics_of(names))
-        except ValueError:  # these semantics make the configuration impossible
-            continue
-        if _matches(candidate, output, tol):
-            return names
-    return None
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why an output differs from the baseline: mutation names that reproduce it, or a fallback."""
-
-    names: tuple[str, ...] = ()
-    fallback: str | None = None  # shape | nan | precision | unknown when no mutation fits
-
-    @property
-    def causes(self) -> list[str]:
-        if self.names:
-            return order_causes(EXPLAINING[n][0] for n in self.names)
-        return [self.fallback] if self.fallback else []
-
-    @property
-    def cause(self) -> str:
-        return "+".join(self.causes)
-
-
-def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, reference_result
-                   ) -> Explanation:
-    """Explain a diverging output; `reference_result` is the case's baseline.Baseline."""
-    baseline, tol = reference_result.output, reference_result.tolerance
-    size = output.size * max(case.reduction_length, 1)
-    max_size = MAX_COMBINED if size <= 2_000_000 else 1
-    names = find_explanation(case, arrays, output, tol, max_size=max_size)
-    if names is not None:
-        return Explanation(names)
-    if output.shape != baseline.shape:
-        return Explanation(fallback="shape")
-    nan_differs = bool(((np.isnan(output) != np.isnan(baseline))
-                        | (np.isinf(output) != np.isinf(baseline))).any())
-    if nan_differs:
-        finite = np.isfinite(output) & np.isfinite(baseline)
-        if compare(np.where(finite, output, 0), np.where(finite, baseline, 0), tol).agree:
-            return Explanation(fallback="nan")
-    if narrower_arithmetic(output, reference_result) is not None:
-        return Explanation(fallback="precision")
-    return Explanation(fallback="unknown")
-
-
-def explain_divergence(case: Case, arrays: CaseArrays, output: np.ndarray, reference_result) -> str:
-    """Cause(s) of a divergence, joined with '+' in vocabulary order; 'unknown' if none fits."""
-    return explain_output(case, arrays, output, reference_result).cause
-
-
-def narrower_arithmetic(output: np.ndarray, reference_result) -> str | None:
-    """The narrower arithmetic (harness.compare.precision_models) whose rounding explains every
-    element of `output`, or None: rounding-shaped for the case dtype and K, never a fixed
-    fraction of the output's size."""
-    baseline = reference_result.output
-    if output.shape != baseline.shape:
-        return None
-    if (np.isfinite(output) != np.isfinite(baseline)).any():
-        return None
-    for model in precision_models(reference_result.dtype,
-                                   reference_result.magnitudes.reduction_length):
-        if compare(output, baseline, reference_result.tolerance_for(model)).agree:
-            return model.name
-    return None

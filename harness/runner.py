@@ -26,7 +26,7 @@ from harness.baseline import Baseline, compute_baseline
 from harness.compare import compare, describe
 from harness.data import CaseArrays, expected_array, materialize, round_to_dtype
 from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation, is_plugin
-from harness.mutations import explain_divergence
+from harness.explanation import explain_divergence
 from harness.variants import variant_records
 
 BASELINE = "reference_float64"

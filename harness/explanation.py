@@ -1,0 +1,97 @@
+"""Why an output diverges from the baseline: the cause(s) a report row and a diagnosis name.
+
+In order: the bug families (harness.families) that reproduce the output, fewest first, with or
+without narrower arithmetic; a different shape no family gives (`shape`); NaN/Inf where the
+finite values agree (`nan`); rounding-shaped differences, consistent with one step narrower
+arithmetic than the case dtype (`precision`, harness.compare.precision_models); else `unknown`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.baseline import Baseline
+from harness.cases import Case
+from harness.causes import CAUSES
+from harness.compare import compare, precision_models
+from harness.data import CaseArrays
+from harness.families import FamilyExplanation, explain_by_families
+
+
+def order_causes(causes) -> list[str]:
+    """Distinct causes in vocabulary order."""
+    present = set(causes)
+    return [c for c in CAUSES if c in present]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The families that reproduce an output, or a fallback cause when none does."""
+
+    family: FamilyExplanation | None = None
+    fallback: str | None = None  # shape | nan | precision | unknown
+    arithmetic: str = ""  # for `precision`: the narrower arithmetic that fits
+
+    @property
+    def causes(self) -> list[str]:
+        if self.family is not None:
+            return self.family.causes
+        return [self.fallback] if self.fallback else []
+
+    @property
+    def cause(self) -> str:
+        return "+".join(self.causes)
+
+    @property
+    def findings(self) -> list[str]:
+        if self.family is not None:
+            return self.family.findings
+        if self.fallback == "precision":
+            return [f"differs by rounding as of {self.arithmetic} arithmetic"]
+        return []
+
+
+def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, baseline: Baseline
+                   ) -> Explanation:
+    """Explain a diverging output of `case` against its baseline."""
+    expected = baseline.output
+    family = explain_by_families(case, arrays, output, baseline)
+    if family is not None:
+        if family.changes:
+            return Explanation(family)
+        return Explanation(fallback="precision", arithmetic=family.arithmetic)
+    if output.shape != expected.shape:
+        return Explanation(fallback="shape")
+    nan_differs = bool(((np.isnan(output) != np.isnan(expected))
+                        | (np.isinf(output) != np.isinf(expected))).any())
+    if nan_differs:
+        finite = np.isfinite(output) & np.isfinite(expected)
+        if compare(np.where(finite, output, 0), np.where(finite, expected, 0),
+                   baseline.tolerance).agree:
+            return Explanation(fallback="nan")
+    arithmetic = narrower_arithmetic(output, baseline)
+    if arithmetic is not None:
+        return Explanation(fallback="precision", arithmetic=arithmetic)
+    return Explanation(fallback="unknown")
+
+
+def explain_divergence(case: Case, arrays: CaseArrays, output: np.ndarray,
+                       baseline: Baseline) -> str:
+    """Cause(s) of a divergence, joined with '+' in vocabulary order; 'unknown' if none fits."""
+    return explain_output(case, arrays, output, baseline).cause
+
+
+def narrower_arithmetic(output: np.ndarray, baseline: Baseline) -> str | None:
+    """The narrower arithmetic whose rounding explains every element of `output`, or None:
+    rounding-shaped for the case dtype and K, never a fixed fraction of the output's size."""
+    expected = baseline.output
+    if output.shape != expected.shape:
+        return None
+    if (np.isfinite(output) != np.isfinite(expected)).any():
+        return None
+    for model in precision_models(baseline.dtype, baseline.magnitudes.reduction_length):
+        if compare(output, expected, baseline.tolerance_for(model)).agree:
+            return model.name
+    return None
