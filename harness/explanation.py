@@ -1,8 +1,8 @@
 """Why an output diverges from the baseline: the cause(s) a report row and a diagnosis name.
 
-In order: the bug families (harness.families) that reproduce the output, fewest first, with or
-without narrower arithmetic; a different shape no family gives (`shape`); NaN/Inf where the
-finite values agree (`nan`); rounding-shaped differences, consistent with one step narrower
+In order: NaN/Inf where every finite value agrees (`nan`); the bug families (harness.families)
+that reproduce the output, fewest first, with or without narrower arithmetic; a different shape
+no family gives (`shape`); rounding-shaped differences, consistent with one step narrower
 arithmetic than the case dtype (`precision`, harness.compare.precision_models); else `unknown`.
 """
 
@@ -57,6 +57,11 @@ def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, baseline:
                    ) -> Explanation:
     """Explain a diverging output of `case` against its baseline."""
     expected = baseline.output
+    if output.shape == expected.shape:
+        special = ~np.isfinite(output) | ~np.isfinite(expected)
+        if special.any() and compare(np.where(special, 0.0, output),
+                                     np.where(special, 0.0, expected), baseline.tolerance).agree:
+            return Explanation(fallback="nan")  # every finite value agrees: NaN/Inf alone differ
     family = explain_by_families(case, arrays, output, baseline)
     if family is not None:
         if family.changes:
@@ -64,13 +69,6 @@ def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, baseline:
         return Explanation(fallback="precision", arithmetic=family.arithmetic)
     if output.shape != expected.shape:
         return Explanation(fallback="shape")
-    nan_differs = bool(((np.isnan(output) != np.isnan(expected))
-                        | (np.isinf(output) != np.isinf(expected))).any())
-    if nan_differs:
-        finite = np.isfinite(output) & np.isfinite(expected)
-        if compare(np.where(finite, output, 0), np.where(finite, expected, 0),
-                   baseline.tolerance).agree:
-            return Explanation(fallback="nan")
     arithmetic = narrower_arithmetic(output, baseline)
     if arithmetic is not None:
         return Explanation(fallback="precision", arithmetic=arithmetic)
