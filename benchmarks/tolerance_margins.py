@@ -14,7 +14,8 @@ float64 computed in float32; float32 with TF32, float16 or bfloat16 inputs), on 
 input and weight are random non-integer data, the smallest such ratio (above 1 means flagged on
 every case; the margin is the ratio itself), and how many of those rows get the cause `precision`.
 
-Cases: the built-in registry plus N configurations drawn with harness.strategies (derandomized).
+Cases: the built-in registry, N configurations drawn with harness.strategies (derandomized), and
+six layers with K = 576, 4608 and 25088 in float64 and float32.
 """
 
 from __future__ import annotations
@@ -80,6 +81,19 @@ def drawn_cases(count: int) -> list:
     return [case_from_dict({**raw, "id": f"drawn_{k}"}) for k, raw in enumerate(drawn)]
 
 
+def large_reduction_cases() -> list:
+    """Float64 and float32 layers with K = 576, 4608 and 25088 (VGG fc6 as a conv), random data."""
+    cases = []
+    for dtype in ("float64", "float32"):
+        for c_in, k in ((64, 3), (512, 3), (512, 7)):
+            cases.append(case_from_dict({
+                "id": f"large_k_{dtype}_{c_in * k * k}", "dtype": dtype, "padding": k // 2,
+                "input": {"shape": [2, c_in, 10, 10], "init": "normal", "seed": 1},
+                "weight": {"shape": [8, c_in, k, k], "init": "normal", "seed": 2},
+                "bias": {"shape": [8], "init": "normal", "seed": 3}}))
+    return cases
+
+
 def random_data(case) -> bool:
     return all(isinstance(t, TensorSpec) and t.init in ("normal", "uniform")
                for t in (case.input, case.weight))
@@ -110,7 +124,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     narrow_module = _module("narrow_impls")
     honest = honest_implementations()
-    cases = [c for c in load_cases(args.cases) if c.computes] + drawn_cases(args.random)
+    cases = [c for c in load_cases(args.cases) if c.computes] + drawn_cases(args.random) \
+        + large_reduction_cases()
     worst = defaultdict(lambda: (0.0, ""))  # (impl, dtype) -> (ratio, case)
     narrow_low = {}  # (impl, dtype) -> (smallest ratio, case)
     narrow_rows = defaultdict(int)
