@@ -25,6 +25,7 @@ from harness.cases import Case, case_from_dict, torch_rejection
 from harness.compare import compare
 from harness.data import materialize
 from harness.errors import CaseFileError
+from harness.implementations import harness_pads_first
 from harness.explanation import Explanation, explain_output, order_causes
 from harness.runner import call_implementation, compute_baseline
 
@@ -73,6 +74,22 @@ PROBES = (
           {"input": _ints([1, 1, 6, 5], 23), "weight": _ints([1, 1, 3, 2], 24),
            "padding": "valid"},
           "padding 'valid': shows that nothing is padded"),
+    Probe("same_dilated", "padding",
+          {"input": _ints([1, 1, 7, 6], 29), "weight": _ints([1, 1, 3, 2], 30),
+           "padding": "same", "dilation": [2, 1]},
+          "padding 'same' with dilation (2, 1): shows that 'same' counts the dilated kernel"),
+    Probe("boundary_reflect", "boundary",
+          {"input": _ints([1, 1, 6, 7], 31), "weight": [[1, 2, 0], [0, 1, 0], [0, 0, 3]],
+           "padding": 2, "padding_mode": "reflect"},
+          "reflect padding of 2: shows what fills the padding (edge not repeated)"),
+    Probe("boundary_replicate", "boundary",
+          {"input": _ints([1, 1, 6, 7], 32), "weight": [[1, 2, 0], [0, 1, 0], [0, 0, 3]],
+           "padding": 2, "padding_mode": "replicate"},
+          "replicate padding of 2: shows what fills the padding (the edge sample)"),
+    Probe("boundary_circular", "boundary",
+          {"input": _ints([1, 1, 6, 7], 33), "weight": [[1, 2, 0], [0, 1, 0], [0, 0, 3]],
+           "padding": 2, "padding_mode": "circular"},
+          "circular padding of 2: shows what fills the padding (the other side)"),
     Probe("stride", "stride",
           {"input": _ints([1, 1, 9, 8], 10), "weight": _ints([1, 1, 3, 2], 11), "stride": [2, 3]},
           "stride (2, 3): shows where outputs are sampled"),
@@ -111,6 +128,10 @@ AS_TORCH = {
     "padding": "(pH, pW) applied to the right axes (as torch)",
     "padding_int": "an int pads every side (as torch)",
     "padding_valid": "'valid' pads nothing (as torch)",
+    "same_dilated": "'same' pads for the dilated kernel (as torch)",
+    "boundary_reflect": "reflect padding without repeating the edge (as torch)",
+    "boundary_replicate": "replicate padding repeats the edge sample (as torch)",
+    "boundary_circular": "circular padding wraps around (as torch)",
     "stride": "samples outputs at i*s (as torch)",
     "dilation": "taps d apart (as torch)",
     "bias": "adds the bias (as torch)",
@@ -242,7 +263,9 @@ def _run_probe_once(func: Callable, probe: Probe, case: Case) -> ProbeResult:
         result = ProbeResult(probe, case, "ok", AS_TORCH[probe.property],
                              max_abs_diff=metrics.max_abs_diff, message=outcome.message)
     else:
-        explanation = explain_output(case, arrays, output, reference_result)
+        explanation = explain_output(
+            case, arrays, output, reference_result,
+            prepadded=harness_pads_first(case, getattr(func, "handles_padding_mode", False)))
         result = ProbeResult(probe, case, "diverges",
                              _describe(probe, explanation, metrics.max_abs_diff),
                              causes=explanation.causes, max_abs_diff=metrics.max_abs_diff,

@@ -8,12 +8,13 @@ arithmetic than the case dtype (`precision`, harness.compare.precision_models); 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from harness import reference
 from harness.baseline import Baseline
-from harness.cases import Case
+from harness.cases import Case, TensorSpec
 from harness.causes import CAUSES
 from harness.compare import compare, precision_models
 from harness.data import CaseArrays
@@ -53,15 +54,27 @@ class Explanation:
         return []
 
 
-def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, baseline: Baseline
-                   ) -> Explanation:
-    """Explain a diverging output of `case` against its baseline."""
+def as_called(case: Case, arrays: CaseArrays) -> tuple[Case, CaseArrays]:
+    """The case as an implementation receives it when the harness pads first: the padded input
+    with padding 0 (its bugs read that call, not the case's padding mode)."""
+    padded = reference.pad(arrays.input64, case.pads, case.padding_mode)
+    spec = TensorSpec(shape=list(padded.shape), init="zeros")
+    called = replace(case, input=spec, padding=(0, 0, 0, 0), padding_mode="zeros")
+    return called, replace(arrays, input64=padded)
+
+
+def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, baseline: Baseline,
+                   prepadded: bool = False) -> Explanation:
+    """Explain a diverging output of `case` against its baseline; `prepadded` when the harness
+    padded the input before the call (harness.implementations.harness_pads_first)."""
     expected = baseline.output
     if output.shape == expected.shape:
         special = ~np.isfinite(output) | ~np.isfinite(expected)
         if special.any() and compare(np.where(special, 0.0, output),
                                      np.where(special, 0.0, expected), baseline.tolerance).agree:
             return Explanation(fallback="nan")  # every finite value agrees: NaN/Inf alone differ
+    if prepadded:
+        case, arrays = as_called(case, arrays)
     family = explain_by_families(case, arrays, output, baseline)
     if family is not None:
         if family.changes:
@@ -76,9 +89,9 @@ def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, baseline:
 
 
 def explain_divergence(case: Case, arrays: CaseArrays, output: np.ndarray,
-                       baseline: Baseline) -> str:
+                       baseline: Baseline, prepadded: bool = False) -> str:
     """Cause(s) of a divergence, joined with '+' in vocabulary order; 'unknown' if none fits."""
-    return explain_output(case, arrays, output, baseline).cause
+    return explain_output(case, arrays, output, baseline, prepadded).cause
 
 
 def narrower_arithmetic(output: np.ndarray, baseline: Baseline) -> str | None:

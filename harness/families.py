@@ -116,18 +116,19 @@ def _pad_options(before: int, after: int, other: tuple[int, int], kernel: int, d
                  padding) -> list[tuple[tuple[int, int], str]]:
     total = before + after
     same_total = dilation * (kernel - 1)
-    options = [((after, before), "on the opposite sides"),
+    options = []
+    if padding == "same" or padding == "valid":
+        raw = kernel - 1
+        options.append(((raw // 2, raw - raw // 2), "'same' from the undilated kernel"))
+    if padding == "valid":
+        options.append(((same_total // 2, same_total - same_total // 2), "'valid' read as 'same'"))
+    options += [((after, before), "on the opposite sides"),
                ((before + 1, after), "one more before"), ((before, after + 1), "one more after"),
                ((before - 1, after), "one fewer before"), ((before, after - 1), "one fewer after"),
                ((before + 1, after + 1), "one more on both sides"),
                ((before - 1, after - 1), "one fewer on both sides"),
                ((0, total), "all after"), ((total, 0), "all before"), ((0, 0), "none"),
                (other, "taken from the other axis")]
-    if padding == "same" or padding == "valid":
-        raw = kernel - 1
-        options.append(((raw // 2, raw - raw // 2), "'same' from the undilated kernel"))
-    if padding == "valid":
-        options.append(((same_total // 2, same_total - same_total // 2), "'valid' read as 'same'"))
     seen, kept = {(before, after)}, []
     for pair, words in options:
         if min(pair) >= 0 and pair not in seen:
@@ -208,9 +209,21 @@ def readings(case: Case, observed_shape: tuple[int, ...], max_families: int = 3
                 fields: dict = {}
                 for change in combo:
                     fields.update(change.fields)
+                if case.padding == "same" and "pads" not in fields:
+                    fields["pads"] = _same_pads(case, fields)  # 'same' for the kernel as read
                 reading = replace(base, **fields)
                 if reading.output_size(case) == tuple(observed_shape[2:]):
                     yield reading, combo
+
+
+def _same_pads(case: Case, fields: dict) -> tuple[int, int, int, int]:
+    """'same' padding for the kernel an implementation reads (transposed, other dilation)."""
+    _, _, kh, kw = case.weight_shape
+    if fields.get("orientation") in ("transpose", "rot90", "rot270", "anti_transpose"):
+        kh, kw = kw, kh
+    dh, dw = fields.get("dilation", case.dilation)
+    th, tw = dh * (kh - 1), dw * (kw - 1)
+    return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
 
 
 def _group_of(reading: Reading, o: int, c_out: int, groups: int) -> int:
@@ -269,6 +282,9 @@ def _depth_change(alpha: np.ndarray) -> Change | None:
         return Change("depth_sum", {}, "averages the input channels of each group instead of "
                                        "summing them")
     kept = [int(c) for c in np.flatnonzero(alpha)]
+    if not kept:
+        return Change("depth_sum", {}, "adds up none of the input channels (a channel loop "
+                                       "that never runs)")
     if len(kept) == 1:
         return Change("depth_sum", {}, f"uses only input channel {kept[0]} of each group's {cg}")
     dropped = [c for c in range(cg) if c not in kept]
@@ -282,19 +298,20 @@ def _snap_alpha(alpha: np.ndarray) -> np.ndarray | None:
     """A fitted alpha as what an implementation would use: all 1, all 1/C, or 0/1 per channel."""
     cg = alpha.size
     if cg == 1:
-        return np.ones(1) if abs(alpha[0] - 1) < 0.02 else None
+        nearest = float(np.round(alpha[0]))
+        return np.full(1, nearest) if nearest in (0.0, 1.0) and abs(alpha[0] - nearest) < 0.02 \
+            else None
     if np.allclose(alpha, 1.0 / cg, atol=0.02 / cg):
         return np.full(cg, 1.0 / cg)
     snapped = np.round(alpha)
-    if np.allclose(alpha, snapped, atol=0.02) and set(snapped.tolist()) <= {0.0, 1.0} \
-            and snapped.any():
+    if np.allclose(alpha, snapped, atol=0.02) and set(snapped.tolist()) <= {0.0, 1.0}:
         return snapped
     return None
 
 
 def _structured_alphas(cg: int) -> list[np.ndarray]:
     """The depth bugs to try when the sample cannot determine one weight per channel."""
-    alphas = [np.ones(cg)]
+    alphas = [np.ones(cg), np.zeros(cg)]
     if cg > 1:
         alphas.append(np.full(cg, 1.0 / cg))
         eye = np.eye(cg)

@@ -34,6 +34,17 @@ NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge
 CONV2D_PARAMETERS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
 
 
+def harness_pads_first(case, handles_padding_mode: bool) -> bool:
+    """Whether the harness pads the input before calling an implementation (and passes
+    padding=0), as nn.Conv2d does: for padding modes other than zeros and for (top, bottom,
+    left, right) padding, unless the implementation handles padding modes itself."""
+    if handles_padding_mode:
+        return False
+    top, bottom, left, right = case.pads
+    return case.padding_mode != "zeros" or (
+        not isinstance(case.padding, str) and not (top == bottom and left == right))
+
+
 def _needs_explicit_pad(padding, padding_mode: str) -> bool:
     if padding_mode != "zeros":
         return True

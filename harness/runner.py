@@ -25,7 +25,12 @@ from harness.cases import Case
 from harness.baseline import Baseline, compute_baseline
 from harness.compare import compare, describe
 from harness.data import CaseArrays, expected_array, materialize, round_to_dtype
-from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation, is_plugin
+from harness.implementations import (
+    DEFAULT_IMPLEMENTATIONS,
+    get_implementation,
+    harness_pads_first,
+    is_plugin,
+)
 from harness.explanation import explain_divergence
 from harness.variants import variant_records
 
@@ -170,9 +175,7 @@ def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
         # F.conv2d's forms pass through: int, (pH, pW), 'same', 'valid' with zero padding;
         # other padding modes and (top, bottom, left, right) are applied here, as nn.Conv2d does
         top, bottom, left, right = case.pads
-        if case.padding_mode != "zeros" or (
-            not isinstance(padding, str) and not (top == bottom and left == right)
-        ):
+        if harness_pads_first(case, False):
             reference.check_padding(x.shape[2], x.shape[3], case.pads, case.padding_mode)
             x = reference.pad(x, case.pads, case.padding_mode)
             padding = 0
@@ -521,7 +524,9 @@ def as_is_record(case: Case, name: str, func: Callable, arrays: CaseArrays, base
                          expected="diverge" if known_cause else "agree", maps=sampled)
     if record.observed == "diverge":
         try:
-            record.cause = explain_divergence(case, arrays, outcome.output, baseline)
+            record.cause = explain_divergence(
+                case, arrays, outcome.output, baseline,
+                prepadded=harness_pads_first(case, getattr(func, "handles_padding_mode", False)))
         except Exception as error:  # never lose the row: the harness's own fault is recorded
             record.status = "error"
             record.message = f"{harness_fault_text('explaining the divergence', error)}; " \
