@@ -203,6 +203,16 @@ def jobs_speedup() -> dict:
             "target_speedup": 1.7}
 
 
+def fuzz_rate(count: int = 2000, seed: int = 1) -> dict:
+    """Configurations per second `conv-harness fuzz` checks on the built-ins with the variants."""
+    from harness.fuzz import fuzz
+    from harness.runner import resolve_implementations
+
+    result = fuzz(resolve_implementations(None), count=count, seed=seed)
+    return {"configurations": result.configurations, "seconds": result.seconds,
+            "per_second": result.rate, "findings": len(result.findings), "target": 50}
+
+
 def startup_times() -> list[dict]:
     rows = []
     probe = ("import sys, time; t = time.perf_counter(); from harness.cli import main\n"
@@ -242,6 +252,8 @@ def main() -> int:
     if not args.skip_jobs:
         print("run --jobs 1 vs --jobs 2 on the ResNet-layer registry ...", flush=True)
         results["jobs"] = jobs_speedup()
+    print("fuzz rate on the built-ins (torch, scipy, reference, variants) ...", flush=True)
+    results["fuzz"] = fuzz_rate()
     results["startup"] = startup_times()
 
     checks = []
@@ -266,6 +278,10 @@ def main() -> int:
             print(f"--jobs: {jobs['jobs1_s']:.1f} s vs {jobs['jobs2_s']:.1f} s; start-up alone "
                   f"{jobs['startup_jobs1_s']:.1f} s vs {jobs['startup_jobs2_s']:.1f} s, so the work "
                   f"beyond start-up runs {jobs['work_speedup']:.2f}x faster with 2 jobs")
+    rate = results["fuzz"]
+    checks.append((f"fuzz configurations per second ({rate['findings']} findings)",
+                   f"{rate['per_second']:.0f}", ">= 50",
+                   rate["per_second"] >= 50 and rate["findings"] == 0))
     for row in results["startup"]:
         checks.append((f"`conv-harness {row['command']}` seconds (heavy imports "
                        f"{row['heavy_imports']})", f"{row['seconds']:.2f}", "<= 1.0",

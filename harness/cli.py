@@ -132,6 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--save-case", metavar="FILE",
                           help="write the smallest counterexample as a case file")
 
+    fuzz = commands.add_parser(
+        "fuzz", help="random differential testing; save what it finds, shrunk, as case files")
+    fuzz.add_argument("--impl", action="append", metavar="NAME|module:function",
+                      help="implementation to check (repeatable; default: torch, scipy, reference)")
+    fuzz.add_argument("--count", type=_positive_int, metavar="N",
+                      help="configurations to draw (default 500, or unlimited with --seconds)")
+    fuzz.add_argument("--seconds", type=_positive_float, metavar="S",
+                      help="stop drawing after S seconds (then shrink what was found)")
+    fuzz.add_argument("--seed", type=int, default=0, metavar="S",
+                      help="the same seed gives the same configurations and findings (default 0)")
+    fuzz.add_argument("--save", default="reports/fuzz", metavar="DIR",
+                      help="where to write the shrunk cases (default: reports/fuzz)")
+    fuzz.add_argument("--no-variants", action="store_true",
+                      help="only the implementations' rows (skip the mutation variant rows)")
+
     explain = commands.add_parser(
         "explain", help="compute one output element by hand: products, sums, dot product")
     explain.add_argument("case_id", metavar="CASE_ID")
@@ -362,8 +377,56 @@ def cmd_explain(args) -> int:
     return EXIT_OK
 
 
+def cmd_fuzz(args) -> int:
+    from harness.fuzz import fuzz, save_finding, shrink, summary_lines
+    from harness.runner import resolve_implementations
+
+    implementations = resolve_implementations(args.impl)
+    count = args.count if args.count or args.seconds else 500
+    counter = Counter(count)
+    result = fuzz(implementations, count=count, seconds=args.seconds, seed=args.seed,
+                  variants=not args.no_variants, progress=counter.update)
+    counter.close()
+    for index, finding in enumerate(result.findings):
+        finding.smallest = shrink(finding, implementations, args.seed,
+                                  variants=not args.no_variants)
+        finding.saved = save_finding(finding, args.save, args.seed, index)
+    for line in summary_lines(result):
+        print(line)
+    return EXIT_FAILED if result.findings else EXIT_OK
+
+
+class Counter:
+    """Configurations done and their rate on one line of stderr, on a terminal only."""
+
+    def __init__(self, total: int | None, stream=None):
+        import time
+
+        self.stream = stream or sys.stderr
+        self.total, self.started = total, time.monotonic()
+        self.enabled = self.stream.isatty()
+        self.shown = False
+
+    def update(self, done: int) -> None:
+        import time
+
+        if not self.enabled or done % 10:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        of = f"/{self.total}" if self.total else ""
+        self.stream.write(f"\rfuzz: {done}{of} configurations, {done / elapsed:.0f}/s")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * 60 + "\r")
+            self.stream.flush()
+
+
 COMMANDS = {
     "run": cmd_run,
+    "fuzz": cmd_fuzz,
     "list": cmd_list,
     "validate": cmd_validate,
     "coverage": cmd_coverage,

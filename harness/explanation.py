@@ -1,6 +1,7 @@
 """Why an output diverges from the baseline: the cause(s) a report row and a diagnosis name.
 
-In order: NaN/Inf where every finite value agrees (`nan`); the bug families (harness.families)
+In order: NaN/Inf reaching more or fewer elements while every finite value agrees (`nan`); the
+bug families (harness.families)
 that reproduce the output, fewest first, with or without narrower arithmetic; a different shape
 no family gives (`shape`); rounding-shaped differences, consistent with one step narrower
 arithmetic than the case dtype (`precision`, harness.compare.precision_models); else `unknown`.
@@ -68,11 +69,8 @@ def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, baseline:
     """Explain a diverging output of `case` against its baseline; `prepadded` when the harness
     padded the input before the call (harness.implementations.harness_pads_first)."""
     expected = baseline.output
-    if output.shape == expected.shape:
-        special = ~np.isfinite(output) | ~np.isfinite(expected)
-        if special.any() and compare(np.where(special, 0.0, output),
-                                     np.where(special, 0.0, expected), baseline.tolerance).agree:
-            return Explanation(fallback="nan")  # every finite value agrees: NaN/Inf alone differ
+    if nan_spread_only(output, baseline):
+        return Explanation(fallback="nan")
     if prepadded:
         case, arrays = as_called(case, arrays)
     family = explain_by_families(case, arrays, output, baseline)
@@ -86,6 +84,28 @@ def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, baseline:
     if arithmetic is not None:
         return Explanation(fallback="precision", arithmetic=arithmetic)
     return Explanation(fallback="unknown")
+
+
+def nan_spread_only(output: np.ndarray, baseline: Baseline) -> bool:
+    """Every finite value agrees and NaN/Inf reach more (or fewer) elements than torch's, not
+    other ones: NaN propagated differently (a zero tap times NaN, a skipped zero tap). NaN/Inf
+    that move to other elements are left to the families (a flipped kernel moves them)."""
+    expected = baseline.output
+    if output.shape != expected.shape:
+        return False
+    observed_special, expected_special = ~np.isfinite(output), ~np.isfinite(expected)
+    special = observed_special | expected_special
+    if not special.any() or not compare(np.where(special, 0.0, output),
+                                        np.where(special, 0.0, expected),
+                                        baseline.tolerance).agree:
+        return False
+    both = observed_special & expected_special
+    comparable = np.isnan(output) | np.isnan(expected) | (output == expected)
+    if (both & ~comparable).any():
+        return False  # an infinity of the other sign: moved, not spread
+    more = (observed_special | ~expected_special).all()
+    fewer = (expected_special | ~observed_special).all()
+    return bool(more or fewer)
 
 
 def explain_divergence(case: Case, arrays: CaseArrays, output: np.ndarray,

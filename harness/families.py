@@ -319,8 +319,11 @@ def _structured_alphas(cg: int) -> list[np.ndarray]:
     return alphas
 
 
+NICE_FACTORS = (1.0, 0.0, 2.0, 0.5, -1.0, 3.0)
+
+
 def _snap_beta(beta: float) -> float:
-    for nice in (1.0, 0.0, 2.0, 0.5, -1.0, 3.0):
+    for nice in NICE_FACTORS:
         if abs(beta - nice) < 1e-3:
             return nice
     return float(f"{beta:.3g}")
@@ -386,6 +389,8 @@ def fit_values(case: Case, part: np.ndarray, bias: np.ndarray | None, outputs: l
                 continue
             residual = target - columns @ alpha
             fitted = _snap_beta(_least_squares_factor(column, residual))
+            if fitted not in NICE_FACTORS and target.size < 8 * (cg + 1):
+                fitted = 1.0  # too few elements to tell an odd bias factor from anything else
             for beta in dict.fromkeys((1.0, fitted)):  # the bias as given first
                 bias_change = [Change("bias", {}, _bias_words(beta, words))] \
                     if beta != 1.0 or words else []

@@ -1,0 +1,190 @@
+"""`conv-harness fuzz`: random differential testing, with what it finds shrunk into case files.
+
+Configurations are drawn with hypothesis from harness.strategies.conv2d_cases (every case field,
+integers and occasional NaN/Inf among the data kinds) in chunks of CHUNK examples, chunk k seeded
+with (seed, k), so the same seed gives the same configurations and findings however long a run
+lasts. Each configuration runs through the implementations and the variants; every failing row
+(a divergence with its cause, an error, a harness fault) is a finding, keyed by its signature
+(implementation, variant, status, cause). For each signature, hypothesis replays the chunk where
+it first appeared, with the check raising on that signature, and shrinks the configuration to
+the smallest one that still shows it; that one is saved as a case file, its cause in its tags.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHUNK = 50
+SEED_STRIDE = 1_000_003
+
+
+@dataclass(frozen=True)
+class Signature:
+    implementation: str
+    variant: str
+    status: str
+    cause: str
+
+    def words(self) -> str:
+        cause = f" [{self.cause}]" if self.cause else ""
+        return f"{self.implementation} / {self.variant}: {self.status}{cause}"
+
+
+@dataclass
+class Finding:
+    signature: Signature
+    chunk: int
+    first: dict  # the configuration it first appeared on
+    message: str
+    count: int = 1
+    smallest: dict | None = None
+    saved: str = ""
+
+
+@dataclass
+class FuzzResult:
+    configurations: int
+    seconds: float
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.configurations / self.seconds if self.seconds else 0.0
+
+
+def _settings(count: int, seed: int, shrink: bool):
+    from hypothesis import HealthCheck, Phase, settings
+
+    phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
+    return settings(max_examples=count, database=None, deadline=None, derandomize=False,
+                    phases=phases, suppress_health_check=list(HealthCheck),
+                    report_multiple_bugs=False, print_blob=False)
+
+
+def _run_chunk(strategy, seed: int, count: int, check: Callable[[dict], None],
+               shrink: bool = False) -> None:
+    from hypothesis import given
+    from hypothesis import seed as hypothesis_seed
+
+    @_settings(count, seed, shrink)
+    @hypothesis_seed(seed)
+    @given(strategy)
+    def chunk(raw):
+        check(raw)
+
+    chunk()
+
+
+def failing_rows(raw: dict, implementations, options) -> list:
+    """The failing rows of one configuration (nothing raises out of run_case)."""
+    from harness.cases import case_from_dict
+    from harness.runner import run_case
+
+    case = case_from_dict(raw)
+    return [r for r in run_case(case, implementations, options) if r.failed]
+
+
+def fuzz(implementations: Sequence[tuple[str, Callable]], count: int | None = None,
+         seconds: float | None = None, seed: int = 0, variants: bool = True,
+         progress: Callable[[int], None] | None = None) -> FuzzResult:
+    """Draw configurations until `count` or `seconds` runs out; the findings, not yet shrunk."""
+    from harness.runner import RunOptions
+    from harness.strategies import conv2d_cases
+
+    options = RunOptions(variants=variants)
+    strategy = conv2d_cases(nonfinite=True, case_id="fuzz")
+    findings: dict[Signature, Finding] = {}
+    done = 0
+    started = time.monotonic()
+    chunk_index = 0
+
+    def out_of_time() -> bool:
+        return seconds is not None and time.monotonic() - started >= seconds
+
+    while (count is None or done < count) and not out_of_time():
+        size = CHUNK if count is None else min(CHUNK, count - done)
+
+        def check(raw, chunk_index=chunk_index):
+            nonlocal done
+            if out_of_time() or (count is not None and done >= count):
+                return
+            done += 1
+            for row in failing_rows(raw, implementations, options):
+                key = Signature(row.implementation, row.variant, row.status, row.cause)
+                if key in findings:
+                    findings[key].count += 1
+                else:
+                    findings[key] = Finding(key, chunk_index, raw, row.message)
+            if progress:
+                progress(done)
+
+        _run_chunk(strategy, seed * SEED_STRIDE + chunk_index, size, check)
+        chunk_index += 1
+    return FuzzResult(done, time.monotonic() - started, list(findings.values()))
+
+
+class _Shown(Exception):
+    """The check saw the signature being shrunk."""
+
+
+def shrink(finding: Finding, implementations, seed: int, variants: bool = True) -> dict:
+    """The smallest configuration hypothesis finds that still shows the finding's signature."""
+    from harness.runner import RunOptions
+    from harness.strategies import conv2d_cases
+
+    options = RunOptions(variants=variants)
+    wanted = finding.signature
+    smallest = [finding.first]
+
+    def check(raw):
+        for row in failing_rows(raw, implementations, options):
+            if Signature(row.implementation, row.variant, row.status, row.cause) == wanted:
+                smallest[0] = raw
+                raise _Shown()
+
+    try:
+        _run_chunk(conv2d_cases(nonfinite=True, case_id="fuzz"),
+                   seed * SEED_STRIDE + finding.chunk, CHUNK, check, shrink=True)
+    except _Shown:
+        pass
+    return smallest[0]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "x"
+
+
+def save_finding(finding: Finding, directory: str | Path, seed: int, index: int) -> str:
+    """Write the finding's smallest configuration as a case file; its path."""
+    from harness.yaml_io import dump_yaml
+
+    signature = finding.signature
+    raw = dict(finding.smallest or finding.first)
+    case_id = f"fuzz_{seed}_{index}_{slug(signature.implementation)}_{slug(signature.variant)}"
+    raw["id"] = case_id
+    raw["description"] = (
+        f"Found by `conv-harness fuzz --seed {seed}`: {signature.words()}. "
+        f"{finding.message[:300]}")
+    raw["tags"] = ["fuzz", *(c for c in signature.cause.split("+") if c)]
+    ordered = {key: raw[key] for key in ("id", "description", "tags") if key in raw}
+    ordered.update({k: v for k, v in raw.items() if k not in ordered})
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    target = path / f"{case_id}.yaml"
+    text = "# yaml-language-server: $schema=case.schema.json\n" + dump_yaml({"cases": [ordered]})
+    target.write_text(text)
+    return str(target)
+
+
+def summary_lines(result: FuzzResult) -> list[str]:
+    lines = [f"{result.configurations} configurations in {result.seconds:.1f} s "
+             f"({result.rate:.0f} per second); {len(result.findings)} distinct findings"]
+    for finding in result.findings:
+        where = f" -> {finding.saved}" if finding.saved else ""
+        lines.append(f"  {finding.signature.words()} on {finding.count} configurations{where}")
+        lines.append(f"    {finding.message[:200]}")
+    return lines
