@@ -122,7 +122,9 @@ def _pad_options(before: int, after: int, other: tuple[int, int], kernel: int, d
         options.append(((raw // 2, raw - raw // 2), "'same' from the undilated kernel"))
     if padding == "valid":
         options.append(((same_total // 2, same_total - same_total // 2), "'valid' read as 'same'"))
-    options += [((after, before), "on the opposite sides"),
+    swapped_words = ("the extra pixel of 'same' before instead of after" if padding == "same"
+                     else "on the opposite sides")
+    options += [((after, before), swapped_words),
                ((before + 1, after), "one more before"), ((before, after + 1), "one more after"),
                ((before - 1, after), "one fewer before"), ((before, after - 1), "one fewer after"),
                ((before + 1, after + 1), "one more on both sides"),
