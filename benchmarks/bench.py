@@ -112,7 +112,7 @@ def harness_overhead(cases_count: int = 2000) -> dict:
     """Per-row time of the harness itself on a sweep of tiny cases, implementations excluded."""
     from harness.cases import load_cases
     from harness.report import csv_text, to_dataframe
-    from harness.runner import run_records
+    from harness.executor import run_records
 
     biases = -(-cases_count // 3)
     text = (

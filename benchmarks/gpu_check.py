@@ -28,7 +28,8 @@ import torch  # noqa: E402
 from benchmarks.bench import CASES  # noqa: E402
 from harness.cases import load_cases  # noqa: E402
 from harness.report import csv_text, summary_lines, to_dataframe  # noqa: E402
-from harness.runner import RunOptions, run_records  # noqa: E402
+from harness.runner import RunOptions  # noqa: E402
+from harness.executor import run_records  # noqa: E402
 
 IMPLEMENTATIONS = ["torch", "torch_cuda", "torch_cuda_tf32", "reference"]
 

@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 from harness.baseline import compute_baseline  # noqa: E402
 from harness.cases import TensorSpec, case_from_dict, load_cases  # noqa: E402
 from harness.data import materialize  # noqa: E402
-from harness.implementations import get_implementation  # noqa: E402
+from harness.registry import get_implementation  # noqa: E402
 from harness.explanation import explain_divergence  # noqa: E402
-from harness.runner import call_implementation  # noqa: E402
+from harness.calling import call_implementation  # noqa: E402
 
 
 def _module(name: str):

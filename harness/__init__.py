@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 
 _LOCATIONS = {
     "load_cases": "harness.cases",
-    "get_implementation": "harness.implementations",
-    "run": "harness.runner",
+    "get_implementation": "harness.registry",
+    "run": "harness.executor",
     "HarnessError": "harness.errors",
 }
 

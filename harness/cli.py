@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.progress import Counter, Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_REPORT = "reports/discrepancies.csv"
@@ -168,39 +169,6 @@ def _load(args):
     return select(load_cases(args.paths), getattr(args, "keyword", None))
 
 
-class Progress:
-    """A one-line progress bar on stderr: only on a terminal, only after a couple of seconds."""
-
-    def __init__(self, total: int, delay: float = 2.0, stream=None):
-        import time
-
-        self.stream = stream or sys.stderr
-        self.enabled = total > 0 and self.stream.isatty()
-        self.total, self.delay, self.started = total, delay, time.monotonic()
-        self.seen: set[str] = set()
-        self.shown = False
-
-    def update(self, case_id: str) -> None:
-        import time
-
-        self.seen.add(case_id)
-        if not self.enabled or time.monotonic() - self.started < self.delay:
-            return
-        done = len(self.seen)
-        width = 30
-        filled = width * done // self.total
-        bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r[{bar}] {done}/{self.total} cases  {case_id[:40]:<40}")
-        self.stream.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\r" + " " * 90 + "\r")
-            self.stream.flush()
-            self.shown = False
-
-
 # Below this estimated cost (scipy-leg multiply-adds, harness.select.estimated_cost; about 10 s of
 # work) worker processes cost more to start (each imports torch) than they save.
 PARALLEL_WORTH = 2_500_000_000
@@ -252,7 +220,8 @@ def cmd_run(args) -> int:
         to_dataframe,
         write_csv,
     )
-    from harness.runner import RunOptions, iter_records, resolve_implementations
+    from harness.runner import RunOptions, resolve_implementations
+    from harness.executor import iter_records
 
     cases = _load(args)
     if args.shard:
@@ -332,7 +301,7 @@ def cmd_diagnose(args) -> int:
     import json
 
     from harness.diagnose import diagnose, human_lines
-    from harness.implementations import get_implementation
+    from harness.registry import get_implementation
     from harness.report import atomic_write
     from harness.yaml_io import dump_yaml
 
@@ -394,34 +363,6 @@ def cmd_fuzz(args) -> int:
     for line in summary_lines(result):
         print(line)
     return EXIT_FAILED if result.findings else EXIT_OK
-
-
-class Counter:
-    """Configurations done and their rate on one line of stderr, on a terminal only."""
-
-    def __init__(self, total: int | None, stream=None):
-        import time
-
-        self.stream = stream or sys.stderr
-        self.total, self.started = total, time.monotonic()
-        self.enabled = self.stream.isatty()
-        self.shown = False
-
-    def update(self, done: int) -> None:
-        import time
-
-        if not self.enabled or done % 10:
-            return
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        of = f"/{self.total}" if self.total else ""
-        self.stream.write(f"\rfuzz: {done}{of} configurations, {done / elapsed:.0f}/s")
-        self.stream.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\r" + " " * 60 + "\r")
-            self.stream.flush()
 
 
 COMMANDS = {

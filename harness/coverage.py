@@ -24,7 +24,7 @@ class MutationCoverage:
 
 def registry_coverage(cases: Sequence[Case]) -> list[MutationCoverage]:
     from harness.data import materialize
-    from harness.runner import compute_baseline
+    from harness.baseline import compute_baseline
     from harness.variants import variant_records
 
     table = {name: MutationCoverage(name, m.cause) for name, m in MUTATIONS.items()}

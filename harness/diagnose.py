@@ -27,7 +27,8 @@ from harness.data import materialize
 from harness.errors import CaseFileError
 from harness.implementations import harness_pads_first
 from harness.explanation import Explanation, explain_output, order_causes
-from harness.runner import call_implementation, compute_baseline
+from harness.calling import call_implementation
+from harness.baseline import compute_baseline
 
 
 @dataclass(frozen=True)

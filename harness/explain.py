@@ -173,9 +173,10 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
         raise HarnessError(
             "--plot needs matplotlib, which is not installed: pip install 'conv-harness[plot]'"
         ) from None
-    from harness.implementations import get_implementation
+    from harness.registry import get_implementation
     from harness.mutations import MUTATIONS
-    from harness.runner import call_implementation, compute_baseline
+    from harness.calling import call_implementation
+    from harness.baseline import compute_baseline
     from harness.variants import variant_output
 
     arrays = materialize(case)

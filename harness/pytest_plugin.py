@@ -54,7 +54,7 @@ class MatrixState:
     def implementations(self):
         """Available implementations; unavailable peers are remembered and their tests skipped."""
         if self._implementations is None:
-            from harness.implementations import DEFAULT_IMPLEMENTATIONS, get_implementation
+            from harness.registry import DEFAULT_IMPLEMENTATIONS, get_implementation
             from harness.peers import ImplementationUnavailable
 
             self._implementations = []
@@ -78,7 +78,7 @@ class MatrixState:
 
     def matrix(self):
         """(case, implementation, variant) triples, in the report's order."""
-        from harness.implementations import DEFAULT_IMPLEMENTATIONS
+        from harness.registry import DEFAULT_IMPLEMENTATIONS
         from harness.variants import planned_variants
 
         names = list(dict.fromkeys(self.implementation_names or DEFAULT_IMPLEMENTATIONS))

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.runner import COLUMNS, Record
+from harness.records import COLUMNS, Record
 
 INT_COLUMNS = ("groups", "mismatched", "total", "case_index")
 FLOAT_COLUMNS = ("max_abs_diff", "max_rel_diff", "atol", "rtol")

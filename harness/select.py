@@ -128,7 +128,7 @@ def estimated_cost(case: Case) -> int:
     than scipy) and the comparisons, which grow with the output's size."""
     if not case.computes:
         return CASE_OVERHEAD // 10
-    from harness.runner import SCIPY_FULL_COST, scipy_cost
+    from harness.cost import SCIPY_FULL_COST, scipy_cost
 
     elements = math.prod(case.output_shape)
     macs = elements * case.reduction_length

@@ -27,6 +27,7 @@ import numpy as np
 from harness.cases import Case
 from harness.data import CaseArrays
 from harness.mutations import MUTATIONS, Mutation, Semantics, mutated_output
+from harness.records import harness_fault_text, make_record
 
 PRODUCER = "reference"
 RANDOM_INPUT_SEED = 20240229
@@ -91,7 +92,6 @@ def variant_records(case: Case, arrays: CaseArrays, reference_result) -> list:
         try:
             records.append(_variant_record(case, arrays, reference_result, mutation))
         except Exception as error:  # the harness's own fault: recorded, the run goes on
-            from harness.runner import harness_fault_text, make_record
 
             records.append(make_record(
                 case, producer(mutation), mutation.name, reference_result, None, status="error",
@@ -101,8 +101,6 @@ def variant_records(case: Case, arrays: CaseArrays, reference_result) -> list:
 
 
 def _variant_record(case: Case, arrays: CaseArrays, reference_result, mutation: Mutation):
-    from harness.runner import make_record
-
     name = producer(mutation)
     try:
         output = variant_output(case, arrays, mutation, reference_result.output)

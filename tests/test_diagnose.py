@@ -8,7 +8,7 @@ import pytest
 
 from harness.cases import load_cases
 from harness.diagnose import diagnose
-from harness.implementations import get_implementation
+from harness.registry import get_implementation
 from harness.report import read_csv
 from tests.conftest import ROOT, run_cli
 

@@ -8,7 +8,7 @@ import pytest
 
 from harness.cases import case_from_dict
 from harness.diagnose import diagnose
-from harness.implementations import get_implementation
+from harness.registry import get_implementation
 from harness.runner import RunOptions, run_case
 from tests.conftest import ROOT
 

@@ -10,7 +10,8 @@ from scipy import ndimage, signal
 from harness.cases import load_cases
 from harness.data import materialize
 from harness.mutations import MUTATIONS, Semantics, mutated_output
-from harness.runner import compute_baseline, run_case
+from harness.baseline import compute_baseline
+from harness.runner import run_case
 from tests.conftest import ROOT, run_cli
 
 SEED_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]]

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.cli import Progress
+from harness.progress import Progress
 from tests.conftest import ROOT, run_cli
 
 

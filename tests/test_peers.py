@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from harness.cases import load_cases
-from harness.implementations import get_implementation
+from harness.registry import get_implementation
 from harness.peers import PEERS, ImplementationUnavailable
-from harness.runner import RunOptions, run_records
+from harness.runner import RunOptions
+from harness.executor import run_records
 from tests.conftest import ROOT, run_cli
 
 NEEDS = {"jax": "jax", "onnxruntime": "onnxruntime", "opencv": "cv2"}

@@ -153,7 +153,7 @@ def test_depthwise_planes_match_the_loop_whatever_the_threads(monkeypatch, mode)
 def test_loop_form_pins_the_baseline_on_small_registry_cases():
     from harness.cases import load_cases
     from harness.data import materialize
-    from harness.runner import compute_baseline
+    from harness.baseline import compute_baseline
     from tests.conftest import ROOT
 
     pinned = 0

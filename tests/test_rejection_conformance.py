@@ -11,7 +11,8 @@ import pytest
 
 from harness.cases import load_cases
 from harness.report import read_csv
-from harness.runner import RunOptions, rejection_records, run_records
+from harness.runner import RunOptions, rejection_records
+from harness.executor import run_records
 from tests.conftest import ROOT, run_cli
 
 REJECTIONS = ROOT / "cases" / "rejections.yaml"
@@ -124,7 +125,7 @@ def test_pytest_matrix_skips_accepts_invalid_unless_strict(lenient):
 
 
 def _lenient_function(lenient: str):
-    from harness.implementations import get_implementation
+    from harness.registry import get_implementation
 
     return get_implementation(lenient)
 

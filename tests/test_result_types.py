@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from harness.cases import load_cases
 from harness.data import materialize
 from harness.diagnose import diagnose, human_lines
-from harness.runner import RunOptions, call_implementation, output_contract, run_case
+from harness.runner import RunOptions, run_case
+from harness.calling import call_implementation, output_contract
 
 CASES = """
 defaults:

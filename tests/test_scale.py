@@ -10,7 +10,8 @@ import sys
 import numpy as np
 
 from harness.cases import load_cases
-from harness.runner import RunOptions, resolve_implementations, run_case, sampled_maps
+from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.cost import sampled_maps
 from harness.select import estimated_cost, shard
 from tests.conftest import ROOT, run_cli
 
@@ -142,7 +143,7 @@ def test_torch_leg_does_not_depend_on_the_callers_thread_count():
 def test_scipy_sampling_counts_the_cost_of_each_call(write_cases):
     """A 1x1 kernel on small planes is cheap in multiply-adds but costs one correlate2d call per
     (n, o, c): the sample is bounded by calls too (ResNet-18's 1x1 shortcut took 400,000 calls)."""
-    from harness.runner import SCIPY_CALL_COST, SCIPY_FULL_COST, scipy_map_cost
+    from harness.cost import SCIPY_CALL_COST, SCIPY_FULL_COST, scipy_map_cost
 
     path = write_cases("""
         cases:
@@ -162,7 +163,7 @@ def test_scipy_sampling_counts_the_cost_of_each_call(write_cases):
 
 
 def test_worker_thread_variables_are_set_only_while_workers_start(monkeypatch):
-    from harness.runner import THREAD_VARIABLES, _worker_threads
+    from harness.executor import THREAD_VARIABLES, _worker_threads
 
     for name in THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from harness.baseline import compute_baseline
 from harness.cases import case_from_dict, torch_rejection
 from harness.data import materialize
-from harness.runner import RunOptions, call_implementation, resolve_implementations, run_case
+from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.calling import call_implementation
 from harness.strategies import conv2d_cases
 from tests.conftest import ROOT
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from harness.cases import TensorSpec, case_from_dict, load_cases
 from harness.diagnose import diagnose
-from harness.implementations import get_implementation
+from harness.registry import get_implementation
 from harness.runner import RunOptions, run_case
 from tests.conftest import ROOT, run_cli
 

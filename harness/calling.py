@@ -1,0 +1,208 @@
+"""Calling an implementation safely: its arguments, a time limit, and its result read exactly.
+
+Each call gets fresh copies of the inputs (an implementation that modifies them in place is an
+error), the padding nn.Conv2d would apply first (harness.implementations.harness_pads_first), an
+optional time limit, and its result is read as float64 from any float-like type under one output
+contract (`output_contract`) shared by `run` and `diagnose`. Nothing it does escapes as an
+exception: the Outcome says what happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness import reference
+from harness.case import Case
+from harness.data import CaseArrays, round_to_dtype
+from harness.implementations import harness_pads_first
+
+class ImplementationFault(Exception):
+    """An implementation misbehaved; the message goes into the row."""
+
+
+@dataclass
+class Outcome:
+    """What one implementation produced for one case."""
+
+    output: np.ndarray | None
+    status: str | None = None  # "error" / "unsupported" when output is None
+    message: str = ""
+    # the output contract (output_contract) broken despite an output: an `error` row in `run`,
+    # an `error` probe in `diagnose`
+    contract: str = ""
+
+
+class CallTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Raise CallTimeout in the calling code after `seconds` (SIGALRM; main thread only).
+
+    Pure-Python loops and sleeps are interrupted; a single long call into C code is interrupted
+    when it returns to Python.
+    """
+    usable = (seconds and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CallTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
+    """Positional inputs and keyword parameters to call an implementation with."""
+    x = np.array(arrays.input)
+    kwargs: dict = {
+        "stride": _compact_pair(case.stride),
+        "dilation": _compact_pair(case.dilation),
+        "groups": case.groups,
+    }
+    padding = case.padding
+    if handles_padding_mode:
+        kwargs["padding"] = padding
+        kwargs["padding_mode"] = case.padding_mode
+    else:
+        # F.conv2d's forms pass through: int, (pH, pW), 'same', 'valid' with zero padding;
+        # other padding modes and (top, bottom, left, right) are applied here, as nn.Conv2d does
+        top, bottom, left, right = case.pads
+        if harness_pads_first(case, False):
+            reference.check_padding(x.shape[2], x.shape[3], case.pads, case.padding_mode)
+            x = reference.pad(x, case.pads, case.padding_mode)
+            padding = 0
+        elif not isinstance(padding, str):
+            padding = top if top == left else (top, left)
+        kwargs["padding"] = padding
+    weight = np.array(arrays.weight)
+    bias = None if arrays.bias is None else np.array(arrays.bias)
+    return (x, weight, bias), kwargs
+
+
+def _compact_pair(pair: tuple[int, int]):
+    return pair[0] if pair[0] == pair[1] else pair
+
+
+def to_numpy(result) -> tuple[np.ndarray, str | None]:
+    """An implementation's result as a NumPy array, and the name of the result's own dtype.
+
+    torch tensors of any dtype (bfloat16 and other floats NumPy lacks become float32, exactly), on
+    any device, with grad; NumPy arrays and scalars; anything with `__array__` (a JAX array gives an
+    `ml_dtypes` bfloat16 array for a bfloat16 result). Lists, tuples and Python numbers have no
+    dtype of their own: the name is None and the caller reads them in the case's dtype. Anything
+    else is an ImplementationFault.
+    """
+    torch = sys.modules.get("torch")  # a torch tensor exists only once torch is imported
+    if torch is not None and isinstance(result, torch.Tensor):
+        tensor = result.detach()
+        if tensor.layout != torch.strided:
+            tensor = tensor.to_dense()
+        tensor = tensor.cpu().resolve_conj().resolve_neg()
+        name = str(tensor.dtype).removeprefix("torch.")
+        if tensor.is_floating_point() and tensor.dtype not in (
+                torch.float16, torch.float32, torch.float64):
+            tensor = tensor.float()  # bfloat16, float8: every value is a float32
+        return tensor.numpy(), name
+    if isinstance(result, (list, tuple, int, float)):
+        return np.asarray(result), None
+    if isinstance(result, np.generic) or any(
+            hasattr(result, attribute)
+            for attribute in ("__array__", "__array_interface__", "__array_struct__")):
+        array = np.asarray(result)
+        return array, array.dtype.name
+    raise ImplementationFault(f"returned {type(result).__name__}, not an array")
+
+
+def real_values(array: np.ndarray) -> np.ndarray:
+    """The array's values in float64, exactly for every float format up to float64.
+
+    Integers and floats are read as they are; `ml_dtypes` floats (bfloat16, float8_*; NumPy dtype
+    kind 'V') too, without ml_dtypes being needed here: bfloat16 is the upper half of a float32.
+    Anything else (complex, bool, strings, objects) is an ImplementationFault.
+    """
+    dtype = array.dtype
+    if dtype.kind in "fiu":
+        return array.astype(np.float64)
+    if dtype.kind == "V" and dtype.name == "bfloat16" and dtype.itemsize == 2:
+        bits = array.view(np.uint16).astype(np.uint32) << 16
+        return bits.view(np.float32).astype(np.float64)
+    if dtype.kind == "V" and getattr(dtype.type, "__module__", "").startswith("ml_dtypes"):
+        try:
+            return array.astype(np.float64)  # ml_dtypes registers these casts
+        except (TypeError, ValueError):
+            pass
+    raise ImplementationFault(f"returned an array of dtype {dtype}, not real numbers")
+
+
+def output_contract(dtype: str | None, case_dtype: str) -> str:
+    """The output contract, shared by `run` and `diagnose`: '' when it holds, else what breaks it.
+
+    A result with a dtype of its own must have the case's dtype; for bfloat16 cases (whose inputs
+    arrive as float32 arrays holding bfloat16 values) float32 and bfloat16 both qualify. A result
+    without one (a list, a tuple, a Python number; dtype None) is read in the case's dtype and
+    never breaks it.
+    """
+    if dtype is None or dtype == case_dtype:
+        return ""
+    if case_dtype == "bfloat16":
+        if dtype == "float32":
+            return ""
+        return (f"returned {dtype} for bfloat16 inputs (conv2d returns the input's dtype: "
+                "bfloat16, or float32 holding bfloat16 values)")
+    return f"returned {dtype} for {case_dtype} inputs (conv2d returns the input's dtype)"
+
+
+def call_implementation(func: Callable, case: Case, arrays: CaseArrays,
+                        timeout: float | None = None, maps=None) -> Outcome:
+    handles = bool(getattr(func, "handles_padding_mode", False))
+    try:
+        args, kwargs = call_arguments(case, arrays, handles)
+    except ValueError as error:  # the padding step nn.Conv2d would take refuses, as F.pad does
+        return Outcome(None, "error", one_line(f"padding before the call refused: {error}"))
+    if maps is not None and getattr(func, "samples_output_maps", False):
+        kwargs["output_maps"] = maps
+    originals = [None if a is None else a.copy() for a in args]
+    try:
+        with time_limit(timeout):
+            result = func(*args, **kwargs)
+    except CallTimeout:
+        return Outcome(None, "error", f"ran past the {timeout:g} s timeout (--timeout)")
+    except NotImplementedError as error:
+        return Outcome(None, "unsupported", one_line(f"NotImplementedError: {error}"))
+    except Exception as error:
+        return Outcome(None, "error", one_line(f"raised {type(error).__name__}: {error}"))
+    for name, given, original in zip(("input", "weight", "bias"), args, originals):
+        if given is not None and not np.array_equal(given, original, equal_nan=True):
+            return Outcome(None, "error", f"modified its {name} argument in place")
+    try:
+        values, dtype = to_numpy(result)
+        output = real_values(values)
+    except ImplementationFault as error:
+        return Outcome(None, "error", one_line(str(error)))
+    except Exception as error:
+        return Outcome(None, "error", one_line(f"result could not be read as an array: {error}"))
+    if dtype is None:  # no dtype of its own (a list): read in the case's dtype
+        output = round_to_dtype(output, case.dtype).astype(np.float64)
+    return Outcome(output, None, "", output_contract(dtype, case.dtype))
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

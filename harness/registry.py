@@ -1,0 +1,117 @@
+"""Implementations by name: the built-ins, the peers, and a user's `module:function`.
+
+`get_implementation(name)` resolves a name (a user's module importable from the current
+directory or PYTHONPATH, or `path/to/file.py:function`) to a callable with conv2d's signature,
+or raises ImplementationError with one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.errors import ImplementationError
+from harness.implementations import (
+    CONV2D_PARAMETERS,
+    reference_conv2d,
+    scipy_conv2d,
+    torch_conv2d,
+)
+from harness.peers import PEERS, get_peer
+
+BUILTINS: dict[str, Callable] = {
+    "torch": torch_conv2d,
+    "scipy": scipy_conv2d,
+    "reference": reference_conv2d,
+}
+
+
+DEFAULT_IMPLEMENTATIONS = ("torch", "scipy", "reference")
+
+
+_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def is_plugin(name: str) -> bool:
+    """True for a user's implementation, False for one shipped with the harness (a built-in or a
+    peer): those are held to every contract, e.g. refusing what torch rejects."""
+    return name not in BUILTINS and name not in PEERS
+
+
+def check_signature(func: Callable, name: str) -> None:
+    """Raise ImplementationError unless func can be called with conv2d's parameters."""
+    if not callable(func):
+        raise ImplementationError(f"implementation '{name}': {type(func).__name__} is not callable")
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return  # builtins without a signature: trust them
+    try:
+        signature.bind(*(object() for _ in range(7)))
+    except TypeError:
+        raise ImplementationError(
+            f"implementation '{name}': signature {signature} cannot take conv2d's arguments "
+            f"({', '.join(CONV2D_PARAMETERS)}); expected def conv2d(input, weight, bias=None, "
+            "stride=1, padding=0, dilation=1, groups=1)"
+        ) from None
+
+
+def get_implementation(name: str) -> Callable:
+    """A built-in by name, or a user's callable as `module:function` (module importable or a .py path)."""
+    if name in BUILTINS:
+        return BUILTINS[name]
+    if name in PEERS:
+        return get_peer(name)
+    if not _SPEC.match(name) and not (":" in name and name.split(":")[0].endswith(".py")):
+        known = ", ".join([*BUILTINS, *PEERS])
+        raise ImplementationError(
+            f"implementation '{name}': not a known name ({known}) and not of the form "
+            "module:function"
+        )
+    module_name, _, attribute = name.rpartition(":")
+    module = _import(module_name, name)
+    func = module
+    for part in attribute.split("."):
+        if not hasattr(func, part):
+            raise ImplementationError(
+                f"implementation '{name}': module '{module_name}' has no attribute '{attribute}'"
+            )
+        func = getattr(func, part)
+    check_signature(func, name)
+    return func
+
+
+def _import(module_name: str, name: str):
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_file():
+            raise ImplementationError(f"implementation '{name}': no such file {module_name}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:  # the user's module failed while importing
+            raise ImplementationError(
+                f"implementation '{name}': importing {module_name} failed: "
+                f"{type(error).__name__}: {error}"
+            ) from None
+        return module
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise ImplementationError(
+            f"implementation '{name}': cannot import module '{module_name}' ({error}); check the "
+            "name and that it is importable from the current directory or PYTHONPATH"
+        ) from None
+    except Exception as error:
+        raise ImplementationError(
+            f"implementation '{name}': importing module '{module_name}' failed: "
+            f"{type(error).__name__}: {error}"
+        ) from None

@@ -1,0 +1,309 @@
+"""The case file format: field checkers, the pydantic models and the JSON Schema.
+
+Owns the case file contract of DESIGN.md at the level of one YAML document: which keys exist,
+their types and forms (tensors are NCHW, weights OIHW ((C_out, C_in/groups, kH, kW)); padding is
+normalised to (top, bottom, left, right) or 'same' / 'valid'), and the messages a bad value gets.
+It imports neither torch, scipy nor pandas.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+)
+
+from harness.causes import CAUSES
+
+ID_PATTERN = r"^[a-z0-9_]+$"
+
+
+DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+INITS = ("normal", "uniform", "integers", "ones", "zeros", "arange", "impulse")
+
+
+CASE_SUFFIXES = (".yaml", ".yml")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def suggest(value: Any, allowed: Sequence[str]) -> str:
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value.lower(), allowed, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_pair(value: Any, what: str) -> tuple[int, int]:
+    if _is_int(value) and value >= 1:
+        return (value, value)
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(_is_int(v) and v >= 1 for v in value)
+    ):
+        return (value[0], value[1])
+    raise ValueError(f"expected a positive int or a pair [{what}H, {what}W] of positive ints")
+
+
+def _check_stride(value: Any) -> tuple[int, int]:
+    return _check_pair(value, "s")
+
+
+def _check_dilation(value: Any) -> tuple[int, int]:
+    return _check_pair(value, "d")
+
+
+def _check_padding(value: Any) -> str | tuple[int, int, int, int]:
+    if isinstance(value, str) and value in ("same", "valid"):
+        return value
+    if _is_int(value) and value >= 0:
+        return (value, value, value, value)
+    if isinstance(value, list) and len(value) in (2, 4) and all(_is_int(v) and v >= 0 for v in value):
+        if len(value) == 2:
+            return (value[0], value[0], value[1], value[1])
+        return tuple(value)  # type: ignore[return-value]
+    raise ValueError(
+        "expected an int >= 0, [pH, pW], [top, bottom, left, right], 'same' or 'valid'"
+        + suggest(value, ["same", "valid"])
+    )
+
+
+def _check_choice(allowed: Sequence[str]):
+    def check(value: Any) -> str:
+        if isinstance(value, str) and value in allowed:
+            return value
+        raise ValueError("expected one of " + ", ".join(allowed) + suggest(value, allowed))
+
+    return check
+
+
+def _check_rejects(value: Any) -> bool | str:
+    if isinstance(value, bool) or (isinstance(value, str) and value):
+        return value
+    raise ValueError("expected true/false or a substring of torch's error message")
+
+
+def _check_positive_int(value: Any) -> int:
+    if _is_int(value) and value >= 1:
+        return value
+    raise ValueError("expected a positive int")
+
+
+def literal_shape(value: Any) -> tuple[int, ...]:
+    """Shape of a nested list of numbers; ValueError if ragged, empty or non-numeric."""
+    if isinstance(value, bool) or isinstance(value, str):
+        raise ValueError(f"literal arrays hold numbers only, found {value!r}")
+    if isinstance(value, (int, float)):
+        return ()
+    if not isinstance(value, list):
+        raise ValueError(f"literal arrays hold numbers only, found {type(value).__name__}")
+    if not value:
+        raise ValueError("literal arrays must not be empty")
+    shapes = {literal_shape(item) for item in value}
+    if len(shapes) != 1:
+        raise ValueError("ragged literal array: rows have different lengths")
+    return (len(value), *shapes.pop())
+
+
+def _check_literal(value: Any) -> list:
+    shape = literal_shape(value)
+    if len(shape) > 4:
+        raise ValueError(f"literal arrays have at most 4 axes, found {len(shape)}")
+    return value
+
+
+_PAIR_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2},
+    ]
+}
+
+
+_PADDING_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2},
+        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4},
+        {"enum": ["same", "valid"]},
+    ]
+}
+
+
+_LITERAL_SCHEMA = {"type": "array", "description": "nested list of numbers (rank <= 4)"}
+
+
+Stride = Annotated[Any, BeforeValidator(_check_stride), WithJsonSchema(_PAIR_SCHEMA)]
+
+
+Dilation = Annotated[Any, BeforeValidator(_check_dilation), WithJsonSchema(_PAIR_SCHEMA)]
+
+
+Padding = Annotated[Any, BeforeValidator(_check_padding), WithJsonSchema(_PADDING_SCHEMA)]
+
+
+PositiveInt = Annotated[
+    Any, BeforeValidator(_check_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})
+]
+
+
+Dtype = Annotated[Any, BeforeValidator(_check_choice(DTYPES)), WithJsonSchema({"enum": list(DTYPES)})]
+
+
+PaddingMode = Annotated[
+    Any, BeforeValidator(_check_choice(PADDING_MODES)), WithJsonSchema({"enum": list(PADDING_MODES)})
+]
+
+
+LiteralArray = Annotated[Any, BeforeValidator(_check_literal), WithJsonSchema(_LITERAL_SCHEMA)]
+
+
+Word = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+Cause = Annotated[
+    Any, BeforeValidator(_check_choice(tuple(CAUSES))), WithJsonSchema({"enum": list(CAUSES)})
+]
+
+
+class TensorSpec(BaseModel):
+    """A generated tensor: `init` over `shape`, seeded (numpy Generator)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    shape: Annotated[list[PositiveInt], Field(min_length=1, max_length=4)]
+    init: Literal["normal", "uniform", "integers", "ones", "zeros", "arange", "impulse"]
+    seed: int = 0
+    low: float | None = None
+    high: float | None = None
+    std: Annotated[float, Field(gt=0)] | None = None
+    at: list[int] | None = None
+
+
+def _tensor_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "spec"
+    if isinstance(value, list):
+        return "literal"
+    return None
+
+
+Tensor = Annotated[
+    Union[Annotated[TensorSpec, Tag("spec")], Annotated[LiteralArray, Tag("literal")]],
+    Discriminator(
+        _tensor_kind,
+        custom_error_type="tensor_type",
+        custom_error_message="expected a tensor spec {shape, init, ...} or a literal nested list",
+    ),
+]
+
+
+class CaseFields(BaseModel):
+    """The fields a case may set (also allowed in `defaults` and in a sweep's `base`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    tags: list[Word] = Field(default_factory=list)
+    input: Tensor
+    weight: Tensor
+    bias: Tensor | None = None
+    stride: Stride = (1, 1)
+    padding: Padding = (0, 0, 0, 0)
+    dilation: Dilation = (1, 1)
+    groups: PositiveInt = 1
+    padding_mode: PaddingMode = "zeros"
+    dtype: Dtype = "float64"
+    expected: LiteralArray | None = None
+    rejects: Annotated[
+        Any, BeforeValidator(_check_rejects),
+        WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "string", "minLength": 1}]}),
+    ] = False
+    diverges: dict[str, Cause] = Field(
+        default_factory=dict,
+        description="implementations known to diverge on this case, with the expected cause "
+        "(a documented semantic difference, e.g. scipy spreading NaN through dilation zeros)",
+    )
+
+
+class CaseModel(CaseFields):
+    """One case: its fields plus a unique id."""
+
+    id: Word
+
+
+class SweepModel(BaseModel):
+    """A sweep: `vary` expands over `base` into one case per combination."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Word
+    description: str = ""
+    tags: list[Word] = Field(default_factory=list)
+    base: dict[str, Any]
+    vary: dict[str, Annotated[list[Any], Field(min_length=1)]]
+
+
+class CaseFileModel(BaseModel):
+    """Top level of a case file (used for the JSON Schema; loading checks keys itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: dict[str, Any] | None = None
+    cases: list[CaseModel] = Field(default_factory=list)
+    sweeps: list[SweepModel] = Field(default_factory=list)
+
+
+CASE_FIELD_NAMES = tuple(CaseFields.model_fields)
+
+
+TENSOR_FIELDS = ("input", "weight", "bias")
+
+
+def case_json_schema() -> dict:
+    """JSON Schema (draft 2020-12) of a case file, for editors and external validators."""
+    import copy
+
+    schema = CaseFileModel.model_json_schema()
+    definitions = schema["$defs"]
+    case = definitions["CaseModel"]
+    for name, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        case["properties"][name]["default"] = default
+    fields = copy.deepcopy(case)
+    fields["properties"].pop("id")
+    fields.pop("required", None)
+    fields["title"] = "CaseFields"
+    fields["description"] = "Case fields, all optional (file defaults and a sweep's base)."
+    definitions["CaseFields"] = fields
+    schema["properties"]["defaults"] = {
+        "anyOf": [{"$ref": "#/$defs/CaseFields"}, {"type": "null"}],
+        "description": "Applied to every case (and sweep) in this file.",
+    }
+    sweep = definitions["SweepModel"]["properties"]
+    sweep["base"] = {"$ref": "#/$defs/CaseFields"}
+    sweep["vary"] = {
+        "type": "object",
+        "propertyNames": {"enum": [f for f in CASE_FIELD_NAMES if f != "expected"]},
+        "additionalProperties": {"type": "array", "minItems": 1},
+        "description": "One case per combination of these values (cartesian product).",
+    }
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "conv-harness case file"
+    return schema
