@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ def torch_conv2d(x, w, **params):
 
     with torch.no_grad():
         return F.conv2d(torch.from_numpy(x), torch.from_numpy(w), **params).numpy()
+
 
 CASES = {
     # name: (input shape, weight shape, parameters)
@@ -86,33 +88,46 @@ def implementation_rows(repeat: int, with_scipy: bool) -> list[dict]:
             w = rng.standard_normal(w_shape).astype(dtype)
             reps = repeat
             torch_time, ref_time = median_times(
-                [lambda: torch_conv2d(x, w, **params), lambda: reference_conv2d(x, w, **params)],
-                reps)
+                [partial(torch_conv2d, x, w, **params), partial(reference_conv2d, x, w, **params)],
+                reps,
+            )
             limit = None if name == "tiny" else TARGETS.get(name, {}).get(dtype, OTHER_TARGET)
-            row = {"case": name, "dtype": dtype, "input": list(x_shape), "weight": list(w_shape),
-                   "torch_ms": torch_time * 1e3, "reference_ms": ref_time * 1e3,
-                   "reference_ratio": ref_time / torch_time, "target": limit}
+            row = {
+                "case": name,
+                "dtype": dtype,
+                "input": list(x_shape),
+                "weight": list(w_shape),
+                "torch_ms": torch_time * 1e3,
+                "reference_ms": ref_time * 1e3,
+                "reference_ratio": ref_time / torch_time,
+                "target": limit,
+            }
             if with_scipy:
-                macs = np.prod(x_shape[:1]) * w_shape[0] * np.prod(x_shape[2:]) * np.prod(w_shape[1:])
+                macs = (
+                    np.prod(x_shape[:1]) * w_shape[0] * np.prod(x_shape[2:]) * np.prod(w_shape[1:])
+                )
                 scipy_reps = 1 if macs > SCIPY_SLOW else max(1, repeat // 2)
                 torch_time2, scipy_time = median_times(
-                    [lambda: torch_conv2d(x, w, **params), lambda: scipy_conv2d(x, w, **params)],
-                    scipy_reps if name != "tiny" else repeat * 4)
+                    [partial(torch_conv2d, x, w, **params), partial(scipy_conv2d, x, w, **params)],
+                    scipy_reps if name != "tiny" else repeat * 4,
+                )
                 row["scipy_ms"] = scipy_time * 1e3
                 row["scipy_ratio"] = scipy_time / torch_time2
             rows.append(row)
-            print(f"  {name:<14} {dtype:<8} torch {row['torch_ms']:9.3f} ms   reference "
-                  f"{row['reference_ms']:9.3f} ms  x{row['reference_ratio']:.2f}"
-                  + (f"   scipy x{row['scipy_ratio']:.1f}" if "scipy_ratio" in row else ""),
-                  flush=True)
+            print(
+                f"  {name:<14} {dtype:<8} torch {row['torch_ms']:9.3f} ms   reference "
+                f"{row['reference_ms']:9.3f} ms  x{row['reference_ratio']:.2f}"
+                + (f"   scipy x{row['scipy_ratio']:.1f}" if "scipy_ratio" in row else ""),
+                flush=True,
+            )
     return rows
 
 
 def harness_overhead(cases_count: int = 2000) -> dict:
     """Per-row time of the harness itself on a sweep of tiny cases, implementations excluded."""
     from harness.cases import load_cases
-    from harness.report import csv_text, to_dataframe
     from harness.executor import run_records
+    from harness.report import csv_text, to_dataframe
 
     biases = -(-cases_count // 3)
     text = (
@@ -132,6 +147,7 @@ def harness_overhead(cases_count: int = 2000) -> dict:
                 return function(*args, **kwargs)
             finally:
                 spent["seconds"] += time.perf_counter() - start
+
         wrapper.handles_padding_mode = True
         return wrapper
 
@@ -149,9 +165,14 @@ def harness_overhead(cases_count: int = 2000) -> dict:
         finally:
             implementations.BUILTINS.update(originals)
     own = total - spent["seconds"]
-    return {"cases": len(cases), "rows": len(records), "total_s": total,
-            "implementations_s": spent["seconds"], "harness_ms_per_row": own / len(records) * 1e3,
-            "target_ms_per_row": 0.3}
+    return {
+        "cases": len(cases),
+        "rows": len(records),
+        "total_s": total,
+        "implementations_s": spent["seconds"],
+        "harness_ms_per_row": own / len(records) * 1e3,
+        "target_ms_per_row": 0.3,
+    }
 
 
 def reference_memory() -> dict:
@@ -166,9 +187,14 @@ def reference_memory() -> dict:
     seconds = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return {"case": "(1,256,224,224)x(256,256,3,3) float64", "seconds": seconds,
-            "peak_mib": peak / 2**20, "output_mib": out.nbytes / 2**20,
-            "extra_mib": (peak - out.nbytes) / 2**20, "target_extra_mib": 256}
+    return {
+        "case": "(1,256,224,224)x(256,256,3,3) float64",
+        "seconds": seconds,
+        "peak_mib": peak / 2**20,
+        "output_mib": out.nbytes / 2**20,
+        "extra_mib": (peak - out.nbytes) / 2**20,
+        "target_extra_mib": 256,
+    }
 
 
 def jobs_speedup() -> dict:
@@ -176,9 +202,11 @@ def jobs_speedup() -> dict:
     cases: their time is start-up (interpreter, imports, spawning, torch in every worker), so the
     difference is the speedup of the work itself."""
     registry = ROOT / "benchmarks" / "resnet_registry.yaml"
-    tiny = ("cases:\n" + "".join(
+    tiny = "cases:\n" + "".join(
         f"  - {{id: tiny{k}, input: {{shape: [1, 1, 5, 5], init: normal, seed: {k}}},"
-        f" weight: {{shape: [1, 1, 3, 3], init: normal, seed: 9}}}}\n" for k in (1, 2)))
+        f" weight: {{shape: [1, 1, 3, 3], init: normal, seed: 9}}}}\n"
+        for k in (1, 2)
+    )
     timings, outputs = {}, {}
     with tempfile.TemporaryDirectory() as folder:
         tiny_path = Path(folder) / "tiny.yaml"
@@ -188,19 +216,37 @@ def jobs_speedup() -> dict:
                 out = Path(folder) / f"{label}{jobs}.csv"
                 start = time.perf_counter()
                 result = subprocess.run(
-                    [sys.executable, "-m", "harness", "run", str(path), "--jobs", str(jobs),
-                     "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+                    [
+                        sys.executable,
+                        "-m",
+                        "harness",
+                        "run",
+                        str(path),
+                        "--jobs",
+                        str(jobs),
+                        "--out",
+                        str(out),
+                    ],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                )
                 timings[label, jobs] = time.perf_counter() - start
                 if result.returncode != 0:
                     raise SystemExit(f"run --jobs {jobs} failed: {result.stderr or result.stdout}")
                 outputs[label, jobs] = out.read_bytes()
     work = [timings["registry", j] - timings["startup", j] for j in (1, 2)]
-    return {"registry": str(registry.relative_to(ROOT)), "jobs1_s": timings["registry", 1],
-            "jobs2_s": timings["registry", 2], "speedup": timings["registry", 1] / timings["registry", 2],
-            "startup_jobs1_s": timings["startup", 1], "startup_jobs2_s": timings["startup", 2],
-            "work_speedup": work[0] / work[1] if work[1] > 0 else None,
-            "identical_csv": outputs["registry", 1] == outputs["registry", 2],
-            "target_speedup": 1.7}
+    return {
+        "registry": str(registry.relative_to(ROOT)),
+        "jobs1_s": timings["registry", 1],
+        "jobs2_s": timings["registry", 2],
+        "speedup": timings["registry", 1] / timings["registry", 2],
+        "startup_jobs1_s": timings["startup", 1],
+        "startup_jobs2_s": timings["startup", 2],
+        "work_speedup": work[0] / work[1] if work[1] > 0 else None,
+        "identical_csv": outputs["registry", 1] == outputs["registry", 2],
+        "target_speedup": 1.7,
+    }
 
 
 def fuzz_rate(count: int = 2000, seed: int = 1) -> dict:
@@ -209,24 +255,41 @@ def fuzz_rate(count: int = 2000, seed: int = 1) -> dict:
     from harness.runner import resolve_implementations
 
     result = fuzz(resolve_implementations(None), count=count, seed=seed)
-    return {"configurations": result.configurations, "seconds": result.seconds,
-            "per_second": result.rate, "findings": len(result.findings), "target": 50}
+    return {
+        "configurations": result.configurations,
+        "seconds": result.seconds,
+        "per_second": result.rate,
+        "findings": len(result.findings),
+        "target": 50,
+    }
 
 
 def startup_times() -> list[dict]:
     rows = []
-    probe = ("import sys, time; t = time.perf_counter(); from harness.cli import main\n"
-             "import contextlib, io\n"
-             "with contextlib.redirect_stdout(io.StringIO()):\n"
-             "    try:\n        main({args})\n    except SystemExit:\n        pass\n"
-             "print(sorted(m for m in ('torch', 'scipy', 'pandas') if m in sys.modules))")
+    probe = (
+        "import sys, time; t = time.perf_counter(); from harness.cli import main\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main({args})\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in ('torch', 'scipy', 'pandas') if m in sys.modules))"
+    )
     for args in (["validate"], ["list"], ["--help"]):
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", probe.format(args=args)], cwd=ROOT,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", probe.format(args=args)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - start
-        rows.append({"command": " ".join(args), "seconds": seconds,
-                     "heavy_imports": result.stdout.strip().splitlines()[-1], "target_s": 1.0})
+        rows.append(
+            {
+                "command": " ".join(args),
+                "seconds": seconds,
+                "heavy_imports": result.stdout.strip().splitlines()[-1],
+                "target_s": 1.0,
+            }
+        )
     return rows
 
 
@@ -240,9 +303,15 @@ def main() -> int:
 
     import torch
 
-    results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                           "torch": torch.__version__, "numpy": np.__version__,
-                           "torch_threads": torch.get_num_threads()}}
+    results = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "torch_threads": torch.get_num_threads(),
+        }
+    }
     print("implementations against torch (median of alternating calls):", flush=True)
     results["implementations"] = implementation_rows(args.repeat, not args.skip_scipy)
     print("harness overhead on a sweep of 2,000 tiny cases ...", flush=True)
@@ -259,35 +328,77 @@ def main() -> int:
     checks = []
     for row in results["implementations"]:
         if row["target"] is not None:
-            checks.append((f"reference/torch {row['case']} {row['dtype']}",
-                           f"{row['reference_ratio']:.2f}", f"<= {row['target']}",
-                           row["reference_ratio"] <= row["target"]))
+            checks.append(
+                (
+                    f"reference/torch {row['case']} {row['dtype']}",
+                    f"{row['reference_ratio']:.2f}",
+                    f"<= {row['target']}",
+                    row["reference_ratio"] <= row["target"],
+                )
+            )
     overhead = results["overhead"]
-    checks.append(("harness overhead per row (ms)", f"{overhead['harness_ms_per_row']:.3f}",
-                   "<= 0.3", overhead["harness_ms_per_row"] <= 0.3))
+    checks.append(
+        (
+            "harness overhead per row (ms)",
+            f"{overhead['harness_ms_per_row']:.3f}",
+            "<= 0.3",
+            overhead["harness_ms_per_row"] <= 0.3,
+        )
+    )
     memory = results["memory"]
-    checks.append(("reference extra memory (MiB)", f"{memory['extra_mib']:.0f}", "<= 256",
-                   memory["extra_mib"] <= 256))
+    checks.append(
+        (
+            "reference extra memory (MiB)",
+            f"{memory['extra_mib']:.0f}",
+            "<= 256",
+            memory["extra_mib"] <= 256,
+        )
+    )
     if "jobs" in results:
         jobs = results["jobs"]
-        checks.append(("--jobs 2 speedup over --jobs 1", f"{jobs['speedup']:.2f}", ">= 1.7",
-                       jobs["speedup"] >= 1.7))
-        checks.append(("--jobs 1 and --jobs 2 CSV identical", str(jobs["identical_csv"]), "True",
-                       jobs["identical_csv"]))
+        checks.append(
+            (
+                "--jobs 2 speedup over --jobs 1",
+                f"{jobs['speedup']:.2f}",
+                ">= 1.7",
+                jobs["speedup"] >= 1.7,
+            )
+        )
+        checks.append(
+            (
+                "--jobs 1 and --jobs 2 CSV identical",
+                str(jobs["identical_csv"]),
+                "True",
+                jobs["identical_csv"],
+            )
+        )
         if jobs["work_speedup"] is not None:
-            print(f"--jobs: {jobs['jobs1_s']:.1f} s vs {jobs['jobs2_s']:.1f} s; start-up alone "
-                  f"{jobs['startup_jobs1_s']:.1f} s vs {jobs['startup_jobs2_s']:.1f} s, so the work "
-                  f"beyond start-up runs {jobs['work_speedup']:.2f}x faster with 2 jobs")
+            print(
+                f"--jobs: {jobs['jobs1_s']:.1f} s vs {jobs['jobs2_s']:.1f} s; start-up alone "
+                f"{jobs['startup_jobs1_s']:.1f} s vs {jobs['startup_jobs2_s']:.1f} s, so the work "
+                f"beyond start-up runs {jobs['work_speedup']:.2f}x faster with 2 jobs"
+            )
     rate = results["fuzz"]
-    checks.append((f"fuzz configurations per second ({rate['findings']} findings)",
-                   f"{rate['per_second']:.0f}", ">= 50",
-                   rate["per_second"] >= 50 and rate["findings"] == 0))
+    checks.append(
+        (
+            f"fuzz configurations per second ({rate['findings']} findings)",
+            f"{rate['per_second']:.0f}",
+            ">= 50",
+            rate["per_second"] >= 50 and rate["findings"] == 0,
+        )
+    )
     for row in results["startup"]:
-        checks.append((f"`conv-harness {row['command']}` seconds (heavy imports "
-                       f"{row['heavy_imports']})", f"{row['seconds']:.2f}", "<= 1.0",
-                       row["seconds"] <= 1.0 and row["heavy_imports"] == "[]"))
-    results["targets"] = [{"what": w, "measured": m, "target": t, "met": ok}
-                          for w, m, t, ok in checks]
+        checks.append(
+            (
+                f"`conv-harness {row['command']}` seconds (heavy imports {row['heavy_imports']})",
+                f"{row['seconds']:.2f}",
+                "<= 1.0",
+                row["seconds"] <= 1.0 and row["heavy_imports"] == "[]",
+            )
+        )
+    results["targets"] = [
+        {"what": w, "measured": m, "target": t, "met": ok} for w, m, t, ok in checks
+    ]
 
     width = max(len(w) for w, *_ in checks)
     print()

@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.baseline import compute_baseline  # noqa: E402
+from harness.calling import call_implementation  # noqa: E402
 from harness.cases import TensorSpec, case_from_dict, load_cases  # noqa: E402
 from harness.data import materialize  # noqa: E402
-from harness.registry import get_implementation  # noqa: E402
 from harness.explanation import explain_divergence  # noqa: E402
-from harness.calling import call_implementation  # noqa: E402
+from harness.registry import get_implementation  # noqa: E402
 
 
 def _module(name: str):
@@ -53,15 +53,26 @@ def honest_implementations() -> dict:
     found = {name: get_implementation(name) for name in ("torch", "reference", "scipy")}
     for example in ("correct_numpy", "correct_fft", "correct_torch_tensor"):
         found[example] = get_implementation(f"examples.{example}:conv2d")
-    for name in ("im2col_gemm", "fft_float64", "fft_case_dtype", "tap_loop_sequential",
-                 "tap_loop_reversed", "pairwise_sum", "blocked_sum", "torch_two_threads",
-                 "torch_autograd_function", "einsum_float32_accumulate_for_halves"):
+    for name in (
+        "im2col_gemm",
+        "fft_float64",
+        "fft_case_dtype",
+        "tap_loop_sequential",
+        "tap_loop_reversed",
+        "pairwise_sum",
+        "blocked_sum",
+        "torch_two_threads",
+        "torch_autograd_function",
+        "einsum_float32_accumulate_for_halves",
+    ):
         found[name] = getattr(honest, name)
     return found
 
 
-NARROW = {"float64": ("float64_via_float32",),
-          "float32": ("tf32_emulated", "float16_inputs", "bfloat16_inputs")}
+NARROW = {
+    "float64": ("float64_via_float32",),
+    "float32": ("tf32_emulated", "float16_inputs", "bfloat16_inputs"),
+}
 
 
 def drawn_cases(count: int) -> list:
@@ -71,8 +82,13 @@ def drawn_cases(count: int) -> list:
 
     drawn = []
 
-    @settings(max_examples=count, database=None, derandomize=True, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=count,
+        database=None,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(conv2d_cases(case_id="drawn"))
     def collect(raw):
         drawn.append(raw)
@@ -86,17 +102,26 @@ def large_reduction_cases() -> list:
     cases = []
     for dtype in ("float64", "float32"):
         for c_in, k in ((64, 3), (512, 3), (512, 7)):
-            cases.append(case_from_dict({
-                "id": f"large_k_{dtype}_{c_in * k * k}", "dtype": dtype, "padding": k // 2,
-                "input": {"shape": [2, c_in, 10, 10], "init": "normal", "seed": 1},
-                "weight": {"shape": [8, c_in, k, k], "init": "normal", "seed": 2},
-                "bias": {"shape": [8], "init": "normal", "seed": 3}}))
+            cases.append(
+                case_from_dict(
+                    {
+                        "id": f"large_k_{dtype}_{c_in * k * k}",
+                        "dtype": dtype,
+                        "padding": k // 2,
+                        "input": {"shape": [2, c_in, 10, 10], "init": "normal", "seed": 1},
+                        "weight": {"shape": [8, c_in, k, k], "init": "normal", "seed": 2},
+                        "bias": {"shape": [8], "init": "normal", "seed": 3},
+                    }
+                )
+            )
     return cases
 
 
 def random_data(case) -> bool:
-    return all(isinstance(t, TensorSpec) and t.init in ("normal", "uniform")
-               for t in (case.input, case.weight))
+    return all(
+        isinstance(t, TensorSpec) and t.init in ("normal", "uniform")
+        for t in (case.input, case.weight)
+    )
 
 
 def worst_ratio(output: np.ndarray, baseline) -> float:
@@ -124,8 +149,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     narrow_module = _module("narrow_impls")
     honest = honest_implementations()
-    cases = [c for c in load_cases(args.cases) if c.computes] + drawn_cases(args.random) \
+    cases = (
+        [c for c in load_cases(args.cases) if c.computes]
+        + drawn_cases(args.random)
         + large_reduction_cases()
+    )
     worst = defaultdict(lambda: (0.0, ""))  # (impl, dtype) -> (ratio, case)
     narrow_low = {}  # (impl, dtype) -> (smallest ratio, case)
     narrow_rows = defaultdict(int)
@@ -153,8 +181,10 @@ def main(argv=None) -> int:
             if key not in narrow_low or ratio < narrow_low[key][0]:
                 narrow_low[key] = (ratio, case.id)
             narrow_rows[key] += 1
-            if ratio > 1 and explain_divergence(case, arrays, outcome.output, baseline) \
-                    == "precision":
+            if (
+                ratio > 1
+                and explain_divergence(case, arrays, outcome.output, baseline) == "precision"
+            ):
                 narrow_precision[key] += 1
     print(f"{len(cases)} cases ({args.random} drawn)")
     print("\nhonest computation: largest |diff| / allowed (never flagged below 1)")
@@ -162,13 +192,17 @@ def main(argv=None) -> int:
     for (name, dtype), (ratio, case_id) in sorted(worst.items()):
         margin = f"{1 / ratio:8.1f}" if ratio else "     inf"
         print(f"{name:40s} {dtype:9s} {ratio:9.3g} {margin}  {case_id}")
-    print("\nnarrower arithmetic on random data: smallest largest-|diff| / allowed "
-          "(flagged on every case above 1)")
+    print(
+        "\nnarrower arithmetic on random data: smallest largest-|diff| / allowed "
+        "(flagged on every case above 1)"
+    )
     print(f"{'implementation':24s} {'dtype':9s} {'ratio':>9s}  {'precision':>11s}  case")
     for (name, dtype), (ratio, case_id) in sorted(narrow_low.items()):
         rows = narrow_rows[name, dtype]
-        print(f"{name:24s} {dtype:9s} {ratio:9.3g}  {narrow_precision[name, dtype]:4d} / "
-              f"{rows:<4d}  {case_id}")
+        print(
+            f"{name:24s} {dtype:9s} {ratio:9.3g}  {narrow_precision[name, dtype]:4d} / "
+            f"{rows:<4d}  {case_id}"
+        )
     return 0
 
 

@@ -24,7 +24,9 @@ def check_shapes(x, w, b, groups):
     if groups < 1 or x.shape[1] % groups or w.shape[0] % groups:
         raise ValueError(f"groups={groups} must divide C_in={x.shape[1]} and C_out={w.shape[0]}")
     if w.shape[1] * groups != x.shape[1]:
-        raise ValueError(f"weight has {w.shape[1]} input channels per group, expected {x.shape[1] // groups}")
+        raise ValueError(
+            f"weight has {w.shape[1]} input channels per group, expected {x.shape[1] // groups}"
+        )
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
 
@@ -42,7 +44,7 @@ def padding_amounts(padding, kernel_size, dilation, stride):
             raise ValueError(f"padding string must be 'same' or 'valid', got {padding!r}")
         if stride != (1, 1):
             raise ValueError("padding='same' is not supported for strided convolutions")
-        (tH, tW) = (d * (k - 1) for d, k in zip(dilation, kernel_size))
+        (tH, tW) = (d * (k - 1) for d, k in zip(dilation, kernel_size, strict=True))
         return tH // 2, tH - tH // 2, tW // 2, tW - tW // 2
     if isinstance(padding, (int, np.integer)):
         padding = (padding, padding)

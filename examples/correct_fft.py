@@ -1,6 +1,8 @@
-"""Correct conv2d computed with numpy.fft: zero-padded FFT cross-correlation per (n, group), summed over channels.
+"""Correct conv2d computed with numpy.fft: zero-padded FFT cross-correlation per (n, group), summed
+over channels.
 
-Differs from torch.nn.functional.conv2d only by floating-point rounding (~1e-15 relative in float64).
+Differs from torch.nn.functional.conv2d only by floating-point rounding (~1e-15 relative in
+float64).
 """
 
 import numpy as np
@@ -22,16 +24,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Ho, Wo = output_size(Hp, kH, sH, dH), output_size(Wp, kW, sW, dW)
     # Dilated kernel, zero-padded to the padded input's size.
     wd = np.zeros((C_out, Cg, Hp, Wp))
-    wd[:, :, :dH * (kH - 1) + 1:dH, :dW * (kW - 1) + 1:dW] = w
+    wd[:, :, : dH * (kH - 1) + 1 : dH, : dW * (kW - 1) + 1 : dW] = w
     # Circular cross-correlation: corr = irfft(rfft(x) * conj(rfft(w))). No wrap-around
     # reaches the positions kept below, since the dilated kernel fits inside (Hp, Wp).
     X, K = np.fft.rfft2(xp), np.conj(np.fft.rfft2(wd))
     Og = C_out // groups
     out = np.empty((x.shape[0], C_out, Ho, Wo))
     for g in range(groups):
-        spec = np.einsum("ncij,ocij->noij", X[:, g * Cg:(g + 1) * Cg], K[g * Og:(g + 1) * Og])
+        spec = np.einsum("ncij,ocij->noij", X[:, g * Cg : (g + 1) * Cg], K[g * Og : (g + 1) * Og])
         full = np.fft.irfft2(spec, s=(Hp, Wp))
-        out[:, g * Og:(g + 1) * Og] = full[:, :, ::sH, ::sW][:, :, :Ho, :Wo]
+        out[:, g * Og : (g + 1) * Og] = full[:, :, ::sH, ::sW][:, :, :Ho, :Wo]
     if b is not None:
         out += b[None, :, None, None]
     return out.astype(x.dtype)

@@ -1,4 +1,5 @@
-"""Correct conv2d written with torch (unfold + matmul) that returns a torch tensor with requires_grad=True.
+"""Correct conv2d written with torch (unfold + matmul) that returns a torch tensor with
+requires_grad=True.
 
 Exercises the case where a user's result is a torch tensor still attached to an autograd graph.
 """

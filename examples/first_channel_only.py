@@ -28,9 +28,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Og = C_out // groups
     out = np.empty((x.shape[0], C_out, Ho, Wo))
     for g in range(groups):
-        out[:, g * Og:(g + 1) * Og] = np.einsum(
+        out[:, g * Og : (g + 1) * Og] = np.einsum(
             "ncijuv,ocuv->noij",  # BUG: only channel 0 of the group
-            win[:, g * Cg:g * Cg + 1], w[g * Og:(g + 1) * Og, :1])
+            win[:, g * Cg : g * Cg + 1],
+            w[g * Og : (g + 1) * Og, :1],
+        )
     if b is not None:
         out += b[None, :, None, None]
     return out.astype(x.dtype)

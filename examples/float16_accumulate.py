@@ -1,7 +1,8 @@
 """Wrong conv2d: everything is done in float16.
 
 Planted bug: inputs are cast to float16 and every product and running sum is rounded to float16
-(about 1e-3 relative error for C_in=16, 3x3 random normal data); the result is cast back to the input dtype.
+(about 1e-3 relative error for C_in=16, 3x3 random normal data); the result is cast back to the
+input dtype.
 Expected diagnosis: precision.
 """
 
@@ -29,11 +30,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Og = C_out // groups
     out = np.zeros((x.shape[0], C_out, Ho, Wo), dtype=np.float16)
     for g in range(groups):
-        acc = out[:, g * Og:(g + 1) * Og]
+        acc = out[:, g * Og : (g + 1) * Og]
         for c in range(Cg):  # BUG: one float16 rounding per product and per addition
             for u in range(kH):
                 for v in range(kW):
-                    acc += win[:, None, g * Cg + c, :, :, u, v] * w[g * Og:(g + 1) * Og, c, u, v, None, None]
+                    acc += (
+                        win[:, None, g * Cg + c, :, :, u, v]
+                        * w[g * Og : (g + 1) * Og, c, u, v, None, None]
+                    )
     if b is not None:
         out += b[None, :, None, None]
     return out.astype(x.dtype)

@@ -30,7 +30,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     for g in range(groups):
         # BUG: output channels g, g + groups, ... read group g (interleaved, not blocked)
         out[:, g::groups] = np.einsum(
-            "ncijuv,ocuv->noij", win[:, g * Cg:(g + 1) * Cg], w[g::groups])
+            "ncijuv,ocuv->noij", win[:, g * Cg : (g + 1) * Cg], w[g::groups]
+        )
     if b is not None:
         out += b[None, :, None, None]
     return out.astype(x.dtype)

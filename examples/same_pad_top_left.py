@@ -1,6 +1,7 @@
 """Wrong conv2d: asymmetric 'same' padding on the wrong side.
 
-Planted bug: for padding='same' with an even effective kernel the extra pad pixel goes top/left instead of bottom/right.
+Planted bug: for padding='same' with an even effective kernel the extra pad pixel goes top/left
+instead of bottom/right.
 Expected diagnosis: padding.
 """
 
@@ -31,8 +32,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Og = C_out // groups
     out = np.empty((x.shape[0], C_out, Ho, Wo))
     for g in range(groups):
-        out[:, g * Og:(g + 1) * Og] = np.einsum(
-            "ncijuv,ocuv->noij", win[:, g * Cg:(g + 1) * Cg], w[g * Og:(g + 1) * Og])
+        out[:, g * Og : (g + 1) * Og] = np.einsum(
+            "ncijuv,ocuv->noij", win[:, g * Cg : (g + 1) * Cg], w[g * Og : (g + 1) * Og]
+        )
     if b is not None:
         out += b[None, :, None, None]
     return out.astype(x.dtype)

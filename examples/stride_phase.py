@@ -1,6 +1,7 @@
 """Wrong conv2d: strided outputs sampled at the wrong phase.
 
-Planted bug: along each axis with stride s > 1, output i is taken at padded position i*s + 1 instead of i*s
+Planted bug: along each axis with stride s > 1, output i is taken at padded position i*s + 1
+instead of i*s
 (the input is shifted by one and zero-extended bottom/right so the output shape stays correct).
 Expected diagnosis: stride.
 """
@@ -31,8 +32,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Og = C_out // groups
     out = np.empty((x.shape[0], C_out, Ho, Wo))
     for g in range(groups):
-        out[:, g * Og:(g + 1) * Og] = np.einsum(
-            "ncijuv,ocuv->noij", win[:, g * Cg:(g + 1) * Cg], w[g * Og:(g + 1) * Og])
+        out[:, g * Og : (g + 1) * Og] = np.einsum(
+            "ncijuv,ocuv->noij", win[:, g * Cg : (g + 1) * Cg], w[g * Og : (g + 1) * Og]
+        )
     if b is not None:
         out += b[None, :, None, None]
     return out.astype(x.dtype)

@@ -7,7 +7,7 @@ Attributes are imported on first use so that `import harness` stays light.
 
 from __future__ import annotations
 
-__all__ = ["load_cases", "get_implementation", "run", "HarnessError", "__version__"]
+__all__ = ["HarnessError", "__version__", "get_implementation", "load_cases", "run"]
 __version__ = "0.1.0"
 
 _LOCATIONS = {

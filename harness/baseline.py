@@ -49,8 +49,9 @@ def _finite_max(values: np.ndarray) -> float:
     return float(np.abs(finite).max()) if finite.size else 0.0
 
 
-def case_magnitudes(case: Case, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
-                    exact: np.ndarray) -> Magnitudes:
+def case_magnitudes(
+    case: Case, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, exact: np.ndarray
+) -> Magnitudes:
     """q per element (scaled, so squares cannot overflow) and M.
 
     M bounds the sum of |x*w| at every position of the dense (stride 1) correlation, the one an
@@ -59,8 +60,9 @@ def case_magnitudes(case: Case, x: np.ndarray, w: np.ndarray, b: np.ndarray | No
     """
 
     def conv(a, k):
-        return reference.conv2d(a, k, None, case.stride, case.padding, case.dilation, case.groups,
-                                case.padding_mode)
+        return reference.conv2d(
+            a, k, None, case.stride, case.padding, case.dilation, case.groups, case.padding_mode
+        )
 
     x_scale = _finite_max(x) or 1.0
     w_scale = _finite_max(w) or 1.0
@@ -73,8 +75,17 @@ def case_magnitudes(case: Case, x: np.ndarray, w: np.ndarray, b: np.ndarray | No
 
 
 def compute_baseline(case: Case, arrays: CaseArrays) -> Baseline:
-    exact = reference.conv2d(arrays.input64, arrays.weight64, arrays.bias64, case.stride,
-                             case.padding, case.dilation, case.groups, case.padding_mode)
+    exact = reference.conv2d(
+        arrays.input64,
+        arrays.weight64,
+        arrays.bias64,
+        case.stride,
+        case.padding,
+        case.dilation,
+        case.groups,
+        case.padding_mode,
+    )
     magnitudes = case_magnitudes(case, arrays.input64, arrays.weight64, arrays.bias64, exact)
-    return Baseline(rounded(exact, case.dtype), magnitudes, tolerance(magnitudes, case.dtype),
-                    case.dtype)
+    return Baseline(
+        rounded(exact, case.dtype), magnitudes, tolerance(magnitudes, case.dtype), case.dtype
+    )

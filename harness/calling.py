@@ -23,6 +23,7 @@ from harness.case import Case
 from harness.data import CaseArrays, round_to_dtype
 from harness.implementations import harness_pads_first
 
+
 class ImplementationFault(Exception):
     """An implementation misbehaved; the message goes into the row."""
 
@@ -50,8 +51,11 @@ def time_limit(seconds: float | None):
     Pure-Python loops and sleeps are interrupted; a single long call into C code is interrupted
     when it returns to Python.
     """
-    usable = (seconds and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
+    usable = (
+        seconds
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
     if not usable:
         yield
         return
@@ -83,7 +87,7 @@ def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
     else:
         # F.conv2d's forms pass through: int, (pH, pW), 'same', 'valid' with zero padding;
         # other padding modes and (top, bottom, left, right) are applied here, as nn.Conv2d does
-        top, bottom, left, right = case.pads
+        top, _bottom, left, _right = case.pads
         if harness_pads_first(case, False):
             reference.check_padding(x.shape[2], x.shape[3], case.pads, case.padding_mode)
             x = reference.pad(x, case.pads, case.padding_mode)
@@ -117,14 +121,18 @@ def to_numpy(result) -> tuple[np.ndarray, str | None]:
         tensor = tensor.cpu().resolve_conj().resolve_neg()
         name = str(tensor.dtype).removeprefix("torch.")
         if tensor.is_floating_point() and tensor.dtype not in (
-                torch.float16, torch.float32, torch.float64):
+            torch.float16,
+            torch.float32,
+            torch.float64,
+        ):
             tensor = tensor.float()  # bfloat16, float8: every value is a float32
         return tensor.numpy(), name
     if isinstance(result, (list, tuple, int, float)):
         return np.asarray(result), None
     if isinstance(result, np.generic) or any(
-            hasattr(result, attribute)
-            for attribute in ("__array__", "__array_interface__", "__array_struct__")):
+        hasattr(result, attribute)
+        for attribute in ("__array__", "__array_interface__", "__array_struct__")
+    ):
         array = np.asarray(result)
         return array, array.dtype.name
     raise ImplementationFault(f"returned {type(result).__name__}, not an array")
@@ -164,13 +172,16 @@ def output_contract(dtype: str | None, case_dtype: str) -> str:
     if case_dtype == "bfloat16":
         if dtype == "float32":
             return ""
-        return (f"returned {dtype} for bfloat16 inputs (conv2d returns the input's dtype: "
-                "bfloat16, or float32 holding bfloat16 values)")
+        return (
+            f"returned {dtype} for bfloat16 inputs (conv2d returns the input's dtype: "
+            "bfloat16, or float32 holding bfloat16 values)"
+        )
     return f"returned {dtype} for {case_dtype} inputs (conv2d returns the input's dtype)"
 
 
-def call_implementation(func: Callable, case: Case, arrays: CaseArrays,
-                        timeout: float | None = None, maps=None) -> Outcome:
+def call_implementation(
+    func: Callable, case: Case, arrays: CaseArrays, timeout: float | None = None, maps=None
+) -> Outcome:
     handles = bool(getattr(func, "handles_padding_mode", False))
     try:
         args, kwargs = call_arguments(case, arrays, handles)
@@ -188,7 +199,7 @@ def call_implementation(func: Callable, case: Case, arrays: CaseArrays,
         return Outcome(None, "unsupported", one_line(f"NotImplementedError: {error}"))
     except Exception as error:
         return Outcome(None, "error", one_line(f"raised {type(error).__name__}: {error}"))
-    for name, given, original in zip(("input", "weight", "bias"), args, originals):
+    for name, given, original in zip(("input", "weight", "bias"), args, originals, strict=True):
         if given is not None and not np.array_equal(given, original, equal_nan=True):
             return Outcome(None, "error", f"modified its {name} argument in place")
     try:

@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.schema import TensorSpec, literal_shape
 
+
 @dataclass(frozen=True)
 class Case:
     """A validated, normalised case. Tensors stay as specs or literals until `materialize`."""
@@ -83,12 +84,12 @@ class Case:
     def padding_label(self) -> str:
         if isinstance(self.padding, str):
             return self.padding
-        t, b, l, r = self.padding
-        if t == b == l == r:
-            return str(t)
-        if t == b and l == r:
-            return f"{t}x{l}"
-        return f"{t},{b},{l},{r}"
+        top, bottom, left, right = self.padding
+        if top == bottom == left == right:
+            return str(top)
+        if top == bottom and left == right:
+            return f"{top}x{left}"
+        return f"{top},{bottom},{left},{right}"
 
 
 def resolve_padding(padding, effective_kernel: tuple[int, int]) -> tuple[int, int, int, int]:

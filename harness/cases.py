@@ -41,9 +41,22 @@ from harness.validation import (
 from harness.yaml_io import read_yaml
 
 __all__ = [
-    "CASE_FIELD_NAMES", "DTYPES", "INITS", "PADDING_MODES", "TENSOR_FIELDS", "Case",
-    "CaseFileError", "TensorSpec", "case_from_dict", "case_json_schema", "consistency_problems",
-    "discover", "extended_shape", "literal_shape", "load_cases", "resolve_padding",
+    "CASE_FIELD_NAMES",
+    "DTYPES",
+    "INITS",
+    "PADDING_MODES",
+    "TENSOR_FIELDS",
+    "Case",
+    "CaseFileError",
+    "TensorSpec",
+    "case_from_dict",
+    "case_json_schema",
+    "consistency_problems",
+    "discover",
+    "extended_shape",
+    "literal_shape",
+    "load_cases",
+    "resolve_padding",
     "torch_rejection",
 ]
 
@@ -60,15 +73,22 @@ def _load_file(path: str) -> tuple[list[Case], list[str]]:
     top_keys = ("defaults", "cases", "sweeps")
     for key in document:
         if key not in top_keys:
-            problems.add(None, str(key), "unknown top-level key" + suggest(str(key), top_keys)
-                         + "; allowed: defaults, cases, sweeps")
+            problems.add(
+                None,
+                str(key),
+                "unknown top-level key"
+                + suggest(str(key), top_keys)
+                + "; allowed: defaults, cases, sweeps",
+            )
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, dict):
         problems.add(None, "defaults", "expected a mapping of case fields")
         defaults = {}
     for key in defaults:
         if key not in CASE_FIELD_NAMES:
-            problems.add("defaults", str(key), "not a case field" + suggest(str(key), CASE_FIELD_NAMES))
+            problems.add(
+                "defaults", str(key), "not a case field" + suggest(str(key), CASE_FIELD_NAMES)
+            )
     defaults = {k: v for k, v in defaults.items() if k in CASE_FIELD_NAMES}
 
     cases: list[Case] = []
@@ -121,9 +141,7 @@ def discover(paths: Sequence[str | os.PathLike] | None) -> list[str]:
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.suffix in CASE_SUFFIXES and p.is_file()
-            )
+            found = sorted(p for p in path.rglob("*") if p.suffix in CASE_SUFFIXES and p.is_file())
             if not found:
                 raise CaseFileError(f"{entry}: directory holds no .yaml case files")
             files.extend(str(p) for p in found)

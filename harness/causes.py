@@ -4,7 +4,9 @@ Each cause names how an implementation, compared with torch's conv2d, gets the s
 """
 
 CAUSES = {
-    "kernel_flip": "reads the kernel in another orientation (rotated 180 degrees, mirrored, transposed)",
+    "kernel_flip": (
+        "reads the kernel in another orientation (rotated 180 degrees, mirrored, transposed)"
+    ),
     "depth_sum": "does not add up the input channels of a group with weight 1 each",
     "groups": "connects output channels to the wrong group of input channels",
     "padding": "pads a different amount or on a different side",

@@ -7,159 +7,16 @@ neither torch, scipy nor pandas, so they answer instantly.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.arguments import build_parser
 from harness.errors import HarnessError
 from harness.progress import Counter, Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_REPORT = "reports/discrepancies.csv"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # usage errors: one line, exit 2
-        raise SystemExit(_fail(f"{self.prog}: {message} (see {self.prog} --help)"))
-
-
-def _fail(message: str) -> int:
-    print(f"conv-harness: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
-def _add_paths(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", metavar="PATHS",
-                        help="case files or directories (default: cases/)")
-
-
-def _add_selection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-k", dest="keyword", metavar="EXPR",
-                        help="select cases whose id/tags/sweep/file match EXPR "
-                             "(words with and/or/not, as pytest -k)")
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value != value:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-_UNITS = {"": 1, "b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 10**3, "mb": 10**6,
-          "gb": 10**9}
-
-
-def _memory_size(text: str) -> int:
-    import re
-
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a size such as 2GiB, 512MiB or a number of bytes, got {text!r}")
-    return int(float(match.group(1)) * _UNITS[unit])
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="conv-harness",
-        description="Cross-validate 2-D convolutions (torch, scipy, a handwritten reference, "
-                    "yours) on a registry of YAML cases, and say why they diverge.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    run = commands.add_parser("run", help="run the cases and write the CSV report")
-    _add_paths(run)
-    run.add_argument("--impl", action="append", metavar="NAME|module:function",
-                     help="implementation to check (repeatable; default: torch, scipy, reference)")
-    run.add_argument("--out", default=DEFAULT_REPORT, metavar="FILE",
-                     help=f"CSV report path (default: {DEFAULT_REPORT})")
-    _add_selection(run)
-    run.add_argument("--no-variants", action="store_true",
-                     help="only as_is rows (skip the mutation variant rows)")
-    run.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
-                     help="worker processes (default: all cores, or 1 for a registry too small to "
-                          "repay starting workers); the report is the same for any N")
-    run.add_argument("--shard", metavar="I/N",
-                     help="run only shard I of N (deterministic, balanced by estimated cost)")
-    run.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
-                     help="time limit per implementation call; a call past it becomes an error row")
-    run.add_argument("--max-memory", type=_memory_size, default="2GiB", metavar="SIZE",
-                     help="refuse cases needing more memory than this (default 2GiB; e.g. 512MiB)")
-    run.add_argument("--summary-md", metavar="FILE",
-                     help="also write a Markdown summary (for a CI job summary page)")
-    run.add_argument("--summary-out", metavar="FILE",
-                     help="divergence summary CSV (default: divergence_summary.csv next to --out)")
-    run.add_argument("--strict-rejections", action="store_true",
-                     help="fail (exit 1) when a plug-in accepts a case declared `rejects` (status "
-                          "accepts_invalid); built-ins and peers must always refuse such cases")
-
-    listing = commands.add_parser("list", help="list the cases (skipped sweep combinations too)")
-    _add_paths(listing)
-    _add_selection(listing)
-
-    commands.add_parser("schema", help="print the JSON Schema of the case file format")
-
-    merge = commands.add_parser(
-        "merge", help="combine shard reports into the report a single run gives")
-    merge.add_argument("reports", nargs="+", metavar="REPORT")
-    merge.add_argument("--out", required=True, metavar="FILE", help="merged CSV path")
-
-    validate = commands.add_parser("validate", help="check case files; exit 2 on any problem")
-    _add_paths(validate)
-
-    coverage = commands.add_parser(
-        "coverage", help="which cases detect each mutation; warn (exit 1) if none detects one")
-    _add_paths(coverage)
-    _add_selection(coverage)
-
-    diagnose = commands.add_parser(
-        "diagnose", help="check your conv2d against torch and name what it gets wrong")
-    diagnose.add_argument("impl", metavar="module:function",
-                          help="the implementation (module importable from here, or file.py:function)")
-    diagnose.add_argument("--json", action="store_true", help="machine-readable output")
-    diagnose.add_argument("--save-case", metavar="FILE",
-                          help="write the smallest counterexample as a case file")
-
-    fuzz = commands.add_parser(
-        "fuzz", help="random differential testing; save what it finds, shrunk, as case files")
-    fuzz.add_argument("--impl", action="append", metavar="NAME|module:function",
-                      help="implementation to check (repeatable; default: torch, scipy, reference)")
-    fuzz.add_argument("--count", type=_positive_int, metavar="N",
-                      help="configurations to draw (default 500, or unlimited with --seconds)")
-    fuzz.add_argument("--seconds", type=_positive_float, metavar="S",
-                      help="stop drawing after S seconds (then shrink what was found)")
-    fuzz.add_argument("--seed", type=int, default=0, metavar="S",
-                      help="the same seed gives the same configurations and findings (default 0)")
-    fuzz.add_argument("--save", default="reports/fuzz", metavar="DIR",
-                      help="where to write the shrunk cases (default: reports/fuzz)")
-    fuzz.add_argument("--no-variants", action="store_true",
-                      help="only the implementations' rows (skip the mutation variant rows)")
-
-    explain = commands.add_parser(
-        "explain", help="compute one output element by hand: products, sums, dot product")
-    explain.add_argument("case_id", metavar="CASE_ID")
-    explain.add_argument("--at", metavar="n,o,i,j", help="output index (default 0,0,0,0)")
-    explain.add_argument("--cases", action="append", metavar="PATH",
-                         help="case files or directories to find CASE_ID in (default: cases/)")
-    explain.add_argument("--plot", metavar="FILE.png",
-                         help="also draw baseline, --versus output and their difference as heatmaps")
-    explain.add_argument("--versus", default="flipped", metavar="NAME",
-                         help="what --plot compares with the baseline: a mutation (default "
-                              "flipped) or an implementation (torch, module:function, ...)")
-    return parser
 
 
 def _load(args):
@@ -209,6 +66,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from harness.executor import iter_records
     from harness.report import (
         accepts_invalid_lines,
         atomic_write,
@@ -221,7 +79,6 @@ def cmd_run(args) -> int:
         write_csv,
     )
     from harness.runner import RunOptions, resolve_implementations
-    from harness.executor import iter_records
 
     cases = _load(args)
     if args.shard:
@@ -232,8 +89,12 @@ def cmd_run(args) -> int:
     runnable = [c for c in cases if c.skip_reason is None]
     if not runnable:
         raise HarnessError("no cases selected (check PATHS and -k)")
-    options = RunOptions(variants=not args.no_variants, timeout=args.timeout,
-                         max_memory=args.max_memory, strict_rejections=args.strict_rejections)
+    options = RunOptions(
+        variants=not args.no_variants,
+        timeout=args.timeout,
+        max_memory=args.max_memory,
+        strict_rejections=args.strict_rejections,
+    )
     records = []
     progress = Progress(len(runnable))
     try:
@@ -262,7 +123,10 @@ def cmd_run(args) -> int:
         print(line)
     skipped = [c for c in cases if c.skip_reason]
     if skipped:
-        print(f"{len(skipped)} sweep combinations skipped (torch rejects them); see `conv-harness list`")
+        print(
+            f"{len(skipped)} sweep combinations skipped (torch rejects them); "
+            "see `conv-harness list`"
+        )
     print(f"report: {args.out}" + (f", divergence summary: {summary_path}" if summary_path else ""))
     return EXIT_FAILED if any(r.failed for r in records) else EXIT_OK
 
@@ -353,12 +217,19 @@ def cmd_fuzz(args) -> int:
     implementations = resolve_implementations(args.impl)
     count = args.count if args.count or args.seconds else 500
     counter = Counter(count)
-    result = fuzz(implementations, count=count, seconds=args.seconds, seed=args.seed,
-                  variants=not args.no_variants, progress=counter.update)
+    result = fuzz(
+        implementations,
+        count=count,
+        seconds=args.seconds,
+        seed=args.seed,
+        variants=not args.no_variants,
+        progress=counter.update,
+    )
     counter.close()
     for index, finding in enumerate(result.findings):
-        finding.smallest = shrink(finding, implementations, args.seed,
-                                  variants=not args.no_variants)
+        finding.smallest = shrink(
+            finding, implementations, args.seed, variants=not args.no_variants
+        )
         finding.saved = save_finding(finding, args.save, args.seed, index)
     for line in summary_lines(result):
         print(line)
@@ -394,8 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"conv-harness: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("conv-harness: interrupted; no report was written (an earlier report is unchanged)",
-              file=sys.stderr)
+        print(
+            "conv-harness: interrupted; no report was written (an earlier report is unchanged)",
+            file=sys.stderr,
+        )
         return 130
     except BrokenPipeError:
         return EXIT_OK

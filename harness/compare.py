@@ -40,10 +40,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11,
-                 "bfloat16": 2.0**-8}
-SMALLEST_SUBNORMAL = {"float64": 2.0**-1074, "float32": 2.0**-149, "float16": 2.0**-24,
-                      "bfloat16": 2.0**-133}
+UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
+SMALLEST_SUBNORMAL = {
+    "float64": 2.0**-1074,
+    "float32": 2.0**-149,
+    "float16": 2.0**-24,
+    "bfloat16": 2.0**-133,
+}
 # the magnitude from which a value rounds to infinity: the largest finite value plus half a step
 OVERFLOW = {
     "float64": float(np.finfo(np.float64).max),
@@ -52,8 +55,12 @@ OVERFLOW = {
     "bfloat16": float(np.finfo(np.float32).max) * (1 - 2.0**-9),
 }
 # what torch (and any honest implementation) accumulates a case dtype's products in
-ACCUMULATION = {"float64": "float64", "float32": "float32", "float16": "float32",
-                "bfloat16": "float32"}
+ACCUMULATION = {
+    "float64": "float64",
+    "float32": "float32",
+    "float16": "float32",
+    "bfloat16": "float32",
+}
 OUTPUT_FACTOR = 4.0  # two units in the last place of the result
 ACCUMULATION_FACTOR = 8.0  # C_acc
 FFT_FACTOR = 8.0  # C_fft
@@ -85,24 +92,31 @@ def precision_models(dtype: str, reduction_length: int) -> tuple[Arithmetic, ...
     One step down: float64 computed in float32 (or, further, in float16 throughout); float32 with
     its inputs rounded to TF32/float16 (10 mantissa bits) or bfloat16 (7) before float32
     accumulation, as tensor cores do; float16 and bfloat16 accumulated in their own dtype
-    instead of float32. Models whose allowance would exceed PRECISION_CEILING of the element's size are left out.
+    instead of float32. Models whose allowance would exceed PRECISION_CEILING of the element's size
+    are left out.
     """
     u = UNIT_ROUNDOFF
     if dtype == "float64":
-        models = (Arithmetic("float32", u["float32"], u["float32"], u["float32"]),
-                  Arithmetic("float16", u["float16"], u["float16"], u["float16"]))
+        models = (
+            Arithmetic("float32", u["float32"], u["float32"], u["float32"]),
+            Arithmetic("float16", u["float16"], u["float16"], u["float16"]),
+        )
     elif dtype == "float32":
-        models = (Arithmetic("tf32", u["float32"], u["float32"], u["float16"]),
-                  Arithmetic("bfloat16 inputs", u["float32"], u["float32"], u["bfloat16"]))
+        models = (
+            Arithmetic("tf32", u["float32"], u["float32"], u["float16"]),
+            Arithmetic("bfloat16 inputs", u["float32"], u["float32"], u["bfloat16"]),
+        )
     else:
         models = (Arithmetic(f"{dtype} accumulation", u[dtype], u[dtype]),)
     return tuple(m for m in models if relative_allowance(m, reduction_length) <= PRECISION_CEILING)
 
 
 def relative_allowance(arithmetic: Arithmetic, reduction_length: int) -> float:
-    """The model's allowed error as a fraction of |y_e| + q_e (its rtol, without output rounding)."""
-    return (ACCUMULATION_FACTOR * arithmetic.accumulation_unit * math.sqrt(max(reduction_length, 1))
-            + PRODUCT_FACTOR * arithmetic.product_unit)
+    """The model's allowed error as a fraction of |y_e| + q_e (its rtol less output rounding)."""
+    return (
+        ACCUMULATION_FACTOR * arithmetic.accumulation_unit * math.sqrt(max(reduction_length, 1))
+        + PRODUCT_FACTOR * arithmetic.product_unit
+    )
 
 
 @dataclass(frozen=True)
@@ -130,14 +144,17 @@ class Tolerance:
         return float(self.atol[tuple(index)])
 
 
-def tolerance(magnitudes: Magnitudes, dtype: str, arithmetic: Arithmetic | None = None
-              ) -> Tolerance:
+def tolerance(
+    magnitudes: Magnitudes, dtype: str, arithmetic: Arithmetic | None = None
+) -> Tolerance:
     """The allowed error of every element under `arithmetic` (default: honest, in `dtype`)."""
     arithmetic = arithmetic or honest_arithmetic(dtype)
     relative = relative_allowance(arithmetic, magnitudes.reduction_length)
     rtol = OUTPUT_FACTOR * arithmetic.output_unit + relative
-    floor = (SMALLEST_SUBNORMAL[dtype]
-             + magnitudes.reduction_length * SMALLEST_SUBNORMAL[ACCUMULATION[dtype]])
+    floor = (
+        SMALLEST_SUBNORMAL[dtype]
+        + magnitudes.reduction_length * SMALLEST_SUBNORMAL[ACCUMULATION[dtype]]
+    )
     fft = FFT_FACTOR * arithmetic.accumulation_unit * magnitudes.largest_terms
     with np.errstate(invalid="ignore", over="ignore"):
         atol = relative * magnitudes.term_norm + (fft + floor)
@@ -172,8 +189,9 @@ def _overflow_allowed(observed, exact, allowed, dtype: str) -> np.ndarray:
     return ((observed == np.inf) & reach_up) | ((observed == -np.inf) & reach_down)
 
 
-def compare(observed: np.ndarray, baseline: np.ndarray, tol: Tolerance,
-            where: np.ndarray | None = None) -> Metrics:
+def compare(
+    observed: np.ndarray, baseline: np.ndarray, tol: Tolerance, where: np.ndarray | None = None
+) -> Metrics:
     """Metrics over all elements, or only where `where` is True (a sampled comparison)."""
     total = int(baseline.size if where is None else where.sum())
     if observed.shape != baseline.shape:
@@ -197,8 +215,10 @@ def compare(observed: np.ndarray, baseline: np.ndarray, tol: Tolerance,
     else:  # compare the finite pairs; NaN/Inf must match NaN/the same Inf
         obs_finite, base_finite = np.isfinite(observed), np.isfinite(baseline)
         both = obs_finite & base_finite
-        same_special = ~obs_finite & ~base_finite & (
-            (np.isnan(observed) & np.isnan(baseline)) | (observed == baseline)
+        same_special = (
+            ~obs_finite
+            & ~base_finite
+            & ((np.isnan(observed) & np.isnan(baseline)) | (observed == baseline))
         )
         magnitude = np.abs(np.where(both, baseline, 0.0))
         allowed = magnitude * tol.rtol
@@ -235,8 +255,9 @@ def compare(observed: np.ndarray, baseline: np.ndarray, tol: Tolerance,
         worst = None
     worst_index = None if worst is None else tuple(int(i) for i in worst)
     allowed_at_worst = None if worst is None else float(allowed[worst])
-    return Metrics(True, max_abs, max_rel, mismatched, total, worst_index, nan_mismatches,
-                   allowed_at_worst)
+    return Metrics(
+        True, max_abs, max_rel, mismatched, total, worst_index, nan_mismatches, allowed_at_worst
+    )
 
 
 def within(observed: np.ndarray, baseline: np.ndarray, tol: Tolerance) -> bool:
@@ -246,14 +267,21 @@ def within(observed: np.ndarray, baseline: np.ndarray, tol: Tolerance) -> bool:
 def describe(metrics: Metrics, tol: Tolerance, observed_shape=None, baseline_shape=None) -> str:
     """The comparison in torch.testing's order: mismatched, greatest abs, greatest rel."""
     if not metrics.shape_ok:
-        return (f"Shape mismatch: got {list(observed_shape or [])}, expected "
-                f"{list(baseline_shape or [])}")
+        return (
+            f"Shape mismatch: got {list(observed_shape or [])}, expected "
+            f"{list(baseline_shape or [])}"
+        )
     where = "" if metrics.worst_index is None else f" at index {metrics.worst_index}"
-    allowed = ("" if metrics.allowed_at_worst is None
-               else f" (up to {metrics.allowed_at_worst:.3g} allowed there)")
+    allowed = (
+        ""
+        if metrics.allowed_at_worst is None
+        else f" (up to {metrics.allowed_at_worst:.3g} allowed there)"
+    )
     if metrics.agree:
-        return (f"all {metrics.total} elements within tolerance (greatest absolute difference "
-                f"{metrics.max_abs_diff:.3g}{where}{allowed})")
+        return (
+            f"all {metrics.total} elements within tolerance (greatest absolute difference "
+            f"{metrics.max_abs_diff:.3g}{where}{allowed})"
+        )
     share = 100.0 * metrics.mismatched / max(metrics.total, 1)
     parts = [f"Mismatched elements: {metrics.mismatched} / {metrics.total} ({share:.1f}%)"]
     if metrics.nan_mismatches:

@@ -68,7 +68,7 @@ def maps_mask(shape, maps) -> np.ndarray | None:
 
 
 def memory_estimate(case: Case) -> int:
-    """Bytes a case needs: its tensors, padded copies, outputs of every comparison, chunk buffers."""
+    """Bytes a case needs: its tensors, padded copies, every comparison's outputs, chunk buffers."""
     n, c_in, h, w = case.input_shape
     c_out, cg, kh, kw = case.weight_shape
     top, bottom, left, right = case.pads

@@ -23,8 +23,8 @@ class MutationCoverage:
 
 
 def registry_coverage(cases: Sequence[Case]) -> list[MutationCoverage]:
-    from harness.data import materialize
     from harness.baseline import compute_baseline
+    from harness.data import materialize
     from harness.variants import variant_records
 
     table = {name: MutationCoverage(name, m.cause) for name, m in MUTATIONS.items()}
@@ -41,14 +41,18 @@ def registry_coverage(cases: Sequence[Case]) -> list[MutationCoverage]:
     return list(table.values())
 
 
-def coverage_lines(table: Sequence[MutationCoverage], case_count: int) -> tuple[list[str], list[str]]:
+def coverage_lines(
+    table: Sequence[MutationCoverage], case_count: int
+) -> tuple[list[str], list[str]]:
     """(report lines, warning lines)."""
     width = max(len(entry.name) for entry in table)
     lines = [f"{'mutation':<{width}}  {'cause':<11}  detected by (of {case_count} cases)"]
     warnings = []
     for entry in table:
         examples = ", ".join(entry.detecting[:3]) + (" ..." if len(entry.detecting) > 3 else "")
-        lines.append(f"{entry.name:<{width}}  {entry.cause:<11}  {len(entry.detecting):>4}  {examples}")
+        lines.append(
+            f"{entry.name:<{width}}  {entry.cause:<11}  {len(entry.detecting):>4}  {examples}"
+        )
         if not entry.detecting:
             hint = "invisible" + MUTATIONS[entry.name].doc.split("Invisible", 1)[-1].rstrip(".")
             warnings.append(

@@ -105,8 +105,12 @@ def materialize(case: Case) -> CaseArrays:
         as64.setflags(write=False)
         native[name], exact[name] = rounded, as64
     return CaseArrays(
-        native["input"], native["weight"], native["bias"],
-        exact["input"], exact["weight"], exact["bias"],
+        native["input"],
+        native["weight"],
+        native["bias"],
+        exact["input"],
+        exact["weight"],
+        exact["bias"],
     )
 
 

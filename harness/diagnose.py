@@ -21,126 +21,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from harness.cases import Case, case_from_dict, torch_rejection
+from harness.baseline import compute_baseline
+from harness.calling import call_implementation
+from harness.cases import Case, torch_rejection
 from harness.compare import compare
 from harness.data import materialize
 from harness.errors import CaseFileError
-from harness.implementations import harness_pads_first
 from harness.explanation import Explanation, explain_output, order_causes
-from harness.calling import call_implementation
-from harness.baseline import compute_baseline
-
-
-@dataclass(frozen=True)
-class Probe:
-    """A small case that makes one property of conv2d visible."""
-
-    property: str
-    cause: str  # the family this property is about ("" for the rounding probes)
-    fields: dict
-    description: str
-
-
-def _ints(shape, seed, low=-3, high=4):
-    return {"shape": list(shape), "init": "integers", "low": low, "high": high, "seed": seed}
-
-
-def _normal(shape, seed):
-    return {"shape": list(shape), "init": "normal", "seed": seed}
-
-
-PROBES = (
-    Probe("orientation", "kernel_flip",
-          {"input": _ints([1, 1, 6, 7], 1), "weight": [[1, 2, 0], [0, 1, 0], [0, 0, 3]]},
-          "one channel, a kernel unlike any of its flips and rotations: shows its orientation"),
-    Probe("orientation_nonsquare", "kernel_flip",
-          {"input": _ints([1, 1, 6, 7], 20), "weight": [[1, 2, 0], [0, 1, 4]]},
-          "a 2x3 kernel: shows a transposed or mirrored reading of a non-square kernel"),
-    Probe("depth", "depth_sum",
-          {"input": _ints([1, 3, 5, 5], 2), "weight": _ints([2, 3, 2, 2], 3)},
-          "three input channels: shows whether they are summed (depth summation)"),
-    Probe("groups", "groups",
-          {"input": _ints([1, 4, 5, 5], 4), "weight": _ints([6, 2, 2, 2], 5), "groups": 2},
-          "groups=2 with three output channels per group: shows the channel-to-group mapping"),
-    Probe("same_padding", "padding",
-          {"input": _ints([1, 1, 5, 6], 6), "weight": _ints([1, 1, 2, 4], 7), "padding": "same"},
-          "padding 'same' with an even kernel: shows on which side the extra pixel goes"),
-    Probe("padding", "padding",
-          {"input": _ints([1, 1, 5, 6], 8), "weight": _ints([1, 1, 3, 2], 9), "padding": [2, 1]},
-          "different padding per axis: shows that (pH, pW) are applied to the right axes"),
-    Probe("padding_int", "padding",
-          {"input": _ints([1, 2, 5, 5], 21), "weight": _ints([2, 2, 3, 3], 22), "padding": 1},
-          "padding given as one int: shows it pads every side by that much"),
-    Probe("padding_valid", "padding",
-          {"input": _ints([1, 1, 6, 5], 23), "weight": _ints([1, 1, 3, 2], 24),
-           "padding": "valid"},
-          "padding 'valid': shows that nothing is padded"),
-    Probe("same_dilated", "padding",
-          {"input": _ints([1, 1, 7, 6], 29), "weight": _ints([1, 1, 3, 2], 30),
-           "padding": "same", "dilation": [2, 1]},
-          "padding 'same' with dilation (2, 1): shows that 'same' counts the dilated kernel"),
-    Probe("boundary_reflect", "boundary",
-          {"input": _ints([1, 1, 6, 7], 31), "weight": [[1, 2, 0], [0, 1, 0], [0, 0, 3]],
-           "padding": 2, "padding_mode": "reflect"},
-          "reflect padding of 2: shows what fills the padding (edge not repeated)"),
-    Probe("boundary_replicate", "boundary",
-          {"input": _ints([1, 1, 6, 7], 32), "weight": [[1, 2, 0], [0, 1, 0], [0, 0, 3]],
-           "padding": 2, "padding_mode": "replicate"},
-          "replicate padding of 2: shows what fills the padding (the edge sample)"),
-    Probe("boundary_circular", "boundary",
-          {"input": _ints([1, 1, 6, 7], 33), "weight": [[1, 2, 0], [0, 1, 0], [0, 0, 3]],
-           "padding": 2, "padding_mode": "circular"},
-          "circular padding of 2: shows what fills the padding (the other side)"),
-    Probe("stride", "stride",
-          {"input": _ints([1, 1, 9, 8], 10), "weight": _ints([1, 1, 3, 2], 11), "stride": [2, 3]},
-          "stride (2, 3): shows where outputs are sampled"),
-    Probe("dilation", "dilation",
-          {"input": _ints([1, 1, 9, 9], 12), "weight": _ints([1, 1, 3, 2], 13),
-           "dilation": [2, 3]},
-          "dilation (2, 3): shows how far apart the kernel taps are"),
-    Probe("bias", "bias",
-          {"input": _ints([2, 2, 4, 4], 14), "weight": _ints([3, 2, 2, 2], 15),
-           "bias": [5, -7, 11]},
-          "a nonzero bias per output channel: shows that it is added"),
-    Probe("precision", "precision",
-          {"input": _normal([2, 32, 8, 8], 16), "weight": _normal([4, 32, 3, 3], 17),
-           "padding": 1},
-          "random normal data, K = 288 products per output: shows rounding error"),
-    Probe("float32", "precision",
-          {"input": _normal([1, 8, 6, 6], 18), "weight": _normal([2, 8, 3, 3], 19),
-           "bias": [0.5, -0.25], "dtype": "float32"},
-          "float32 inputs: shows that float32 is computed to float32 accuracy"),
-    Probe("float16", "precision",
-          {"input": _normal([1, 8, 6, 6], 25), "weight": _normal([2, 8, 3, 3], 26),
-           "dtype": "float16"},
-          "float16 inputs: shows that float16 is accumulated as torch does (in float32)"),
-    Probe("bfloat16", "precision",
-          {"input": _normal([1, 8, 6, 6], 27), "weight": _normal([2, 8, 3, 3], 28),
-           "dtype": "bfloat16"},
-          "bfloat16 inputs (float32 arrays holding bfloat16 values)"),
-)
-
-AS_TORCH = {
-    "orientation": "cross-correlation (as torch)",
-    "orientation_nonsquare": "a non-square kernel read as given (as torch)",
-    "depth": "sums the input channels of each group (as torch)",
-    "groups": "output channel o reads group o // (C_out/groups) (as torch)",
-    "same_padding": "'same' puts the extra pad pixel bottom/right (as torch)",
-    "padding": "(pH, pW) applied to the right axes (as torch)",
-    "padding_int": "an int pads every side (as torch)",
-    "padding_valid": "'valid' pads nothing (as torch)",
-    "same_dilated": "'same' pads for the dilated kernel (as torch)",
-    "boundary_reflect": "reflect padding without repeating the edge (as torch)",
-    "boundary_replicate": "replicate padding repeats the edge sample (as torch)",
-    "boundary_circular": "circular padding wraps around (as torch)",
-    "stride": "samples outputs at i*s (as torch)",
-    "dilation": "taps d apart (as torch)",
-    "bias": "adds the bias (as torch)",
-    "precision": "agrees within tolerance on random data",
-    "float32": "agrees within float32 tolerance",
-    "float16": "agrees within float16 tolerance",
-    "bfloat16": "agrees within bfloat16 tolerance",
-}
+from harness.implementations import harness_pads_first
+from harness.probes import AS_TORCH, PROBES, Probe, probe_case
 
 
 @dataclass
@@ -170,19 +59,16 @@ class Diagnosis:
             "causes": self.causes,
             "properties": {
                 r.probe.property: {
-                    "status": r.status, "finding": r.finding, "causes": r.causes,
-                    "max_abs_diff": r.max_abs_diff, "message": r.message,
+                    "status": r.status,
+                    "finding": r.finding,
+                    "causes": r.causes,
+                    "max_abs_diff": r.max_abs_diff,
+                    "message": r.message,
                 }
                 for r in self.results
             },
             "counterexample": self.counterexample,
         }
-
-
-def probe_case(probe: Probe, overrides: dict | None = None) -> Case:
-    raw = {"id": f"probe_{probe.property}", "description": probe.description,
-           "tags": ["diagnose", probe.property], **probe.fields, **(overrides or {})}
-    return case_from_dict(raw, source="<diagnose>")
 
 
 def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> str:
@@ -192,14 +78,19 @@ def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> 
         others = [c.finding for c in changes if c.cause != probe.cause]
         if explanation.family.arithmetic:
             (focused if probe.cause == "precision" else others).append(
-                f"rounding as of {explanation.family.arithmetic} arithmetic")
+                f"rounding as of {explanation.family.arithmetic} arithmetic"
+            )
         if focused:
             return "; ".join(focused + [f"also: {w}" for w in others])
-        return f"{AS_TORCH[probe.property]}; this probe differs through another cause: " \
+        return (
+            f"{AS_TORCH[probe.property]}; this probe differs through another cause: "
             + "; ".join(others)
+        )
     if explanation.fallback == "precision":
-        return (f"differs by rounding as of {explanation.arithmetic} arithmetic "
-                f"(max abs diff {max_abs:.3g})")
+        return (
+            f"differs by rounding as of {explanation.arithmetic} arithmetic "
+            f"(max abs diff {max_abs:.3g})"
+        )
     if explanation.fallback == "nan":
         return "propagates NaN/Inf differently"
     if explanation.fallback == "shape":
@@ -218,8 +109,12 @@ def simpler_forms(case: Case) -> list[tuple[dict, str]]:
             forms.append(({key: max(value)}, f"{key} {max(value)} on both axes"))
     if isinstance(case.padding, str):
         top, bottom, left, right = case.pads
-        forms.append(({"padding": [top, bottom, left, right]},
-                      f"explicit pads {[top, bottom, left, right]} instead of '{case.padding}'"))
+        forms.append(
+            (
+                {"padding": [top, bottom, left, right]},
+                f"explicit pads {[top, bottom, left, right]} instead of '{case.padding}'",
+            )
+        )
     if case.dtype != "float32":
         forms.append(({"dtype": "float32"}, f"float32 ({case.dtype} is not supported)"))
     return forms
@@ -261,19 +156,37 @@ def _run_probe_once(func: Callable, probe: Probe, case: Case) -> ProbeResult:
     output = outcome.output
     metrics = compare(output, reference_result.output, reference_result.tolerance)
     if metrics.agree:
-        result = ProbeResult(probe, case, "ok", AS_TORCH[probe.property],
-                             max_abs_diff=metrics.max_abs_diff, message=outcome.message)
+        result = ProbeResult(
+            probe,
+            case,
+            "ok",
+            AS_TORCH[probe.property],
+            max_abs_diff=metrics.max_abs_diff,
+            message=outcome.message,
+        )
     else:
         explanation = explain_output(
-            case, arrays, output, reference_result,
-            prepadded=harness_pads_first(case, getattr(func, "handles_padding_mode", False)))
-        result = ProbeResult(probe, case, "diverges",
-                             _describe(probe, explanation, metrics.max_abs_diff),
-                             causes=explanation.causes, max_abs_diff=metrics.max_abs_diff,
-                             message=outcome.message)
+            case,
+            arrays,
+            output,
+            reference_result,
+            prepadded=harness_pads_first(case, getattr(func, "handles_padding_mode", False)),
+        )
+        result = ProbeResult(
+            probe,
+            case,
+            "diverges",
+            _describe(probe, explanation, metrics.max_abs_diff),
+            causes=explanation.causes,
+            max_abs_diff=metrics.max_abs_diff,
+            message=outcome.message,
+        )
     if outcome.contract:  # the same verdict as `run`: a broken output contract is an error
-        values = ("the values agree with torch" if result.status == "ok"
-                  else f"the values: {result.finding}")
+        values = (
+            "the values agree with torch"
+            if result.status == "ok"
+            else f"the values: {result.finding}"
+        )
         result.status = "error"
         result.contract = outcome.contract
         result.finding = f"{outcome.contract}; {values}"
@@ -293,8 +206,13 @@ def shrink(func: Callable, result: ProbeResult) -> ProbeResult:
         while best.case.input_shape[axis] > 1 and isinstance(best.probe.fields["input"], dict):
             shape = list(best.case.input_shape)
             shape[axis] -= 1
-            probe = replace(best.probe, fields={
-                **best.probe.fields, "input": {**best.probe.fields["input"], "shape": shape}})
+            probe = replace(
+                best.probe,
+                fields={
+                    **best.probe.fields,
+                    "input": {**best.probe.fields["input"], "shape": shape},
+                },
+            )
             try:
                 candidate = probe_case(probe, {"dtype": best.case.dtype})
             except CaseFileError:
@@ -328,15 +246,22 @@ def counterexample_dict(result: ProbeResult, impl: str) -> dict:
         ),
         "tags": ["counterexample", *[c for c in result.causes if c]],
     }
-    small = all(not isinstance(t, TensorSpec) or np.prod(t.shape) <= 400
-                for t in (case.input, case.weight))
-    for name, array in (("input", arrays.input64), ("weight", arrays.weight64),
-                        ("bias", arrays.bias64)):
+    small = all(
+        not isinstance(t, TensorSpec) or np.prod(t.shape) <= 400 for t in (case.input, case.weight)
+    )
+    for name, array in (
+        ("input", arrays.input64),
+        ("weight", arrays.weight64),
+        ("bias", arrays.bias64),
+    ):
         if array is None:
             continue
         spec = getattr(case, name)
-        raw[name] = literal(array) if small else (spec.model_dump(exclude_none=True)
-                                                   if isinstance(spec, TensorSpec) else spec)
+        raw[name] = (
+            literal(array)
+            if small
+            else (spec.model_dump(exclude_none=True) if isinstance(spec, TensorSpec) else spec)
+        )
     for key in ("stride", "dilation"):
         value = getattr(case, key)
         if value != (1, 1):
@@ -347,8 +272,12 @@ def counterexample_dict(result: ProbeResult, impl: str) -> dict:
         raw["groups"] = case.groups
     if case.dtype != "float64":
         raw["dtype"] = case.dtype
-    if small and case.dtype == "float64" and np.all(np.isfinite(baseline)) and np.array_equal(
-            baseline, np.round(baseline)):
+    if (
+        small
+        and case.dtype == "float64"
+        and np.all(np.isfinite(baseline))
+        and np.array_equal(baseline, np.round(baseline))
+    ):
         raw["expected"] = literal(baseline)
     return raw
 
@@ -405,7 +334,8 @@ def human_lines(diagnosis: Diagnosis) -> list[str]:
             head += f" it supports (unsupported: {', '.join(unsupported)})"
     elif diagnosis.verdict == "diverges":
         head = f"{diagnosis.impl}: diverges from torch.nn.functional.conv2d: " + ", ".join(
-            diagnosis.causes)
+            diagnosis.causes
+        )
     elif any(r.contract for r in diagnosis.results):
         broken = next(r.contract for r in diagnosis.results if r.contract)
         head = f"{diagnosis.impl}: breaks conv2d's output contract: {broken}"

@@ -15,10 +15,15 @@ from harness import reference
 from harness.case import Case
 from harness.cost import DEFAULT_MAX_MEMORY
 from harness.records import Record
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.runner import DEFAULT_OPTIONS, RunOptions, resolve_implementations, run_case
 
-def iter_records(cases: Sequence[Case], implementations: Sequence[str] | None = None,
-                 options: RunOptions = RunOptions(), jobs: int = 1) -> Iterator[Record]:
+
+def iter_records(
+    cases: Sequence[Case],
+    implementations: Sequence[str] | None = None,
+    options: RunOptions = DEFAULT_OPTIONS,
+    jobs: int = 1,
+) -> Iterator[Record]:
     """Records case by case, in the cases' order (so an interrupted run keeps what it has).
 
     jobs > 1 runs cases in that many worker processes (spawned, so each imports its own torch);
@@ -37,8 +42,10 @@ def iter_records(cases: Sequence[Case], implementations: Sequence[str] | None = 
     context = multiprocessing.get_context("spawn")
     worker_count = min(jobs, len(runnable))
     pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=worker_count, mp_context=context,
-        initializer=_init_worker, initargs=(names,),
+        max_workers=worker_count,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(names,),
     )
     try:
         from harness.select import estimated_cost
@@ -97,14 +104,22 @@ def _run_in_worker(case: Case, options: RunOptions) -> list[Record]:
     return run_case(case, _WORKER_IMPLEMENTATIONS, options)
 
 
-def run_records(cases: Sequence[Case], implementations: Sequence[str] | None = None,
-                options: RunOptions = RunOptions()) -> list[Record]:
+def run_records(
+    cases: Sequence[Case],
+    implementations: Sequence[str] | None = None,
+    options: RunOptions = DEFAULT_OPTIONS,
+) -> list[Record]:
     return list(iter_records(cases, implementations, options))
 
 
-def run(cases: Sequence[Case], implementations: Sequence[str] | None = None, variants: bool = True,
-        timeout: float | None = None, max_memory: int = DEFAULT_MAX_MEMORY,
-        strict_rejections: bool = False):
+def run(
+    cases: Sequence[Case],
+    implementations: Sequence[str] | None = None,
+    variants: bool = True,
+    timeout: float | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    strict_rejections: bool = False,
+):
     """Run cases through implementations; a pandas DataFrame with exactly the report's rows.
 
     `strict_rejections` makes `accepts_invalid` rows (a plug-in accepted a case declared
@@ -113,6 +128,10 @@ def run(cases: Sequence[Case], implementations: Sequence[str] | None = None, var
     """
     from harness.report import to_dataframe
 
-    options = RunOptions(variants=variants, timeout=timeout, max_memory=max_memory,
-                         strict_rejections=strict_rejections)
+    options = RunOptions(
+        variants=variants,
+        timeout=timeout,
+        max_memory=max_memory,
+        strict_rejections=strict_rejections,
+    )
     return to_dataframe(run_records(cases, implementations, options))

@@ -43,7 +43,7 @@ def side_by_side(blocks: list[list[str]], gap: int = 4) -> list[str]:
     for k in range(height):
         parts = [
             (block[k] if k < len(block) else "").ljust(width)
-            for block, width in zip(blocks, widths)
+            for block, width in zip(blocks, widths, strict=True)
         ]
         lines.append((" " * gap).join(parts).rstrip())
     return lines
@@ -51,7 +51,9 @@ def side_by_side(blocks: list[list[str]], gap: int = 4) -> list[str]:
 
 def vector(values: np.ndarray) -> str:
     shown = [number(v) for v in values[:MAX_VECTOR_SHOWN]]
-    more = f", ... ({values.size - MAX_VECTOR_SHOWN} more)" if values.size > MAX_VECTOR_SHOWN else ""
+    more = (
+        f", ... ({values.size - MAX_VECTOR_SHOWN} more)" if values.size > MAX_VECTOR_SHOWN else ""
+    )
     return "[" + ", ".join(shown) + more + "]"
 
 
@@ -63,7 +65,7 @@ def parse_index(text: str | None, case: Case) -> tuple[int, int, int, int]:
     except ValueError:
         raise HarnessError(f"--at '{text}': expected four integers n,o,i,j") from None
     shape = case.output_shape
-    if len(index) != 4 or any(not 0 <= k < s for k, s in zip(index, shape)):
+    if len(index) != 4 or any(not 0 <= k < s for k, s in zip(index, shape, strict=True)):
         raise HarnessError(
             f"--at '{text}': not an index into the output of case '{case.id}', whose shape is "
             f"{list(shape)} (n,o,i,j)"
@@ -90,8 +92,10 @@ def explain_lines(case: Case, at: tuple[int, int, int, int]) -> list[str]:
     lines = [
         f"case {case.id} ({case.file}): input {list(case.input_shape)}, weight "
         f"{list(case.weight_shape)}, stride {list(case.stride)}, padding {case.padding_label} "
-        f"({case.padding_mode}), dilation {list(case.dilation)}, groups {case.groups}, {case.dtype}",
-        f"output element out[n={n}, o={o}, i={i}, j={j}] of an output of shape {list(case.output_shape)}",
+        f"({case.padding_mode}), dilation {list(case.dilation)}, groups {case.groups}, "
+        f"{case.dtype}",
+        f"output element out[n={n}, o={o}, i={i}, j={j}] of an output of shape "
+        f"{list(case.output_shape)}",
         f"output channel {o} is in group {group}: it reads input channels "
         f"{group * cg}..{group * cg + cg - 1} and sums over them (depth summation)",
         f"receptive field: input rows {_span(rows - top)}, columns {_span(cols - left)} "
@@ -109,16 +113,20 @@ def explain_lines(case: Case, at: tuple[int, int, int, int]) -> list[str]:
         field_vectors.append(patch.ravel())
         kernel_vectors.append(kernel.ravel())
         if c < MAX_CHANNELS_SHOWN:
-            lines += side_by_side([
-                grid(f"input channel {channel} field", patch),
-                grid(f"kernel W[{o},{c}]", kernel),
-                grid("products", products),
-            ])
+            lines += side_by_side(
+                [
+                    grid(f"input channel {channel} field", patch),
+                    grid(f"kernel W[{o},{c}]", kernel),
+                    grid("products", products),
+                ]
+            )
             lines.append(f"  sum of products (channel {channel}) = {number(channel_sums[-1])}")
             lines.append("")
     if cg > MAX_CHANNELS_SHOWN:
-        lines.append(f"... {cg - MAX_CHANNELS_SHOWN} more channels not shown; their sums: "
-                     + ", ".join(number(s) for s in channel_sums[MAX_CHANNELS_SHOWN:]))
+        lines.append(
+            f"... {cg - MAX_CHANNELS_SHOWN} more channels not shown; their sums: "
+            + ", ".join(number(s) for s in channel_sums[MAX_CHANNELS_SHOWN:])
+        )
     bias = 0.0 if b is None else float(b[o])
     depth_sum = float(np.sum(channel_sums))
     total = depth_sum + bias
@@ -129,7 +137,9 @@ def explain_lines(case: Case, at: tuple[int, int, int, int]) -> list[str]:
     sums_text = " + ".join(number(s) for s in channel_sums[:MAX_CHANNELS_SHOWN])
     if cg > MAX_CHANNELS_SHOWN:
         sums_text += " + ..."
-    lines.append(f"depth sum over {cg} channel{'s' if cg > 1 else ''}: {sums_text} = {number(depth_sum)}")
+    lines.append(
+        f"depth sum over {cg} channel{'s' if cg > 1 else ''}: {sums_text} = {number(depth_sum)}"
+    )
     if b is None:
         lines.append(f"no bias: {number(total)}")
     else:
@@ -139,11 +149,19 @@ def explain_lines(case: Case, at: tuple[int, int, int, int]) -> list[str]:
     lines.append(f"  . {vector(kernel_flat)}")
     lines.append(f"  = {number(dot - bias)}  (+ bias {number(bias)} = {number(dot)})")
 
-    torch_out = np.asarray(torch_conv2d(
-        np.array(arrays.input), np.array(arrays.weight),
-        None if arrays.bias is None else np.array(arrays.bias),
-        case.stride, case.padding, case.dilation, case.groups, case.padding_mode,
-    ), dtype=np.float64)
+    torch_out = np.asarray(
+        torch_conv2d(
+            np.array(arrays.input),
+            np.array(arrays.weight),
+            None if arrays.bias is None else np.array(arrays.bias),
+            case.stride,
+            case.padding,
+            case.dilation,
+            case.groups,
+            case.padding_mode,
+        ),
+        dtype=np.float64,
+    )
     flipped = mutated_output(case, arrays, Semantics(flip=True))
     torch_value, flipped_value = float(torch_out[at]), float(flipped[at])
     lines.append(f"torch F.conv2d ({case.dtype}): {number(torch_value)}")
@@ -151,8 +169,10 @@ def explain_lines(case: Case, at: tuple[int, int, int, int]) -> list[str]:
     symmetric = np.array_equal(w, w[:, :, ::-1, ::-1])
     if symmetric:
         note += ": every kernel slice equals its 180-degree rotation, so flipping cannot show"
-    lines.append(f"flipped kernel (true convolution, as scipy.signal.convolve2d): "
-                 f"{number(flipped_value)} ({note})")
+    lines.append(
+        f"flipped kernel (true convolution, as scipy.signal.convolve2d): "
+        f"{number(flipped_value)} ({note})"
+    )
     return lines
 
 
@@ -173,10 +193,10 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
         raise HarnessError(
             "--plot needs matplotlib, which is not installed: pip install 'conv-harness[plot]'"
         ) from None
-    from harness.registry import get_implementation
-    from harness.mutations import MUTATIONS
-    from harness.calling import call_implementation
     from harness.baseline import compute_baseline
+    from harness.calling import call_implementation
+    from harness.mutations import MUTATIONS
+    from harness.registry import get_implementation
     from harness.variants import variant_output
 
     arrays = materialize(case)
@@ -192,8 +212,9 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
         other, label = outcome.output, f"implementation {versus}"
     n, o = at[0], at[1]
     base_map = baseline[n, o]
-    other_map = other[n, o] if other.ndim == 4 and n < other.shape[0] and o < other.shape[1] \
-        else None
+    other_map = (
+        other[n, o] if other.ndim == 4 and n < other.shape[0] and o < other.shape[1] else None
+    )
     figure, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
     panels = [("baseline: reference, float64", base_map), (label, other_map)]
     difference = None
@@ -206,10 +227,12 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
     if difference is not None and np.isfinite(difference).any():
         magnitude = np.where(np.isfinite(difference), np.abs(difference), -1)
         worst = np.unravel_index(int(np.argmax(magnitude)), difference.shape)
-    for axis, (title, data) in zip(axes, panels):
+    for axis, (title, data) in zip(axes, panels, strict=True):
         axis.set_title(title, fontsize=10)
         if data is None:
-            shape = "" if other_map is None else f"{list(other_map.shape)} vs {list(base_map.shape)}"
+            shape = (
+                "" if other_map is None else f"{list(other_map.shape)} vs {list(base_map.shape)}"
+            )
             axis.text(0.5, 0.5, f"no common shape\n{shape}", ha="center", va="center")
             axis.set_axis_off()
             continue
@@ -224,13 +247,21 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
         axis.set_ylabel("i")
         if worst is not None:
             axis.plot(worst[1], worst[0], marker="x", color="red", markersize=12, mew=2.5)
-    figure.suptitle(f"{case.id}: output map n={n}, o={o}"
-                    + ("" if worst is None else
-                       f"  (worst |difference| {abs(difference[worst]):.3g} at i={worst[0]}, "
-                       f"j={worst[1]}, marked x)"), fontsize=11)
+    figure.suptitle(
+        f"{case.id}: output map n={n}, o={o}"
+        + (
+            ""
+            if worst is None
+            else f"  (worst |difference| {abs(difference[worst]):.3g} at i={worst[0]}, "
+            f"j={worst[1]}, marked x)"
+        ),
+        fontsize=11,
+    )
     figure.savefig(path, dpi=110)
     plt.close(figure)
     if worst is None:
         return f"plot written to {path}"
-    return (f"plot written to {path}: worst |difference| {abs(difference[worst]):.6g} at "
-            f"(n={n}, o={o}, i={worst[0]}, j={worst[1]})")
+    return (
+        f"plot written to {path}: worst |difference| {abs(difference[worst]):.6g} at "
+        f"(n={n}, o={o}, i={worst[0]}, j={worst[1]})"
+    )

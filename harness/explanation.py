@@ -64,8 +64,9 @@ def as_called(case: Case, arrays: CaseArrays) -> tuple[Case, CaseArrays]:
     return called, replace(arrays, input64=padded)
 
 
-def explain_output(case: Case, arrays: CaseArrays, output: np.ndarray, baseline: Baseline,
-                   prepadded: bool = False) -> Explanation:
+def explain_output(
+    case: Case, arrays: CaseArrays, output: np.ndarray, baseline: Baseline, prepadded: bool = False
+) -> Explanation:
     """Explain a diverging output of `case` against its baseline; `prepadded` when the harness
     padded the input before the call (harness.implementations.harness_pads_first)."""
     expected = baseline.output
@@ -95,9 +96,12 @@ def nan_spread_only(output: np.ndarray, baseline: Baseline) -> bool:
         return False
     observed_special, expected_special = ~np.isfinite(output), ~np.isfinite(expected)
     special = observed_special | expected_special
-    if not special.any() or not compare(np.where(special, 0.0, output),
-                                        np.where(special, 0.0, expected),
-                                        baseline.tolerance).agree:
+    if (
+        not special.any()
+        or not compare(
+            np.where(special, 0.0, output), np.where(special, 0.0, expected), baseline.tolerance
+        ).agree
+    ):
         return False
     both = observed_special & expected_special
     comparable = np.isnan(output) | np.isnan(expected) | (output == expected)
@@ -108,8 +112,9 @@ def nan_spread_only(output: np.ndarray, baseline: Baseline) -> bool:
     return bool(more or fewer)
 
 
-def explain_divergence(case: Case, arrays: CaseArrays, output: np.ndarray,
-                       baseline: Baseline, prepadded: bool = False) -> str:
+def explain_divergence(
+    case: Case, arrays: CaseArrays, output: np.ndarray, baseline: Baseline, prepadded: bool = False
+) -> str:
     """Cause(s) of a divergence, joined with '+' in vocabulary order; 'unknown' if none fits."""
     return explain_output(case, arrays, output, baseline, prepadded).cause
 

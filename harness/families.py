@@ -50,18 +50,21 @@ def _depth_change(alpha: np.ndarray) -> Change | None:
     if np.array_equal(alpha, np.ones(cg)):
         return None
     if np.allclose(alpha, 1.0 / cg):
-        return Change("depth_sum", {}, "averages the input channels of each group instead of "
-                                       "summing them")
+        return Change(
+            "depth_sum", {}, "averages the input channels of each group instead of summing them"
+        )
     kept = [int(c) for c in np.flatnonzero(alpha)]
     if not kept:
-        return Change("depth_sum", {}, "adds up none of the input channels (a channel loop "
-                                       "that never runs)")
+        return Change(
+            "depth_sum", {}, "adds up none of the input channels (a channel loop that never runs)"
+        )
     if len(kept) == 1:
         return Change("depth_sum", {}, f"uses only input channel {kept[0]} of each group's {cg}")
     dropped = [c for c in range(cg) if c not in kept]
     if len(dropped) <= 3:
-        return Change("depth_sum", {}, f"leaves out input channel(s) {dropped} of each group's "
-                                       f"{cg}")
+        return Change(
+            "depth_sum", {}, f"leaves out input channel(s) {dropped} of each group's {cg}"
+        )
     return Change("depth_sum", {}, f"sums only input channels {kept} of each group's {cg}")
 
 
@@ -70,8 +73,11 @@ def _snap_alpha(alpha: np.ndarray) -> np.ndarray | None:
     cg = alpha.size
     if cg == 1:
         nearest = float(np.round(alpha[0]))
-        return np.full(1, nearest) if nearest in (0.0, 1.0) and abs(alpha[0] - nearest) < 0.02 \
+        return (
+            np.full(1, nearest)
+            if nearest in (0.0, 1.0) and abs(alpha[0] - nearest) < 0.02
             else None
+        )
     if np.allclose(alpha, 1.0 / cg, atol=0.02 / cg):
         return np.full(cg, 1.0 / cg)
     snapped = np.round(alpha)
@@ -102,10 +108,14 @@ def _snap_beta(beta: float) -> float:
 
 def _bias_layouts(case: Case, bias: np.ndarray, outputs: list[int], shape) -> list:
     """(B laid out over the sampled output, words) for torch's layout and the wrong ones."""
-    n, k, ho, wo = shape
+    _n, _k, ho, wo = shape
     layouts = [(np.broadcast_to(bias[outputs][None, :, None, None], shape), "")]
-    layouts.append((np.broadcast_to(bias[::-1][outputs][None, :, None, None], shape),
-                    "bias applied in reverse channel order"))
+    layouts.append(
+        (
+            np.broadcast_to(bias[::-1][outputs][None, :, None, None], shape),
+            "bias applied in reverse channel order",
+        )
+    )
     if ho == bias.size:
         layouts.append((np.broadcast_to(bias[None, None, :, None], shape), "bias added along H"))
     if wo == bias.size:
@@ -113,8 +123,14 @@ def _bias_layouts(case: Case, bias: np.ndarray, outputs: list[int], shape) -> li
     return layouts
 
 
-def fit_values(case: Case, part: np.ndarray, bias: np.ndarray | None, outputs: list[int],
-               observed: np.ndarray, allowed: np.ndarray) -> Iterator[Fit]:
+def fit_values(
+    case: Case,
+    part: np.ndarray,
+    bias: np.ndarray | None,
+    outputs: list[int],
+    observed: np.ndarray,
+    allowed: np.ndarray,
+) -> Iterator[Fit]:
     """Candidate reproductions of `observed` (sampled like `part`) from the partial outputs.
 
     For each bias layout, the channel weights alpha and the bias factor beta are fitted by least
@@ -163,8 +179,9 @@ def fit_values(case: Case, part: np.ndarray, bias: np.ndarray | None, outputs: l
             if fitted not in NICE_FACTORS and target.size < 8 * (cg + 1):
                 fitted = 1.0  # too few elements to tell an odd bias factor from anything else
             for beta in dict.fromkeys((1.0, fitted)):  # the bias as given first
-                bias_change = [Change("bias", {}, _bias_words(beta, words))] \
-                    if beta != 1.0 or words else []
+                bias_change = (
+                    [Change("bias", {}, _bias_words(beta, words))] if beta != 1.0 or words else []
+                )
                 yield Fit(output + beta * layout, (*changes, *bias_change))
 
 
@@ -174,8 +191,12 @@ def _least_squares_factor(column: np.ndarray, target: np.ndarray) -> float:
 
 
 def _bias_words(beta: float, layout_words: str) -> str:
-    scale = {0.0: "bias not added", 2.0: "bias added twice", 3.0: "bias added three times",
-             -1.0: "bias subtracted"}.get(beta, f"bias scaled by {beta:g}")
+    scale = {
+        0.0: "bias not added",
+        2.0: "bias added twice",
+        3.0: "bias added three times",
+        -1.0: "bias subtracted",
+    }.get(beta, f"bias scaled by {beta:g}")
     if not layout_words:
         return scale
     return layout_words if beta == 1.0 else f"{layout_words}, {scale}"
@@ -214,9 +235,13 @@ def sample_plan(case: Case, observed_shape) -> tuple[list[int], list[int]]:
     return [0], outputs
 
 
-def explain_by_families(case: Case, arrays: CaseArrays, observed: np.ndarray,
-                        baseline: Baseline, budget: int = SEARCH_BUDGET
-                        ) -> FamilyExplanation | None:
+def explain_by_families(
+    case: Case,
+    arrays: CaseArrays,
+    observed: np.ndarray,
+    baseline: Baseline,
+    budget: int = SEARCH_BUDGET,
+) -> FamilyExplanation | None:
     """The reading and fitted values with the fewest families that reproduce `observed`."""
     if observed.ndim != 4 or observed.shape[:2] != tuple(case.output_shape[:2]):
         return None
@@ -225,12 +250,16 @@ def explain_by_families(case: Case, arrays: CaseArrays, observed: np.ndarray,
     sample = observed[images][:, outputs]
     models = [("", baseline.tolerance)] + [
         (model.name, baseline.tolerance_for(model))
-        for model in precision_models(baseline.dtype, case.reduction_length)]
-    tolerances = [(name, _sampled_tolerance(tol, images, outputs, observed.shape))
-                  for name, tol in models]
-    allowed = tolerances[0][1].rtol * np.abs(baseline.output[images][:, outputs]) \
-        + tolerances[0][1].atol if sample.shape == baseline.output[images][:, outputs].shape \
+        for model in precision_models(baseline.dtype, case.reduction_length)
+    ]
+    tolerances = [
+        (name, _sampled_tolerance(tol, images, outputs, observed.shape)) for name, tol in models
+    ]
+    allowed = (
+        tolerances[0][1].rtol * np.abs(baseline.output[images][:, outputs]) + tolerances[0][1].atol
+        if sample.shape == baseline.output[images][:, outputs].shape
         else np.ones(sample.shape)
+    )
     best = None  # ((families, uses narrower arithmetic), explanation)
     tried = 0
     for reading, combo in readings(case, observed.shape):

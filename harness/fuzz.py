@@ -60,13 +60,21 @@ def _settings(count: int, seed: int, shrink: bool):
     from hypothesis import HealthCheck, Phase, settings
 
     phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
-    return settings(max_examples=count, database=None, deadline=None, derandomize=False,
-                    phases=phases, suppress_health_check=list(HealthCheck),
-                    report_multiple_bugs=False, print_blob=False)
+    return settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=phases,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        print_blob=False,
+    )
 
 
-def _run_chunk(strategy, seed: int, count: int, check: Callable[[dict], None],
-               shrink: bool = False) -> None:
+def _run_chunk(
+    strategy, seed: int, count: int, check: Callable[[dict], None], shrink: bool = False
+) -> None:
     from hypothesis import given
     from hypothesis import seed as hypothesis_seed
 
@@ -88,9 +96,14 @@ def failing_rows(raw: dict, implementations, options) -> list:
     return [r for r in run_case(case, implementations, options) if r.failed]
 
 
-def fuzz(implementations: Sequence[tuple[str, Callable]], count: int | None = None,
-         seconds: float | None = None, seed: int = 0, variants: bool = True,
-         progress: Callable[[int], None] | None = None) -> FuzzResult:
+def fuzz(
+    implementations: Sequence[tuple[str, Callable]],
+    count: int | None = None,
+    seconds: float | None = None,
+    seed: int = 0,
+    variants: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> FuzzResult:
     """Draw configurations until `count` or `seconds` runs out; the findings, not yet shrunk."""
     from harness.runner import RunOptions
     from harness.strategies import conv2d_cases
@@ -147,8 +160,13 @@ def shrink(finding: Finding, implementations, seed: int, variants: bool = True) 
                 raise _Shown()
 
     try:
-        _run_chunk(conv2d_cases(nonfinite=True, case_id="fuzz"),
-                   seed * SEED_STRIDE + finding.chunk, CHUNK, check, shrink=True)
+        _run_chunk(
+            conv2d_cases(nonfinite=True, case_id="fuzz"),
+            seed * SEED_STRIDE + finding.chunk,
+            CHUNK,
+            check,
+            shrink=True,
+        )
     except _Shown:
         pass
     return smallest[0]
@@ -167,8 +185,8 @@ def save_finding(finding: Finding, directory: str | Path, seed: int, index: int)
     case_id = f"fuzz_{seed}_{index}_{slug(signature.implementation)}_{slug(signature.variant)}"
     raw["id"] = case_id
     raw["description"] = (
-        f"Found by `conv-harness fuzz --seed {seed}`: {signature.words()}. "
-        f"{finding.message[:300]}")
+        f"Found by `conv-harness fuzz --seed {seed}`: {signature.words()}. {finding.message[:300]}"
+    )
     raw["tags"] = ["fuzz", *(c for c in signature.cause.split("+") if c)]
     ordered = {key: raw[key] for key in ("id", "description", "tags") if key in raw}
     ordered.update({k: v for k, v in raw.items() if k not in ordered})
@@ -181,8 +199,10 @@ def save_finding(finding: Finding, directory: str | Path, seed: int, index: int)
 
 
 def summary_lines(result: FuzzResult) -> list[str]:
-    lines = [f"{result.configurations} configurations in {result.seconds:.1f} s "
-             f"({result.rate:.0f} per second); {len(result.findings)} distinct findings"]
+    lines = [
+        f"{result.configurations} configurations in {result.seconds:.1f} s "
+        f"({result.rate:.0f} per second); {len(result.findings)} distinct findings"
+    ]
     for finding in result.findings:
         where = f" -> {finding.saved}" if finding.saved else ""
         lines.append(f"  {finding.signature.words()} on {finding.count} configurations{where}")

@@ -22,7 +22,12 @@ import numpy as np
 
 from harness import reference
 
-NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+NUMPY_PAD_MODES = {
+    "zeros": "constant",
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+}
 CONV2D_PARAMETERS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
 
 
@@ -34,7 +39,8 @@ def harness_pads_first(case, handles_padding_mode: bool) -> bool:
         return False
     top, bottom, left, right = case.pads
     return case.padding_mode != "zeros" or (
-        not isinstance(case.padding, str) and not (top == bottom and left == right))
+        not isinstance(case.padding, str) and not (top == bottom and left == right)
+    )
 
 
 def _needs_explicit_pad(padding, padding_mode: str) -> bool:
@@ -90,8 +96,9 @@ def torch_forward(x, w, b, stride, padding, dilation, groups) -> np.ndarray:
     return out.contiguous().cpu().numpy()
 
 
-def torch_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                 padding_mode="zeros"):
+def torch_conv2d(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+):
     """torch.nn.functional.conv2d; padding_mode and 4-tuple padding via F.pad first."""
     import torch.nn.functional as F
 
@@ -118,8 +125,17 @@ def spread_kernel(weight: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
     return spread
 
 
-def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                 padding_mode="zeros", output_maps=None):
+def scipy_conv2d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    output_maps=None,
+):
     """scipy.signal.correlate2d on every (n, o, c) slice; depth summed explicitly.
 
     Padding with np.pad (modes mapped to numpy's names), stride by subsampling the 'valid'
@@ -136,7 +152,10 @@ def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     work = np.float32 if x.dtype == np.float16 else x.dtype
     x = x.astype(work)
     w = np.asarray(weight).astype(work)
-    (sh, sw), (dh, dw) = reference.as_pair(stride, "stride"), reference.as_pair(dilation, "dilation")
+    (sh, sw), (dh, dw) = (
+        reference.as_pair(stride, "stride"),
+        reference.as_pair(dilation, "dilation"),
+    )
     c_out, cg, kh, kw = w.shape
     if padding == "same" and (sh, sw) != (1, 1):
         raise ValueError("padding='same' is not supported for strided convolutions")
@@ -147,12 +166,15 @@ def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     wo = reference.output_size(w_in, left, right, kw, sw, dw)
     if ho < 1 or wo < 1:
         raise ValueError("the dilated kernel is larger than the padded input")
-    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=NUMPY_PAD_MODES[padding_mode])
+    xp = np.pad(
+        x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=NUMPY_PAD_MODES[padding_mode]
+    )
     spread = spread_kernel(w, (dh, dw))
     og = c_out // groups
     n = x.shape[0]
-    maps = output_maps if output_maps is not None else [
-        (i, o) for i in range(n) for o in range(c_out)]
+    maps = (
+        output_maps if output_maps is not None else [(i, o) for i in range(n) for o in range(c_out)]
+    )
     out = np.full((n, c_out, ho, wo), np.nan if output_maps is not None else 0, dtype=work)
     for i, o in maps:
         g = o // og
@@ -167,15 +189,21 @@ def scipy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
         return out.astype(out_dtype)
 
 
-def reference_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                     padding_mode="zeros"):
+def reference_conv2d(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+):
     """The handwritten reference computed in the case's dtype (float16 via float32)."""
     x = np.asarray(input)
     work = np.float32 if x.dtype == np.float16 else x.dtype
     out = reference.conv2d(
-        x.astype(work, copy=False), np.asarray(weight).astype(work, copy=False),
+        x.astype(work, copy=False),
+        np.asarray(weight).astype(work, copy=False),
         None if bias is None else np.asarray(bias).astype(work, copy=False),
-        stride, padding, dilation, groups, padding_mode,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
     )
     with np.errstate(over="ignore"):  # beyond float16's range is inf, as torch gives
         return out.astype(x.dtype, copy=False)

@@ -28,15 +28,15 @@ from harness.data import CaseArrays
 class Semantics:
     """Which conv2d semantics to compute; the defaults are torch's."""
 
-    flip: bool = False                 # rotate every kernel slice 180 degrees
-    depth: str = "sum"                 # sum | first | mean | closest (per output channel)
+    flip: bool = False  # rotate every kernel slice 180 degrees
+    depth: str = "sum"  # sum | first | mean | closest (per output channel)
     same_extra_top_left: bool = False  # 'same' extra pad pixel top/left instead of bottom/right
-    padding_swapped: bool = False      # (pH, pW) read as (pW, pH)
-    boundary_symmetric: bool = False   # reflect padding with the edge sample repeated
-    stride_phase: int = 0              # outputs at i*s + phase instead of i*s (axes with s > 1)
-    ignore_dilation: bool = False      # taps adjacent whatever the dilation
-    groups_interleaved: bool = False   # output channel o reads group o % groups
-    bias: bool = True                  # add the bias
+    padding_swapped: bool = False  # (pH, pW) read as (pW, pH)
+    boundary_symmetric: bool = False  # reflect padding with the edge sample repeated
+    stride_phase: int = 0  # outputs at i*s + phase instead of i*s (axes with s > 1)
+    ignore_dilation: bool = False  # taps adjacent whatever the dilation
+    groups_interleaved: bool = False  # output channel o reads group o % groups
+    bias: bool = True  # add the bias
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,12 @@ def _undilated_shape(case: Case) -> tuple[int, ...]:
     n, _, h, w = case.input_shape
     c_out, _, kh, kw = case.weight_shape
     top, bottom, left, right = reference.padding_amounts(case.padding, (kh, kw), (1, 1))
-    return (n, c_out, (h + top + bottom - kh) // case.stride[0] + 1,
-            (w + left + right - kw) // case.stride[1] + 1)
+    return (
+        n,
+        c_out,
+        (h + top + bottom - kh) // case.stride[0] + 1,
+        (w + left + right - kw) // case.stride[1] + 1,
+    )
 
 
 def _groups_invisible(case: Case, arrays: CaseArrays) -> bool:
@@ -117,41 +121,89 @@ def _bias_invisible(case: Case, arrays: CaseArrays) -> bool:
 MUTATIONS: dict[str, Mutation] = {
     m.name: m
     for m in (
-        Mutation("flipped", "kernel_flip", Semantics(flip=True),
-                 "Every kernel slice rotated 180 degrees: true convolution, what "
-                 "scipy.signal.convolve2d computes on the kernel as given. Invisible when every "
-                 "W[o, c] equals its 180-degree rotation.", _flip_invisible),
-        Mutation("no_depth_sum", "depth_sum", Semantics(depth="closest"),
-                 "Each output channel sees one input channel's partial map (the one closest to "
-                 "the baseline) instead of the sum over its group: the gap depth summation closes. "
-                 "Invisible when C_in/groups == 1 (or one channel per output carries weight).",
-                 _single_channel_invisible),
-        Mutation("depth_mean", "depth_sum", Semantics(depth="mean"),
-                 "The input channels of a group averaged instead of summed. Invisible when "
-                 "C_in/groups == 1.", _mean_invisible),
-        Mutation("same_extra_top_left", "padding", Semantics(same_extra_top_left=True),
-                 "For padding 'same' with an even effective kernel the extra pad goes top/left "
-                 "(what convolve2d(x, rot180(w), 'same') and ndimage do). Invisible for odd "
-                 "effective kernels or other paddings.", _same_invisible),
-        Mutation("padding_swapped", "padding", Semantics(padding_swapped=True),
-                 "Padding amounts of the two axes swapped ((pH, pW) read as (pW, pH)). Invisible "
-                 "when both axes are padded alike.", _swap_invisible),
-        Mutation("boundary_symmetric", "boundary", Semantics(boundary_symmetric=True),
-                 "reflect padding done as numpy 'symmetric' / scipy 'symm' / ndimage 'reflect' "
-                 "(edge sample repeated). Invisible unless padding_mode is reflect with some "
-                 "padding.", _boundary_invisible),
-        Mutation("stride_phase", "stride", Semantics(stride_phase=1),
-                 "Outputs sampled at i*s + 1 instead of i*s (valid[1::s] instead of valid[::s]) on "
-                 "the strided axes, same output shape. Invisible when stride is 1.",
-                 _stride_invisible),
-        Mutation("no_dilation", "dilation", Semantics(ignore_dilation=True),
-                 "Dilation ignored (taps adjacent): usually a larger output. Invisible when "
-                 "dilation is 1 (or the kernel has one tap) on both axes.", _dilation_invisible),
-        Mutation("groups_interleaved", "groups", Semantics(groups_interleaved=True),
-                 "Output channel o reads group o % groups instead of o // (C_out/groups). "
-                 "Invisible when groups == 1 or C_out == groups.", _groups_invisible),
-        Mutation("no_bias", "bias", Semantics(bias=False),
-                 "The bias is not added. Invisible without a (nonzero) bias.", _bias_invisible),
+        Mutation(
+            "flipped",
+            "kernel_flip",
+            Semantics(flip=True),
+            "Every kernel slice rotated 180 degrees: true convolution, what "
+            "scipy.signal.convolve2d computes on the kernel as given. Invisible when every "
+            "W[o, c] equals its 180-degree rotation.",
+            _flip_invisible,
+        ),
+        Mutation(
+            "no_depth_sum",
+            "depth_sum",
+            Semantics(depth="closest"),
+            "Each output channel sees one input channel's partial map (the one closest to "
+            "the baseline) instead of the sum over its group: the gap depth summation closes. "
+            "Invisible when C_in/groups == 1 (or one channel per output carries weight).",
+            _single_channel_invisible,
+        ),
+        Mutation(
+            "depth_mean",
+            "depth_sum",
+            Semantics(depth="mean"),
+            "The input channels of a group averaged instead of summed. Invisible when "
+            "C_in/groups == 1.",
+            _mean_invisible,
+        ),
+        Mutation(
+            "same_extra_top_left",
+            "padding",
+            Semantics(same_extra_top_left=True),
+            "For padding 'same' with an even effective kernel the extra pad goes top/left "
+            "(what convolve2d(x, rot180(w), 'same') and ndimage do). Invisible for odd "
+            "effective kernels or other paddings.",
+            _same_invisible,
+        ),
+        Mutation(
+            "padding_swapped",
+            "padding",
+            Semantics(padding_swapped=True),
+            "Padding amounts of the two axes swapped ((pH, pW) read as (pW, pH)). Invisible "
+            "when both axes are padded alike.",
+            _swap_invisible,
+        ),
+        Mutation(
+            "boundary_symmetric",
+            "boundary",
+            Semantics(boundary_symmetric=True),
+            "reflect padding done as numpy 'symmetric' / scipy 'symm' / ndimage 'reflect' "
+            "(edge sample repeated). Invisible unless padding_mode is reflect with some "
+            "padding.",
+            _boundary_invisible,
+        ),
+        Mutation(
+            "stride_phase",
+            "stride",
+            Semantics(stride_phase=1),
+            "Outputs sampled at i*s + 1 instead of i*s (valid[1::s] instead of valid[::s]) on "
+            "the strided axes, same output shape. Invisible when stride is 1.",
+            _stride_invisible,
+        ),
+        Mutation(
+            "no_dilation",
+            "dilation",
+            Semantics(ignore_dilation=True),
+            "Dilation ignored (taps adjacent): usually a larger output. Invisible when "
+            "dilation is 1 (or the kernel has one tap) on both axes.",
+            _dilation_invisible,
+        ),
+        Mutation(
+            "groups_interleaved",
+            "groups",
+            Semantics(groups_interleaved=True),
+            "Output channel o reads group o % groups instead of o // (C_out/groups). "
+            "Invisible when groups == 1 or C_out == groups.",
+            _groups_invisible,
+        ),
+        Mutation(
+            "no_bias",
+            "bias",
+            Semantics(bias=False),
+            "The bias is not added. Invisible without a (nonzero) bias.",
+            _bias_invisible,
+        ),
     )
 }
 
@@ -185,11 +237,12 @@ def _single_channel(xp, w, b, stride, dilation, groups, interleaved, c):
     """Every output channel from input channel c of its group only (one conv of 1/cg the cost)."""
     cg = w.shape[1]
     channels = [g * cg + c for g in range(groups)]
-    return _grouped(xp[:, channels], w[:, c:c + 1], b, stride, dilation, groups, interleaved)
+    return _grouped(xp[:, channels], w[:, c : c + 1], b, stride, dilation, groups, interleaved)
 
 
-def mutated_output(case: Case, arrays: CaseArrays, semantics: Semantics,
-                   baseline: np.ndarray | None = None) -> np.ndarray:
+def mutated_output(
+    case: Case, arrays: CaseArrays, semantics: Semantics, baseline: np.ndarray | None = None
+) -> np.ndarray:
     """The case's output (float64, on the rounded inputs) under the given semantics."""
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
     if semantics.flip:
@@ -206,12 +259,13 @@ def mutated_output(case: Case, arrays: CaseArrays, semantics: Semantics,
     phase = tuple(semantics.stride_phase if s > 1 else 0 for s in stride)
     if any(phase):
         xp = np.pad(xp, ((0, 0), (0, 0), (0, phase[0]), (0, phase[1])))
-        xp = xp[:, :, phase[0]:, phase[1]:]
+        xp = xp[:, :, phase[0] :, phase[1] :]
     if semantics.depth == "closest":
         return _closest_channel(xp, w, b, stride, dilation, case.groups, semantics, baseline)
     if semantics.depth == "first":
-        return _single_channel(xp, w, b, stride, dilation, case.groups,
-                               semantics.groups_interleaved, 0)
+        return _single_channel(
+            xp, w, b, stride, dilation, case.groups, semantics.groups_interleaved, 0
+        )
     w = _depth_weights(w, semantics.depth)
     return _grouped(xp, w, b, stride, dilation, case.groups, semantics.groups_interleaved)
 
@@ -224,8 +278,15 @@ def _grouped(xp, w, b, stride, dilation, groups, interleaved):
     parts = []
     for g in range(groups):
         outputs = [o for o in range(c_out) if o % groups == g]
-        part = reference.conv2d(xp[:, g * cg:(g + 1) * cg], w[outputs],
-                                None if b is None else b[outputs], stride, 0, dilation, 1)
+        part = reference.conv2d(
+            xp[:, g * cg : (g + 1) * cg],
+            w[outputs],
+            None if b is None else b[outputs],
+            stride,
+            0,
+            dilation,
+            1,
+        )
         parts.append((outputs, part))
     first = parts[0][1]
     out = np.empty((first.shape[0], c_out, *first.shape[2:]))

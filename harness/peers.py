@@ -53,8 +53,9 @@ def _slice_loop(x, weight, bias, stride, dilation, groups, correlate_valid, work
     """Per (n, o, c) 2-D 'valid' correlations of an already padded input, depth summed."""
     out_dtype = x.dtype
     x = x.astype(work_dtype)
-    w = spread_kernel(np.asarray(weight).astype(work_dtype),
-                      reference.as_pair(dilation, "dilation"))
+    w = spread_kernel(
+        np.asarray(weight).astype(work_dtype), reference.as_pair(dilation, "dilation")
+    )
     reference.check_arguments(x, w, None, groups)
     sh, sw = reference.as_pair(stride, "stride")
     c_out, cg, ekh, ekw = w.shape
@@ -93,8 +94,9 @@ def scipy_ndimage_conv2d(input, weight, bias=None, stride=1, padding=0, dilation
 
     def correlate_valid(x2d, w2d):
         kh, kw = w2d.shape
-        full = ndimage.correlate(x2d, w2d, mode="constant", cval=0.0,
-                                 origin=(-(kh // 2), -(kw // 2)))
+        full = ndimage.correlate(
+            x2d, w2d, mode="constant", cval=0.0, origin=(-(kh // 2), -(kw // 2))
+        )
         return full[: x2d.shape[0] - kh + 1, : x2d.shape[1] - kw + 1]
 
     return _per_slice(input, weight, bias, stride, padding, dilation, groups, correlate_valid)
@@ -110,8 +112,13 @@ def opencv_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gro
 
     def correlate_valid(x2d, w2d):
         kh, kw = w2d.shape
-        full = cv2.filter2D(np.ascontiguousarray(x2d), -1, np.ascontiguousarray(w2d),
-                            anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+        full = cv2.filter2D(
+            np.ascontiguousarray(x2d),
+            -1,
+            np.ascontiguousarray(w2d),
+            anchor=(0, 0),
+            borderType=cv2.BORDER_CONSTANT,
+        )
         return full[: x2d.shape[0] - kh + 1, : x2d.shape[1] - kw + 1]
 
     return _per_slice(input, weight, bias, stride, padding, dilation, groups, correlate_valid)
@@ -133,7 +140,8 @@ def jax_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups
     top, bottom, left, right = _explicit_pads(padding, w.shape[2:], dilation, stride)
     reference.check_arguments(x, w, bias, groups)
     out = jax.lax.conv_general_dilated(
-        jnp.asarray(x), jnp.asarray(w.astype(x.dtype)),
+        jnp.asarray(x),
+        jnp.asarray(w.astype(x.dtype)),
         window_strides=reference.as_pair(stride, "stride"),
         padding=[(top, bottom), (left, right)],
         rhs_dilation=reference.as_pair(dilation, "dilation"),
@@ -149,12 +157,17 @@ def jax_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups
 # --- ONNX Runtime -------------------------------------------------------------------------------
 
 _ONNX_TYPES = {np.dtype(np.float32): 1, np.dtype(np.float64): 11, np.dtype(np.float16): 10}
-_ONNX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
-                   "circular": "wrap"}
+_ONNX_PAD_MODES = {
+    "zeros": "constant",
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+}
 
 
-def onnxruntime_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                       padding_mode="zeros"):
+def onnxruntime_conv2d(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+):
     """An ONNX graph (Pad for non-zero padding modes, then Conv) run on the CPU provider."""
     _require("onnxruntime", "onnxruntime")
     _require("onnx", "onnxruntime")
@@ -165,8 +178,9 @@ def onnxruntime_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1
     w = np.ascontiguousarray(np.asarray(weight).astype(x.dtype))
     reference.check_arguments(x, w, bias, groups)
     if x.dtype != np.float32:
-        raise NotImplementedError(f"onnxruntime's CPU provider has a Conv kernel for float32 only, "
-                                  f"not {x.dtype}")
+        raise NotImplementedError(
+            f"onnxruntime's CPU provider has a Conv kernel for float32 only, not {x.dtype}"
+        )
     elem = _ONNX_TYPES[x.dtype]
     top, bottom, left, right = _explicit_pads(padding, w.shape[2:], dilation, stride)
     reference.check_padding(x.shape[2], x.shape[3], (top, bottom, left, right), padding_mode)
@@ -175,29 +189,39 @@ def onnxruntime_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1
     if padding_mode != "zeros" and any((top, bottom, left, right)):
         pads = np.array([0, 0, top, left, 0, 0, bottom, right], dtype=np.int64)
         initializers.append(helper.make_tensor("pads", TensorProto.INT64, [8], pads.tolist()))
-        nodes.append(helper.make_node("Pad", ["x", "pads"], ["padded"],
-                                      mode=_ONNX_PAD_MODES[padding_mode]))
+        nodes.append(
+            helper.make_node("Pad", ["x", "pads"], ["padded"], mode=_ONNX_PAD_MODES[padding_mode])
+        )
         conv_input, conv_pads = "padded", [0, 0, 0, 0]
     conv_inputs = [conv_input, "w"] + (["b"] if bias is not None else [])
-    nodes.append(helper.make_node(
-        "Conv", conv_inputs, ["y"], strides=list(reference.as_pair(stride, "stride")),
-        dilations=list(reference.as_pair(dilation, "dilation")), pads=conv_pads, group=groups,
-        kernel_shape=list(w.shape[2:]),
-    ))
+    nodes.append(
+        helper.make_node(
+            "Conv",
+            conv_inputs,
+            ["y"],
+            strides=list(reference.as_pair(stride, "stride")),
+            dilations=list(reference.as_pair(dilation, "dilation")),
+            pads=conv_pads,
+            group=groups,
+            kernel_shape=list(w.shape[2:]),
+        )
+    )
     inputs.append(helper.make_tensor_value_info("w", elem, list(w.shape)))
     feeds = {"x": x, "w": w}
     if bias is not None:
         inputs.append(helper.make_tensor_value_info("b", elem, [w.shape[0]]))
         feeds["b"] = np.ascontiguousarray(np.asarray(bias).astype(x.dtype))
-    graph = helper.make_graph(nodes, "conv", inputs,
-                              [helper.make_tensor_value_info("y", elem, None)], initializers)
+    graph = helper.make_graph(
+        nodes, "conv", inputs, [helper.make_tensor_value_info("y", elem, None)], initializers
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     model.ir_version = 9
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     try:
-        session = onnxruntime.InferenceSession(model.SerializeToString(), options,
-                                               providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
     except Exception as error:  # e.g. no kernel for this dtype
         if "NOT_IMPLEMENTED" in str(error) or "Could not find an implementation" in str(error):
             raise NotImplementedError(f"onnxruntime: {str(error).splitlines()[0]}") from None
@@ -216,13 +240,20 @@ def _torch_call(input, weight, bias, stride, padding, dilation, groups, prepare,
     return torch_forward(prepare(x), prepare(w), b, stride, padding, dilation, groups)
 
 
-def torch_channels_last_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1,
-                               groups=1):
+def torch_channels_last_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """F.conv2d on channels_last (NHWC-strided) tensors: another kernel path of torch."""
     import torch
 
-    return _torch_call(input, weight, bias, stride, padding, dilation, groups,
-                       lambda t: t.to(memory_format=torch.channels_last))
+    return _torch_call(
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        lambda t: t.to(memory_format=torch.channels_last),
+    )
 
 
 def torch_no_mkldnn_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -232,8 +263,7 @@ def torch_no_mkldnn_conv2d(input, weight, bias=None, stride=1, padding=0, dilati
     with warnings.catch_warnings():  # entering/leaving the flags warns about Intel GPUs' TF32
         warnings.filterwarnings("ignore", message="TF32 acceleration", category=UserWarning)
         with torch.backends.mkldnn.flags(enabled=False):
-            return _torch_call(input, weight, bias, stride, padding, dilation, groups,
-                               lambda t: t)
+            return _torch_call(input, weight, bias, stride, padding, dilation, groups, lambda t: t)
 
 
 def _cuda(name: str):
@@ -249,8 +279,9 @@ def torch_cuda_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1,
 
     _cuda("torch_cuda")
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-        return _torch_call(input, weight, bias, stride, padding, dilation, groups, lambda t: t,
-                           "cuda")
+        return _torch_call(
+            input, weight, bias, stride, padding, dilation, groups, lambda t: t, "cuda"
+        )
 
 
 def torch_cuda_tf32_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -259,8 +290,9 @@ def torch_cuda_tf32_conv2d(input, weight, bias=None, stride=1, padding=0, dilati
 
     _cuda("torch_cuda_tf32")
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
-        return _torch_call(input, weight, bias, stride, padding, dilation, groups, lambda t: t,
-                           "cuda")
+        return _torch_call(
+            input, weight, bias, stride, padding, dilation, groups, lambda t: t, "cuda"
+        )
 
 
 torch_cuda_tf32_conv2d.known_causes = ("precision",)  # type: ignore[attr-defined]
@@ -268,8 +300,10 @@ torch_cuda_tf32_conv2d.known_causes = ("precision",)  # type: ignore[attr-define
 
 PEERS: dict[str, tuple[Callable, Callable[[], None]]] = {
     "jax": (jax_conv2d, lambda: _require("jax", "jax")),
-    "onnxruntime": (onnxruntime_conv2d, lambda: (_require("onnxruntime", "onnxruntime"),
-                                                 _require("onnx", "onnxruntime"))),
+    "onnxruntime": (
+        onnxruntime_conv2d,
+        lambda: (_require("onnxruntime", "onnxruntime"), _require("onnx", "onnxruntime")),
+    ),
     "opencv": (opencv_conv2d, lambda: _require("cv2", "opencv")),
     "scipy_ndimage": (scipy_ndimage_conv2d, lambda: None),
     "torch_channels_last": (torch_channels_last_conv2d, lambda: None),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+
 class Progress:
     """A one-line progress bar on stderr: only on a terminal, only after a couple of seconds."""
 

@@ -18,15 +18,33 @@ MATRIX_FIXTURE = "matrix_row"
 
 def pytest_addoption(parser):
     group = parser.getgroup("conv-harness")
-    group.addoption("--cases", action="append", default=None, metavar="PATH",
-                    help="case files/directories for the matrix (default: cases/)")
-    group.addoption("--impl", action="append", default=None, metavar="NAME|module:function",
-                    help="implementations for the matrix (default: torch, scipy, reference)")
-    group.addoption("--shard", default=None, metavar="I/N",
-                    help="only the cases of shard I of N (as conv-harness run --shard)")
-    group.addoption("--strict-rejections", action="store_true", default=False,
-                    help="fail when a plug-in accepts a case declared `rejects` (accepts_invalid; "
-                         "otherwise such tests are skipped with the reason)")
+    group.addoption(
+        "--cases",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="case files/directories for the matrix (default: cases/)",
+    )
+    group.addoption(
+        "--impl",
+        action="append",
+        default=None,
+        metavar="NAME|module:function",
+        help="implementations for the matrix (default: torch, scipy, reference)",
+    )
+    group.addoption(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="only the cases of shard I of N (as conv-harness run --shard)",
+    )
+    group.addoption(
+        "--strict-rejections",
+        action="store_true",
+        default=False,
+        help="fail when a plug-in accepts a case declared `rejects` (accepts_invalid; "
+        "otherwise such tests are skipped with the reason)",
+    )
 
 
 class MatrixState:
@@ -54,8 +72,8 @@ class MatrixState:
     def implementations(self):
         """Available implementations; unavailable peers are remembered and their tests skipped."""
         if self._implementations is None:
-            from harness.registry import DEFAULT_IMPLEMENTATIONS, get_implementation
             from harness.peers import ImplementationUnavailable
+            from harness.registry import DEFAULT_IMPLEMENTATIONS, get_implementation
 
             self._implementations = []
             for name in dict.fromkeys(self.implementation_names or DEFAULT_IMPLEMENTATIONS):
@@ -91,7 +109,9 @@ class MatrixState:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "matrix: a (case, implementation, variant) row of the registry")
+    config.addinivalue_line(
+        "markers", "matrix: a (case, implementation, variant) row of the registry"
+    )
     state = MatrixState(config)
     config.stash[_STATE] = state
     for tag in sorted({tag for case in state.cases for tag in case.tags}):
@@ -114,7 +134,8 @@ def pytest_report_header(config):
     state = config.stash[_STATE]
     names = state.implementation_names or ["torch", "scipy", "reference"]
     return [
-        f"conv-harness: torch {torch_version}, numpy {numpy.__version__}, scipy {scipy.__version__}",
+        f"conv-harness: torch {torch_version}, numpy {numpy.__version__}, "
+        f"scipy {scipy.__version__}",
         f"conv-harness: {len(state.cases)} cases, implementations: {', '.join(names)}",
     ]
 
@@ -128,8 +149,13 @@ def pytest_generate_tests(metafunc):
         marks = [pytest.mark.matrix, *(getattr(pytest.mark, tag) for tag in case.tags)]
         if case.skip_reason:
             marks.append(pytest.mark.skip(reason=f"{case.id}: {case.skip_reason}"))
-        params.append(pytest.param((case, implementation, variant), marks=marks,
-                                   id=f"{case.id}-{implementation}-{variant}"))
+        params.append(
+            pytest.param(
+                (case, implementation, variant),
+                marks=marks,
+                id=f"{case.id}-{implementation}-{variant}",
+            )
+        )
     metafunc.parametrize(MATRIX_FIXTURE, params)
 
 
@@ -146,8 +172,10 @@ def check_row(state: MatrixState, case, implementation: str, variant: str):
     record = rows.get((implementation, variant))
     where = f"[{case.file} :: {case.id}]"
     if record is None:
-        pytest.fail(f"no row for implementation {implementation!r}, variant {variant!r} {where}",
-                    pytrace=False)
+        pytest.fail(
+            f"no row for implementation {implementation!r}, variant {variant!r} {where}",
+            pytrace=False,
+        )
     if record.status == "unsupported":
         pytest.skip(f"{implementation} does not support this case: {record.message} {where}")
     if record.status == "accepts_invalid" and not record.failed:  # without --strict-rejections

@@ -11,8 +11,8 @@ to each output channel (what harness.families fits depth and bias to).
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
 from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -46,8 +46,14 @@ def orient(weight: np.ndarray, orientation: str) -> np.ndarray:
     w = weight
     if orientation in ("transpose", "rot90", "rot270", "anti_transpose"):
         w = np.swapaxes(w, 2, 3)
-    flips = {"flip_h": (2,), "flip_w": (3,), "rot180": (2, 3), "rot90": (3,), "rot270": (2,),
-             "anti_transpose": (2, 3)}.get(orientation, ())
+    flips = {
+        "flip_h": (2,),
+        "flip_w": (3,),
+        "rot180": (2, 3),
+        "rot90": (3,),
+        "rot270": (2,),
+        "anti_transpose": (2, 3),
+    }.get(orientation, ())
     return np.flip(w, flips) if flips else w
 
 
@@ -66,8 +72,16 @@ class Reading:
 
     @classmethod
     def of(cls, case: Case) -> Reading:
-        return cls("identity", case.pads, case.stride, (0, 0), False, case.dilation, "torch",
-                   case.padding_mode)
+        return cls(
+            "identity",
+            case.pads,
+            case.stride,
+            (0, 0),
+            False,
+            case.dilation,
+            "torch",
+            case.padding_mode,
+        )
 
     def output_size(self, case: Case) -> tuple[int, int]:
         _, _, h, w = case.input_shape
@@ -76,8 +90,15 @@ class Reading:
             kh, kw = kw, kh
         sizes = []
         for size, before, after, k, s, d, p in zip(
-                (h, w), self.pads[0::2], self.pads[1::2], (kh, kw), self.stride, self.dilation,
-                self.phase):
+            (h, w),
+            self.pads[0::2],
+            self.pads[1::2],
+            (kh, kw),
+            self.stride,
+            self.dilation,
+            self.phase,
+            strict=True,
+        ):
             padded = size + before + after - (0 if self.phase_fill else p)
             sizes.append((padded - d * (k - 1) - 1) // s + 1)
         return sizes[0], sizes[1]
@@ -92,8 +113,9 @@ class Change:
     finding: str = ""
 
 
-def _pad_options(before: int, after: int, other: tuple[int, int], kernel: int, dilation: int,
-                 padding) -> list[tuple[tuple[int, int], str]]:
+def _pad_options(
+    before: int, after: int, other: tuple[int, int], kernel: int, dilation: int, padding
+) -> list[tuple[tuple[int, int], str]]:
     total = before + after
     same_total = dilation * (kernel - 1)
     options = []
@@ -102,15 +124,24 @@ def _pad_options(before: int, after: int, other: tuple[int, int], kernel: int, d
         options.append(((raw // 2, raw - raw // 2), "'same' from the undilated kernel"))
     if padding == "valid":
         options.append(((same_total // 2, same_total - same_total // 2), "'valid' read as 'same'"))
-    swapped_words = ("the extra pixel of 'same' before instead of after" if padding == "same"
-                     else "on the opposite sides")
-    options += [((after, before), swapped_words),
-               ((before + 1, after), "one more before"), ((before, after + 1), "one more after"),
-               ((before - 1, after), "one fewer before"), ((before, after - 1), "one fewer after"),
-               ((before + 1, after + 1), "one more on both sides"),
-               ((before - 1, after - 1), "one fewer on both sides"),
-               ((0, total), "all after"), ((total, 0), "all before"), ((0, 0), "none"),
-               (other, "taken from the other axis")]
+    swapped_words = (
+        "the extra pixel of 'same' before instead of after"
+        if padding == "same"
+        else "on the opposite sides"
+    )
+    options += [
+        ((after, before), swapped_words),
+        ((before + 1, after), "one more before"),
+        ((before, after + 1), "one more after"),
+        ((before - 1, after), "one fewer before"),
+        ((before, after - 1), "one fewer after"),
+        ((before + 1, after + 1), "one more on both sides"),
+        ((before - 1, after - 1), "one fewer on both sides"),
+        ((0, total), "all after"),
+        ((total, 0), "all before"),
+        ((0, 0), "none"),
+        (other, "taken from the other axis"),
+    ]
     seen, kept = {(before, after)}, []
     for pair, words in options:
         if min(pair) >= 0 and pair not in seen:
@@ -126,59 +157,93 @@ def geometric_changes(case: Case) -> dict[str, list[Change]]:
     _, _, kh, kw = case.weight_shape
     (sh, sw), (dh, dw) = case.stride, case.dilation
     changes: dict[str, list[Change]] = {}
-    changes["orientation"] = [Change("kernel_flip", {"orientation": o}, words)
-                              for o, words in ORIENTATIONS.items() if o != "identity"]
+    changes["orientation"] = [
+        Change("kernel_flip", {"orientation": o}, words)
+        for o, words in ORIENTATIONS.items()
+        if o != "identity"
+    ]
     stride = []
-    for s_h, s_w in itertools.product(sorted({sh, max(1, sh - 1), sh + 1, sw}),
-                                      sorted({sw, max(1, sw - 1), sw + 1, sh})):
+    for s_h, s_w in itertools.product(
+        sorted({sh, max(1, sh - 1), sh + 1, sw}), sorted({sw, max(1, sw - 1), sw + 1, sh})
+    ):
         for p_h, p_w in itertools.product(range(s_h), range(s_w)):
-            for fill in ((False, True) if (p_h or p_w) else (False,)):
+            for fill in (False, True) if (p_h or p_w) else (False,):
                 if (s_h, s_w, p_h, p_w) == (sh, sw, 0, 0):
                     continue
                 words = []
                 if (s_h, s_w) != (sh, sw):
                     words.append(f"stride applied as {(s_h, s_w)} instead of {(sh, sw)}")
                 if p_h or p_w:
-                    words.append(f"outputs sampled at i*s + {(p_h, p_w)} instead of i*s"
-                                 + (" (zeros read past the end)" if fill else ""))
-                stride.append(Change("stride", {"stride": (s_h, s_w), "phase": (p_h, p_w),
-                                                "phase_fill": fill}, "; ".join(words)))
+                    words.append(
+                        f"outputs sampled at i*s + {(p_h, p_w)} instead of i*s"
+                        + (" (zeros read past the end)" if fill else "")
+                    )
+                stride.append(
+                    Change(
+                        "stride",
+                        {"stride": (s_h, s_w), "phase": (p_h, p_w), "phase_fill": fill},
+                        "; ".join(words),
+                    )
+                )
     changes["stride"] = stride
     padding = []
     for (h_pair, h_words), (w_pair, w_words) in itertools.product(
-            [((top, bottom), "")] + _pad_options(top, bottom, (left, right), kh, dh, case.padding),
-            [((left, right), "")] + _pad_options(left, right, (top, bottom), kw, dw,
-                                                case.padding)):
+        [((top, bottom), ""), *_pad_options(top, bottom, (left, right), kh, dh, case.padding)],
+        [((left, right), ""), *_pad_options(left, right, (top, bottom), kw, dw, case.padding)],
+    ):
         if not h_words and not w_words:
             continue
         pads = (*h_pair, *w_pair)
-        words = "; ".join(f"{axis} {text}" for axis, text in (("H", h_words), ("W", w_words))
-                          if text)
-        padding.append(Change("padding", {"pads": pads},
-                              f"pads (top, bottom, left, right) {pads} instead of {base.pads}: "
-                              f"{words}"))
+        words = "; ".join(
+            f"{axis} {text}" for axis, text in (("H", h_words), ("W", w_words)) if text
+        )
+        padding.append(
+            Change(
+                "padding",
+                {"pads": pads},
+                f"pads (top, bottom, left, right) {pads} instead of {base.pads}: {words}",
+            )
+        )
     changes["padding"] = padding
     dilation = []
-    for d_h, d_w in itertools.product(sorted({dh, 1, max(1, dh - 1), dh + 1, dw}),
-                                      sorted({dw, 1, max(1, dw - 1), dw + 1, dh})):
+    for d_h, d_w in itertools.product(
+        sorted({dh, 1, max(1, dh - 1), dh + 1, dw}), sorted({dw, 1, max(1, dw - 1), dw + 1, dh})
+    ):
         if (d_h, d_w) == (dh, dw):
             continue
-        words = ("dilation ignored (taps adjacent)" if (d_h, d_w) == (1, 1) else
-                 f"taps {(d_h, d_w)} apart instead of {(dh, dw)}")
+        words = (
+            "dilation ignored (taps adjacent)"
+            if (d_h, d_w) == (1, 1)
+            else f"taps {(d_h, d_w)} apart instead of {(dh, dw)}"
+        )
         dilation.append(Change("dilation", {"dilation": (d_h, d_w)}, words))
     changes["dilation"] = dilation
-    changes["groups"] = [Change("groups", {"groups_map": m}, words)
-                         for m, words in GROUP_MAPS.items() if m != "torch"] \
-        if case.groups > 1 else []
-    changes["boundary"] = [
-        Change("boundary", {"mode": m},
-               f"padding filled as '{m}' instead of '{case.padding_mode}'")
-        for m in BOUNDARY_MODES if m != case.padding_mode] if any(base.pads) else []
+    changes["groups"] = (
+        [
+            Change("groups", {"groups_map": m}, words)
+            for m, words in GROUP_MAPS.items()
+            if m != "torch"
+        ]
+        if case.groups > 1
+        else []
+    )
+    changes["boundary"] = (
+        [
+            Change(
+                "boundary", {"mode": m}, f"padding filled as '{m}' instead of '{case.padding_mode}'"
+            )
+            for m in BOUNDARY_MODES
+            if m != case.padding_mode
+        ]
+        if any(base.pads)
+        else []
+    )
     return changes
 
 
-def readings(case: Case, observed_shape: tuple[int, ...], max_families: int = 3
-             ) -> Iterator[tuple[Reading, tuple[Change, ...]]]:
+def readings(
+    case: Case, observed_shape: tuple[int, ...], max_families: int = 3
+) -> Iterator[tuple[Reading, tuple[Change, ...]]]:
     """Readings that give the observed shape, fewest families changed first."""
     base = Reading.of(case)
     n, c_out = case.output_shape[:2]
@@ -221,8 +286,9 @@ def _input_channel(reading: Reading, g: int, c: int, cg: int, groups: int) -> in
     return c * groups + g if reading.groups_map == "interleaved_inputs" else g * cg + c
 
 
-def partials(case: Case, x: np.ndarray, w: np.ndarray, reading: Reading,
-             outputs: list[int]) -> np.ndarray:
+def partials(
+    case: Case, x: np.ndarray, w: np.ndarray, reading: Reading, outputs: list[int]
+) -> np.ndarray:
     """P[n, k, c, i, j]: output channel outputs[k] from its group's input channel c alone."""
     w = orient(w, reading.orientation)
     xp = reference.pad(x, reading.pads, reading.mode)
@@ -242,6 +308,7 @@ def partials(case: Case, x: np.ndarray, w: np.ndarray, reading: Reading,
         rows = [outputs[k] for k in ks]
         for c in range(cg):
             channel = xp[:, [_input_channel(reading, g, c, cg, groups)]]
-            result[:, ks, c] = reference.conv2d(channel, w[rows][:, c:c + 1], None,
-                                                reading.stride, 0, reading.dilation, 1)
+            result[:, ks, c] = reference.conv2d(
+                channel, w[rows][:, c : c + 1], None, reading.stride, 0, reading.dilation, 1
+            )
     return result

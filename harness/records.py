@@ -12,21 +12,45 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from harness.baseline import Baseline
+from harness.calling import one_line
 from harness.case import Case
 from harness.compare import compare, describe
-from harness.calling import one_line
 from harness.cost import maps_mask
 
 BASELINE = "reference_float64"
 
 
 COLUMNS = (
-    "case_id", "source", "implementation", "variant", "baseline", "dtype", "input_shape",
-    "weight_shape", "stride", "padding", "dilation", "groups", "padding_mode", "output_shape",
-    "baseline_shape", "max_abs_diff", "max_rel_diff", "mismatched", "total", "worst_index", "atol",
-    "rtol", "expected", "observed", "status", "cause", "message",
+    "case_id",
+    "source",
+    "implementation",
+    "variant",
+    "baseline",
+    "dtype",
+    "input_shape",
+    "weight_shape",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "padding_mode",
+    "output_shape",
+    "baseline_shape",
+    "max_abs_diff",
+    "max_rel_diff",
+    "mismatched",
+    "total",
+    "worst_index",
+    "atol",
+    "rtol",
+    "expected",
+    "observed",
+    "status",
+    "cause",
+    "message",
     # appended to DESIGN.md's columns:
-    "sampled", "case_index",
+    "sampled",
+    "case_index",
 )
 
 
@@ -105,20 +129,42 @@ def case_columns(case: Case) -> dict:
     }
 
 
-def make_record(case: Case, implementation: str, variant: str, reference_result: Baseline,
-                output: np.ndarray | None, *, expected: str = "agree", status: str | None = None,
-                message: str = "", cause: str = "", baseline_name: str = BASELINE,
-                maps=None) -> Record:
+def make_record(
+    case: Case,
+    implementation: str,
+    variant: str,
+    reference_result: Baseline,
+    output: np.ndarray | None,
+    *,
+    expected: str = "agree",
+    status: str | None = None,
+    message: str = "",
+    cause: str = "",
+    baseline_name: str = BASELINE,
+    maps=None,
+) -> Record:
     """A row for one output compared with the baseline (or a row for a failed call)."""
     baseline, tol = reference_result.output, reference_result.tolerance
     columns = case_columns(case)
     if output is None:
         return Record(
-            **columns, implementation=implementation, variant=variant, baseline=baseline_name,
-            output_shape="", baseline_shape=shape_text(baseline.shape), max_abs_diff=None,
-            max_rel_diff=None, mismatched=None, total=int(baseline.size), worst_index="",
-            atol=tol.atol_at(None), rtol=tol.rtol, expected=expected,
-            observed="error" if status == "error" else "", status=status or "error", cause="",
+            **columns,
+            implementation=implementation,
+            variant=variant,
+            baseline=baseline_name,
+            output_shape="",
+            baseline_shape=shape_text(baseline.shape),
+            max_abs_diff=None,
+            max_rel_diff=None,
+            mismatched=None,
+            total=int(baseline.size),
+            worst_index="",
+            atol=tol.atol_at(None),
+            rtol=tol.rtol,
+            expected=expected,
+            observed="error" if status == "error" else "",
+            status=status or "error",
+            cause="",
             message=message,
         )
     mask = maps_mask(baseline.shape, maps) if output.shape == baseline.shape else None
@@ -126,30 +172,47 @@ def make_record(case: Case, implementation: str, variant: str, reference_result:
     observed = "agree" if metrics.agree else "diverge"
     detail = describe(metrics, tol, output.shape, baseline.shape)
     if status is None:
-        status = "ok" if observed == expected else (
-            "unexpected_divergence" if observed == "diverge" else "unexpected_agreement"
+        status = (
+            "ok"
+            if observed == expected
+            else ("unexpected_divergence" if observed == "diverge" else "unexpected_agreement")
         )
     if observed == "agree":
         cause = ""
     sample_note = ""
     if mask is not None:
-        sample_note = (f"computed on a sample of {len(maps)} of {baseline.shape[0] * baseline.shape[1]}"
-                       " output maps (large case; see SCIPY_FULL_COST)")
+        sample_note = (
+            f"computed on a sample of {len(maps)} of {baseline.shape[0] * baseline.shape[1]}"
+            " output maps (large case; see SCIPY_FULL_COST)"
+        )
     text = "; ".join(p for p in (sample_note, message, detail) if p)
     atol = tol.atol_at(metrics.worst_index if metrics.shape_ok else None)
     return Record(
-        **columns, implementation=implementation, variant=variant, baseline=baseline_name,
-        output_shape=shape_text(output.shape), baseline_shape=shape_text(baseline.shape),
-        max_abs_diff=metrics.max_abs_diff, max_rel_diff=metrics.max_rel_diff,
-        mismatched=metrics.mismatched, total=metrics.total,
+        **columns,
+        implementation=implementation,
+        variant=variant,
+        baseline=baseline_name,
+        output_shape=shape_text(output.shape),
+        baseline_shape=shape_text(baseline.shape),
+        max_abs_diff=metrics.max_abs_diff,
+        max_rel_diff=metrics.max_rel_diff,
+        mismatched=metrics.mismatched,
+        total=metrics.total,
         worst_index="" if metrics.worst_index is None else ",".join(map(str, metrics.worst_index)),
-        atol=atol, rtol=tol.rtol, expected=expected, observed=observed, status=status,
-        cause=cause, message=text,
+        atol=atol,
+        rtol=tol.rtol,
+        expected=expected,
+        observed=observed,
+        status=status,
+        cause=cause,
+        message=text,
         sampled="" if mask is None else f"{len(maps)}/{baseline.shape[0] * baseline.shape[1]} maps",
     )
 
 
 def harness_fault_text(stage: str, error: BaseException) -> str:
     """The message of a row whose computation failed inside the harness, not the implementation."""
-    return one_line(f"harness fault while {stage} (a bug in conv-harness, not in the "
-                     f"implementation; please report it): {type(error).__name__}: {error}")
+    return one_line(
+        f"harness fault while {stage} (a bug in conv-harness, not in the "
+        f"implementation; please report it): {type(error).__name__}: {error}"
+    )

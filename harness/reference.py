@@ -4,7 +4,7 @@ library convolution routine).
 Conventions (those of torch.nn.functional.conv2d): input NCHW, weight OIHW with I = C_in/groups,
 cross-correlation (the kernel is NOT flipped), depth summation over the input channels of a group:
 
-    out[n, o, i, j] = b[o] + sum_c sum_u sum_v  xp[n, g*Cg + c, i*sH + u*dH, j*sW + v*dW] * w[o, c, u, v]
+    out[n, o, i, j] = b[o] + sum_c sum_u sum_v xp[n, g*Cg+c, i*sH+u*dH, j*sW+v*dW] * w[o, c, u, v]
 
 with g = o // (C_out / groups), Cg = C_in / groups and xp the input padded by (top, bottom, left,
 right) according to `padding_mode` (zeros | reflect | replicate | circular, torch's names).
@@ -13,7 +13,8 @@ as torch) or 'valid'.
 
 Two forms: `conv2d` (vectorised: one matrix product per kernel tap on a channels-last copy of the
 input, chunked over output positions so its extra memory stays bounded whatever the case size)
-and `conv2d_loop` (seven literal loops, for small cases, to pin the vectorised form). Padding is done by index mapping,
+and harness.reference_loop.conv2d_loop (seven literal loops, for small cases, to pin this one).
+Padding is done by index mapping,
 not by np.pad, so the reference does not share the padding code of the scipy implementation.
 """
 
@@ -45,7 +46,7 @@ def padding_amounts(padding, kernel: tuple[int, int], dilation: tuple[int, int])
             return (0, 0, 0, 0)
         if padding != "same":
             raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
-        total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        total = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
         return (total[0] // 2, total[0] - total[0] // 2, total[1] // 2, total[1] - total[1] // 2)
     if isinstance(padding, (int, np.integer)):
         return (int(padding),) * 4
@@ -54,7 +55,9 @@ def padding_amounts(padding, kernel: tuple[int, int], dilation: tuple[int, int])
         return (values[0], values[0], values[1], values[1])
     if len(values) == 4:
         return values
-    raise ValueError(f"padding must be an int, a pair, a 4-tuple, 'same' or 'valid', got {padding!r}")
+    raise ValueError(
+        f"padding must be an int, a pair, a 4-tuple, 'same' or 'valid', got {padding!r}"
+    )
 
 
 def source_index(position: np.ndarray, size: int, mode: str) -> np.ndarray:
@@ -98,7 +101,7 @@ def _padded_rows(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, mode: str) -
 
 
 def check_padding(h: int, w: int, pads, mode: str) -> None:
-    """Raise ValueError where torch's F.pad refuses: reflect pad >= size, circular beyond a period."""
+    """ValueError where torch's F.pad refuses: reflect pad >= size, circular beyond one period."""
     top, bottom, left, right = pads
     if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
         raise ValueError(f"reflect padding {tuple(pads)} must be smaller than the input {h}x{w}")
@@ -123,8 +126,9 @@ def check_arguments(x, w, b, groups):
         raise ValueError(f"bias must have shape ({c_out},), got {tuple(b.shape)}")
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros"):
+def conv2d(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+):
     """Vectorised reference; computes in the input's dtype (float64 for the baseline).
 
     Polyphase shifted products: the padded input is split into sH*sW phase images
@@ -182,7 +186,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     # product with (taps * cg) columns instead of one thin product and one accumulation per tap
     gemm = _gemm(x.dtype) if groups == 1 else None
     per_product = 1 if gemm is None else max(1, min(len(taps), TAP_COLUMNS // cg))
-    tap_groups = [taps[k:k + per_product] for k in range(0, len(taps), per_product)]
+    tap_groups = [taps[k : k + per_product] for k in range(0, len(taps), per_product)]
     if gemm is not None:
         w_groups = [np.concatenate([w_taps[u, v] for u, v in group]) for group in tap_groups]
     # blocks of output positions: whole images when they are small, else rows of one image
@@ -190,11 +194,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     budget = max(1, BLOCK_BYTES // position_bytes)  # positions per block
     if hq * wq <= budget:
         images_per_block = max(1, budget // (hq * wq))
-        blocks = [(i0, min(n, i0 + images_per_block), 0, hq) for i0 in range(0, n, images_per_block)]
+        blocks = [
+            (i0, min(n, i0 + images_per_block), 0, hq) for i0 in range(0, n, images_per_block)
+        ]
     else:
         rows_per_block = max(1, budget // wq)
-        blocks = [(i, i + 1, r0, min(ho, r0 + rows_per_block))
-                  for i in range(n) for r0 in range(0, ho, rows_per_block)]
+        blocks = [
+            (i, i + 1, r0, min(ho, r0 + rows_per_block))
+            for i in range(n)
+            for r0 in range(0, ho, rows_per_block)
+        ]
 
     def product_block(p0: int, rows: int) -> np.ndarray:
         """(rows, c_out) outputs of the flat positions p0 .. p0 + rows (of every phase image)."""
@@ -207,13 +216,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                 if stack is None:
                     ((u, v),) = group
                     start = p0 + (u * dh // sh) * wq + (v * dw // sw)
-                    columns = images[(u * dh % sh, v * dw % sw)][start:start + rows]
+                    columns = images[(u * dh % sh, v * dw % sw)][start : start + rows]
                 else:  # several thin taps side by side: one product with taps * cg columns
                     for t, (u, v) in enumerate(group):
                         start = p0 + (u * dh // sh) * wq + (v * dw // sw)
-                        stack[:, t * cg:(t + 1) * cg] = (
-                            images[(u * dh % sh, v * dw % sw)][start:start + rows])
-                    columns = stack[:, :len(group) * cg]
+                        stack[:, t * cg : (t + 1) * cg] = images[(u * dh % sh, v * dw % sw)][
+                            start : start + rows
+                        ]
+                    columns = stack[:, : len(group) * cg]
                 if acc_t is None:
                     acc_t = gemm(1.0, w_group.T, columns.T)
                 else:
@@ -224,14 +234,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
             image = images[phases[0]]
             step, item = image.strides
             taps_view = np.lib.stride_tricks.as_strided(
-                image[p0:], shape=(kh, kw, rows, image.shape[1]),
+                image[p0:],
+                shape=(kh, kw, rows, image.shape[1]),
                 strides=((dh // sh) * wq * step, (dw // sw) * step, step, item),
-                writeable=False)
+                writeable=False,
+            )
             return np.einsum("uvpc,uvc->pc", taps_view, w_taps)
         acc = scratch = None
         for u, v in taps:  # one product per tap, accumulated
             start = p0 + (u * dh // sh) * wq + (v * dw // sw)
-            block = images[(u * dh % sh, v * dw % sw)][start:start + rows]
+            block = images[(u * dh % sh, v * dw % sw)][start : start + rows]
             if depthwise:
                 if acc is None:
                     acc = block * w_taps[u, v]
@@ -303,24 +315,31 @@ def _depthwise_planes(x, w, out, dilation, pads, mode) -> None:
     def compute(p0: int) -> None:
         p1 = min(n * c, p0 + per_block)
         if not hasattr(local, "buffers"):  # zeroed once: later blocks only write the interior
-            local.buffers = (np.zeros((per_block, hp * wp + (kw - 1) * dw), dtype=x.dtype),
-                             np.empty((per_block, length), dtype=x.dtype),
-                             np.empty((per_block, length), dtype=x.dtype))
-        padded, acc, term = (buffer[:p1 - p0] for buffer in local.buffers)
-        image = padded[:, :hp * wp].reshape(p1 - p0, hp, wp)
+            local.buffers = (
+                np.zeros((per_block, hp * wp + (kw - 1) * dw), dtype=x.dtype),
+                np.empty((per_block, length), dtype=x.dtype),
+                np.empty((per_block, length), dtype=x.dtype),
+            )
+        padded, acc, term = (buffer[: p1 - p0] for buffer in local.buffers)
+        image = padded[:, : hp * wp].reshape(p1 - p0, hp, wp)
         if mode == "zeros":  # copy the input into the zero border (the part of it that is read)
             r0, r1 = max(0, top), min(hp, top + h)
             c0, c1 = max(0, left), min(wp, left + wd)
             if r1 > r0 and c1 > c0:
-                image[:, r0:r1, c0:c1] = planes[0, p0:p1, r0 - top:r1 - top, c0 - left:c1 - left]
+                image[:, r0:r1, c0:c1] = planes[
+                    0, p0:p1, r0 - top : r1 - top, c0 - left : c1 - left
+                ]
         else:
             image[...] = _padded_rows(planes[:, p0:p1], rows, cols, mode)[0]
         w_block = weights[np.arange(p0, p1) % c]
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
             for t, (u, v) in enumerate((u, v) for u in range(kh) for v in range(kw)):
                 shift = u * dh * wp + v * dw
-                np.multiply(padded[:, shift:shift + length], w_block[:, t, None],
-                            out=acc if t == 0 else term)
+                np.multiply(
+                    padded[:, shift : shift + length],
+                    w_block[:, t, None],
+                    out=acc if t == 0 else term,
+                )
                 if t:
                     acc += term
         flat_out[p0:p1] = acc.reshape(p1 - p0, ho, wp)[:, :, :wo]
@@ -368,7 +387,8 @@ def _thread_pool(threads: int):
         import concurrent.futures
 
         _POOLS[threads] = concurrent.futures.ThreadPoolExecutor(
-            threads, thread_name_prefix="reference")
+            threads, thread_name_prefix="reference"
+        )
     return _POOLS[threads]
 
 
@@ -404,52 +424,12 @@ def _phase_image(x, phase, stride, size, pads, mode, tail):
             r_src = slice(rows[r_ok[0]], rows[r_ok[-1]] + 1, sh)
             c_src = slice(cols[c_ok[0]], cols[c_ok[-1]] + 1, sw)
             for c0 in range(0, c_in, step):
-                view[:, r_dst, c_dst, c0:c0 + step] = (
-                    x[:, c0:c0 + step, r_src, c_src].transpose(0, 2, 3, 1))
+                view[:, r_dst, c_dst, c0 : c0 + step] = x[
+                    :, c0 : c0 + step, r_src, c_src
+                ].transpose(0, 2, 3, 1)
         return image
     safe_rows, safe_cols = np.maximum(rows, 0), np.maximum(cols, 0)
     for c0 in range(0, c_in, step):
-        block = x[:, c0:c0 + step][:, :, safe_rows][:, :, :, safe_cols]
-        view[..., c0:c0 + step] = block.transpose(0, 2, 3, 1)
+        block = x[:, c0 : c0 + step][:, :, safe_rows][:, :, :, safe_cols]
+        view[..., c0 : c0 + step] = block.transpose(0, 2, 3, 1)
     return image
-
-
-def conv2d_loop(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                padding_mode="zeros"):
-    """The formula as seven literal loops, in float64. Only for small cases."""
-    x = np.asarray(input, dtype=np.float64)
-    w = np.asarray(weight, dtype=np.float64)
-    b = None if bias is None else np.asarray(bias, dtype=np.float64)
-    check_arguments(x, w, b, groups)
-    (sh, sw), (dh, dw) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
-    n_batch, c_in, h, wd = x.shape
-    c_out, cg, kh, kw = w.shape
-    top, bottom, left, right = padding_amounts(padding, (kh, kw), (dh, dw))
-    ho = output_size(h, top, bottom, kh, sh, dh)
-    wo = output_size(wd, left, right, kw, sw, dw)
-    og = c_out // groups
-    out = np.zeros((n_batch, c_out, ho, wo))
-    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
-        _loop(x, w, b, out, (sh, sw), (dh, dw), (top, left), og, padding_mode)
-    return out
-
-
-def _loop(x, w, b, out, stride, dilation, pads, og, padding_mode):
-    (sh, sw), (dh, dw), (top, left) = stride, dilation, pads
-    n_batch, c_out, ho, wo = out.shape
-    _, cg, kh, kw = w.shape
-    h, wd = x.shape[2], x.shape[3]
-    for n in range(n_batch):
-        for o in range(c_out):
-            g = o // og
-            for i in range(ho):
-                for j in range(wo):
-                    total = 0.0 if b is None else float(b[o])
-                    for c in range(cg):
-                        for u in range(kh):
-                            for v in range(kw):
-                                r = int(source_index(i * sh + u * dh - top, h, padding_mode))
-                                q = int(source_index(j * sw + v * dw - left, wd, padding_mode))
-                                if r >= 0 and q >= 0:
-                                    total += x[n, g * cg + c, r, q] * w[o, c, u, v]
-                    out[n, o, i, j] = total

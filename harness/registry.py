@@ -62,7 +62,8 @@ def check_signature(func: Callable, name: str) -> None:
 
 
 def get_implementation(name: str) -> Callable:
-    """A built-in by name, or a user's callable as `module:function` (module importable or a .py path)."""
+    """A built-in or peer by name, or a user's callable as `module:function` (an importable module
+    or a .py path)."""
     if name in BUILTINS:
         return BUILTINS[name]
     if name in PEERS:

@@ -47,7 +47,9 @@ def csv_text(frame, float_columns: Sequence[str] = FLOAT_COLUMNS) -> str:
 def atomic_write(path: str | os.PathLike, text: str) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+    )
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
@@ -68,7 +70,9 @@ def read_csv(path: str | os.PathLike):
     import pandas as pd
 
     dtypes = {c: "Int64" for c in INT_COLUMNS} | {c: "float64" for c in FLOAT_COLUMNS}
-    frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values={c: [""] for c in dtypes})
+    frame = pd.read_csv(
+        path, dtype=dtypes, keep_default_na=False, na_values={c: [""] for c in dtypes}
+    )
     for column in frame.columns:
         if column not in dtypes:
             frame[column] = frame[column].astype(str)
@@ -86,8 +90,15 @@ def _worst_key(record: Record) -> tuple:
 def summary_lines(records: Sequence[Record], worst: int = 5) -> list[str]:
     """Counts by status and the worst failing rows, for the terminal."""
     counts = Counter(r.status for r in records)
-    order = ("ok", "hidden", "unexpected_divergence", "error", "unsupported", "rejected",
-             "accepts_invalid")
+    order = (
+        "ok",
+        "hidden",
+        "unexpected_divergence",
+        "error",
+        "unsupported",
+        "rejected",
+        "accepts_invalid",
+    )
     statuses = [s for s in order if counts[s]] + sorted(s for s in counts if s not in order)
     lines = [f"{len(records)} rows: " + ", ".join(f"{counts[s]} {s}" for s in statuses)]
     failing = sorted((r for r in records if r.failed), key=_worst_key)
@@ -119,14 +130,18 @@ def divergence_summary(records: Sequence[Record]):
     for record in records:
         if record.variant not in MUTATIONS:
             continue
-        row = by_case.setdefault(record.case_id, {"case_id": record.case_id,
-                                                  "source": record.source, "_blind": [],
-                                                  "_hidden": []})
+        row = by_case.setdefault(
+            record.case_id,
+            {"case_id": record.case_id, "source": record.source, "_blind": [], "_hidden": []},
+        )
         if record.max_abs_diff is None:
             value = float("inf") if record.observed == "diverge" else float("nan")
         else:
-            value = 0.0 if record.expected == "agree" and record.observed == "agree" \
+            value = (
+                0.0
+                if record.expected == "agree" and record.observed == "agree"
                 else float(record.max_abs_diff)
+            )
         row[record.variant] = value
         if record.observed != "diverge":
             row["_blind"].append(record.variant)
@@ -173,8 +188,10 @@ def accepts_invalid_lines(records: Sequence[Record], limit: int = 10) -> list[st
     rows = [r for r in records if r.status == "accepts_invalid" and not r.failed]
     if not rows:
         return []
-    lines = [f"{len(rows)} rows accept a configuration torch rejects (status accepts_invalid; "
-             "not failing without --strict-rejections):"]
+    lines = [
+        f"{len(rows)} rows accept a configuration torch rejects (status accepts_invalid; "
+        "not failing without --strict-rejections):"
+    ]
     for record in rows[:limit]:
         lines.append(f"  {record.case_id} / {record.implementation}: {record.message}")
     if len(rows) > limit:
@@ -207,7 +224,8 @@ def merge_reports(paths: Sequence[str | os.PathLike]):
         row = merged[duplicated].iloc[0]
         raise HarnessError(
             f"row {row.case_id} / {row.implementation} / {row.variant} appears in more than one "
-            "report; merge reports of disjoint shards")
+            "report; merge reports of disjoint shards"
+        )
     order = sorted(range(len(merged)), key=lambda i: (int(key.iloc[i]), i))
     return merged.iloc[order].reset_index(drop=True)
 
@@ -223,16 +241,25 @@ def summary_markdown(records: Sequence[Record], worst: int = 10) -> str:
     if causes:
         lines += ["", "| cause of divergence | rows |", "| --- | ---: |"]
         lines += [f"| {cause} | {count} |" for cause, count in sorted(causes.items())]
-    shown = failing[:worst] or sorted(
-        (r for r in records if r.observed == "diverge" and r.variant == "as_is"), key=_worst_key
-    )[:worst]
+    shown = (
+        failing[:worst]
+        or sorted(
+            (r for r in records if r.observed == "diverge" and r.variant == "as_is"), key=_worst_key
+        )[:worst]
+    )
     if shown:
         title = "Worst failing rows" if failing else "Largest expected divergences"
-        lines += ["", f"### {title}", "",
-                  "| case | implementation | variant | status | cause | max abs diff |",
-                  "| --- | --- | --- | --- | --- | ---: |"]
+        lines += [
+            "",
+            f"### {title}",
+            "",
+            "| case | implementation | variant | status | cause | max abs diff |",
+            "| --- | --- | --- | --- | --- | ---: |",
+        ]
         for r in shown:
             diff = "" if r.max_abs_diff is None else f"{r.max_abs_diff:.3g}"
-            lines.append(f"| {r.case_id} | {r.implementation} | {r.variant} | {r.status} | "
-                         f"{r.cause} | {diff} |")
+            lines.append(
+                f"| {r.case_id} | {r.implementation} | {r.variant} | {r.status} | "
+                f"{r.cause} | {diff} |"
+            )
     return "\n".join(lines) + "\n"

@@ -8,10 +8,11 @@ import math
 from harness.case import Case, extended_shape
 from harness.schema import TENSOR_FIELDS, TensorSpec, literal_shape
 
+
 def torch_rejection(case: Case) -> tuple[str, str] | None:
     """(field, reason) if torch's conv2d (with nn.Conv2d's padding modes) would reject the case."""
-    n, c_in, h, w = case.input_shape
-    c_out, c_per_group, kh, kw = case.weight_shape
+    _n, c_in, h, w = case.input_shape
+    c_out, c_per_group, _kh, _kw = case.weight_shape
     g = case.groups
     if c_in % g:
         return ("groups", f"C_in={c_in} is not divisible by groups={g}")
@@ -34,7 +35,10 @@ def torch_rejection(case: Case) -> tuple[str, str] | None:
             f"padded input {h + top + bottom}x{w + left + right}",
         )
     if case.padding_mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
-        return ("padding", f"reflect padding {list(case.pads)} must be smaller than the input {h}x{w}")
+        return (
+            "padding",
+            f"reflect padding {list(case.pads)} must be smaller than the input {h}x{w}",
+        )
     if case.padding_mode == "circular" and (max(top, bottom) > h or max(left, right) > w):
         return (
             "padding",
@@ -60,7 +64,10 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
         return problems
     if case.bias is not None and case.bias_shape != (case.weight_shape[0],):
         problems.append(
-            ("bias", f"has shape {list(case.bias_shape)}, expected [{case.weight_shape[0]}] (C_out)")
+            (
+                "bias",
+                f"has shape {list(case.bias_shape)}, expected [{case.weight_shape[0]}] (C_out)",
+            )
         )
     if case.expected is not None and case.rejects is not False:
         problems.append(("expected", "a case that declares `rejects` has no output to expect"))
@@ -68,7 +75,10 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
         shape = extended_shape(case.expected, 4)
         if len(literal_shape(case.expected)) > 4 or shape != case.output_shape:
             problems.append(
-                ("expected", f"has shape {list(shape)} but the output shape is {list(case.output_shape)}")
+                (
+                    "expected",
+                    f"has shape {list(shape)} but the output shape is {list(case.output_shape)}",
+                )
             )
     return problems
 
@@ -83,7 +93,7 @@ def _spec_problems(spec: TensorSpec) -> list[tuple[str, str]]:
         problems.append(("high", f"must be greater than low ({spec.low}), got {spec.high}"))
     if spec.init == "impulse" and spec.at is not None:
         if len(spec.at) != len(spec.shape) or any(
-            not 0 <= a < s for a, s in zip(spec.at, spec.shape)
+            not 0 <= a < s for a, s in zip(spec.at, spec.shape, strict=True)
         ):
             problems.append(("at", f"{spec.at} is not an index into shape {spec.shape}"))
     unused = {

@@ -34,6 +34,7 @@ from harness.records import (
 from harness.registry import DEFAULT_IMPLEMENTATIONS, get_implementation, is_plugin
 from harness.variants import variant_records
 
+
 @dataclass(frozen=True)
 class RunOptions:
     """How to run: variant rows, a per-call time limit, the memory budget per case, and whether a
@@ -43,6 +44,9 @@ class RunOptions:
     timeout: float | None = None  # seconds per implementation call (main thread only)
     max_memory: int = DEFAULT_MAX_MEMORY
     strict_rejections: bool = False  # ACCEPTS_INVALID rows count as failing (Record.failed)
+
+
+DEFAULT_OPTIONS = RunOptions()
 
 
 def golden_problem(case: Case, output: np.ndarray, baseline: Baseline) -> str:
@@ -61,9 +65,13 @@ def golden_problem(case: Case, output: np.ndarray, baseline: Baseline) -> str:
 check_expected = golden_problem
 
 
-def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]],
-                      timeout: float | None = None, *,
-                      strict_rejections: bool = False) -> list[Record]:
+def rejection_records(
+    case: Case,
+    implementations: Sequence[tuple[str, Callable]],
+    timeout: float | None = None,
+    *,
+    strict_rejections: bool = False,
+) -> list[Record]:
     """Rows for a case that declares `rejects`: every implementation must refuse it, as the
     validator predicts; torch's message must contain the declared substring (if one is given).
 
@@ -79,80 +87,144 @@ def rejection_records(case: Case, implementations: Sequence[tuple[str, Callable]
         problem, failure = "", "error"
         accepts = name in case.diverges  # documented: this implementation accepts the case
         if accepts:
-            problem = f"declared to accept the case, yet refused it: {outcome.message}" if refused \
-                else ""
+            problem = (
+                f"declared to accept the case, yet refused it: {outcome.message}" if refused else ""
+            )
         elif case.rejection is None:
-            problem = ("the case declares `rejects` but the validator finds nothing torch would "
-                       "reject" + ("; yet it refused it: the validator misses a rule" if refused
-                                   else f"; {name} accepted it"))
+            problem = (
+                "the case declares `rejects` but the validator finds nothing torch would "
+                "reject"
+                + (
+                    "; yet it refused it: the validator misses a rule"
+                    if refused
+                    else f"; {name} accepted it"
+                )
+            )
         elif not refused:
             problem = f"accepted a configuration torch rejects ({case.rejection})"
             if is_plugin(name):  # a plug-in need not validate its arguments
                 problem += "; allowed for a plug-in unless --strict-rejections"
                 failure = ACCEPTS_INVALID
-        elif isinstance(case.rejects, str) and name == "torch" and case.rejects not in outcome.message:
+        elif (
+            isinstance(case.rejects, str)
+            and name == "torch"
+            and case.rejects not in outcome.message
+        ):
             problem = f"torch's message does not contain {case.rejects!r}: {outcome.message}"
         if accepts and not problem:
-            message = (f"accepts what torch rejects ({case.rejection}), as declared: "
-                       f"{case.diverges[name]}")
+            message = (
+                f"accepts what torch rejects ({case.rejection}), as declared: {case.diverges[name]}"
+            )
             status = "ok"
         else:
             message = problem or f"rejected as predicted ({case.rejection}): {outcome.message}"
             status = failure if problem else "rejected"
-        records.append(Record(
-            **case_columns(case), implementation=name, variant="as_is", baseline="validator",
-            output_shape="" if outcome.output is None else shape_text(outcome.output.shape),
-            baseline_shape="", max_abs_diff=None, max_rel_diff=None, mismatched=None, total=None,
-            worst_index="", atol=None, rtol=None, expected="accept" if accepts else "reject",
-            observed="reject" if refused else "accept", status=status,
-            cause=case.diverges.get(name, "") if status == "ok" else "", message=one_line(message),
-            strict_rejections=strict_rejections,
-        ))
+        records.append(
+            Record(
+                **case_columns(case),
+                implementation=name,
+                variant="as_is",
+                baseline="validator",
+                output_shape="" if outcome.output is None else shape_text(outcome.output.shape),
+                baseline_shape="",
+                max_abs_diff=None,
+                max_rel_diff=None,
+                mismatched=None,
+                total=None,
+                worst_index="",
+                atol=None,
+                rtol=None,
+                expected="accept" if accepts else "reject",
+                observed="reject" if refused else "accept",
+                status=status,
+                cause=case.diverges.get(name, "") if status == "ok" else "",
+                message=one_line(message),
+                strict_rejections=strict_rejections,
+            )
+        )
     return records
 
 
 def refusal_records(case: Case, implementations, needed: int, budget: int) -> list[Record]:
-    message = (f"refused: the case needs about {size_text(needed)} for its tensors and "
-               f"intermediate buffers, over the {size_text(budget)} budget; raise --max-memory "
-               "or make the case smaller")
+    message = (
+        f"refused: the case needs about {size_text(needed)} for its tensors and "
+        f"intermediate buffers, over the {size_text(budget)} budget; raise --max-memory "
+        "or make the case smaller"
+    )
     return [
-        Record(**case_columns(case), implementation=name, variant="as_is", baseline=BASELINE,
-               output_shape="", baseline_shape=shape_text(case.output_shape), max_abs_diff=None,
-               max_rel_diff=None, mismatched=None, total=None, worst_index="", atol=None,
-               rtol=None, expected="agree", observed="error", status="error", cause="",
-               message=message)
+        Record(
+            **case_columns(case),
+            implementation=name,
+            variant="as_is",
+            baseline=BASELINE,
+            output_shape="",
+            baseline_shape=shape_text(case.output_shape),
+            max_abs_diff=None,
+            max_rel_diff=None,
+            mismatched=None,
+            total=None,
+            worst_index="",
+            atol=None,
+            rtol=None,
+            expected="agree",
+            observed="error",
+            status="error",
+            cause="",
+            message=message,
+        )
         for name, _ in implementations
     ]
 
 
-
-
-def as_is_record(case: Case, name: str, func: Callable, arrays: CaseArrays, baseline: Baseline,
-                 outcome: Outcome, maps=None) -> Record:
+def as_is_record(
+    case: Case,
+    name: str,
+    func: Callable,
+    arrays: CaseArrays,
+    baseline: Baseline,
+    outcome: Outcome,
+    maps=None,
+) -> Record:
     """The as_is row of one implementation: its output against the baseline, its cause, the
     case's declared divergence and golden output, the dtype contract."""
     if outcome.output is None:
-        return make_record(case, name, "as_is", baseline, None, status=outcome.status,
-                           message=outcome.message)
+        return make_record(
+            case, name, "as_is", baseline, None, status=outcome.status, message=outcome.message
+        )
     known_cause = case.diverges.get(name)
     sampled = maps if getattr(func, "samples_output_maps", False) else None
-    record = make_record(case, name, "as_is", baseline, outcome.output, message=outcome.message,
-                         expected="diverge" if known_cause else "agree", maps=sampled)
+    record = make_record(
+        case,
+        name,
+        "as_is",
+        baseline,
+        outcome.output,
+        message=outcome.message,
+        expected="diverge" if known_cause else "agree",
+        maps=sampled,
+    )
     if record.observed == "diverge":
         try:
             record.cause = explain_divergence(
-                case, arrays, outcome.output, baseline,
-                prepadded=harness_pads_first(case, getattr(func, "handles_padding_mode", False)))
+                case,
+                arrays,
+                outcome.output,
+                baseline,
+                prepadded=harness_pads_first(case, getattr(func, "handles_padding_mode", False)),
+            )
         except Exception as error:  # never lose the row: the harness's own fault is recorded
             record.status = "error"
-            record.message = f"{harness_fault_text('explaining the divergence', error)}; " \
-                             f"{record.message}"
+            record.message = (
+                f"{harness_fault_text('explaining the divergence', error)}; {record.message}"
+            )
             return record
         declared = getattr(func, "known_causes", ())
         if known_cause and record.cause != known_cause:
             record.status = "unexpected_divergence"
-            record.message = (f"expected to diverge by '{known_cause}' but the cause is "
-                              f"'{record.cause}'; {record.message}")
+            record.message = (
+                f"expected to diverge by '{known_cause}' but the cause is "
+                f"'{record.cause}'; {record.message}"
+            )
         elif not known_cause and record.cause in declared:
             record.expected = "diverge"
             record.status = "ok"
@@ -161,9 +233,11 @@ def as_is_record(case: Case, name: str, func: Callable, arrays: CaseArrays, base
     declared_divergence = known_cause and record.observed == "diverge"
     if golden and not declared_divergence:  # a declared divergence differs from the golden too
         if record.observed == "agree":
-            golden = ("the case's expected output disagrees with this result and with the "
-                      "float64 reference, which agree with each other: check the case's "
-                      f"`expected`; {golden}")
+            golden = (
+                "the case's expected output disagrees with this result and with the "
+                "float64 reference, which agree with each other: check the case's "
+                f"`expected`; {golden}"
+            )
         record.status = "unexpected_divergence"
         record.observed = "diverge"
         record.message = "; ".join(p for p in (golden, record.message) if p)
@@ -173,8 +247,11 @@ def as_is_record(case: Case, name: str, func: Callable, arrays: CaseArrays, base
     return record
 
 
-def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
-             options: RunOptions = RunOptions()) -> list[Record]:
+def run_case(
+    case: Case,
+    implementations: Sequence[tuple[str, Callable]],
+    options: RunOptions = DEFAULT_OPTIONS,
+) -> list[Record]:
     """All Records for one case: one per implementation (as_is) plus the variant rows.
 
     Nothing raises out of it: a failure inside the harness's own code becomes `error` rows that
@@ -184,22 +261,41 @@ def run_case(case: Case, implementations: Sequence[tuple[str, Callable]],
         return _case_records(case, implementations, options)
     except Exception as error:
         message = harness_fault_text("running the case", error)
-        return [Record(**case_columns(case), implementation=name, variant="as_is",
-                       baseline=BASELINE, output_shape="", baseline_shape="", max_abs_diff=None,
-                       max_rel_diff=None, mismatched=None, total=None, worst_index="",
-                       atol=None, rtol=None, expected="agree", observed="error",
-                       status="error", cause="", message=message)
-                for name, _ in implementations]
+        return [
+            Record(
+                **case_columns(case),
+                implementation=name,
+                variant="as_is",
+                baseline=BASELINE,
+                output_shape="",
+                baseline_shape="",
+                max_abs_diff=None,
+                max_rel_diff=None,
+                mismatched=None,
+                total=None,
+                worst_index="",
+                atol=None,
+                rtol=None,
+                expected="agree",
+                observed="error",
+                status="error",
+                cause="",
+                message=message,
+            )
+            for name, _ in implementations
+        ]
 
 
-def _case_records(case: Case, implementations: Sequence[tuple[str, Callable]],
-                  options: RunOptions) -> list[Record]:
+def _case_records(
+    case: Case, implementations: Sequence[tuple[str, Callable]], options: RunOptions
+) -> list[Record]:
     needed = memory_estimate(case)
     if needed > options.max_memory:
         return refusal_records(case, implementations, needed, options.max_memory)
     if case.rejects is not False:
-        return rejection_records(case, implementations, options.timeout,
-                                 strict_rejections=options.strict_rejections)
+        return rejection_records(
+            case, implementations, options.timeout, strict_rejections=options.strict_rejections
+        )
     arrays = materialize(case)
     baseline = compute_baseline(case, arrays)
     maps = sampled_maps(case)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -53,11 +53,7 @@ def suggest(value: Any, allowed: Sequence[str]) -> str:
 def _check_pair(value: Any, what: str) -> tuple[int, int]:
     if _is_int(value) and value >= 1:
         return (value, value)
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(_is_int(v) and v >= 1 for v in value)
-    ):
+    if isinstance(value, list) and len(value) == 2 and all(_is_int(v) and v >= 1 for v in value):
         return (value[0], value[1])
     raise ValueError(f"expected a positive int or a pair [{what}H, {what}W] of positive ints")
 
@@ -75,7 +71,11 @@ def _check_padding(value: Any) -> str | tuple[int, int, int, int]:
         return value
     if _is_int(value) and value >= 0:
         return (value, value, value, value)
-    if isinstance(value, list) and len(value) in (2, 4) and all(_is_int(v) and v >= 0 for v in value):
+    if (
+        isinstance(value, list)
+        and len(value) in (2, 4)
+        and all(_is_int(v) and v >= 0 for v in value)
+    ):
         if len(value) == 2:
             return (value[0], value[0], value[1], value[1])
         return tuple(value)  # type: ignore[return-value]
@@ -164,11 +164,15 @@ PositiveInt = Annotated[
 ]
 
 
-Dtype = Annotated[Any, BeforeValidator(_check_choice(DTYPES)), WithJsonSchema({"enum": list(DTYPES)})]
+Dtype = Annotated[
+    Any, BeforeValidator(_check_choice(DTYPES)), WithJsonSchema({"enum": list(DTYPES)})
+]
 
 
 PaddingMode = Annotated[
-    Any, BeforeValidator(_check_choice(PADDING_MODES)), WithJsonSchema({"enum": list(PADDING_MODES)})
+    Any,
+    BeforeValidator(_check_choice(PADDING_MODES)),
+    WithJsonSchema({"enum": list(PADDING_MODES)}),
 ]
 
 
@@ -206,7 +210,7 @@ def _tensor_kind(value: Any) -> str | None:
 
 
 Tensor = Annotated[
-    Union[Annotated[TensorSpec, Tag("spec")], Annotated[LiteralArray, Tag("literal")]],
+    Annotated[TensorSpec, Tag("spec")] | Annotated[LiteralArray, Tag("literal")],
     Discriminator(
         _tensor_kind,
         custom_error_type="tensor_type",
@@ -233,7 +237,8 @@ class CaseFields(BaseModel):
     dtype: Dtype = "float64"
     expected: LiteralArray | None = None
     rejects: Annotated[
-        Any, BeforeValidator(_check_rejects),
+        Any,
+        BeforeValidator(_check_rejects),
         WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "string", "minLength": 1}]}),
     ] = False
     diverges: dict[str, Cause] = Field(

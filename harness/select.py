@@ -8,7 +8,6 @@ id, one of its tags, its sweep id or its file name. `--shard I/N` keeps a determ
 from __future__ import annotations
 
 import math
-
 import re
 from collections.abc import Callable, Sequence
 
@@ -132,8 +131,12 @@ def estimated_cost(case: Case) -> int:
 
     elements = math.prod(case.output_shape)
     macs = elements * case.reduction_length
-    return (CASE_OVERHEAD + 2 * min(scipy_cost(case), SCIPY_FULL_COST) + macs // 4
-            + PER_OUTPUT_ELEMENT * elements)
+    return (
+        CASE_OVERHEAD
+        + 2 * min(scipy_cost(case), SCIPY_FULL_COST)
+        + macs // 4
+        + PER_OUTPUT_ELEMENT * elements
+    )
 
 
 def shard(cases: Sequence[Case], index: int, count: int) -> list[Case]:

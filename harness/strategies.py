@@ -37,7 +37,7 @@ def tensor_specs(draw, shape: list[int], kinds=DATA_KINDS) -> dict:
 
 
 def _padding_forms(kernel: tuple[int, int], stride: tuple[int, int]):
-    ekh, ekw = kernel
+    _ekh, _ekw = kernel
     amounts = st.integers(0, 3)
     forms = [
         st.just("valid"),
@@ -74,10 +74,19 @@ def _smallest_side(pad_before: int, pad_after: int, effective: int, mode: str) -
 
 
 @st.composite
-def conv2d_cases(draw, dtypes=DTYPES, padding_modes=PADDING_MODES, max_batch: int = 2,
-                 max_channels: int = 4, max_groups: int = 3, max_kernel: int = 4,
-                 max_stride: int = 3, max_dilation: int = 3, nonfinite: bool = False,
-                 case_id: str = "drawn") -> dict:
+def conv2d_cases(
+    draw,
+    dtypes=DTYPES,
+    padding_modes=PADDING_MODES,
+    max_batch: int = 2,
+    max_channels: int = 4,
+    max_groups: int = 3,
+    max_kernel: int = 4,
+    max_stride: int = 3,
+    max_dilation: int = 3,
+    nonfinite: bool = False,
+    case_id: str = "drawn",
+) -> dict:
     """A raw case dictionary that torch accepts."""
     groups = draw(st.integers(1, max_groups))
     per_group_in = draw(st.integers(1, max_channels))
@@ -109,8 +118,9 @@ def conv2d_cases(draw, dtypes=DTYPES, padding_modes=PADDING_MODES, max_batch: in
         "dtype": dtype,
     }
     if draw(st.booleans()):
-        raw["bias"] = draw(tensor_specs([groups * per_group_out], ("normal", "uniform",
-                                                                     "integers")))
+        raw["bias"] = draw(
+            tensor_specs([groups * per_group_out], ("normal", "uniform", "integers"))
+        )
     if nonfinite and draw(st.integers(0, 9)) == 0:
         raw["input"] = _with_special(draw, raw["input"])
     return raw
@@ -125,6 +135,7 @@ def _with_special(draw, spec: dict) -> list:
 
     values = generate(TensorSpec(**spec))
     flat = values.reshape(-1)
-    flat[draw(st.integers(0, flat.size - 1))] = draw(st.sampled_from(
-        [float("nan"), float("inf"), float("-inf")]))
+    flat[draw(st.integers(0, flat.size - 1))] = draw(
+        st.sampled_from([float("nan"), float("inf"), float("-inf")])
+    )
     return np.asarray(values).tolist()

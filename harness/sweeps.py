@@ -19,6 +19,7 @@ from harness.validation import (
     validate_case_dict,
 )
 
+
 def _value_token(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
@@ -31,7 +32,9 @@ def _value_token(value: Any) -> str:
     return "v"
 
 
-def expand_sweep(raw: Any, index: int, defaults: dict, path: str, problems: FileProblems) -> list[Case]:
+def expand_sweep(
+    raw: Any, index: int, defaults: dict, path: str, problems: FileProblems
+) -> list[Case]:
     where = (
         f"sweep '{raw['id']}'"
         if isinstance(raw, dict) and isinstance(raw.get("id"), str)
@@ -51,9 +54,9 @@ def expand_sweep(raw: Any, index: int, defaults: dict, path: str, problems: File
     names = list(sweep.vary)
     cases = []
     for values in itertools.product(*(sweep.vary[n] for n in names)):
-        tokens = [f"{n}{_value_token(v)}" for n, v in zip(names, values)]
+        tokens = [f"{n}{_value_token(v)}" for n, v in zip(names, values, strict=True)]
         case_id = "_".join([sweep.id, *tokens])
-        combination = dict(zip(names, values))
+        combination = dict(zip(names, values, strict=True))
         raw_case = {"id": case_id, **sweep.base, **combination}
         if sweep.description:
             raw_case.setdefault("description", sweep.description)

@@ -14,6 +14,7 @@ from harness.case import Case
 from harness.rules import consistency_problems, torch_rejection
 from harness.schema import CASE_FIELD_NAMES, CaseModel, TensorSpec, suggest
 
+
 def _format_loc(loc: Iterable[Any]) -> str:
     parts: list[str] = []
     for item in loc:
@@ -38,7 +39,9 @@ def pydantic_problems(error: ValidationError, model_fields: Sequence[str]) -> li
     for item in items:
         if item["type"] == "extra_forbidden":
             allowed = list(TensorSpec.model_fields) if len(item["loc"]) > 1 else list(model_fields)
-            close = difflib.get_close_matches(str(item["loc"][-1]).lower(), allowed, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(
+                str(item["loc"][-1]).lower(), allowed, n=1, cutoff=0.6
+            )
             if close:
                 misspelt.add((*item["loc"][:-1], close[0]))
     problems = []

@@ -52,8 +52,9 @@ class ImpossibleMutation(Exception):
     """The mutated semantics cannot be computed for this case (the kernel no longer fits)."""
 
 
-def variant_output(case: Case, arrays: CaseArrays, mutation: Mutation, baseline: np.ndarray
-                   ) -> np.ndarray:
+def variant_output(
+    case: Case, arrays: CaseArrays, mutation: Mutation, baseline: np.ndarray
+) -> np.ndarray:
     try:
         return mutated_output(case, arrays, mutation.semantics, baseline)
     except ValueError as error:
@@ -92,11 +93,18 @@ def variant_records(case: Case, arrays: CaseArrays, reference_result) -> list:
         try:
             records.append(_variant_record(case, arrays, reference_result, mutation))
         except Exception as error:  # the harness's own fault: recorded, the run goes on
-
-            records.append(make_record(
-                case, producer(mutation), mutation.name, reference_result, None, status="error",
-                expected="diverge",
-                message=harness_fault_text(f"computing the {mutation.name} variant", error)))
+            records.append(
+                make_record(
+                    case,
+                    producer(mutation),
+                    mutation.name,
+                    reference_result,
+                    None,
+                    status="error",
+                    expected="diverge",
+                    message=harness_fault_text(f"computing the {mutation.name} variant", error),
+                )
+            )
     return records
 
 
@@ -105,11 +113,18 @@ def _variant_record(case: Case, arrays: CaseArrays, reference_result, mutation: 
     try:
         output = variant_output(case, arrays, mutation, reference_result.output)
     except ImpossibleMutation as error:
-        record = make_record(case, name, mutation.name, reference_result, None, status="ok",
-                             expected="diverge",
-                             message=f"{mutation.name} makes this configuration impossible "
-                                     f"({error}): an implementation with these semantics "
-                                     "fails or returns another shape")
+        record = make_record(
+            case,
+            name,
+            mutation.name,
+            reference_result,
+            None,
+            status="ok",
+            expected="diverge",
+            message=f"{mutation.name} makes this configuration impossible "
+            f"({error}): an implementation with these semantics "
+            "fails or returns another shape",
+        )
         record.observed = "diverge"
         record.cause = mutation.cause
         return record
@@ -118,11 +133,15 @@ def _variant_record(case: Case, arrays: CaseArrays, reference_result, mutation: 
         record.cause = mutation.cause
     elif changes_operator(case, arrays, mutation):
         record.status = "hidden"
-        record.message = (f"hidden: {mutation.name} changes this operator's output, but this "
-                          f"case's data cannot show it; {record.message}")
+        record.message = (
+            f"hidden: {mutation.name} changes this operator's output, but this "
+            f"case's data cannot show it; {record.message}"
+        )
     else:
         record.expected = "agree"
         record.status = "ok"
-        record.message = (f"{mutation.name} is invisible for this operator (no input could show "
-                          f"it); {record.message}")
+        record.message = (
+            f"{mutation.name} is invisible for this operator (no input could show "
+            f"it); {record.message}"
+        )
     return record

@@ -59,7 +59,8 @@ def _check_graph(path: str, root: yaml.Node) -> None:
             total = 1 + sum(sizes[id(child)] for child in children)
             if total > MAX_EXPANDED_NODES:
                 raise CaseFileError(
-                    f"{_mark(path, node.start_mark)}: refused: anchors and aliases expand to more than "
+                    f"{_mark(path, node.start_mark)}: refused: anchors and aliases expand to more "
+                    "than "
                     f"{MAX_EXPANDED_NODES:,} nodes (an alias bomb?)"
                 )
             sizes[id(node)] = total
@@ -70,7 +71,8 @@ def _check_graph(path: str, root: yaml.Node) -> None:
                 if isinstance(key, yaml.ScalarNode):
                     if key.value in seen:
                         raise CaseFileError(
-                            f"{_mark(path, key.start_mark)}: duplicate key '{key.value}' in one mapping"
+                            f"{_mark(path, key.start_mark)}: duplicate key '{key.value}' in one "
+                            "mapping"
                         )
                     seen.add(key.value)
         stack.append((node, True))
@@ -105,13 +107,15 @@ def read_yaml(path: str):
             tag = error.problem.split("tag", 1)[1].strip(" '")
         if tag.startswith("tag:yaml.org,2002:python/") or "python" in tag:
             raise CaseFileError(
-                f"{where}: refused: Python object tag '{tag}' (case files are data; nothing in them "
-                "is executed)"
+                f"{where}: refused: Python object tag '{tag}' (case files are data; nothing in "
+                "them is executed)"
             ) from None
         raise CaseFileError(f"{where}: YAML error: {error.problem}") from None
     except yaml.MarkedYAMLError as error:
         problem = error.problem or error.context or "invalid YAML"
-        raise CaseFileError(f"{_mark(path, error.problem_mark)}: YAML syntax error: {problem}") from None
+        raise CaseFileError(
+            f"{_mark(path, error.problem_mark)}: YAML syntax error: {problem}"
+        ) from None
     except yaml.reader.ReaderError as error:
         raise CaseFileError(
             f"{path}: character {error.character!r} at position {error.position} is not allowed "

@@ -28,7 +28,10 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.Co
     """Run `python -m harness ARGS` in a subprocess (exit code, stdout, stderr)."""
     return subprocess.run(
         [sys.executable, "-m", "harness", *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

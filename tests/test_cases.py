@@ -75,7 +75,8 @@ def test_generated_tensors_are_seeded_and_signed(write_cases):
     (case,) = load_cases([path])
     arrays = materialize(case)
     assert np.array_equal(arrays.input, np.random.default_rng(7).standard_normal((2, 3, 4, 5)))
-    assert (arrays.input < 0).any() and (arrays.input > 0).any()
+    assert (arrays.input < 0).any()
+    assert (arrays.input > 0).any()
     assert set(np.unique(arrays.weight)) <= {-2.0, -1.0, 0.0, 1.0, 2.0}
     assert np.array_equal(materialize(case).bias, arrays.bias)
 
@@ -90,7 +91,8 @@ def test_impulse_arange_ones(write_cases):
     """)
     arrays = materialize(load_cases([path])[0])
     assert arrays.input[0, 0].tolist() == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
-    assert arrays.weight.sum() == 1 and arrays.weight[0, 0, 0, 2] == 1
+    assert arrays.weight.sum() == 1
+    assert arrays.weight[0, 0, 0, 2] == 1
     assert arrays.bias.tolist() == [1.0]
 
 
@@ -115,8 +117,10 @@ def test_sweep_expands_with_value_ids_and_skips_torch_rejections(write_cases):
     cases = load_cases([path])
     ids = [c.id for c in cases]
     assert ids == [
-        "grid_stride1_padding0", "grid_stride1_paddingsame",
-        "grid_stride2x1_padding0", "grid_stride2x1_paddingsame",
+        "grid_stride1_padding0",
+        "grid_stride1_paddingsame",
+        "grid_stride2x1_padding0",
+        "grid_stride2x1_paddingsame",
     ]
     skipped = {c.id: c.skip_reason for c in cases if c.skip_reason}
     assert list(skipped) == ["grid_stride2x1_paddingsame"]
@@ -127,14 +131,18 @@ def test_sweep_expands_with_value_ids_and_skips_torch_rejections(write_cases):
 def test_unknown_key_names_file_case_field_and_suggests(write_cases):
     path = write_cases(SEED.replace("weight:", "wieght:"))
     (line,) = [p for p in problems_of(path) if "wieght" in p]
-    assert str(path) in line and "case 'seed'" in line and "field 'wieght'" in line
+    assert str(path) in line
+    assert "case 'seed'" in line
+    assert "field 'wieght'" in line
     assert "did you mean 'weight'" in line
 
 
 def test_padding_typo(write_cases):
     path = write_cases(SEED.replace("expected:", "padding: sme\n    expected:"))
     (line,) = problems_of(path)
-    assert "case 'seed'" in line and "field 'padding'" in line and "did you mean 'same'" in line
+    assert "case 'seed'" in line
+    assert "field 'padding'" in line
+    assert "did you mean 'same'" in line
 
 
 def test_groups_must_divide_channels(write_cases):
@@ -146,7 +154,9 @@ def test_groups_must_divide_channels(write_cases):
             groups: 2
     """)
     (line,) = problems_of(path)
-    assert "case 'bad_groups'" in line and "field 'groups'" in line and "C_in=3" in line
+    assert "case 'bad_groups'" in line
+    assert "field 'groups'" in line
+    assert "C_in=3" in line
 
 
 @pytest.mark.parametrize(
@@ -161,16 +171,19 @@ def test_groups_must_divide_channels(write_cases):
     ],
 )
 def test_field_errors(write_cases, snippet, field, words):
-    path = write_cases(f"""
+    path = write_cases(
+        f"""
         cases:
           - id: c
             input: {{shape: [1, 1, 2, 2], init: normal}}
             weight: {{shape: [1, 1, 3, 3], init: normal}}
             padding: 1
             {snippet}
-    """.replace("padding: 1\n            padding: 4", "padding: 0"))
+    """.replace("padding: 1\n            padding: 4", "padding: 0")
+    )
     (line,) = problems_of(path)
-    assert f"field '{field}'" in line and words in line
+    assert f"field '{field}'" in line
+    assert words in line
 
 
 def test_all_problems_in_a_file_are_listed(write_cases):
@@ -183,7 +196,9 @@ def test_all_problems_in_a_file_are_listed(write_cases):
     problems = problems_of(path)
     assert len(problems) == 3
     assert ["case 'a'" in problems[0], "case 'b'" in problems[1], "case 'c'" in problems[2]] == [
-        True, True, True,
+        True,
+        True,
+        True,
     ]
     assert "ragged" in problems[1]
 
@@ -192,13 +207,16 @@ def test_duplicate_ids_across_files_name_both(write_cases):
     first = write_cases(SEED, "one.yaml")
     second = write_cases(SEED, "two.yaml")
     (line,) = problems_of(first.parent)
-    assert str(first) in line and str(second) in line and "duplicate" in line
+    assert str(first) in line
+    assert str(second) in line
+    assert "duplicate" in line
 
 
 def test_expected_shape_must_match_output(write_cases):
     path = write_cases(SEED.replace("[[4,3,4],[2,4,3],[2,3,4]]", "[[4,3],[2,4]]"))
     (line,) = problems_of(path)
-    assert "field 'expected'" in line and "[1, 1, 3, 3]" in line
+    assert "field 'expected'" in line
+    assert "[1, 1, 3, 3]" in line
 
 
 def test_bfloat16_rounding_keeps_eight_significant_bits():

@@ -50,8 +50,9 @@ def test_validate_groups_not_dividing(write_cases):
 
 def test_missing_path_and_bad_impl_exit_2(write_cases, tmp_path):
     _assert_one_line_error(run_cli("validate", tmp_path / "nope.yaml"), "no such file")
-    result = run_cli("run", write_cases(GOOD), "--impl", "no_such_module_xyz:conv2d",
-                     "--out", tmp_path / "r.csv")
+    result = run_cli(
+        "run", write_cases(GOOD), "--impl", "no_such_module_xyz:conv2d", "--out", tmp_path / "r.csv"
+    )
     _assert_one_line_error(result, "no_such_module_xyz")
     assert not (tmp_path / "r.csv").exists()
 
@@ -60,14 +61,16 @@ def test_list_shows_cases_and_k_selects(write_cases):
     path = write_cases(GOOD + "  - {id: other, input: [[1]], weight: [[1]], tags: [special]}\n")
     result = run_cli("list", path, "-k", "special or nothing")
     assert result.returncode == 0
-    assert "other" in result.stdout and "tiny" not in result.stdout
+    assert "other" in result.stdout
+    assert "tiny" not in result.stdout
 
 
 def test_run_exit_code_and_summary(write_cases, tmp_path):
     out = tmp_path / "r.csv"
     result = run_cli("run", write_cases(GOOD), "--out", out)
     assert result.returncode == 0, result.stderr
-    assert "ok" in result.stdout and str(out) in result.stdout
+    assert "ok" in result.stdout
+    assert str(out) in result.stdout
     rows = out.read_text().splitlines()[1:]
     assert sum(",as_is," in row for row in rows) == 3  # torch, scipy, reference
     assert len(rows) == 3 + 10  # and one row per mutation
@@ -76,4 +79,5 @@ def test_run_exit_code_and_summary(write_cases, tmp_path):
 
 def test_help_answers():
     result = run_cli("--help")
-    assert result.returncode == 0 and "run" in result.stdout
+    assert result.returncode == 0
+    assert "run" in result.stdout

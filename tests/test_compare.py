@@ -97,7 +97,8 @@ def test_metrics_by_hand():
     observed = np.array([[1.0, 2.5], [0.001, -4.0]])
     m = compare(observed, baseline, _tol(0.01))
     assert (m.mismatched, m.total) == (1, 4)
-    assert m.max_abs_diff == 0.5 and m.worst_index == (0, 1)
+    assert m.max_abs_diff == 0.5
+    assert m.worst_index == (0, 1)
     assert m.max_rel_diff == math.inf  # 0.001 against an exact zero
     assert m.allowed_at_worst == pytest.approx(0.01)
     text = describe(m, _tol(0.01))
@@ -141,5 +142,7 @@ def test_overflow_of_the_case_dtype_is_not_a_mismatch():
 
 def test_shape_mismatch_is_a_result_not_an_error():
     m = compare(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), _tol(1.0))
-    assert not m.shape_ok and not m.agree and m.max_abs_diff is None
+    assert not m.shape_ok
+    assert not m.agree
+    assert m.max_abs_diff is None
     assert "Shape mismatch" in describe(m, _tol(1.0), (1, 1, 4, 4), (1, 1, 3, 3))

@@ -24,8 +24,14 @@ PLANTED = {
     "float16_accumulate": ["precision"],
     "flipped_and_no_bias": ["kernel_flip", "bias"],
 }
-CORRECT = ["torch", "scipy", "reference", "examples.correct_numpy:conv2d",
-           "examples.correct_fft:conv2d", "examples.correct_torch_tensor:conv2d"]
+CORRECT = [
+    "torch",
+    "scipy",
+    "reference",
+    "examples.correct_numpy:conv2d",
+    "examples.correct_fft:conv2d",
+    "examples.correct_torch_tensor:conv2d",
+]
 
 
 @pytest.mark.parametrize(("module", "causes"), PLANTED.items())
@@ -60,20 +66,28 @@ def test_cli_json_and_exit_codes():
     assert set(data) == {"impl", "verdict", "causes", "properties", "counterexample"}
     assert (data["verdict"], data["causes"]) == ("diverges", ["kernel_flip"])
     assert data["properties"]["orientation"]["causes"] == ["kernel_flip"]
-    assert "weight" in data["counterexample"] and "id" in data["counterexample"]
+    assert "weight" in data["counterexample"]
+    assert "id" in data["counterexample"]
     good = run_cli("diagnose", "examples.correct_fft:conv2d", "--json")
-    assert good.returncode == 0 and json.loads(good.stdout)["verdict"] == "matches"
+    assert good.returncode == 0
+    assert json.loads(good.stdout)["verdict"] == "matches"
     raising = run_cli("diagnose", "examples.always_raises:conv2d", "--json")
-    assert raising.returncode == 1 and json.loads(raising.stdout)["verdict"] == "error"
+    assert raising.returncode == 1
+    assert json.loads(raising.stdout)["verdict"] == "error"
 
 
 def test_human_output_has_verdict_properties_and_yaml():
     result = run_cli("diagnose", "examples.flipped_kernel:conv2d")
     lines = result.stdout.splitlines()
     assert lines[0].endswith("diverges from torch.nn.functional.conv2d: kernel_flip")
-    assert any(line.startswith("orientation:") and "rotated 180" in line and
-               line.endswith("-> kernel_flip") for line in lines)
-    assert "cases:" in result.stdout and "- id: counterexample_" in result.stdout
+    assert any(
+        line.startswith("orientation:")
+        and "rotated 180" in line
+        and line.endswith("-> kernel_flip")
+        for line in lines
+    )
+    assert "cases:" in result.stdout
+    assert "- id: counterexample_" in result.stdout
 
 
 def test_saved_counterexample_is_a_valid_case_that_fails_the_bug(tmp_path):
@@ -81,11 +95,15 @@ def test_saved_counterexample_is_a_valid_case_that_fails_the_bug(tmp_path):
     result = run_cli("diagnose", "examples.stride_phase:conv2d", "--save-case", path)
     assert result.returncode == 1
     (case,) = load_cases([path])
-    assert case.stride != (1, 1) and case.expected is not None
+    assert case.stride != (1, 1)
+    assert case.expected is not None
     good = run_cli("run", path, "--out", tmp_path / "good.csv")
     assert good.returncode == 0, good.stdout + good.stderr
-    bad = run_cli("run", path, "--impl", "examples.stride_phase:conv2d", "--out", tmp_path / "b.csv")
-    assert bad.returncode == 1 and "[stride]" in bad.stdout
+    bad = run_cli(
+        "run", path, "--impl", "examples.stride_phase:conv2d", "--out", tmp_path / "b.csv"
+    )
+    assert bad.returncode == 1
+    assert "[stride]" in bad.stdout
 
 
 @pytest.mark.parametrize(
@@ -103,17 +121,28 @@ def test_bad_implementations_exit_2_with_one_line(spec, words):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and words in lines[0], lines
+    assert len(lines) == 1, lines
+    assert words in lines[0], lines
 
 
 def test_run_with_flipped_plugin_marks_asymmetric_rows(tmp_path):
     out = tmp_path / "flip.csv"
-    result = run_cli("run", "cases/flip_asymmetric.yaml", "--impl",
-                     "examples.flipped_kernel:conv2d", "--no-variants", "--out", out)
+    result = run_cli(
+        "run",
+        "cases/flip_asymmetric.yaml",
+        "--impl",
+        "examples.flipped_kernel:conv2d",
+        "--no-variants",
+        "--out",
+        out,
+    )
     assert result.returncode == 1
     frame = read_csv(out)
-    asymmetric = [c.id for c in load_cases([ROOT / "cases" / "flip_asymmetric.yaml"])
-                  if "symmetric" not in c.tags]
+    asymmetric = [
+        c.id
+        for c in load_cases([ROOT / "cases" / "flip_asymmetric.yaml"])
+        if "symmetric" not in c.tags
+    ]
     rows = frame[frame.case_id.isin(asymmetric)]
     diverging = rows[rows.observed == "diverge"]
     assert len(diverging) >= 10
@@ -122,8 +151,15 @@ def test_run_with_flipped_plugin_marks_asymmetric_rows(tmp_path):
 
 def test_plugin_returning_garbage_is_an_error_row(tmp_path):
     out = tmp_path / "g.csv"
-    result = run_cli("run", "cases/seed.yaml", "--impl",
-                     "tests/data/bad_impls.py:conv2d_returns_string", "--no-variants", "--out", out)
+    result = run_cli(
+        "run",
+        "cases/seed.yaml",
+        "--impl",
+        "tests/data/bad_impls.py:conv2d_returns_string",
+        "--no-variants",
+        "--out",
+        out,
+    )
     assert result.returncode == 1
     frame = read_csv(out)
     assert set(frame.status) == {"error"}
@@ -135,13 +171,41 @@ def test_pytest_matrix_passes_with_the_correct_example():
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--impl",
-         "examples.correct_numpy:conv2d", str(ROOT / "tests" / "test_matrix.py")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--impl",
+            "examples.correct_numpy:conv2d",
+            str(ROOT / "tests" / "test_matrix.py"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "examples.correct_numpy:conv2d-as_is" in subprocess.run(
-        [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", "--impl",
-         "examples.correct_numpy:conv2d", str(ROOT / "tests" / "test_matrix.py")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    ).stdout
+    assert (
+        "examples.correct_numpy:conv2d-as_is"
+        in subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--co",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--impl",
+                "examples.correct_numpy:conv2d",
+                str(ROOT / "tests" / "test_matrix.py"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        ).stdout
+    )

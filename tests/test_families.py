@@ -58,12 +58,15 @@ def test_narrower_arithmetic_is_the_precision_family(name):
     assert (result.verdict, result.causes) == ("diverges", ["precision"])
 
 
-@pytest.mark.parametrize("name", ["im2col_gemm", "fft_float64", "tap_loop_reversed",
-                                  "pairwise_sum", "torch_autograd_function"])
+@pytest.mark.parametrize(
+    "name",
+    ["im2col_gemm", "fft_float64", "tap_loop_reversed", "pairwise_sum", "torch_autograd_function"],
+)
 def test_correct_implementations_written_other_ways_match(name):
     result = diagnose(name, load("honest_impls", name))
     assert (result.verdict, result.causes) == ("matches", []), [
-        (r.probe.property, r.finding) for r in result.results if r.status != "ok"]
+        (r.probe.property, r.finding) for r in result.results if r.status != "ok"
+    ]
 
 
 def test_a_restricted_implementation_is_diagnosed_on_stride_and_dilation():
@@ -79,20 +82,29 @@ def test_a_restricted_implementation_is_diagnosed_on_stride_and_dilation():
 
 @pytest.mark.parametrize("side", [8, 32])
 def test_the_same_bug_is_named_on_a_small_and_a_large_case(side):
-    raw = {"id": f"side_{side}", "dtype": "float32", "padding": 1,
-           "input": {"shape": [1, 16, side, side], "init": "normal", "seed": 1},
-           "weight": {"shape": [16, 16, 3, 3], "init": "normal", "seed": 2},
-           "bias": {"shape": [16], "init": "normal", "seed": 3}}
+    raw = {
+        "id": f"side_{side}",
+        "dtype": "float32",
+        "padding": 1,
+        "input": {"shape": [1, 16, side, side], "init": "normal", "seed": 1},
+        "weight": {"shape": [16, 16, 3, 3], "init": "normal", "seed": 2},
+        "bias": {"shape": [16], "init": "normal", "seed": 3},
+    }
     name = "examples.flipped_and_no_bias:conv2d"
-    (row,) = run_case(case_from_dict(raw), [(name, get_implementation(name))],
-                      RunOptions(variants=False))
+    (row,) = run_case(
+        case_from_dict(raw), [(name, get_implementation(name))], RunOptions(variants=False)
+    )
     assert (row.status, row.cause) == ("unexpected_divergence", "kernel_flip+bias")
 
 
 def test_a_large_grouped_case_names_the_groups_bug():
-    raw = {"id": "big_groups", "padding": 1, "groups": 4,
-           "input": {"shape": [2, 32, 24, 24], "init": "normal", "seed": 4},
-           "weight": {"shape": [32, 8, 3, 3], "init": "normal", "seed": 5}}
+    raw = {
+        "id": "big_groups",
+        "padding": 1,
+        "groups": 4,
+        "input": {"shape": [2, 32, 24, 24], "init": "normal", "seed": 4},
+        "weight": {"shape": [32, 8, 3, 3], "init": "normal", "seed": 5},
+    }
     func = load("family_bugs", "groups_reversed")
     (row,) = run_case(case_from_dict(raw), [("reversed", func)], RunOptions(variants=False))
     assert (row.status, row.cause) == ("unexpected_divergence", "groups")

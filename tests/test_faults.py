@@ -49,7 +49,8 @@ def test_python_tag_is_never_executed(tmp_path):
     evil = tmp_path / "evil.yaml"
     evil.write_text(f'cases: !!python/object/apply:os.system ["touch {target}"]\n')
     result = run_cli("validate", evil)
-    assert result.returncode == 2 and "refused: Python object tag" in result.stderr
+    assert result.returncode == 2
+    assert "refused: Python object tag" in result.stderr
     assert not target.exists()
     run_cli("run", evil, "--out", tmp_path / "r.csv")
     assert not target.exists()
@@ -70,8 +71,10 @@ def test_several_problems_are_all_listed(write_cases):
     """)
     result = run_cli("validate", path)
     lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and len(lines) == 3
-    assert "field 'stride'" in lines[0] and "field 'dtype'" in lines[1]
+    assert result.returncode == 2
+    assert len(lines) == 3
+    assert "field 'stride'" in lines[0]
+    assert "field 'dtype'" in lines[1]
     assert "did you mean 'padding'" in lines[2]
 
 
@@ -106,14 +109,22 @@ def test_timeout_makes_an_error_row(name):
     start = time.perf_counter()
     records = run_case(case, implementations, RunOptions(variants=False, timeout=0.5))
     assert time.perf_counter() - start < 10
-    assert records[0].status == "error" and "0.5 s timeout" in records[0].message
+    assert records[0].status == "error"
+    assert "0.5 s timeout" in records[0].message
     assert records[1].status == "ok"
 
 
 def test_run_with_an_always_raising_impl_writes_error_rows(tmp_path):
     out = tmp_path / "r.csv"
-    result = run_cli("run", "cases/seed.yaml", "--impl", "examples.always_raises:conv2d",
-                     "--no-variants", "--out", out)
+    result = run_cli(
+        "run",
+        "cases/seed.yaml",
+        "--impl",
+        "examples.always_raises:conv2d",
+        "--no-variants",
+        "--out",
+        out,
+    )
     assert result.returncode == 1
     frame = read_csv(out)
     cases = [c for c in load_cases([SEED]) if c.computes]
@@ -130,7 +141,8 @@ def test_memory_guard_refuses_with_a_clear_message(tmp_path):
     assert set(frame.status) == {"error"}
     assert frame.message.str.contains("over the 1.0 MiB budget; raise --max-memory").all()
     bad = run_cli("run", "cases/seed.yaml", "--max-memory", "lots")
-    assert bad.returncode == 2 and "expected a size" in bad.stderr
+    assert bad.returncode == 2
+    assert "expected a size" in bad.stderr
 
 
 def test_sigint_leaves_the_previous_report_intact(tmp_path):
@@ -144,13 +156,27 @@ def test_sigint_leaves_the_previous_report_intact(tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "cases/seed.yaml", "--impl",
-         f"{slow}:conv2d", "--out", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "cases/seed.yaml",
+            "--impl",
+            f"{slow}:conv2d",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     time.sleep(3)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
     assert out.read_text() == "previous report\n"

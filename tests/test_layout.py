@@ -17,8 +17,11 @@ def import_graph() -> dict[str, set[str]]:
         module = "harness" if path.stem == "__init__" else f"harness.{path.stem}"
         deps = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
-                    "harness"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("harness")
+            ):
                 if node.module == "harness":
                     deps.update(f"harness.{alias.name}" for alias in node.names)
                 else:
@@ -38,7 +41,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:

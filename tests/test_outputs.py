@@ -15,14 +15,27 @@ from tests.conftest import ROOT, run_cli
 
 def test_summary_markdown(tmp_path):
     md = tmp_path / "summary.md"
-    result = run_cli("run", "cases/seed.yaml", "--impl", "examples.flipped_kernel:conv2d",
-                     "--impl", "torch", "--jobs", "1", "--out", tmp_path / "r.csv",
-                     "--summary-md", md)
+    result = run_cli(
+        "run",
+        "cases/seed.yaml",
+        "--impl",
+        "examples.flipped_kernel:conv2d",
+        "--impl",
+        "torch",
+        "--jobs",
+        "1",
+        "--out",
+        tmp_path / "r.csv",
+        "--summary-md",
+        md,
+    )
     assert result.returncode == 1
     text = md.read_text()
     assert text.startswith("## conv-harness: ")
-    assert "| unexpected_divergence |" in text and "| kernel_flip |" in text
-    assert "### Worst failing rows" in text and "examples.flipped_kernel:conv2d" in text
+    assert "| unexpected_divergence |" in text
+    assert "| kernel_flip |" in text
+    assert "### Worst failing rows" in text
+    assert "examples.flipped_kernel:conv2d" in text
 
 
 class FakeTerminal(io.StringIO):
@@ -43,7 +56,8 @@ def test_progress_only_on_a_terminal_and_after_the_delay():
     progress = Progress(4, delay=0, stream=terminal)
     progress.update("a")
     progress.update("b")
-    assert "2/4 cases" in terminal.getvalue() and "#" * 15 in terminal.getvalue()
+    assert "2/4 cases" in terminal.getvalue()
+    assert "#" * 15 in terminal.getvalue()
     progress.close()
     assert terminal.getvalue().endswith("\r")
     slow = FakeTerminal(tty=True)
@@ -55,9 +69,22 @@ def test_progress_only_on_a_terminal_and_after_the_delay():
 def test_junit_xml_keeps_the_readable_ids(tmp_path):
     xml = tmp_path / "junit.xml"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "seed_stats",
-         f"--junitxml={xml}", str(ROOT / "tests" / "test_matrix.py")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "seed_stats",
+            f"--junitxml={xml}",
+            str(ROOT / "tests" / "test_matrix.py"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:]
     names = [case.get("name") for case in ET.parse(xml).getroot().iter("testcase")]
@@ -68,8 +95,9 @@ def test_junit_xml_keeps_the_readable_ids(tmp_path):
 def test_explain_plot_writes_a_png_with_three_panels(tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "plot.png"
-    result = run_cli("explain", "pad_same_even_4x4", "--versus", "same_extra_top_left",
-                     "--plot", png)
+    result = run_cli(
+        "explain", "pad_same_even_4x4", "--versus", "same_extra_top_left", "--plot", png
+    )
     assert result.returncode == 0, result.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "worst |difference|" in result.stdout
@@ -77,6 +105,13 @@ def test_explain_plot_writes_a_png_with_three_panels(tmp_path):
 
     height, width = matplotlib.image.imread(png).shape[:2]
     assert width > 2.5 * height  # three panels side by side
-    vs_impl = run_cli("explain", "seed_asymmetric_kernel", "--versus",
-                      "examples.flipped_kernel:conv2d", "--plot", tmp_path / "b.png")
-    assert vs_impl.returncode == 0 and "(n=0, o=0, i=" in vs_impl.stdout
+    vs_impl = run_cli(
+        "explain",
+        "seed_asymmetric_kernel",
+        "--versus",
+        "examples.flipped_kernel:conv2d",
+        "--plot",
+        tmp_path / "b.png",
+    )
+    assert vs_impl.returncode == 0
+    assert "(n=0, o=0, i=" in vs_impl.stdout

@@ -9,15 +9,21 @@ import numpy as np
 import pytest
 
 from harness.cases import load_cases
-from harness.registry import get_implementation
-from harness.peers import PEERS, ImplementationUnavailable
-from harness.runner import RunOptions
 from harness.executor import run_records
+from harness.peers import PEERS, ImplementationUnavailable
+from harness.registry import get_implementation
+from harness.runner import RunOptions
 from tests.conftest import ROOT, run_cli
 
 NEEDS = {"jax": "jax", "onnxruntime": "onnxruntime", "opencv": "cv2"}
-CPU_PEERS = ["jax", "onnxruntime", "opencv", "scipy_ndimage", "torch_channels_last",
-             "torch_no_mkldnn"]
+CPU_PEERS = [
+    "jax",
+    "onnxruntime",
+    "opencv",
+    "scipy_ndimage",
+    "torch_channels_last",
+    "torch_no_mkldnn",
+]
 
 
 def _skip_unless_installed(name: str) -> None:
@@ -40,22 +46,25 @@ def test_peer_agrees_with_reference_on_the_registry(name):
 @pytest.mark.parametrize("name", CPU_PEERS)
 def test_peer_computes_the_seed_example(name):
     _skip_unless_installed(name)
-    image = np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0],
-                      [0, 1, 1, 0, 0]], np.float32)[None, None]
+    image = np.array(
+        [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]],
+        np.float32,
+    )[None, None]
     kernel = np.array([[1, 2, 0], [0, 1, 0], [0, 0, 3]], np.float32)[None, None]
     out = np.asarray(get_implementation(name)(image, kernel))
     assert out[0, 0].tolist() == [[7, 7, 5], [5, 7, 4], [3, 3, 4]]  # cross-correlation
 
 
 def test_missing_peer_is_a_one_line_usage_error_and_a_pytest_skip(tmp_path, monkeypatch):
+    if importlib.util.find_spec("torch") and __import__("torch").cuda.is_available():
+        pytest.skip("a CUDA device is present")
     with pytest.raises(ImplementationUnavailable, match="CUDA"):
-        if importlib.util.find_spec("torch") and __import__("torch").cuda.is_available():
-            pytest.skip("a CUDA device is present")
         get_implementation("torch_cuda")
     result = run_cli("run", "cases/seed.yaml", "--impl", "torch_cuda", "--out", tmp_path / "r.csv")
     if result.returncode != 2:
         pytest.skip("a CUDA device is present")
-    assert len(result.stderr.strip().splitlines()) == 1 and "CUDA" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "CUDA" in result.stderr
 
 
 def test_every_peer_is_listed_in_unknown_name_errors():

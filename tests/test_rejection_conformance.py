@@ -10,9 +10,9 @@ import textwrap
 import pytest
 
 from harness.cases import load_cases
+from harness.executor import run_records
 from harness.report import read_csv
 from harness.runner import RunOptions, rejection_records
-from harness.executor import run_records
 from tests.conftest import ROOT, run_cli
 
 REJECTIONS = ROOT / "cases" / "rejections.yaml"
@@ -76,7 +76,7 @@ def lenient(tmp_path) -> str:
 
 def _statuses(frame, implementation) -> dict[str, str]:
     rows = frame[frame.implementation == implementation]
-    return dict(zip(rows.case_id, rows.status))
+    return dict(zip(rows.case_id, rows.status, strict=True))
 
 
 def test_run_reports_accepts_invalid_and_fails_only_when_strict(lenient, tmp_path):
@@ -92,22 +92,37 @@ def test_run_reports_accepts_invalid_and_fails_only_when_strict(lenient, tmp_pat
     for builtin in ("torch", "scipy", "reference"):
         assert set(_statuses(frame, builtin).values()) == {"rejected"}
     accepted = frame[frame.status == "accepts_invalid"]
-    assert set(accepted.observed) == {"accept"} and set(accepted.expected) == {"reject"}
+    assert set(accepted.observed) == {"accept"}
+    assert set(accepted.expected) == {"reject"}
     assert accepted.message.str.contains("accepted a configuration torch rejects").all()
     assert "4 accepts_invalid" in result.stdout
     assert "reject_groups_not_dividing_cin / " in result.stdout
 
     result = run_cli("run", REJECTIONS, *impls, "--out", strict, "--strict-rejections")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "worst rows:" in result.stdout and "accepts_invalid: reject_" in result.stdout
+    assert "worst rows:" in result.stdout
+    assert "accepts_invalid: reject_" in result.stdout
     assert strict.read_bytes() == lax.read_bytes()  # the flag decides the verdict, not the rows
 
 
 def _pytest_matrix(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         str(ROOT / "tests" / "test_matrix.py"), "--cases", str(REJECTIONS), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "tests" / "test_matrix.py"),
+            "--cases",
+            str(REJECTIONS),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -130,13 +145,16 @@ def _lenient_function(lenient: str):
     return get_implementation(lenient)
 
 
-@pytest.mark.parametrize(("name", "status"), [
-    ("mypackage.myconv:conv2d", "accepts_invalid"),
-    ("torch", "error"),
-    ("reference", "error"),
-    ("jax", "error"),  # peers are shipped with the harness too
-    ("scipy_ndimage", "error"),
-])
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("mypackage.myconv:conv2d", "accepts_invalid"),
+        ("torch", "error"),
+        ("reference", "error"),
+        ("jax", "error"),  # peers are shipped with the harness too
+        ("scipy_ndimage", "error"),
+    ],
+)
 def test_only_plugins_may_accept(lenient, name, status):
     (case,) = [c for c in load_cases([REJECTIONS]) if c.id == "reject_groups_not_dividing_cin"]
     func = _lenient_function(lenient)
@@ -159,9 +177,11 @@ def test_run_options_thread_the_flag(lenient):
 
 @pytest.mark.parametrize("module", ["correct_numpy", "correct_fft", "correct_torch_tensor"])
 def test_correct_examples_validate_their_arguments(module):
-    records = run_records(load_cases([REJECTIONS]), [f"examples.{module}:conv2d"],
-                          RunOptions(strict_rejections=True))
+    records = run_records(
+        load_cases([REJECTIONS]), [f"examples.{module}:conv2d"], RunOptions(strict_rejections=True)
+    )
     assert {r.case_id: r.status for r in records} == {
-        case: "rejected" for case in ACCEPTED | REFUSED_BEFORE_THE_CALL}
+        case: "rejected" for case in ACCEPTED | REFUSED_BEFORE_THE_CALL
+    }
     called = [r for r in records if r.case_id in ACCEPTED]
     assert all("raised ValueError" in r.message for r in called)

@@ -14,11 +14,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from harness.calling import call_implementation, output_contract
 from harness.cases import load_cases
 from harness.data import materialize
 from harness.diagnose import diagnose, human_lines
 from harness.runner import RunOptions, run_case
-from harness.calling import call_implementation, output_contract
 
 CASES = """
 defaults:
@@ -89,8 +89,11 @@ def _row(record) -> dict:
     return row
 
 
-@pytest.mark.parametrize("make", [as_ml_dtypes_bf16, as_torch_bf16_with_grad, as_jax_bf16],
-                         ids=["ml_dtypes", "torch", "jax"])
+@pytest.mark.parametrize(
+    "make",
+    [as_ml_dtypes_bf16, as_torch_bf16_with_grad, as_jax_bf16],
+    ids=["ml_dtypes", "torch", "jax"],
+)
 def test_bfloat16_results_read_as_their_float32_values(cases, make):
     case = cases["bfloat16"]
     arrays = materialize(case)
@@ -118,12 +121,16 @@ def test_a_list_is_read_in_the_case_dtype(cases, dtype):
     outcome = call_implementation(as_list, case, arrays)
     assert (outcome.status, outcome.contract) == (None, "")
     value = exact(arrays.input, arrays.weight, arrays.bias, padding=1)
-    rounded = {
-        "float64": value,
-        "float32": value.float(),
-        "float16": value.half(),
-        "bfloat16": value.float().bfloat16(),
-    }[dtype].double().numpy()
+    rounded = (
+        {
+            "float64": value,
+            "float32": value.float(),
+            "float16": value.half(),
+            "bfloat16": value.float().bfloat16(),
+        }[dtype]
+        .double()
+        .numpy()
+    )
     np.testing.assert_array_equal(outcome.output, rounded)
     (record,) = run_case(case, [("list", as_list)], RunOptions(variants=False))
     assert record.status == "ok", record.message
@@ -192,22 +199,40 @@ def _returning(value):
         (None, "error", "returned NoneType, not an array"),
         ("text", "error", "returned str, not an array"),
         ([["a", "b"]], "error", "not real numbers"),
-        (np.ones((2, 4, 6, 6), dtype=np.complex128), "error",
-         "returned an array of dtype complex128, not real numbers"),
-        (lambda: torch.ones(2, 4, 6, 6, dtype=torch.complex64).conj(), "error",
-         "returned an array of dtype complex64, not real numbers"),
+        (
+            np.ones((2, 4, 6, 6), dtype=np.complex128),
+            "error",
+            "returned an array of dtype complex128, not real numbers",
+        ),
+        (
+            lambda: torch.ones(2, 4, 6, 6, dtype=torch.complex64).conj(),
+            "error",
+            "returned an array of dtype complex64, not real numbers",
+        ),
         ([[1.0, 2.0], [3.0]], "error", "result could not be read as an array"),
-        (lambda: torch.ones(2, 4, 6, 6, dtype=torch.int32), "error",
-         "returned int32 for float32 inputs"),
+        (
+            lambda: torch.ones(2, 4, 6, 6, dtype=torch.int32),
+            "error",
+            "returned int32 for float32 inputs",
+        ),
         (2.5, "unexpected_divergence", "Shape mismatch"),
         (np.float32(2.5), "unexpected_divergence", "Shape mismatch"),
     ],
-    ids=["dict", "none", "text", "strings", "complex", "torch_complex", "ragged", "int_tensor",
-         "python_scalar", "numpy_scalar"],
+    ids=[
+        "dict",
+        "none",
+        "text",
+        "strings",
+        "complex",
+        "torch_complex",
+        "ragged",
+        "int_tensor",
+        "python_scalar",
+        "numpy_scalar",
+    ],
 )
 def test_other_results_are_one_line_rows(cases, value, status, words):
-    (record,) = run_case(cases["float32"], [("odd", _returning(value))],
-                         RunOptions(variants=False))
+    (record,) = run_case(cases["float32"], [("odd", _returning(value))], RunOptions(variants=False))
     assert record.status == status
     assert words in record.message
     assert "\n" not in record.message
@@ -215,8 +240,17 @@ def test_other_results_are_one_line_rows(cases, value, status, words):
 
 def test_torch_tensors_of_the_case_dtype_with_grad(cases):
     for dtype, torch_dtype in (("float16", torch.float16), ("float64", torch.float64)):
-        def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                   torch_dtype=torch_dtype):
+
+        def conv2d(
+            input,
+            weight,
+            bias=None,
+            stride=1,
+            padding=0,
+            dilation=1,
+            groups=1,
+            torch_dtype=torch_dtype,
+        ):
             value = exact(input, weight, bias, stride, padding, dilation, groups)
             return value.to(torch_dtype).requires_grad_()
 

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 
 from harness.cases import load_cases
-from harness.runner import RunOptions, resolve_implementations, run_case
 from harness.cost import sampled_maps
+from harness.runner import RunOptions, resolve_implementations, run_case
 from harness.select import estimated_cost, shard
 from tests.conftest import ROOT, run_cli
 
@@ -26,8 +26,12 @@ def test_jobs_and_shards_give_the_same_report(tmp_path):
     parts = []
     for index in (1, 2, 3):
         part = tmp_path / f"shard{index}.csv"
-        assert run_cli("run", *SUBSET, "--jobs", "1", "--shard", f"{index}/3",
-                       "--out", part).returncode == 0
+        assert (
+            run_cli(
+                "run", *SUBSET, "--jobs", "1", "--shard", f"{index}/3", "--out", part
+            ).returncode
+            == 0
+        )
         parts.append(part)
     merged = tmp_path / "merged.csv"
     assert run_cli("merge", *parts, "--out", merged).returncode == 0
@@ -48,7 +52,8 @@ def test_merge_refuses_overlapping_reports(tmp_path):
     out = tmp_path / "r.csv"
     run_cli("run", "cases/seed.yaml", "--jobs", "1", "--out", out)
     result = run_cli("merge", out, out, "--out", tmp_path / "m.csv")
-    assert result.returncode == 2 and "more than one report" in result.stderr
+    assert result.returncode == 2
+    assert "more than one report" in result.stderr
 
 
 def test_large_case_samples_the_scipy_leg_visibly(write_cases):
@@ -61,17 +66,24 @@ def test_large_case_samples_the_scipy_leg_visibly(write_cases):
     """)
     (case,) = load_cases([path])
     maps = sampled_maps(case)
-    assert maps is not None and 0 < len(maps) < 4 * 32
+    assert maps is not None
+    assert 0 < len(maps) < 4 * 32
     records = run_case(case, resolve_implementations(["scipy", "torch"]), RunOptions())
     rows = {(r.implementation, r.variant): r for r in records}
-    scipy_row, flipped, torch_row = rows["scipy", "as_is"], rows["reference", "flipped"], rows[
-        "torch", "as_is"]
-    assert scipy_row.status == "ok" and scipy_row.sampled == f"{len(maps)}/128 maps"
+    scipy_row, flipped, torch_row = (
+        rows["scipy", "as_is"],
+        rows["reference", "flipped"],
+        rows["torch", "as_is"],
+    )
+    assert scipy_row.status == "ok"
+    assert scipy_row.sampled == f"{len(maps)}/128 maps"
     assert scipy_row.total == len(maps) * 40 * 40
     assert "sample of" in scipy_row.message
     # the flipped variant is the reference's, computed in full
-    assert not flipped.sampled and flipped.cause == "kernel_flip"
-    assert torch_row.sampled == "" and torch_row.total == 4 * 32 * 40 * 40
+    assert not flipped.sampled
+    assert flipped.cause == "kernel_flip"
+    assert torch_row.sampled == ""
+    assert torch_row.total == 4 * 32 * 40 * 40
 
 
 def test_small_cases_are_not_sampled():
@@ -91,8 +103,9 @@ def test_editing_commands_import_no_heavy_library():
         "            pass\n"
         "print(sorted(m for m in ('torch', 'scipy', 'pandas') if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
@@ -122,11 +135,13 @@ def test_torch_leg_does_not_depend_on_the_callers_thread_count():
     from harness.data import materialize
     from harness.implementations import TORCH_THREADS, torch_conv2d
 
-    case = next(c for c in load_cases([ROOT / "cases"])
-                if c.id == "grid_stride2_padding1x2_dilation1")
+    case = next(
+        c for c in load_cases([ROOT / "cases"]) if c.id == "grid_stride2_padding1x2_dilation1"
+    )
     arrays = materialize(case)
-    kwargs = dict(stride=case.stride, padding=case.padding, dilation=case.dilation,
-                  groups=case.groups)
+    kwargs = dict(
+        stride=case.stride, padding=case.padding, dilation=case.dilation, groups=case.groups
+    )
     previous = torch.get_num_threads()
     outputs = []
     try:
@@ -172,5 +187,6 @@ def test_worker_thread_variables_are_set_only_while_workers_start(monkeypatch):
         assert os.environ["OMP_NUM_THREADS"] == "1"
         assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
         assert os.environ["MKL_NUM_THREADS"] == "7"
-    assert "OMP_NUM_THREADS" not in os.environ and "OPENBLAS_NUM_THREADS" not in os.environ
+    assert "OMP_NUM_THREADS" not in os.environ
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
     assert os.environ["MKL_NUM_THREADS"] == "7"

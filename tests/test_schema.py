@@ -19,7 +19,8 @@ def test_committed_schema_is_current():
     result = run_cli("schema")
     assert result.returncode == 0
     assert json.loads(result.stdout) == json.loads(SCHEMA_FILE.read_text()), (
-        "cases/case.schema.json is stale: run `conv-harness schema > cases/case.schema.json`")
+        "cases/case.schema.json is stale: run `conv-harness schema > cases/case.schema.json`"
+    )
     assert result.stdout == SCHEMA_FILE.read_text()
 
 
@@ -32,9 +33,12 @@ def test_builtin_case_files_validate(path):
     assert path.read_text().startswith("# yaml-language-server: $schema=case.schema.json")
 
 
-@pytest.mark.parametrize("name", ["unknown_key", "padding_typo", "unsupported_dtype", "zero_stride"])
+@pytest.mark.parametrize(
+    "name", ["unknown_key", "padding_typo", "unsupported_dtype", "zero_stride"]
+)
 def test_schema_rejects_bad_files_too(name):
     validator = jsonschema.Draft202012Validator(case_json_schema())
-    document = yaml.load((ROOT / "tests" / "bad_cases" / f"{name}.yaml").read_text(),
-                         Loader=CaseLoader)
+    document = yaml.load(
+        (ROOT / "tests" / "bad_cases" / f"{name}.yaml").read_text(), Loader=CaseLoader
+    )
     assert list(validator.iter_errors(document))

@@ -16,16 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.baseline import compute_baseline
+from harness.calling import call_implementation
 from harness.cases import case_from_dict, torch_rejection
 from harness.data import materialize
 from harness.runner import RunOptions, resolve_implementations, run_case
-from harness.calling import call_implementation
 from harness.strategies import conv2d_cases
 from tests.conftest import ROOT
 
 BUILTINS = resolve_implementations(None)
-SETTINGS = settings(max_examples=150, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def _module(name: str):
@@ -47,8 +48,11 @@ def test_builtins_and_variants_never_raise_and_agree(raw):
     records = run_case(case, BUILTINS, RunOptions())
     assert len(records) == len(BUILTINS) + 10
     for record in records:
-        assert record.status in ("ok", "hidden"), (record.implementation, record.variant,
-                                                    record.message)
+        assert record.status in ("ok", "hidden"), (
+            record.implementation,
+            record.variant,
+            record.message,
+        )
         assert "harness fault" not in record.message
         if record.variant == "as_is":
             assert record.status == "ok"
@@ -70,8 +74,15 @@ def test_nan_and_inf_inputs_never_raise(raw):
             assert record.status == "ok" or record.cause == "nan", record.message
 
 
-HONEST_NAMES = ("im2col_gemm", "fft_float64", "tap_loop_sequential", "tap_loop_reversed",
-                "pairwise_sum", "blocked_sum", "torch_autograd_function")
+HONEST_NAMES = (
+    "im2col_gemm",
+    "fft_float64",
+    "tap_loop_sequential",
+    "tap_loop_reversed",
+    "pairwise_sum",
+    "blocked_sum",
+    "torch_autograd_function",
+)
 
 
 @SETTINGS
@@ -83,8 +94,10 @@ def test_honest_implementations_written_other_ways_are_ok(raw, name):
 
 
 @SETTINGS
-@given(conv2d_cases(dtypes=("float64", "float32")),
-       st.sampled_from(("bias_twice", "drop_last_channel", "halved_output", "zeros_output")))
+@given(
+    conv2d_cases(dtypes=("float64", "float32")),
+    st.sampled_from(("bias_twice", "drop_last_channel", "halved_output", "zeros_output")),
+)
 def test_planted_bugs_are_never_ok_where_they_change_the_output(raw, name):
     case = case_from_dict(raw)
     func = getattr(BUGGY, name)

@@ -14,15 +14,15 @@ from numpy.lib.stride_tricks import sliding_window_view
 class Conv(NamedTuple):
     """A conv2d call with its arguments made explicit."""
 
-    x: np.ndarray   # input as given (N, C_in, H, W)
-    w: np.ndarray   # (C_out, Cg, kH, kW)
-    b: object       # (C_out,) array or None
+    x: np.ndarray  # input as given (N, C_in, H, W)
+    w: np.ndarray  # (C_out, Cg, kH, kW)
+    b: object  # (C_out,) array or None
     xp: np.ndarray  # x zero-padded (same dtype as x)
     stride: tuple
     dilation: tuple
     groups: int
-    out_hw: tuple   # (Ho, Wo)
-    pads: tuple     # (top, bottom, left, right)
+    out_hw: tuple  # (Ho, Wo)
+    pads: tuple  # (top, bottom, left, right)
 
 
 def to_pair(value, name):
@@ -99,7 +99,9 @@ def tap(conv, u, v, array=None):
     """Strided view of the padded input read by kernel tap (u, v): shape (N, C, Ho, Wo)."""
     xp = conv.xp if array is None else array
     (sh, sw), (dh, dw), (ho, wo) = conv.stride, conv.dilation, conv.out_hw
-    return xp[:, :, u * dh:u * dh + sh * (ho - 1) + 1:sh, v * dw:v * dw + sw * (wo - 1) + 1:sw]
+    return xp[
+        :, :, u * dh : u * dh + sh * (ho - 1) + 1 : sh, v * dw : v * dw + sw * (wo - 1) + 1 : sw
+    ]
 
 
 def fields(conv, array=None):

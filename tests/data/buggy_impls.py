@@ -15,7 +15,8 @@ except ImportError:  # loaded from its file path, as the harness does with "file
     import pathlib
 
     _spec = importlib.util.spec_from_file_location(
-        "_conv_args", pathlib.Path(__file__).with_name("_conv_args.py"))
+        "_conv_args", pathlib.Path(__file__).with_name("_conv_args.py")
+    )
     ca = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(ca)
 
@@ -26,11 +27,11 @@ def _reference(conv, bias_scale=1.0, skip_channel=None):
     w = conv.w.astype(np.float64)
     if skip_channel is not None:
         w = w.copy()
-        w[:, skip_channel] = 0.0                  # that channel of every group contributes nothing
-    f = ca.fields(conv).astype(np.float64)        # (N, C, Ho, Wo, kH, kW)
+        w[:, skip_channel] = 0.0  # that channel of every group contributes nothing
+    f = ca.fields(conv).astype(np.float64)  # (N, C, Ho, Wo, kH, kW)
     f = f.reshape(n, g, -1, *f.shape[2:]).transpose(0, 1, 3, 4, 2, 5, 6)
-    cols = f.reshape(n, g, ho * wo, -1)           # (N, G, L, K), K ordered (c, u, v)
-    wg = w.reshape(g, -1, w[0].size)              # (G, Og, K)
+    cols = f.reshape(n, g, ho * wo, -1)  # (N, G, L, K), K ordered (c, u, v)
+    wg = w.reshape(g, -1, w[0].size)  # (G, Og, K)
     out = (cols @ wg.transpose(0, 2, 1)).transpose(0, 1, 3, 2).reshape(n, -1, ho, wo)
     if conv.b is not None:
         out = out + bias_scale * conv.b.astype(np.float64)[:, None, None]
@@ -107,11 +108,15 @@ def no_validation(input, weight, bias=None, stride=1, padding=0, dilation=1, gro
     b = None
     if bias is not None:
         b = np.resize(np.asarray(bias, dtype=x.dtype).ravel(), cout)
-        b[len(np.ravel(bias)):] = 0
+        b[len(np.ravel(bias)) :] = 0
     stride, dilation = ca.to_pair(stride, "stride"), ca.to_pair(dilation, "dilation")
     top, bottom, left, right = ca.pad_sides(padding, w.shape[2:], dilation, (1, 1))
-    grow = [max(0, d * (k - 1) + 1 - (size + lo + hi)) for size, k, d, lo, hi in
-            zip(x.shape[2:], w.shape[2:], dilation, (top, left), (bottom, right), strict=True)]
+    grow = [
+        max(0, d * (k - 1) + 1 - (size + lo + hi))
+        for size, k, d, lo, hi in zip(
+            x.shape[2:], w.shape[2:], dilation, (top, left), (bottom, right), strict=True
+        )
+    ]
     x = np.pad(x, ((0, 0), (0, 0), (0, grow[0]), (0, grow[1])))
     conv = ca.prepare(x, w, b, stride, padding, dilation, g, check=False)
     return _reference(conv).astype(x.dtype)

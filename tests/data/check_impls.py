@@ -42,10 +42,15 @@ EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16"
 
 def functions(module):
     """The module's public conv2d functions, in definition order."""
-    return {name: f for name, f in vars(module).items()
-            if callable(f) and getattr(f, "__module__", None) == module.__name__
-            and not name.startswith("_") and not isinstance(f, type)
-            and name != "round_mantissa"}
+    return {
+        name: f
+        for name, f in vars(module).items()
+        if callable(f)
+        and getattr(f, "__module__", None) == module.__name__
+        and not name.startswith("_")
+        and not isinstance(f, type)
+        and name != "round_mantissa"
+    }
 
 
 def random_config(rng):
@@ -62,23 +67,34 @@ def random_config(rng):
         p = tuple(int(v) for v in rng.integers(0, 4, 2))
         padding = p[0] if form == "int" else p
         total = [2 * p[0], 2 * p[0]] if form == "int" else [2 * p[0], 2 * p[1]]
-    hw = [max(1, dd * (kk - 1) + 1 - t) + int(rng.integers(0, 7))
-          for dd, kk, t in zip(d, k, total, strict=True)]
+    hw = [
+        max(1, dd * (kk - 1) + 1 - t) + int(rng.integers(0, 7))
+        for dd, kk, t in zip(d, k, total, strict=True)
+    ]
 
     def as_arg(t):  # an equal pair is sometimes passed as a plain int
         return t[0] if t[0] == t[1] and rng.random() < 0.5 else t
 
-    return {"x": rng.normal(size=(n, g * cg, *hw)), "w": rng.normal(size=(g * og, cg, *k)),
-            "b": rng.normal(size=g * og) if rng.random() < 0.7 else None, "form": form,
-            "stride": as_arg(s), "padding": padding, "dilation": as_arg(d), "groups": g}
+    return {
+        "x": rng.normal(size=(n, g * cg, *hw)),
+        "w": rng.normal(size=(g * og, cg, *k)),
+        "b": rng.normal(size=g * og) if rng.random() < 0.7 else None,
+        "form": form,
+        "stride": as_arg(s),
+        "padding": padding,
+        "dilation": as_arg(d),
+        "groups": g,
+    }
 
 
 def torch_conv(x, w, b, cfg):
     """F.conv2d in float64 on the given arrays."""
     x, w = torch.from_numpy(np.asarray(x, np.float64)), torch.from_numpy(np.asarray(w, np.float64))
     b = None if b is None else torch.from_numpy(np.asarray(b, np.float64))
-    args = [v if isinstance(v, (int, str)) else tuple(v)
-            for v in (cfg["stride"], cfg["padding"], cfg["dilation"])]
+    args = [
+        v if isinstance(v, (int, str)) else tuple(v)
+        for v in (cfg["stride"], cfg["padding"], cfg["dilation"])
+    ]
     return F.conv2d(x, w, b, *args, cfg["groups"]).numpy()
 
 
@@ -143,19 +159,40 @@ def verdict(kind, st):
 
 def main(n_configs=200, seed=20240611):
     rng = np.random.default_rng(seed)
-    kinds = {"honest": functions(honest_impls), "narrow": functions(narrow_impls),
-             "buggy": functions(buggy_impls)}
-    stats = {name: {"abs": dict.fromkeys(DTYPES, 0.0), "rel": dict.fromkeys(DTYPES, 0.0),
-                    "model": 0.0, "type_ok": True, "errors": []}
-             for impls in kinds.values() for name in impls}
+    kinds = {
+        "honest": functions(honest_impls),
+        "narrow": functions(narrow_impls),
+        "buggy": functions(buggy_impls),
+    }
+    stats = {
+        name: {
+            "abs": dict.fromkeys(DTYPES, 0.0),
+            "rel": dict.fromkeys(DTYPES, 0.0),
+            "model": 0.0,
+            "type_ok": True,
+            "errors": [],
+        }
+        for impls in kinds.values()
+        for name in impls
+    }
     seen = Counter()
     start = time.time()
     for _ in range(n_configs):
         cfg = random_config(rng)
-        seen.update([f"padding {cfg['form']}"] + [key for key, hit in (
-            ("groups>1", cfg["groups"] > 1), ("bias", cfg["b"] is not None),
-            ("stride>1", np.max(cfg["stride"]) > 1), ("dilation>1", np.max(cfg["dilation"]) > 1),
-            ("even kernel", min(cfg["w"].shape[2:]) % 2 == 0)) if hit])
+        seen.update(
+            [f"padding {cfg['form']}"]
+            + [
+                key
+                for key, hit in (
+                    ("groups>1", cfg["groups"] > 1),
+                    ("bias", cfg["b"] is not None),
+                    ("stride>1", np.max(cfg["stride"]) > 1),
+                    ("dilation>1", np.max(cfg["dilation"]) > 1),
+                    ("even kernel", min(cfg["w"].shape[2:]) % 2 == 0),
+                )
+                if hit
+            ]
+        )
         for dtype in DTYPES:
             x, w = round_to_dtype(cfg["x"], dtype), round_to_dtype(cfg["w"], dtype)
             b = None if cfg["b"] is None else round_to_dtype(cfg["b"], dtype)
@@ -167,10 +204,15 @@ def main(n_configs=200, seed=20240611):
                     run_one(stats, kind, name, f, cfg, dtype, x, w, b, ref, S)
     elapsed = time.time() - start
 
-    print(f"{n_configs} random configurations, seed {seed}, {elapsed:.1f} s; with "
-          + ", ".join(f"{key} {count}" for key, count in sorted(seen.items())))
-    print(f"{'kind':7}{'implementation':38}" + "".join(f"{d + ' abs':>13}" for d in DTYPES)
-          + f"{'f64 err/S':>11}{'model/eps':>10}{'type':>6}  verdict")
+    print(
+        f"{n_configs} random configurations, seed {seed}, {elapsed:.1f} s; with "
+        + ", ".join(f"{key} {count}" for key, count in sorted(seen.items()))
+    )
+    print(
+        f"{'kind':7}{'implementation':38}"
+        + "".join(f"{d + ' abs':>13}" for d in DTYPES)
+        + f"{'f64 err/S':>11}{'model/eps':>10}{'type':>6}  verdict"
+    )
     failures = []
     for kind, impls in kinds.items():
         for name in impls:
@@ -178,9 +220,12 @@ def main(n_configs=200, seed=20240611):
             ok = verdict(kind, st)
             failures += [] if ok else [name]
             model = f"{st['model']:10.2g}" if kind == "buggy" else " " * 10
-            print(f"{kind:7}{name:38}" + "".join(f"{st['abs'][d]:13.3g}" for d in DTYPES)
-                  + f"{st['rel']['float64']:11.2g}{model}"
-                  + f"{'ok' if st['type_ok'] else 'BAD':>6}  {'ok' if ok else 'FAIL'}")
+            print(
+                f"{kind:7}{name:38}"
+                + "".join(f"{st['abs'][d]:13.3g}" for d in DTYPES)
+                + f"{st['rel']['float64']:11.2g}{model}"
+                + f"{'ok' if st['type_ok'] else 'BAD':>6}  {'ok' if ok else 'FAIL'}"
+            )
             for line in st["errors"][:3]:
                 print("        error:", line)
     failures += check_extras()
@@ -192,11 +237,14 @@ def check_extras():
     """gradcheck of the custom autograd.Function; no_validation where torch raises."""
     failed = []
     rng = np.random.default_rng(7)
-    for cfg in ({"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2},
-                {"stride": 1, "padding": "same", "dilation": 2, "groups": 1}):
+    for cfg in (
+        {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2},
+        {"stride": 1, "padding": "same", "dilation": 2, "groups": 1},
+    ):
         x, w = rng.normal(size=(2, 4, 6, 7)), rng.normal(size=(4, 4 // cfg["groups"], 2, 3))
-        conv = honest_impls.ca.prepare(x, w, None, cfg["stride"], cfg["padding"],
-                                       cfg["dilation"], cfg["groups"])
+        conv = honest_impls.ca.prepare(
+            x, w, None, cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"]
+        )
         tensors = [torch.tensor(a, requires_grad=True) for a in (conv.xp, w, rng.normal(size=4))]
 
         def apply(xp, w, b, conv=conv):
@@ -205,9 +253,11 @@ def check_extras():
         ok = torch.autograd.gradcheck(apply, tensors, raise_exception=False)
         print(f"gradcheck UnfoldConv (input, weight, bias) {cfg}: {'ok' if ok else 'FAIL'}")
         failed += [] if ok else ["torch_autograd_function backward"]
-    refused = (("C_in=5 with groups=2", (1, 5, 6, 6), (4, 2, 3, 3), 2),
-               ("C_out=3 with groups=2", (1, 4, 6, 6), (3, 2, 3, 3), 2),
-               ("5x5 kernel on 3x3 input", (1, 2, 3, 3), (2, 2, 5, 5), 1))
+    refused = (
+        ("C_in=5 with groups=2", (1, 5, 6, 6), (4, 2, 3, 3), 2),
+        ("C_out=3 with groups=2", (1, 4, 6, 6), (3, 2, 3, 3), 2),
+        ("5x5 kernel on 3x3 input", (1, 2, 3, 3), (2, 2, 5, 5), 1),
+    )
     for what, x_shape, w_shape, groups in refused:
         x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
         try:

@@ -13,8 +13,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
-         "circular": "circular"}
+MODES = {
+    "zeros": "constant",
+    "reflect": "reflect",
+    "replicate": "replicate",
+    "circular": "circular",
+}
 
 
 def _pair(value):
@@ -23,8 +27,10 @@ def _pair(value):
 
 def _conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """torch's conv2d on NumPy arrays, in float64, cast back to the input's dtype."""
-    x, w = torch.from_numpy(np.asarray(input, np.float64)), torch.from_numpy(
-        np.asarray(weight, np.float64))
+    x, w = (
+        torch.from_numpy(np.asarray(input, np.float64)),
+        torch.from_numpy(np.asarray(weight, np.float64)),
+    )
     b = None if bias is None else torch.from_numpy(np.asarray(bias, np.float64))
     out = F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
     return out.numpy().astype(np.asarray(input).dtype)
@@ -62,8 +68,7 @@ def last_channel_dropped(input, weight, bias=None, stride=1, padding=0, dilation
 
 
 # groups ------------------------------------------------------------------------------------
-def groups_read_strided_inputs(input, weight, bias=None, stride=1, padding=0, dilation=1,
-                               groups=1):
+def groups_read_strided_inputs(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Group g reads input channels g, g + groups, ... instead of a contiguous block."""
     c_in = input.shape[1]
     cg = c_in // groups
@@ -80,8 +85,7 @@ def groups_reversed(input, weight, bias=None, stride=1, padding=0, dilation=1, g
 
 
 # padding -----------------------------------------------------------------------------------
-def same_from_undilated_kernel(input, weight, bias=None, stride=1, padding=0, dilation=1,
-                               groups=1):
+def same_from_undilated_kernel(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """'same' padding computed as (k - 1) / 2, forgetting the dilation."""
     if padding == "same":
         kh, kw = weight.shape[2:]
@@ -121,8 +125,9 @@ def stride_one_more(input, weight, bias=None, stride=1, padding=0, dilation=1, g
 
 
 # dilation ----------------------------------------------------------------------------------
-def dilation_as_zeros_between_taps(input, weight, bias=None, stride=1, padding=0, dilation=1,
-                                   groups=1):
+def dilation_as_zeros_between_taps(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
+):
     """An adapter that passes torch's dilation to a library counting zeros between taps."""
     d = tuple(v + 1 if v > 1 else v for v in _pair(dilation))
     return _conv(input, weight, bias, stride, padding, d, groups)
@@ -136,20 +141,29 @@ def dilation_height_only(input, weight, bias=None, stride=1, padding=0, dilation
 # bias --------------------------------------------------------------------------------------
 def bias_halved(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Adds half the bias (a bias shared between two terms)."""
-    return _conv(input, weight, None if bias is None else bias * 0.5, stride, padding, dilation,
-                 groups)
+    return _conv(
+        input, weight, None if bias is None else bias * 0.5, stride, padding, dilation, groups
+    )
 
 
 def bias_reversed(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Adds the bias in reverse channel order."""
-    return _conv(input, weight, None if bias is None else bias[::-1].copy(), stride, padding,
-                 dilation, groups)
+    return _conv(
+        input,
+        weight,
+        None if bias is None else bias[::-1].copy(),
+        stride,
+        padding,
+        dilation,
+        groups,
+    )
 
 
 # boundary ----------------------------------------------------------------------------------
 def _with_modes(wrong: dict):
-    def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-               padding_mode="zeros"):
+    def conv2d(
+        input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+    ):
         if isinstance(padding, str):
             return _conv(input, weight, bias, stride, padding, dilation, groups)
         pads = (padding,) * 4 if isinstance(padding, int) else tuple(padding)
@@ -170,11 +184,19 @@ boundary_circular_as_reflect = _with_modes({"circular": "reflect"})
 
 
 # two at once -------------------------------------------------------------------------------
-def flipped_along_w_and_bias_twice(input, weight, bias=None, stride=1, padding=0, dilation=1,
-                                   groups=1):
+def flipped_along_w_and_bias_twice(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
+):
     """Mirrors each kernel left-right and adds the bias twice."""
-    return _conv(input, np.flip(weight, 3), None if bias is None else 2 * bias, stride, padding,
-                 dilation, groups)
+    return _conv(
+        input,
+        np.flip(weight, 3),
+        None if bias is None else 2 * bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+    )
 
 
 def equal_axes_only(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -183,5 +205,4 @@ def equal_axes_only(input, weight, bias=None, stride=1, padding=0, dilation=1, g
     s, d = _pair(stride), _pair(dilation)
     if s[0] != s[1] or d[0] != d[1]:
         raise NotImplementedError("stride and dilation must be equal on both axes")
-    return _conv(input, weight, bias, s, padding, (d[0] + 1, d[1] + 1) if d[0] > 1 else d,
-                 groups)
+    return _conv(input, weight, bias, s, padding, (d[0] + 1, d[1] + 1) if d[0] > 1 else d, groups)

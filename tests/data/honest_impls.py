@@ -18,7 +18,8 @@ except ImportError:  # loaded from its file path, as the harness does with "file
     import pathlib
 
     _spec = importlib.util.spec_from_file_location(
-        "_conv_args", pathlib.Path(__file__).with_name("_conv_args.py"))
+        "_conv_args", pathlib.Path(__file__).with_name("_conv_args.py")
+    )
     ca = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(ca)
 
@@ -35,11 +36,11 @@ def im2col_gemm(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     conv = ca.prepare(input, weight, bias, stride, padding, dilation, groups)
     dt = ca.work_dtype(conv.x.dtype)
     n, g, (ho, wo) = conv.x.shape[0], conv.groups, conv.out_hw
-    f = ca.fields(conv).astype(dt)                             # (N, C, Ho, Wo, kH, kW)
+    f = ca.fields(conv).astype(dt)  # (N, C, Ho, Wo, kH, kW)
     cg, kh, kw = conv.w.shape[1:]
     cols = f.reshape(n, g, cg, ho * wo, kh * kw).transpose(0, 1, 2, 4, 3)
-    cols = cols.reshape(n, g, -1, ho * wo)                       # (N, G, K, L), K ordered (c, u, v)
-    wg = conv.w.astype(dt).reshape(g, -1, cg * kh * kw)          # (G, Og, K)
+    cols = cols.reshape(n, g, -1, ho * wo)  # (N, G, K, L), K ordered (c, u, v)
+    wg = conv.w.astype(dt).reshape(g, -1, cg * kh * kw)  # (G, Og, K)
     out = np.concatenate([wg[i] @ cols[:, i] for i in range(g)], axis=1)
     return _finish(out.reshape(n, -1, ho, wo), conv, dt)
 
@@ -47,10 +48,10 @@ def im2col_gemm(input, weight, bias=None, stride=1, padding=0, dilation=1, group
 def _nonfinite_fixup(conv, out, dtype):
     """Recompute directly the outputs that read an Inf/NaN (an FFT would smear it everywhere)."""
     fg = ca.fields(conv)
-    fg = fg.reshape(fg.shape[0], conv.groups, -1, *fg.shape[2:])    # (N, G, Cg, Ho, Wo, kH, kW)
-    wg = conv.w.reshape(conv.groups, -1, *conv.w.shape[1:])         # (G, Og, Cg, kH, kW)
-    bad_x = ~np.isfinite(fg).all(axis=(2, 5, 6))                    # (N, G, Ho, Wo)
-    bad_w = ~np.isfinite(wg).all(axis=(2, 3, 4))                    # (G, Og)
+    fg = fg.reshape(fg.shape[0], conv.groups, -1, *fg.shape[2:])  # (N, G, Cg, Ho, Wo, kH, kW)
+    wg = conv.w.reshape(conv.groups, -1, *conv.w.shape[1:])  # (G, Og, Cg, kH, kW)
+    bad_x = ~np.isfinite(fg).all(axis=(2, 5, 6))  # (N, G, Ho, Wo)
+    bad_w = ~np.isfinite(wg).all(axis=(2, 3, 4))  # (G, Og)
     n, g, o, i, j = np.nonzero(bad_x[:, :, None] | bad_w[None, :, :, None, None])
     terms = fg[n, g, :, i, j].astype(dtype) * wg[g, o].astype(dtype)
     out = out.reshape(fg.shape[0], conv.groups, -1, *conv.out_hw)
@@ -63,11 +64,11 @@ def _fft_correlate(conv, dtype, fft):
     conv, original = _finite_part(conv), conv
     xg, wg = ca.by_group(conv)
     hp, wp = xg.shape[-2:]
-    X = fft.rfft2(xg.astype(dtype), s=(hp, wp))                 # (N, G, Cg, Hp, Wp//2+1)
+    X = fft.rfft2(xg.astype(dtype), s=(hp, wp))  # (N, G, Cg, Hp, Wp//2+1)
     W = fft.rfft2(ca.dilated_kernel(wg.astype(dtype), conv.dilation), s=(hp, wp))
     full = fft.irfft2(np.einsum("ngcij,gocij->ngoij", X, W.conj()), s=(hp, wp))
     (sh, sw), (ho, wo) = conv.stride, conv.out_hw
-    out = full[..., :sh * (ho - 1) + 1:sh, :sw * (wo - 1) + 1:sw]
+    out = full[..., : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]
     out = out.reshape(conv.x.shape[0], -1, ho, wo)
     return out if conv is original else _nonfinite_fixup(original, out, dtype)
 
@@ -76,6 +77,7 @@ def _finite_part(conv):
     """conv itself when x and w are finite, else a copy with their Inf/NaN set to 0."""
     if np.isfinite(conv.xp).all() and np.isfinite(conv.w).all():
         return conv
+
     def zero(a):
         return np.where(np.isfinite(a), a, 0).astype(a.dtype)
 
@@ -96,8 +98,9 @@ def fft_case_dtype(input, weight, bias=None, stride=1, padding=0, dilation=1, gr
     xg, wg = ca.by_group(finite)
     flipped = ca.dilated_kernel(wg.astype(dt), conv.dilation)[..., ::-1, ::-1]
     # (N, G, 1, Cg, Hp, Wp) against (1, G, Og, Cg, kdH, kdW): 'valid' is the unstrided output
-    valid = scipy.signal.fftconvolve(xg.astype(dt)[:, :, None], flipped[None],
-                                     mode="valid", axes=(-2, -1)).sum(axis=3, dtype=dt)
+    valid = scipy.signal.fftconvolve(
+        xg.astype(dt)[:, :, None], flipped[None], mode="valid", axes=(-2, -1)
+    ).sum(axis=3, dtype=dt)
     (sh, sw), (ho, wo) = conv.stride, conv.out_hw
     out = valid[..., ::sh, ::sw][..., :ho, :wo].reshape(conv.x.shape[0], -1, ho, wo).astype(dt)
     if finite is not conv:
@@ -115,7 +118,7 @@ def _tap_loop(conv, reverse):
     acc = np.zeros((n, g, wg.shape[1], ho, wo), dtype=dt)
     order = [(c, u, v) for c in range(cg) for u in range(wg.shape[3]) for v in range(wg.shape[4])]
     for c, u, v in reversed(order) if reverse else order:
-        x_tap = ca.tap(conv, u, v, xg[:, :, c])                  # (N, G, Ho, Wo)
+        x_tap = ca.tap(conv, u, v, xg[:, :, c])  # (N, G, Ho, Wo)
         acc += x_tap[:, :, None] * wg[None, :, :, c, u, v, None, None]
     return _finish(acc.reshape(n, -1, ho, wo), conv, dt)
 
@@ -135,15 +138,15 @@ def pairwise_sum(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     conv = ca.prepare(input, weight, bias, stride, padding, dilation, groups)
     dt = ca.work_dtype(conv.x.dtype)
     n, g, (ho, wo) = conv.x.shape[0], conv.groups, conv.out_hw
-    f = ca.fields(conv).astype(dt)                             # (N, C, Ho, Wo, kH, kW)
+    f = ca.fields(conv).astype(dt)  # (N, C, Ho, Wo, kH, kW)
     f = f.reshape(n, g, -1, *f.shape[2:]).transpose(0, 1, 3, 4, 2, 5, 6)
-    f = f.reshape(n, g, 1, ho, wo, -1)                           # K ordered (c, u, v)
+    f = f.reshape(n, g, 1, ho, wo, -1)  # K ordered (c, u, v)
     wg = conv.w.astype(dt).reshape(g, -1, 1, 1, conv.w[0].size)  # (G, Og, 1, 1, K)
-    terms = f * wg[None]                                         # (N, G, Og, Ho, Wo, K)
+    terms = f * wg[None]  # (N, G, Og, Ho, Wo, K)
     while terms.shape[-1] > 1:
         odd = terms[..., -1:] if terms.shape[-1] % 2 else None
         half = terms.shape[-1] // 2
-        terms = terms[..., 0:2 * half:2] + terms[..., 1:2 * half:2]
+        terms = terms[..., 0 : 2 * half : 2] + terms[..., 1 : 2 * half : 2]
         if odd is not None:
             terms = np.concatenate([terms, odd], axis=-1)
     return _finish(terms[..., 0].reshape(n, -1, ho, wo), conv, dt)
@@ -200,7 +203,7 @@ class UnfoldConv(torch.autograd.Function):
         wo = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
         cols = F.unfold(xp, (kh, kw), dilation=dilation, stride=stride)  # (N, C*kH*kW, L)
         cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
-        out = w.reshape(groups, o // groups, -1) @ cols                 # (N, G, Og, L)
+        out = w.reshape(groups, o // groups, -1) @ cols  # (N, G, Og, L)
         out = out.reshape(n, o, ho, wo)
         if b is not None:
             out = out + b[:, None, None]
@@ -213,8 +216,8 @@ class UnfoldConv(torch.autograd.Function):
         cols, w = ctx.saved_tensors
         size, stride, dilation, groups, has_bias = ctx.conf
         n, o = grad_out.shape[:2]
-        go = grad_out.reshape(n, groups, o // groups, -1)                # (N, G, Og, L)
-        wg = w.reshape(groups, o // groups, -1)                          # (G, Og, K)
+        go = grad_out.reshape(n, groups, o // groups, -1)  # (N, G, Og, L)
+        wg = w.reshape(groups, o // groups, -1)  # (G, Og, K)
         grad_cols = (wg.transpose(1, 2) @ go).reshape(n, -1, go.shape[-1])
         grad_x = F.fold(grad_cols, size, w.shape[2:], dilation=dilation, stride=stride)
         grad_w = (go @ cols.transpose(2, 3)).sum(0).reshape(w.shape)
@@ -226,19 +229,22 @@ def torch_autograd_function(input, weight, bias=None, stride=1, padding=0, dilat
     """A custom torch.autograd.Function (unfold + matmul forward, fold backward), applied."""
     conv = ca.prepare(input, weight, bias, stride, padding, dilation, groups)
     dt = ca.work_dtype(conv.x.dtype)
-    xp, w, b = (None if a is None else torch.from_numpy(np.array(a, dtype=dt))
-                for a in (conv.xp, conv.w, conv.b))
+    xp, w, b = (
+        None if a is None else torch.from_numpy(np.array(a, dtype=dt))
+        for a in (conv.xp, conv.w, conv.b)
+    )
     out = UnfoldConv.apply(xp, w, b, conv.stride, conv.dilation, conv.groups)
     return out.detach().numpy().astype(conv.x.dtype)
 
 
-def einsum_float32_accumulate_for_halves(input, weight, bias=None, stride=1, padding=0,
-                                         dilation=1, groups=1):
+def einsum_float32_accumulate_for_halves(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
+):
     """np.einsum over fields and weights; float16 accumulated in float32, rounded once."""
     conv = ca.prepare(input, weight, bias, stride, padding, dilation, groups)
     dt = ca.work_dtype(conv.x.dtype)
     f = ca.fields(conv)
-    f = f.reshape(f.shape[0], conv.groups, -1, *f.shape[2:])        # (N, G, Cg, Ho, Wo, kH, kW)
-    wg = conv.w.reshape(conv.groups, -1, *conv.w.shape[1:])         # (G, Og, Cg, kH, kW)
+    f = f.reshape(f.shape[0], conv.groups, -1, *f.shape[2:])  # (N, G, Cg, Ho, Wo, kH, kW)
+    wg = conv.w.reshape(conv.groups, -1, *conv.w.shape[1:])  # (G, Og, Cg, kH, kW)
     out = np.einsum("ngcijuv,gocuv->ngoij", f, wg, dtype=dt, casting="safe")
     return _finish(out.reshape(out.shape[0], -1, *conv.out_hw), conv, dt)

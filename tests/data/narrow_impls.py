@@ -18,7 +18,8 @@ except ImportError:  # loaded from its file path, as the harness does with "file
     import pathlib
 
     _spec = importlib.util.spec_from_file_location(
-        "_conv_args", pathlib.Path(__file__).with_name("_conv_args.py"))
+        "_conv_args", pathlib.Path(__file__).with_name("_conv_args.py")
+    )
     ca = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(ca)
 
@@ -28,16 +29,16 @@ def round_mantissa(a, bits):
     a32 = np.ascontiguousarray(a, dtype=np.float32)
     drop = 23 - bits
     u = a32.view(np.uint32).astype(np.uint64)
-    half = (1 << (drop - 1)) - 1 + ((u >> drop) & 1)      # ties go to the even neighbour
+    half = (1 << (drop - 1)) - 1 + ((u >> drop) & 1)  # ties go to the even neighbour
     rounded = (((u + half) >> drop) << drop).astype(np.uint32).view(np.float32)
-    return np.where(np.isfinite(a32), rounded, a32)       # inf and NaN pass unchanged
+    return np.where(np.isfinite(a32), rounded, a32)  # inf and NaN pass unchanged
 
 
 def _float32_conv(conv, x32, w32, b32):
     """im2col + einsum (BLAS) in float32 on the given float32 copies of x, w and b."""
-    f = ca.fields(conv, ca.padded(conv, x32))                   # (N, C, Ho, Wo, kH, kW)
-    f = f.reshape(f.shape[0], conv.groups, -1, *f.shape[2:])    # (N, G, Cg, Ho, Wo, kH, kW)
-    wg = w32.reshape(conv.groups, -1, *w32.shape[1:])           # (G, Og, Cg, kH, kW)
+    f = ca.fields(conv, ca.padded(conv, x32))  # (N, C, Ho, Wo, kH, kW)
+    f = f.reshape(f.shape[0], conv.groups, -1, *f.shape[2:])  # (N, G, Cg, Ho, Wo, kH, kW)
+    wg = w32.reshape(conv.groups, -1, *w32.shape[1:])  # (G, Og, Cg, kH, kW)
     out = np.einsum("ngcijuv,gocuv->ngoij", f, wg, optimize=True)
     out = out.reshape(out.shape[0], -1, *conv.out_hw)
     if b32 is not None:
@@ -75,8 +76,9 @@ def float16_inputs(input, weight, bias=None, stride=1, padding=0, dilation=1, gr
     """x, w and b cast to float16; products and accumulation in float32."""
     conv = ca.prepare(input, weight, bias, stride, padding, dilation, groups)
     with np.errstate(over="ignore"):  # beyond float16's range is inf, as a cast to half gives
-        x, w, b = (None if a is None else _f32(a.astype(np.float16))
-                   for a in (conv.x, conv.w, conv.b))
+        x, w, b = (
+            None if a is None else _f32(a.astype(np.float16)) for a in (conv.x, conv.w, conv.b)
+        )
     return _float32_conv(conv, x, w, b)
 
 
@@ -92,7 +94,7 @@ def float16_accumulate(input, weight, bias=None, stride=1, padding=0, dilation=1
     for c in range(cg):
         for u in range(wg.shape[3]):
             for v in range(wg.shape[4]):
-                x_tap = ca.tap(conv, u, v, xg[:, :, c])              # (N, G, Ho, Wo)
+                x_tap = ca.tap(conv, u, v, xg[:, :, c])  # (N, G, Ho, Wo)
                 acc += x_tap[:, :, None] * wg[None, :, :, c, u, v, None, None]
     acc = acc.reshape(n, -1, *conv.out_hw)
     if b is not None:
