@@ -56,7 +56,7 @@ def time_limit(seconds: float | None):
         and hasattr(signal, "setitimer")
         and threading.current_thread() is threading.main_thread()
     )
-    if not usable:
+    if not usable or seconds is None:
         yield
         return
 
@@ -64,7 +64,7 @@ def time_limit(seconds: float | None):
         raise CallTimeout()
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
     try:
         yield
     finally:
@@ -80,7 +80,7 @@ def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
         "dilation": _compact_pair(case.dilation),
         "groups": case.groups,
     }
-    padding = case.padding
+    padding: str | int | tuple[int, ...] = case.padding
     if handles_padding_mode:
         kwargs["padding"] = padding
         kwargs["padding_mode"] = case.padding_mode
@@ -200,7 +200,11 @@ def call_implementation(
     except Exception as error:
         return Outcome(None, "error", one_line(f"raised {type(error).__name__}: {error}"))
     for name, given, original in zip(("input", "weight", "bias"), args, originals, strict=True):
-        if given is not None and not np.array_equal(given, original, equal_nan=True):
+        if (
+            given is not None
+            and original is not None
+            and not np.array_equal(given, original, equal_nan=True)
+        ):
             return Outcome(None, "error", f"modified its {name} argument in place")
     try:
         values, dtype = to_numpy(result)

@@ -96,6 +96,7 @@ def precision_models(dtype: str, reduction_length: int) -> tuple[Arithmetic, ...
     are left out.
     """
     u = UNIT_ROUNDOFF
+    models: tuple[Arithmetic, ...]
     if dtype == "float64":
         models = (
             Arithmetic("float32", u["float32"], u["float32"], u["float32"]),

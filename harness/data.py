@@ -92,26 +92,19 @@ def round_to_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
 
 def materialize(case: Case) -> CaseArrays:
     """The case's input, weight and bias, rounded to its dtype, plus float64 copies of them."""
-    native = {}
-    exact = {}
-    for name, rank in (("input", 4), ("weight", 4), ("bias", 1)):
-        tensor = getattr(case, name)
-        if tensor is None:
-            native[name] = exact[name] = None
-            continue
-        rounded = round_to_dtype(to_array(tensor, rank), case.dtype)
-        rounded.setflags(write=False)
-        as64 = rounded.astype(np.float64)
-        as64.setflags(write=False)
-        native[name], exact[name] = rounded, as64
-    return CaseArrays(
-        native["input"],
-        native["weight"],
-        native["bias"],
-        exact["input"],
-        exact["weight"],
-        exact["bias"],
-    )
+    x, x64 = _read_only(case.input, 4, case.dtype)
+    w, w64 = _read_only(case.weight, 4, case.dtype)
+    b, b64 = (None, None) if case.bias is None else _read_only(case.bias, 1, case.dtype)
+    return CaseArrays(x, w, b, x64, w64, b64)
+
+
+def _read_only(tensor, rank: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """The tensor rounded to `dtype`, and the same values in float64; both read-only."""
+    rounded = round_to_dtype(to_array(tensor, rank), dtype)
+    rounded.setflags(write=False)
+    as64 = rounded.astype(np.float64)
+    as64.setflags(write=False)
+    return rounded, as64
 
 
 def expected_array(case: Case) -> np.ndarray | None:

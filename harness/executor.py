@@ -52,12 +52,12 @@ def iter_records(
 
         # the costliest cases first, so that no worker starts a long case when the others finish
         order = sorted(range(len(runnable)), key=lambda k: -estimated_cost(runnable[k]))
-        futures = [None] * len(runnable)
+        futures = {}
         with _worker_threads(max(1, reference.available_cores() // worker_count)):
             for k in order:
                 futures[k] = pool.submit(_run_in_worker, runnable[k], options)
-        for future in futures:  # rows in the cases' order
-            yield from future.result()
+        for k in range(len(runnable)):  # rows in the cases' order
+            yield from futures[k].result()
     except BaseException:  # Ctrl-C or a failure: stop the workers now, not after their cases
         workers = list(getattr(pool, "_processes", {}).values())
         pool.shutdown(wait=False, cancel_futures=True)

@@ -150,13 +150,13 @@ def fit_values(
     determined = target.size >= 2 * (cg + 1)
     for layout, words in layouts:
         column = None if layout is None else layout[finite] * weights
-        alphas = []
+        alphas: list[np.ndarray] = []
         if determined:
             design = columns if column is None else np.column_stack([columns, column])
-            fitted = _snap_alpha(np.linalg.lstsq(design, target, rcond=None)[0][:cg])
-            if fitted is not None:
-                alphas.append(fitted)
-        ranked = []
+            snapped = _snap_alpha(np.linalg.lstsq(design, target, rcond=None)[0][:cg])
+            if snapped is not None:
+                alphas.append(snapped)
+        ranked: list[tuple[float, int, np.ndarray]] = []
         for alpha in _structured_alphas(cg):
             residual = target - columns @ alpha
             beta = 0.0 if column is None else _least_squares_factor(column, residual)
@@ -171,7 +171,7 @@ def fit_values(
             output = np.einsum("nkcij,c->nkij", part, alpha)
             depth = _depth_change(alpha)
             changes = [] if depth is None else [depth]
-            if layout is None:
+            if layout is None or column is None:
                 yield Fit(output, tuple(changes))
                 continue
             residual = target - columns @ alpha

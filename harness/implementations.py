@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import Literal
 
 import numpy as np
 
 from harness import reference
 
-NUMPY_PAD_MODES = {
+NUMPY_PAD_MODES: dict[str, Literal["constant", "reflect", "edge", "wrap"]] = {
     "zeros": "constant",
     "reflect": "reflect",
     "replicate": "edge",
@@ -178,10 +179,9 @@ def scipy_conv2d(
     out = np.full((n, c_out, ho, wo), np.nan if output_maps is not None else 0, dtype=work)
     for i, o in maps:
         g = o // og
-        total = None
-        for c in range(cg):
-            part = signal.correlate2d(xp[i, g * cg + c], spread[o, c], mode="valid")
-            total = part if total is None else total + part
+        total = signal.correlate2d(xp[i, g * cg], spread[o, 0], mode="valid")
+        for c in range(1, cg):  # depth summation, one input channel at a time
+            total = total + signal.correlate2d(xp[i, g * cg + c], spread[o, c], mode="valid")
         out[i, o] = total[::sh, ::sw]
     if bias is not None:
         out = out + np.asarray(bias).astype(work)[None, :, None, None]

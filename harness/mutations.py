@@ -321,7 +321,7 @@ def _closest_channel(xp, w, b, stride, dilation, groups, semantics, baseline):
             gap = np.abs(candidate - search_base)
         both_nan = np.isnan(candidate) & np.isnan(search_base)
         gap = np.where(both_nan, 0.0, np.where(np.isnan(gap), np.inf, gap)).max(axis=(0, 2, 3))
-        if best is None:
+        if best is None or best_gap is None:
             best, best_gap = np.zeros(w.shape[0], dtype=int), gap
         else:
             closer = gap < best_gap

@@ -46,7 +46,10 @@ def _require(module: str, name: str, extra: str = "peers") -> None:
 def _explicit_pads(padding, kernel, dilation, stride) -> tuple[int, int, int, int]:
     if padding == "same" and reference.as_pair(stride, "stride") != (1, 1):
         raise ValueError("padding='same' is not supported for strided convolutions")
-    return reference.padding_amounts(padding, kernel, reference.as_pair(dilation, "dilation"))
+    top, bottom, left, right = reference.padding_amounts(
+        padding, kernel, reference.as_pair(dilation, "dilation")
+    )
+    return top, bottom, left, right
 
 
 def _slice_loop(x, weight, bias, stride, dilation, groups, correlate_valid, work_dtype):
@@ -298,11 +301,16 @@ def torch_cuda_tf32_conv2d(input, weight, bias=None, stride=1, padding=0, dilati
 torch_cuda_tf32_conv2d.known_causes = ("precision",)  # type: ignore[attr-defined]
 
 
+def _require_onnxruntime() -> None:
+    _require("onnxruntime", "onnxruntime")
+    _require("onnx", "onnxruntime")
+
+
 PEERS: dict[str, tuple[Callable, Callable[[], None]]] = {
     "jax": (jax_conv2d, lambda: _require("jax", "jax")),
     "onnxruntime": (
         onnxruntime_conv2d,
-        lambda: (_require("onnxruntime", "onnxruntime"), _require("onnx", "onnxruntime")),
+        _require_onnxruntime,
     ),
     "opencv": (opencv_conv2d, lambda: _require("cv2", "opencv")),
     "scipy_ndimage": (scipy_ndimage_conv2d, lambda: None),

@@ -194,14 +194,14 @@ def geometric_changes(case: Case) -> dict[str, list[Change]]:
         if not h_words and not w_words:
             continue
         pads = (*h_pair, *w_pair)
-        words = "; ".join(
+        sides = "; ".join(
             f"{axis} {text}" for axis, text in (("H", h_words), ("W", w_words)) if text
         )
         padding.append(
             Change(
                 "padding",
                 {"pads": pads},
-                f"pads (top, bottom, left, right) {pads} instead of {base.pads}: {words}",
+                f"pads (top, bottom, left, right) {pads} instead of {base.pads}: {sides}",
             )
         )
     changes["padding"] = padding
@@ -211,12 +211,12 @@ def geometric_changes(case: Case) -> dict[str, list[Change]]:
     ):
         if (d_h, d_w) == (dh, dw):
             continue
-        words = (
+        spacing = (
             "dilation ignored (taps adjacent)"
             if (d_h, d_w) == (1, 1)
             else f"taps {(d_h, d_w)} apart instead of {(dh, dw)}"
         )
-        dilation.append(Change("dilation", {"dilation": (d_h, d_w)}, words))
+        dilation.append(Change("dilation", {"dilation": (d_h, d_w)}, spacing))
     changes["dilation"] = dilation
     changes["groups"] = (
         [

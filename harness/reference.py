@@ -228,6 +228,7 @@ def conv2d(
                     acc_t = gemm(1.0, w_group.T, columns.T)
                 else:
                     acc_t = gemm(1.0, w_group.T, columns.T, beta=1.0, c=acc_t, overwrite_c=1)
+            assert acc_t is not None  # a kernel has at least one tap
             return acc_t.T
         if depthwise and len(phases) == 1:
             # every tap reads the same phase image: one pass over a (kh, kw, rows, C) view
@@ -260,6 +261,7 @@ def conv2d(
                 acc = term
             else:
                 acc += term
+        assert acc is not None  # a kernel has at least one tap
         if groups > 1 and not depthwise:
             acc = acc.transpose(1, 0, 2).reshape(rows, c_out)
         return acc

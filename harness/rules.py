@@ -66,7 +66,8 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
         problems.append(
             (
                 "bias",
-                f"has shape {list(case.bias_shape)}, expected [{case.weight_shape[0]}] (C_out)",
+                f"has shape {list(case.bias_shape or ())}, "
+                f"expected [{case.weight_shape[0]}] (C_out)",
             )
         )
     if case.expected is not None and case.rejects is not False:
