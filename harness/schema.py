@@ -8,7 +8,6 @@ It imports neither torch, scipy nor pandas.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -23,6 +22,7 @@ from pydantic import (
 )
 
 from harness.causes import CAUSES
+from harness.naming import suggest
 
 ID_PATTERN = r"^[a-z0-9_]+$"
 
@@ -41,13 +41,6 @@ CASE_SUFFIXES = (".yaml", ".yml")
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def suggest(value: Any, allowed: Sequence[str]) -> str:
-    if not isinstance(value, str):
-        return ""
-    close = difflib.get_close_matches(value.lower(), allowed, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _check_pair(value: Any, what: str) -> tuple[int, int]:

@@ -229,3 +229,12 @@ def test_bfloat16_rounding_keeps_eight_significant_bits():
     assert rounded[3] == np.float32(3.140625)
     mantissa_bits = rounded.view(np.uint32) & 0xFFFF
     assert not mantissa_bits.any()
+
+
+def test_implementation_names_are_the_registrys():
+    from harness.naming import BUILTIN_NAMES, PEER_NAMES
+    from harness.peers import PEERS
+    from harness.registry import BUILTINS
+
+    assert BUILTIN_NAMES == tuple(BUILTINS)
+    assert PEER_NAMES == tuple(PEERS)

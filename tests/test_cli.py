@@ -81,3 +81,11 @@ def test_help_answers():
     result = run_cli("--help")
     assert result.returncode == 0
     assert "run" in result.stdout
+
+
+def test_misspelt_implementation_suggests_a_name(write_cases, tmp_path):
+    path = write_cases(GOOD)
+    for typo, name in (("torh", "torch"), ("scipi", "scipy"), ("onnxruntim", "onnxruntime")):
+        result = run_cli("run", path, "--impl", typo, "--out", tmp_path / "r.csv")
+        _assert_one_line_error(result, f"implementation '{typo}'", f"did you mean '{name}'?")
+    assert not (tmp_path / "r.csv").exists()
