@@ -100,21 +100,32 @@ def _import(module_name: str, name: str):
             spec.loader.exec_module(module)
         except Exception as error:  # the user's module failed while importing
             raise ImplementationError(
-                f"implementation '{name}': importing {module_name} failed: "
-                f"{type(error).__name__}: {error}"
+                f"implementation '{name}': importing {module_name} failed: {_why(error)}"
             ) from None
         return module
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        raise ImplementationError(
-            f"implementation '{name}': cannot import module '{module_name}' ({error}); check the "
-            "name and that it is importable from the current directory or PYTHONPATH"
-        ) from None
     except Exception as error:
+        if isinstance(error, ModuleNotFoundError) and not _missing_dependency(error, module_name):
+            raise ImplementationError(
+                f"implementation '{name}': cannot import module '{module_name}' ({error}); check "
+                "the name and that it is importable from the current directory or PYTHONPATH"
+            ) from None
         raise ImplementationError(
-            f"implementation '{name}': importing module '{module_name}' failed: "
-            f"{type(error).__name__}: {error}"
+            f"implementation '{name}': importing module '{module_name}' failed: {_why(error)}"
         ) from None
+
+
+def _missing_dependency(error: ModuleNotFoundError, module_name: str) -> bool:
+    """True when the module that is not found is not `module_name` or a package above it, but
+    something the user's module imports itself."""
+    missing = error.name
+    return bool(missing) and missing != module_name and not module_name.startswith(missing + ".")
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, ModuleNotFoundError) and error.name:
+        return f"it needs '{error.name}', which is not installed"
+    return f"{type(error).__name__}: {error}"

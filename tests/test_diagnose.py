@@ -114,6 +114,16 @@ def test_saved_counterexample_is_a_valid_case_that_fails_the_bug(tmp_path):
         ("tests/data/bad_impls.py:not_callable", "is not callable"),
         ("tests/data/bad_impls.py:wrong_signature", "cannot take conv2d's arguments"),
         ("justaname", "not a known name"),
+        (
+            "tests.data.needs_missing_dep:conv2d",
+            "importing module 'tests.data.needs_missing_dep' failed: it needs "
+            "'nosuchdep_for_conv_harness_tests', which is not installed",
+        ),
+        (
+            "tests/data/needs_missing_dep.py:conv2d",
+            "failed: it needs 'nosuchdep_for_conv_harness_tests', which is not installed",
+        ),
+        ("no_such_package_abc.sub:conv2d", "cannot import module 'no_such_package_abc.sub'"),
     ],
 )
 def test_bad_implementations_exit_2_with_one_line(spec, words):
