@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from harness.causes import CAUSES
-from harness.naming import suggest
+from harness.naming import IMPLEMENTATION_NAMES, PLUGIN_FORMS, is_plugin_name, suggest
 
 ID_PATTERN = r"^[a-z0-9_]+$"
 
@@ -91,6 +91,16 @@ def _check_rejects(value: Any) -> bool | str:
     if isinstance(value, bool) or (isinstance(value, str) and value):
         return value
     raise ValueError("expected true/false or a substring of torch's error message")
+
+
+def _check_implementation_name(value: Any) -> str:
+    if isinstance(value, str) and (value in IMPLEMENTATION_NAMES or is_plugin_name(value)):
+        return value
+    raise ValueError(
+        "not a known implementation"
+        + suggest(value, IMPLEMENTATION_NAMES)
+        + f"; known: {', '.join(IMPLEMENTATION_NAMES)}; or a plug-in as {PLUGIN_FORMS}"
+    )
 
 
 def _check_positive_int(value: Any) -> int:
@@ -180,6 +190,9 @@ Cause = Annotated[
 ]
 
 
+ImplementationName = Annotated[str, BeforeValidator(_check_implementation_name)]
+
+
 class TensorSpec(BaseModel):
     """A generated tensor: `init` over `shape`, seeded (numpy Generator)."""
 
@@ -234,7 +247,7 @@ class CaseFields(BaseModel):
         BeforeValidator(_check_rejects),
         WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "string", "minLength": 1}]}),
     ] = False
-    diverges: dict[str, Cause] = Field(
+    diverges: dict[ImplementationName, Cause] = Field(
         default_factory=dict,
         description="implementations known to diverge on this case, with the expected cause "
         "(a documented semantic difference, e.g. scipy spreading NaN through dilation zeros)",

@@ -231,6 +231,33 @@ def test_bfloat16_rounding_keeps_eight_significant_bits():
     assert not mantissa_bits.any()
 
 
+def test_diverges_names_builtins_peers_and_plugins(write_cases):
+    path = write_cases("""
+        cases:
+          - id: named
+            input: [[1, 2], [3, 4]]
+            weight: [[1]]
+            diverges: {scipy: nan, opencv: nan, "mypkg.conv:conv2d": kernel_flip,
+                       "plugins/my_conv.py:conv2d": bias}
+    """)
+    (case,) = load_cases([path])
+    assert list(case.diverges) == [
+        "scipy",
+        "opencv",
+        "mypkg.conv:conv2d",
+        "plugins/my_conv.py:conv2d",
+    ]
+
+
+def test_misspelt_diverges_name_is_an_error_with_a_suggestion(write_cases):
+    path = write_cases(SEED + "    diverges: {scipyy: kernel_flip, jx: shape}\n")
+    first, second = problems_of(path)
+    assert first.startswith(f"{path}: case 'seed': field 'diverges.scipyy': not a known")
+    assert "did you mean 'scipy'?" in first
+    assert "field 'diverges.jx'" in second
+    assert "did you mean 'jax'?" in second
+
+
 def test_implementation_names_are_the_registrys():
     from harness.naming import BUILTIN_NAMES, PEER_NAMES
     from harness.peers import PEERS
