@@ -265,3 +265,42 @@ def test_implementation_names_are_the_registrys():
 
     assert BUILTIN_NAMES == tuple(BUILTINS)
     assert PEER_NAMES == tuple(PEERS)
+
+
+@pytest.mark.parametrize(
+    ("field", "spec", "axes"),
+    [
+        ("input", "{shape: [1, 5, 5], init: normal}", "4 axes"),
+        ("input", "{shape: [5, 5], init: ones}", "4 axes"),
+        ("weight", "{shape: [3, 3], init: normal}", "4 axes"),
+        ("bias", "{shape: [1, 1], init: normal}", "1 axis"),
+    ],
+)
+def test_generated_shapes_have_every_axis(write_cases, field, spec, axes):
+    fields = {
+        "input": "{shape: [1, 1, 5, 5], init: normal}",
+        "weight": "{shape: [1, 1, 3, 3], init: normal}",
+        "bias": "[0.5]",
+        field: spec,
+    }
+    path = write_cases(
+        "cases:\n  - id: gen\n" + "".join(f"    {k}: {v}\n" for k, v in fields.items())
+    )
+    (line,) = problems_of(path)
+    assert (
+        f"case 'gen': field '{field}.shape': a generated tensor's shape needs exactly {axes}"
+        in line
+    )
+
+
+def test_literal_arrays_may_have_fewer_axes(write_cases):
+    path = write_cases("""
+        cases:
+          - {id: lit, input: [[[1, 2], [3, 4]]], weight: [[1]], bias: [0.5]}
+    """)
+    (case,) = load_cases([path])
+    assert (case.input_shape, case.weight_shape, case.bias_shape) == (
+        (1, 1, 2, 2),
+        (1, 1, 1, 1),
+        (1,),
+    )
