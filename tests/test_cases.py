@@ -304,3 +304,22 @@ def test_literal_arrays_may_have_fewer_axes(write_cases):
         (1, 1, 1, 1),
         (1,),
     )
+
+
+def test_a_duplicate_id_is_reported_with_the_files_other_problems(write_cases):
+    first = write_cases(SEED, "one.yaml")
+    second = write_cases(
+        """
+        cases:
+          - {id: seed, input: [[1]], weight: [[1]], stride: 0}
+          - {id: other, input: [[1]], weight: [[1]], dtype: int8}
+        """,
+        "two.yaml",
+    )
+    lines = problems_of(first.parent)
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(
+        f"{second}: case 'seed': field 'id': duplicate id, also defined in {first}"
+    )
+    assert "field 'stride'" in lines[1]
+    assert "case 'other': field 'dtype'" in lines[2]
