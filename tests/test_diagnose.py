@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -219,3 +220,25 @@ def test_pytest_matrix_passes_with_the_correct_example():
             timeout=600,
         ).stdout
     )
+
+
+def test_a_wrong_output_shape_says_both_shapes():
+    name = "examples.dilation_ignored:conv2d"
+    (dilation,) = [
+        r
+        for r in diagnose(name, get_implementation(name)).results
+        if r.probe.property == "dilation"
+    ]
+    match = re.search(r"returns shape (\[[0-9, ]+\]), torch (\[[0-9, ]+\])", dilation.finding)
+    assert match, dilation.finding
+    assert match.group(2) == str(list(dilation.case.output_shape))
+    assert match.group(1) != match.group(2)  # ignoring dilation gives a larger output
+    assert dilation.finding.startswith("dilation ignored")  # the cause is still named
+    assert dilation.message == match.group(0)
+    data = json.loads(run_cli("diagnose", "tests/data/misbehaving.py:wrong_shape", "--json").stdout)
+    for prop, result in data["properties"].items():
+        assert re.fullmatch(r"returns shape \[[0-9, ]+\], torch \[[0-9, ]+\]", result["message"]), (
+            prop,
+            result["message"],
+        )
+        assert result["message"] in result["finding"], prop
