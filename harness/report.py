@@ -61,6 +61,19 @@ def atomic_write(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+SUMMARY_NAME = "divergence_summary.csv"
+
+
+def companion_summary_path(report: str | os.PathLike, default_report: str | os.PathLike) -> str:
+    """Where the divergence summary of a report goes: `divergence_summary.csv` beside the default
+    report (reports/discrepancies.csv), else named after the report (`X.csv` ->
+    `X.divergence_summary.csv`), so reports in one folder keep their own summaries."""
+    path = Path(report)
+    if os.path.abspath(path) == os.path.abspath(default_report):
+        return str(path.with_name(SUMMARY_NAME))
+    return str(path.with_name(f"{path.stem}.{SUMMARY_NAME}"))
+
+
 def write_csv(frame, path: str | os.PathLike) -> None:
     atomic_write(path, csv_text(frame))
 
