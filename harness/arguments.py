@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--plot",
         metavar="FILE.png",
-        help="also draw baseline, --versus output and their difference as heatmaps",
+        help="also draw baseline, --versus output and their difference as heatmaps (png, pdf, "
+        "svg, ...: the formats matplotlib writes; missing folders are created)",
     )
     explain.add_argument(
         "--versus",

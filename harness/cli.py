@@ -202,6 +202,10 @@ def cmd_explain(args) -> int:
         why = case.skip_reason or f"it declares that torch rejects it ({case.rejection})"
         raise HarnessError(f"case '{case.id}' has no output to explain: {why}")
     at = parse_index(args.at, case)
+    if args.plot:  # a bad --plot or --versus fails before the explanation is printed
+        from harness.explain import check_plot_arguments
+
+        check_plot_arguments(args.plot, args.versus)
     for line in explain_lines(case, at):
         print(line)
     if args.plot:
