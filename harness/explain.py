@@ -239,6 +239,8 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
     and their difference, side by side, with the worst position marked. Returns a summary."""
     check_plot_arguments(path, versus)
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     from harness.baseline import compute_baseline
     from harness.calling import call_implementation
     from harness.mutations import MUTATIONS
@@ -291,6 +293,8 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
         figure.colorbar(image, ax=axis, shrink=0.8)
         axis.set_xlabel("j")
         axis.set_ylabel("i")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # i, j are indices
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True))
         if worst is not None:
             axis.plot(worst[1], worst[0], marker="x", color="red", markersize=12, mew=2.5)
     figure.suptitle(

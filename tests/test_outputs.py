@@ -162,3 +162,26 @@ def test_explain_versus_suggests_mutations_and_implementations(tmp_path):
         )
     )
     assert "did you mean 'torch'?" in line
+
+
+def test_plot_heatmaps_have_integer_ticks(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from harness.cases import load_cases
+    from harness.explain import plot_comparison
+
+    (case,) = [
+        c for c in load_cases([ROOT / "cases" / "seed.yaml"]) if c.id == "seed_asymmetric_kernel"
+    ]
+    closed = []
+    monkeypatch.setattr(plt, "close", closed.append)
+    plot_comparison(case, (0, 0, 0, 0), "flipped", str(tmp_path / "p.png"))
+    (figure,) = closed
+    heatmaps = [axis for axis in figure.axes if axis.images]
+    assert len(heatmaps) == 3
+    for axis in heatmaps:
+        ticks = [*axis.get_xticks(), *axis.get_yticks()]
+        assert ticks
+        assert all(float(t).is_integer() for t in ticks), ticks
+    figure.clf()
