@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--summary-out",
         metavar="FILE",
-        help="divergence summary CSV (default: divergence_summary.csv next to --out)",
+        help="divergence summary CSV (default: divergence_summary.csv beside the default "
+        "report, else named after --out: X.csv -> X.divergence_summary.csv)",
     )
     run.add_argument(
         "--strict-rejections",
@@ -239,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--plot",
         metavar="FILE.png",
-        help="also draw baseline, --versus output and their difference as heatmaps",
+        help="also draw baseline, --versus output and their difference as heatmaps (png, pdf, "
+        "svg, ...: the formats matplotlib writes; missing folders are created)",
     )
     explain.add_argument(
         "--versus",

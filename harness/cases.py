@@ -63,8 +63,23 @@ __all__ = [
 CASE_SUFFIXES = (".yaml", ".yml")
 
 
-def _load_file(path: str) -> tuple[list[Case], list[str]]:
+def _load_file(path: str, seen: dict[str, str]) -> tuple[list[Case], list[str]]:
+    """A file's cases and problems; `seen` maps each id met so far to its file, so that a
+    duplicate id is reported where it appears, along with the file's other problems."""
     problems = FileProblems(path)
+
+    def claim(case_id, where: str) -> None:
+        if not isinstance(case_id, str) or not case_id:
+            return
+        if case_id in seen:
+            problems.add(
+                where,
+                "id",
+                f"duplicate id, also defined in {seen[case_id]}; ids must be unique across files",
+            )
+        else:
+            seen[case_id] = path
+
     document = read_yaml(path)
     if document is None:
         return [], [f"{path}: holds no cases or sweeps (the file is empty)"]
@@ -101,6 +116,7 @@ def _load_file(path: str) -> tuple[list[Case], list[str]]:
         if not isinstance(raw, dict):
             problems.add(where, None, f"expected a mapping, got {short(raw)}")
             continue
+        claim(raw.get("id"), where)
         merged = {**defaults, **raw}
         model = validate_case_dict(merged, where, problems)
         if model is not None:
@@ -113,7 +129,10 @@ def _load_file(path: str) -> tuple[list[Case], list[str]]:
         problems.add(None, "sweeps", "expected a list of sweeps")
         raw_sweeps = []
     for index, raw in enumerate(raw_sweeps):
-        cases.extend(expand_sweep(raw, index, defaults, path, problems))
+        expanded = expand_sweep(raw, index, defaults, path, problems)
+        for case in expanded:
+            claim(case.id, f"case '{case.id}'")
+        cases.extend(expanded)
 
     if not document.get("cases") and not document.get("sweeps") and not problems.lines:
         problems.add(None, None, "holds no cases or sweeps")
@@ -161,23 +180,15 @@ def load_cases(paths: Sequence[str | os.PathLike] | str | os.PathLike | None = N
         paths = [paths]
     problems: list[str] = []
     cases: list[Case] = []
+    seen: dict[str, str] = {}  # id -> the file that defines it first
     for path in discover(paths):
         try:
-            file_cases, file_problems = _load_file(path)
+            file_cases, file_problems = _load_file(path, seen)
         except CaseFileError as error:
             problems.extend(error.problems)
             continue
         problems.extend(file_problems)
         cases.extend(file_cases)
-    seen: dict[str, Case] = {}
-    for case in cases:
-        if case.id in seen:
-            problems.append(
-                f"{case.file}: case '{case.id}': field 'id': duplicate id, also defined in "
-                f"{seen[case.id].file}; ids must be unique across files"
-            )
-        else:
-            seen[case.id] = case
     if problems:
         raise CaseFileError(problems)
     return [replace(case, index=i) for i, case in enumerate(cases)]

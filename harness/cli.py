@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.arguments import build_parser
+from harness.arguments import DEFAULT_REPORT, build_parser
 from harness.errors import HarnessError
 from harness.progress import Counter, Progress
 
@@ -70,6 +70,7 @@ def cmd_run(args) -> int:
     from harness.report import (
         accepts_invalid_lines,
         atomic_write,
+        companion_summary_path,
         divergence_summary,
         hidden_lines,
         summary_csv_text,
@@ -117,7 +118,7 @@ def cmd_run(args) -> int:
         atomic_write(args.summary_md, summary_markdown(records))
     summary_path = None
     if not args.no_variants:
-        summary_path = args.summary_out or str(Path(args.out).with_name("divergence_summary.csv"))
+        summary_path = args.summary_out or companion_summary_path(args.out, DEFAULT_REPORT)
         atomic_write(summary_path, summary_csv_text(divergence_summary(records)))
     for line in summary_lines(records) + hidden_lines(records) + accepts_invalid_lines(records):
         print(line)
@@ -201,6 +202,10 @@ def cmd_explain(args) -> int:
         why = case.skip_reason or f"it declares that torch rejects it ({case.rejection})"
         raise HarnessError(f"case '{case.id}' has no output to explain: {why}")
     at = parse_index(args.at, case)
+    if args.plot:  # a bad --plot or --versus fails before the explanation is printed
+        from harness.explain import check_plot_arguments
+
+        check_plot_arguments(args.plot, args.versus)
     for line in explain_lines(case, at):
         print(line)
     if args.plot:

@@ -172,14 +172,25 @@ def _run_probe_once(func: Callable, probe: Probe, case: Case) -> ProbeResult:
             reference_result,
             prepadded=harness_pads_first(case, getattr(func, "handles_padding_mode", False)),
         )
+        finding = _describe(probe, explanation, metrics.max_abs_diff)
+        message = outcome.message
+        if output.shape != reference_result.output.shape:  # say both, as `run`'s rows do
+            shapes = (
+                f"returns shape {list(output.shape)}, torch {list(reference_result.output.shape)}"
+            )
+            if explanation.family is None and explanation.fallback == "shape":
+                finding = f"{shapes}, which no known cause explains"
+            else:
+                finding = f"{finding}; {shapes}"
+            message = "; ".join(p for p in (shapes, message) if p)
         result = ProbeResult(
             probe,
             case,
             "diverges",
-            _describe(probe, explanation, metrics.max_abs_diff),
+            finding,
             causes=explanation.causes,
             max_abs_diff=metrics.max_abs_diff,
-            message=outcome.message,
+            message=message,
         )
     if outcome.contract:  # the same verdict as `run`: a broken output contract is an error
         values = (

@@ -9,6 +9,8 @@ Plain text, readable in a terminal and in a log.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from harness import reference
@@ -181,9 +183,7 @@ def _span(positions: np.ndarray) -> str:
     return f"{int(positions[0])}..{int(positions[-1])}" + (f" step {step}" if step != 1 else "")
 
 
-def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path: str) -> str:
-    """Heatmaps of the baseline output map, another output (an implementation or a mutation)
-    and their difference, side by side, with the worst position marked. Returns a summary."""
+def _pyplot():
     try:
         import matplotlib
 
@@ -193,6 +193,54 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
         raise HarnessError(
             "--plot needs matplotlib, which is not installed: pip install 'conv-harness[plot]'"
         ) from None
+    return plt
+
+
+def plot_formats() -> list[str]:
+    """The file extensions matplotlib writes with the Agg backend (png, pdf, svg, ...)."""
+    _pyplot()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    first = [f for f in ("png", "pdf", "svg") if f in formats]
+    return first + [f for f in formats if f not in first]
+
+
+def check_plot_arguments(path: str, versus: str) -> None:
+    """Fail fast, as one line, on a plot file matplotlib cannot write (judged by its extension)
+    and on a --versus that names neither a mutation nor an implementation."""
+    from harness.mutations import MUTATIONS
+    from harness.naming import PLUGIN_FORMS, is_plugin_name, suggest
+    from harness.peers import PEERS
+    from harness.registry import BUILTINS, get_implementation
+
+    implementations = [*BUILTINS, *PEERS]
+    if versus in implementations or is_plugin_name(versus):
+        get_implementation(versus)  # an unavailable peer or a broken plug-in says why
+    elif versus not in MUTATIONS:
+        raise HarnessError(
+            f"--versus '{versus}': neither a mutation nor an implementation"
+            + suggest(versus, [*MUTATIONS, *implementations])
+            + f"; mutations: {', '.join(MUTATIONS)}; implementations: "
+            + f"{', '.join(implementations)}, or a plug-in as {PLUGIN_FORMS}"
+        )
+    formats = plot_formats()
+    extension = Path(path).suffix.lower().removeprefix(".")
+    if extension not in formats:
+        what = f"unsupported format '.{extension}'" if extension else "no file extension"
+        raise HarnessError(
+            f"--plot {path}: {what}; matplotlib writes {', '.join(formats)} "
+            "(named by the extension, e.g. plot.png)"
+        )
+
+
+def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path: str) -> str:
+    """Heatmaps of the baseline output map, another output (an implementation or a mutation)
+    and their difference, side by side, with the worst position marked. Returns a summary."""
+    check_plot_arguments(path, versus)
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     from harness.baseline import compute_baseline
     from harness.calling import call_implementation
     from harness.mutations import MUTATIONS
@@ -245,6 +293,8 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
         figure.colorbar(image, ax=axis, shrink=0.8)
         axis.set_xlabel("j")
         axis.set_ylabel("i")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # i, j are indices
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True))
         if worst is not None:
             axis.plot(worst[1], worst[0], marker="x", color="red", markersize=12, mew=2.5)
     figure.suptitle(
@@ -257,8 +307,15 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
         ),
         fontsize=11,
     )
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=110)
+    except Exception as error:  # e.g. pgf without LaTeX, a folder not writable
+        raise HarnessError(
+            f"--plot {path}: matplotlib could not write it: {type(error).__name__}: {error}"
+        ) from None
+    finally:
+        plt.close(figure)
     if worst is None:
         return f"plot written to {path}"
     return (

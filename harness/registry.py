@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from harness.implementations import (
     scipy_conv2d,
     torch_conv2d,
 )
+from harness.naming import PLUGIN_FORMS, is_plugin_name, suggest
 from harness.peers import PEERS, get_peer
 
 BUILTINS: dict[str, Callable] = {
@@ -32,9 +32,6 @@ BUILTINS: dict[str, Callable] = {
 
 
 DEFAULT_IMPLEMENTATIONS = ("torch", "scipy", "reference")
-
-
-_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 def is_plugin(name: str) -> bool:
@@ -61,6 +58,15 @@ def check_signature(func: Callable, name: str) -> None:
         ) from None
 
 
+def unknown_name_message(name: str) -> str:
+    """One line for a name that is neither shipped with the harness nor a plug-in's form."""
+    known = [*BUILTINS, *PEERS]
+    return (
+        f"implementation '{name}': not a known name{suggest(name, known)}; known: "
+        f"{', '.join(known)}; or a plug-in as {PLUGIN_FORMS}"
+    )
+
+
 def get_implementation(name: str) -> Callable:
     """A built-in or peer by name, or a user's callable as `module:function` (an importable module
     or a .py path)."""
@@ -68,12 +74,8 @@ def get_implementation(name: str) -> Callable:
         return BUILTINS[name]
     if name in PEERS:
         return get_peer(name)
-    if not _SPEC.match(name) and not (":" in name and name.split(":")[0].endswith(".py")):
-        known = ", ".join([*BUILTINS, *PEERS])
-        raise ImplementationError(
-            f"implementation '{name}': not a known name ({known}) and not of the form "
-            "module:function"
-        )
+    if not is_plugin_name(name):
+        raise ImplementationError(unknown_name_message(name))
     module_name, _, attribute = name.rpartition(":")
     module = _import(module_name, name)
     func = module
@@ -98,21 +100,32 @@ def _import(module_name: str, name: str):
             spec.loader.exec_module(module)
         except Exception as error:  # the user's module failed while importing
             raise ImplementationError(
-                f"implementation '{name}': importing {module_name} failed: "
-                f"{type(error).__name__}: {error}"
+                f"implementation '{name}': importing {module_name} failed: {_why(error)}"
             ) from None
         return module
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        raise ImplementationError(
-            f"implementation '{name}': cannot import module '{module_name}' ({error}); check the "
-            "name and that it is importable from the current directory or PYTHONPATH"
-        ) from None
     except Exception as error:
+        if isinstance(error, ModuleNotFoundError) and not _missing_dependency(error, module_name):
+            raise ImplementationError(
+                f"implementation '{name}': cannot import module '{module_name}' ({error}); check "
+                "the name and that it is importable from the current directory or PYTHONPATH"
+            ) from None
         raise ImplementationError(
-            f"implementation '{name}': importing module '{module_name}' failed: "
-            f"{type(error).__name__}: {error}"
+            f"implementation '{name}': importing module '{module_name}' failed: {_why(error)}"
         ) from None
+
+
+def _missing_dependency(error: ModuleNotFoundError, module_name: str) -> bool:
+    """True when the module that is not found is not `module_name` or a package above it, but
+    something the user's module imports itself."""
+    missing = error.name
+    return bool(missing) and missing != module_name and not module_name.startswith(missing + ".")
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, ModuleNotFoundError) and error.name:
+        return f"it needs '{error.name}', which is not installed"
+    return f"{type(error).__name__}: {error}"

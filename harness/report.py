@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.records import COLUMNS, Record
+from harness.records import ACCEPTS_INVALID, COLUMNS, Record
 
 INT_COLUMNS = ("groups", "mismatched", "total", "case_index")
 FLOAT_COLUMNS = ("max_abs_diff", "max_rel_diff", "atol", "rtol")
@@ -61,6 +61,19 @@ def atomic_write(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+SUMMARY_NAME = "divergence_summary.csv"
+
+
+def companion_summary_path(report: str | os.PathLike, default_report: str | os.PathLike) -> str:
+    """Where the divergence summary of a report goes: `divergence_summary.csv` beside the default
+    report (reports/discrepancies.csv), else named after the report (`X.csv` ->
+    `X.divergence_summary.csv`), so reports in one folder keep their own summaries."""
+    path = Path(report)
+    if os.path.abspath(path) == os.path.abspath(default_report):
+        return str(path.with_name(SUMMARY_NAME))
+    return str(path.with_name(f"{path.stem}.{SUMMARY_NAME}"))
+
+
 def write_csv(frame, path: str | os.PathLike) -> None:
     atomic_write(path, csv_text(frame))
 
@@ -79,12 +92,32 @@ def read_csv(path: str | os.PathLike):
     return frame
 
 
+def _severity(record: Record) -> int:
+    """0 real divergences and harness faults, 1 other errors (an implementation raised, refused
+    or accepted a case wrongly), 2 accepts_invalid, 3 anything else."""
+    if record.status in ("unexpected_divergence", "unexpected_agreement"):
+        return 0
+    if record.status == "error":
+        return 0 if record.message.startswith("harness fault") else 1
+    return 2 if record.status == ACCEPTS_INVALID else 3
+
+
 def _worst_key(record: Record) -> tuple:
-    severity = {"error": 0, "unexpected_divergence": 1}.get(record.status, 2)
+    """Most severe first, then the greatest difference relative to its tolerance, then registry
+    order: the same rows in the same order for any --jobs."""
     ratio = 0.0
     if record.max_abs_diff is not None and record.atol:
         ratio = record.max_abs_diff / record.atol
-    return (severity, -ratio)
+        if ratio != ratio:  # NaN sorts unpredictably
+            ratio = 0.0
+    return (
+        _severity(record),
+        -ratio,
+        record.case_index,
+        record.case_id,
+        record.implementation,
+        record.variant,
+    )
 
 
 def summary_lines(records: Sequence[Record], worst: int = 5) -> list[str]:

@@ -55,11 +55,15 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
         rank = 1 if name == "bias" else 4
         if tensor is None:
             continue
-        shape = tensor.shape if isinstance(tensor, TensorSpec) else literal_shape(tensor)
-        if len(shape) > rank:
-            problems.append((name, f"has {len(shape)} axes, at most {rank} allowed"))
         if isinstance(tensor, TensorSpec):
+            # only a literal is read with leading axes added: [1, 5, 5] is no 1x1x5x5 shorthand
+            if len(tensor.shape) != rank:
+                problems.append((f"{name}.shape", _rank_problem(name, tensor.shape)))
             problems.extend((f"{name}.{f}", m) for f, m in _spec_problems(tensor))
+        elif len(literal_shape(tensor)) > rank:
+            problems.append(
+                (name, f"has {len(literal_shape(tensor))} axes, at most {rank} allowed")
+            )
     if problems:
         return problems
     if case.bias is not None and case.bias_shape != (case.weight_shape[0],):
@@ -82,6 +86,18 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
                 )
             )
     return problems
+
+
+def _rank_problem(name: str, shape: list[int]) -> str:
+    axes = (
+        "1 axis (C_out,)"
+        if name == "bias"
+        else "4 axes " + ("(N, C_in, H, W)" if name == "input" else "(C_out, C_in/groups, kH, kW)")
+    )
+    return (
+        f"a generated tensor's shape needs exactly {axes}, got {shape} with {len(shape)}; "
+        "only literal arrays may have fewer axes (leading axes of size 1 are added)"
+    )
 
 
 def _spec_problems(spec: TensorSpec) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ It imports neither torch, scipy nor pandas.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -23,6 +22,7 @@ from pydantic import (
 )
 
 from harness.causes import CAUSES
+from harness.naming import IMPLEMENTATION_NAMES, PLUGIN_FORMS, is_plugin_name, suggest
 
 ID_PATTERN = r"^[a-z0-9_]+$"
 
@@ -41,13 +41,6 @@ CASE_SUFFIXES = (".yaml", ".yml")
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def suggest(value: Any, allowed: Sequence[str]) -> str:
-    if not isinstance(value, str):
-        return ""
-    close = difflib.get_close_matches(value.lower(), allowed, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _check_pair(value: Any, what: str) -> tuple[int, int]:
@@ -98,6 +91,16 @@ def _check_rejects(value: Any) -> bool | str:
     if isinstance(value, bool) or (isinstance(value, str) and value):
         return value
     raise ValueError("expected true/false or a substring of torch's error message")
+
+
+def _check_implementation_name(value: Any) -> str:
+    if isinstance(value, str) and (value in IMPLEMENTATION_NAMES or is_plugin_name(value)):
+        return value
+    raise ValueError(
+        "not a known implementation"
+        + suggest(value, IMPLEMENTATION_NAMES)
+        + f"; known: {', '.join(IMPLEMENTATION_NAMES)}; or a plug-in as {PLUGIN_FORMS}"
+    )
 
 
 def _check_positive_int(value: Any) -> int:
@@ -187,6 +190,9 @@ Cause = Annotated[
 ]
 
 
+ImplementationName = Annotated[str, BeforeValidator(_check_implementation_name)]
+
+
 class TensorSpec(BaseModel):
     """A generated tensor: `init` over `shape`, seeded (numpy Generator)."""
 
@@ -241,7 +247,7 @@ class CaseFields(BaseModel):
         BeforeValidator(_check_rejects),
         WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "string", "minLength": 1}]}),
     ] = False
-    diverges: dict[str, Cause] = Field(
+    diverges: dict[ImplementationName, Cause] = Field(
         default_factory=dict,
         description="implementations known to diverge on this case, with the expected cause "
         "(a documented semantic difference, e.g. scipy spreading NaN through dilation zeros)",

@@ -18,7 +18,7 @@ from harness.schema import CASE_FIELD_NAMES, CaseModel, TensorSpec, suggest
 def _format_loc(loc: Iterable[Any]) -> str:
     parts: list[str] = []
     for item in loc:
-        if item in ("spec", "literal"):
+        if item in ("spec", "literal", "[key]"):  # a union's tag; a mapping key's own error
             continue
         if isinstance(item, int):
             parts.append(f"[{item}]")
@@ -58,6 +58,8 @@ def pydantic_problems(error: ValidationError, model_fields: Sequence[str]) -> li
                 message += "; allowed: " + ", ".join(allowed)
         elif item["type"] == "missing":
             message = "is required"
+        elif item["loc"][-1] == "[key]":
+            pass  # the key is the last part of the field's name already
         elif "input" in item and item["type"] not in ("tensor_type",):
             message += f"; got {short(item['input'])}"
         elif item["type"] == "tensor_type":

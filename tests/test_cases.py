@@ -229,3 +229,97 @@ def test_bfloat16_rounding_keeps_eight_significant_bits():
     assert rounded[3] == np.float32(3.140625)
     mantissa_bits = rounded.view(np.uint32) & 0xFFFF
     assert not mantissa_bits.any()
+
+
+def test_diverges_names_builtins_peers_and_plugins(write_cases):
+    path = write_cases("""
+        cases:
+          - id: named
+            input: [[1, 2], [3, 4]]
+            weight: [[1]]
+            diverges: {scipy: nan, opencv: nan, "mypkg.conv:conv2d": kernel_flip,
+                       "plugins/my_conv.py:conv2d": bias}
+    """)
+    (case,) = load_cases([path])
+    assert list(case.diverges) == [
+        "scipy",
+        "opencv",
+        "mypkg.conv:conv2d",
+        "plugins/my_conv.py:conv2d",
+    ]
+
+
+def test_misspelt_diverges_name_is_an_error_with_a_suggestion(write_cases):
+    path = write_cases(SEED + "    diverges: {scipyy: kernel_flip, jx: shape}\n")
+    first, second = problems_of(path)
+    assert first.startswith(f"{path}: case 'seed': field 'diverges.scipyy': not a known")
+    assert "did you mean 'scipy'?" in first
+    assert "field 'diverges.jx'" in second
+    assert "did you mean 'jax'?" in second
+
+
+def test_implementation_names_are_the_registrys():
+    from harness.naming import BUILTIN_NAMES, PEER_NAMES
+    from harness.peers import PEERS
+    from harness.registry import BUILTINS
+
+    assert BUILTIN_NAMES == tuple(BUILTINS)
+    assert PEER_NAMES == tuple(PEERS)
+
+
+@pytest.mark.parametrize(
+    ("field", "spec", "axes"),
+    [
+        ("input", "{shape: [1, 5, 5], init: normal}", "4 axes"),
+        ("input", "{shape: [5, 5], init: ones}", "4 axes"),
+        ("weight", "{shape: [3, 3], init: normal}", "4 axes"),
+        ("bias", "{shape: [1, 1], init: normal}", "1 axis"),
+    ],
+)
+def test_generated_shapes_have_every_axis(write_cases, field, spec, axes):
+    fields = {
+        "input": "{shape: [1, 1, 5, 5], init: normal}",
+        "weight": "{shape: [1, 1, 3, 3], init: normal}",
+        "bias": "[0.5]",
+        field: spec,
+    }
+    path = write_cases(
+        "cases:\n  - id: gen\n" + "".join(f"    {k}: {v}\n" for k, v in fields.items())
+    )
+    (line,) = problems_of(path)
+    assert (
+        f"case 'gen': field '{field}.shape': a generated tensor's shape needs exactly {axes}"
+        in line
+    )
+
+
+def test_literal_arrays_may_have_fewer_axes(write_cases):
+    path = write_cases("""
+        cases:
+          - {id: lit, input: [[[1, 2], [3, 4]]], weight: [[1]], bias: [0.5]}
+    """)
+    (case,) = load_cases([path])
+    assert (case.input_shape, case.weight_shape, case.bias_shape) == (
+        (1, 1, 2, 2),
+        (1, 1, 1, 1),
+        (1,),
+    )
+
+
+def test_a_duplicate_id_is_reported_with_the_files_other_problems(write_cases):
+    first = write_cases(SEED, "one.yaml")
+    second = write_cases(
+        """
+        cases:
+          - {id: seed, input: [[1]], weight: [[1]], stride: 0}
+          - {id: other, input: [[1]], weight: [[1]], dtype: int8}
+        """,
+        "two.yaml",
+    )
+    lines = problems_of(first.parent)
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(
+        f"{second}: case 'seed': field 'id': duplicate id, also defined in {first}"
+    )
+    assert "field 'stride'" in lines[1]
+    assert "case 'other': field 'dtype'" in lines[2]

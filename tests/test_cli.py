@@ -74,7 +74,54 @@ def test_run_exit_code_and_summary(write_cases, tmp_path):
     rows = out.read_text().splitlines()[1:]
     assert sum(",as_is," in row for row in rows) == 3  # torch, scipy, reference
     assert len(rows) == 3 + 10  # and one row per mutation
-    assert (out.parent / "divergence_summary.csv").exists()
+    summary = out.parent / "r.divergence_summary.csv"  # named after its report
+    assert summary.exists()
+    assert not (out.parent / "divergence_summary.csv").exists()
+    assert f"divergence summary: {summary}" in result.stdout
+
+
+def test_reports_in_one_folder_keep_their_own_summaries(write_cases, tmp_path):
+    path = write_cases(GOOD)
+    for name in ("a.csv", "b.csv"):
+        result = run_cli("run", path, "--out", tmp_path / name, "--impl", "torch")
+        assert result.returncode == 0, result.stderr
+    first, second = (tmp_path / f"{n}.divergence_summary.csv" for n in "ab")
+    assert first.read_bytes() == second.read_bytes()
+    override = tmp_path / "elsewhere" / "s.csv"
+    result = run_cli("run", path, "--out", tmp_path / "c.csv", "--summary-out", override)
+    assert result.returncode == 0, result.stderr
+    assert override.exists()
+    assert not (tmp_path / "c.divergence_summary.csv").exists()
+
+
+def test_the_default_report_keeps_divergence_summary_csv(write_cases, tmp_path):
+    result = run_cli("run", write_cases(GOOD), "--impl", "torch", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "reports" / "discrepancies.csv").exists()
+    assert (tmp_path / "reports" / "divergence_summary.csv").exists()
+    assert "divergence summary: reports/divergence_summary.csv" in result.stdout
+
+
+def test_companion_summary_path():
+    from harness.report import companion_summary_path
+
+    default = "reports/discrepancies.csv"
+    assert companion_summary_path(default, default) == "reports/divergence_summary.csv"
+    assert companion_summary_path("./reports/discrepancies.csv", default) == (
+        "reports/divergence_summary.csv"
+    )
+    assert companion_summary_path("out/x.csv", default) == "out/x.divergence_summary.csv"
+    assert companion_summary_path("out/discrepancies.csv", default) == (
+        "out/discrepancies.divergence_summary.csv"
+    )
+
+
+def test_misspelt_implementation_suggests_a_name(write_cases, tmp_path):
+    path = write_cases(GOOD)
+    for typo, name in (("torh", "torch"), ("scipi", "scipy"), ("onnxruntim", "onnxruntime")):
+        result = run_cli("run", path, "--impl", typo, "--out", tmp_path / "r.csv")
+        _assert_one_line_error(result, f"implementation '{typo}'", f"did you mean '{name}'?")
+    assert not (tmp_path / "r.csv").exists()
 
 
 def test_help_answers():

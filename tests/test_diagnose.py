@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -114,6 +115,16 @@ def test_saved_counterexample_is_a_valid_case_that_fails_the_bug(tmp_path):
         ("tests/data/bad_impls.py:not_callable", "is not callable"),
         ("tests/data/bad_impls.py:wrong_signature", "cannot take conv2d's arguments"),
         ("justaname", "not a known name"),
+        (
+            "tests.data.needs_missing_dep:conv2d",
+            "importing module 'tests.data.needs_missing_dep' failed: it needs "
+            "'nosuchdep_for_conv_harness_tests', which is not installed",
+        ),
+        (
+            "tests/data/needs_missing_dep.py:conv2d",
+            "failed: it needs 'nosuchdep_for_conv_harness_tests', which is not installed",
+        ),
+        ("no_such_package_abc.sub:conv2d", "cannot import module 'no_such_package_abc.sub'"),
     ],
 )
 def test_bad_implementations_exit_2_with_one_line(spec, words):
@@ -209,3 +220,25 @@ def test_pytest_matrix_passes_with_the_correct_example():
             timeout=600,
         ).stdout
     )
+
+
+def test_a_wrong_output_shape_says_both_shapes():
+    name = "examples.dilation_ignored:conv2d"
+    (dilation,) = [
+        r
+        for r in diagnose(name, get_implementation(name)).results
+        if r.probe.property == "dilation"
+    ]
+    match = re.search(r"returns shape (\[[0-9, ]+\]), torch (\[[0-9, ]+\])", dilation.finding)
+    assert match, dilation.finding
+    assert match.group(2) == str(list(dilation.case.output_shape))
+    assert match.group(1) != match.group(2)  # ignoring dilation gives a larger output
+    assert dilation.finding.startswith("dilation ignored")  # the cause is still named
+    assert dilation.message == match.group(0)
+    data = json.loads(run_cli("diagnose", "tests/data/misbehaving.py:wrong_shape", "--json").stdout)
+    for prop, result in data["properties"].items():
+        assert re.fullmatch(r"returns shape \[[0-9, ]+\], torch \[[0-9, ]+\]", result["message"]), (
+            prop,
+            result["message"],
+        )
+        assert result["message"] in result["finding"], prop

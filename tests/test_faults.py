@@ -21,10 +21,16 @@ BAD = sorted((ROOT / "tests" / "bad_cases").glob("*.yaml"))
 SEED = ROOT / "cases" / "seed.yaml"
 
 
-def expectation(path: Path) -> str:
-    first = path.read_bytes().splitlines()[0].decode()
-    assert first.startswith("# expect: "), path
-    return first.removeprefix("# expect: ")
+def expectations(path: Path) -> list[str]:
+    """The file's leading `# expect: ` lines: one per problem it must report, in order."""
+    lines = path.read_bytes().splitlines()
+    found = []
+    for line in lines:
+        if not line.startswith(b"# expect: "):
+            break
+        found.append(line.decode().removeprefix("# expect: "))
+    assert found, path
+    return found
 
 
 def test_corpus_is_big_enough():
@@ -32,15 +38,17 @@ def test_corpus_is_big_enough():
 
 
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
-def test_bad_file_gives_one_line_and_exit_2(path):
+def test_bad_file_gives_one_line_per_problem_and_exit_2(path):
     relative = path.relative_to(ROOT)
     result = run_cli("validate", relative)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, lines
-    assert str(relative) in lines[0]
-    assert expectation(path) in lines[0]
+    expected = expectations(path)
+    assert len(lines) == len(expected), lines
+    for line, words in zip(lines, expected, strict=True):
+        assert str(relative) in line
+        assert words in line
     assert result.stdout == ""
 
 

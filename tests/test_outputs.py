@@ -115,3 +115,73 @@ def test_explain_plot_writes_a_png_with_three_panels(tmp_path):
     )
     assert vs_impl.returncode == 0
     assert "(n=0, o=0, i=" in vs_impl.stdout
+
+
+def _one_line_error(result) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_explain_plot_refuses_a_format_matplotlib_cannot_write(tmp_path):
+    pytest.importorskip("matplotlib")
+    for name in ("q.txt", "q"):
+        line = _one_line_error(
+            run_cli("explain", "seed_asymmetric_kernel", "--plot", tmp_path / name)
+        )
+        assert f"--plot {tmp_path / name}" in line
+        assert "png, pdf, svg" in line
+        assert not (tmp_path / name).exists()
+
+
+def test_explain_plot_creates_missing_folders(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "missing_dir" / "deeper" / "q.png"
+    result = run_cli("explain", "seed_asymmetric_kernel", "--plot", png)
+    assert result.returncode == 0, result.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"plot written to {png}" in result.stdout
+
+
+def test_explain_versus_suggests_mutations_and_implementations(tmp_path):
+    line = _one_line_error(
+        run_cli(
+            "explain", "seed_asymmetric_kernel", "--plot", tmp_path / "q.png", "--versus", "flipd"
+        )
+    )
+    assert "--versus 'flipd'" in line
+    assert "did you mean 'flipped'?" in line
+    for name in ("flipped", "no_depth_sum", "no_bias", "torch", "scipy", "reference"):
+        assert name in line
+    assert not (tmp_path / "q.png").exists()
+    line = _one_line_error(
+        run_cli(
+            "explain", "seed_asymmetric_kernel", "--plot", tmp_path / "q.png", "--versus", "torh"
+        )
+    )
+    assert "did you mean 'torch'?" in line
+
+
+def test_plot_heatmaps_have_integer_ticks(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from harness.cases import load_cases
+    from harness.explain import plot_comparison
+
+    (case,) = [
+        c for c in load_cases([ROOT / "cases" / "seed.yaml"]) if c.id == "seed_asymmetric_kernel"
+    ]
+    closed = []
+    monkeypatch.setattr(plt, "close", closed.append)
+    plot_comparison(case, (0, 0, 0, 0), "flipped", str(tmp_path / "p.png"))
+    (figure,) = closed
+    heatmaps = [axis for axis in figure.axes if axis.images]
+    assert len(heatmaps) == 3
+    for axis in heatmaps:
+        ticks = [*axis.get_xticks(), *axis.get_yticks()]
+        assert ticks
+        assert all(float(t).is_integer() for t in ticks), ticks
+    figure.clf()

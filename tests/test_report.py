@@ -45,3 +45,33 @@ def test_cli_run_writes_identical_bytes_twice(tmp_path):
     assert first.read_bytes() == second.read_bytes()
     header = first.read_text().splitlines()[0].split(",")
     assert header[: len(DESIGN_COLUMNS)] == DESIGN_COLUMNS
+
+
+def test_worst_rows_put_real_divergences_and_harness_faults_first():
+    import random
+    from dataclasses import replace
+
+    from harness.report import summary_lines
+    from harness.runner import RunOptions, resolve_implementations, run_case
+
+    (case,) = [c for c in harness.load_cases([ROOT / "cases" / "seed.yaml"]) if c.index == 0]
+    (base,) = run_case(case, resolve_implementations(["torch"]), RunOptions(variants=False))
+    rows = [
+        replace(base, implementation="p1", status="accepts_invalid", strict_rejections=True),
+        replace(base, implementation="p2", status="error", message="torch accepted it"),
+        replace(base, implementation="p3", status="error", message="raised RuntimeError: boom"),
+        replace(base, implementation="p4", status="unexpected_agreement", max_abs_diff=0.0),
+        replace(base, implementation="p5", status="unexpected_divergence", max_abs_diff=2.0),
+        replace(base, implementation="p6", status="error", message="harness fault while x"),
+        replace(base, implementation="p7", status="unexpected_divergence", max_abs_diff=9.0),
+        replace(base, implementation="p8", status="ok"),
+    ]
+    rows = [replace(r, atol=1.0) for r in rows]
+    lines = summary_lines(rows, worst=10)
+    worst = [line.split(" / ")[1] for line in lines[lines.index("worst rows:") + 1 :]]
+    # divergences by size relative to tolerance, faults of the harness among them; then errors
+    # (in registry order), then accepts_invalid
+    assert worst == ["p7", "p5", "p4", "p6", "p2", "p3", "p1"]
+    shuffled = rows[:]
+    random.Random(0).shuffle(shuffled)
+    assert summary_lines(shuffled, worst=10) == lines
