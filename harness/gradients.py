@@ -17,7 +17,7 @@ reflect | replicate | circular). Its gradients, for a grad_output gy of y's shap
   it was read from (reflect/replicate/circular, via harness.reference.source_index). Positions no
   window reaches (stride gaps, rows past the last window) get exactly zero.
 - grad_weight[o, c, u, v] = sum_n,i,j gy[n, o, i, j] * xp[n, g*Cg + c, i*sH + u*dH, j*sW + v*dW],
-  one matrix product per kernel tap over a channels-last copy of xp.
+  one matrix product per kernel tap (and group) over a group-major, channels-last copy of xp.
 - grad_bias[o] = sum_n,i,j gy[n, o, i, j].
 
 conv_transpose2d has F.conv_transpose2d's semantics: weight (C_in, C_out/groups, kH, kW), padding
@@ -27,8 +27,10 @@ both; its own backward is a conv2d (grad_input) and the same per-tap products (g
 
 Everything is computed in the input's dtype (float64 for the baseline). NaN and Inf propagate as
 in the formulas above, with one consequence of the zero-upsampling and zero padding: a NaN or Inf
-in the weight reaches every grad_input position (0 * NaN), where torch's col2im reaches only the
-positions its tap touches.
+in the weight reaches every grad_input position of its input channel (0 * NaN), where torch's
+col2im reaches only the positions its tap touches (7x7 input, 3x3 kernel, padding 1: 49 NaN
+against torch's 36 at stride 1, 9 at stride 2). NaN in grad_output or the input reaches what it
+reaches in torch.
 """
 
 from __future__ import annotations
@@ -257,9 +259,9 @@ def _fold_axis(grad: np.ndarray, axis: int, before: int, size: int, mode: str) -
 def weight_gradient(x, gy, kernel: Pair, stride: Pair, dilation: Pair, pads: Pair, mode, groups):
     """grad_w[o, c, u, v] = sum_n,i,j gy[n, o, i, j] * xp[n, g*Cg + c, i*sH + u*dH, j*sW + v*dW]
     for xp = x padded by pads = (top, left) in `mode` (the bottom/right padding follows from the
-    shapes): one matrix product per tap (u, v), grad_output (C_out, n*Ho*Wo) times that tap's
-    (n*Ho*Wo, C_in) slice of a channels-last xp (per group when groups > 1), accumulated over
-    chunks of images so that the extra memory stays bounded (reference.CHUNK_BYTES)."""
+    shapes): one matrix product per tap (u, v) and group, grad_output (og, n*Ho*Wo) times that
+    tap's (n*Ho*Wo, Cg) slice of xp stored group-major and channels-last, accumulated over chunks
+    of images so that the extra memory stays bounded (reference.CHUNK_BYTES)."""
     n, c_in, h, wd = x.shape
     _, c_out, ho, wo = gy.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
@@ -277,15 +279,15 @@ def weight_gradient(x, gy, kernel: Pair, stride: Pair, dilation: Pair, pads: Pai
     gemm = reference._gemm(x.dtype) if groups == 1 else None
     for i0 in range(0, n, per_chunk):
         chunk = slice(i0, min(n, i0 + per_chunk))
-        padded = _channels_last_padded(x[chunk], rows, cols, mode)
-        count = padded.shape[0] * ho * wo
+        padded = _group_major_padded(x[chunk], rows, cols, mode, groups)  # (G, n, hp, wp, cg)
+        count = padded.shape[1] * ho * wo
         grads = gy[chunk].transpose(1, 0, 2, 3).reshape(groups, og, count)  # (G, og, K)
-        tap = np.empty((padded.shape[0], ho, wo, c_in), dtype=x.dtype)
+        tap = np.empty((groups, padded.shape[1], ho, wo, cg), dtype=x.dtype)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
             for t, (u, v) in enumerate(taps):
                 r0, c0 = u * dh, v * dw
                 tap[...] = padded[
-                    :, r0 : r0 + (ho - 1) * sh + 1 : sh, c0 : c0 + (wo - 1) * sw + 1 : sw
+                    :, :, r0 : r0 + (ho - 1) * sh + 1 : sh, c0 : c0 + (wo - 1) * sw + 1 : sw
                 ]
                 if gemm is not None:  # (C_in, K) @ (K, C_out): the transposed product, F-ordered
                     a, b = tap.reshape(count, c_in).T, grads[0].T
@@ -294,7 +296,7 @@ def weight_gradient(x, gy, kernel: Pair, stride: Pair, dilation: Pair, pads: Pai
                     else:
                         sums[t] = gemm(1.0, a, b, beta=1.0, c=sums[t], overwrite_c=1)
                 else:  # (G, og, K) @ (G, K, cg)
-                    product = np.matmul(grads, tap.reshape(count, groups, cg).transpose(1, 0, 2))
+                    product = np.matmul(grads, tap.reshape(groups, count, cg))
                     sums[t] = product if sums[t] is None else sums[t] + product
     out = np.empty((c_out, cg, kh, kw), dtype=x.dtype)
     for t, (u, v) in enumerate(taps):
@@ -302,17 +304,20 @@ def weight_gradient(x, gy, kernel: Pair, stride: Pair, dilation: Pair, pads: Pai
     return out
 
 
-def _channels_last_padded(x, rows, cols, mode: str) -> np.ndarray:
-    """x at padded rows/columns (their input indices, -1 for a zero), channels-last."""
-    padded = np.zeros((x.shape[0], rows.size, cols.size, x.shape[1]), dtype=x.dtype)
+def _group_major_padded(x, rows, cols, mode: str, groups: int) -> np.ndarray:
+    """x at padded rows/columns (their input indices, -1 for a zero) as (G, n, rows, cols, Cg):
+    each group's channels last, so that a tap's slice is one matrix per group."""
+    n, c_in, h, wd = x.shape
+    grouped = x.reshape(n, groups, c_in // groups, h, wd)
+    padded = np.zeros((groups, n, rows.size, cols.size, c_in // groups), dtype=x.dtype)
     if mode != "zeros":  # every padded position reads an input position
-        padded[...] = x[:, :, rows][:, :, :, cols].transpose(0, 2, 3, 1)
+        padded[...] = grouped[:, :, :, rows][..., cols].transpose(1, 0, 3, 4, 2)
         return padded
     r_ok, c_ok = np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0)
     if r_ok.size and c_ok.size:  # zeros: the rows/columns read form one range of the input
-        dst = (slice(None), slice(r_ok[0], r_ok[-1] + 1), slice(c_ok[0], c_ok[-1] + 1))
-        src = x[:, :, rows[r_ok[0]] : rows[r_ok[-1]] + 1, cols[c_ok[0]] : cols[c_ok[-1]] + 1]
-        padded[dst] = src.transpose(0, 2, 3, 1)
+        dst = (slice(None), slice(None), slice(r_ok[0], r_ok[-1] + 1), slice(c_ok[0], c_ok[-1] + 1))
+        src = grouped[..., rows[r_ok[0]] : rows[r_ok[-1]] + 1, cols[c_ok[0]] : cols[c_ok[-1]] + 1]
+        padded[dst] = src.transpose(1, 0, 3, 4, 2)
     return padded
 
 

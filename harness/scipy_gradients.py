@@ -19,6 +19,9 @@ it, padding_mode zeros | reflect | replicate | circular). Per slice:
   the correlation above with the roles of input and grad_output exchanged.
 
 Argument rules (shapes, padding, output_padding) are harness.reference's and harness.gradients'.
+The inserted zeros multiply like any value: a NaN or Inf in the weight reaches every grad_input
+position of its channel, and (at stride > 1) one in the input also grad_weight taps that never
+read it, where torch's do not (0 * NaN; the forward scipy leg's documented `nan` divergence).
 float16 is computed in float32 and rounded back (scipy rejects float16); other dtypes as given.
 Slow by nature (one scipy call per (n, o, c) slice): for small cases.
 """
