@@ -6,9 +6,10 @@ until asked: `pytest --conv-impl module:function` (or `--conv-cases PATH`, `--co
 one test per (case, implementation, variant) over ./cases at the rootdir when it exists, else the
 built-in registry, with ids like `test_matrix[seed_stats_se_335321-mymod:conv2d-as_is]`. A test
 that takes the `matrix_row` fixture (this repository's tests/test_matrix.py) is parametrised with
-the matrix. Cases and implementations are resolved when pytest starts (`activate`): a bad name,
-path or shard is one usage error (exit 4) before any test runs; a peer that is not available here
-(its package, a CUDA device) is not an error, its tests skip saying why.
+the matrix; when no collected test takes it, the plugin contributes the matrix items itself
+(`MatrixCollector`, node `conv-harness`). Cases and implementations are resolved when pytest starts
+(`activate`): a bad name, path or shard is one usage error (exit 4) before any test runs; a peer
+that is not available here (its package, a CUDA device) is not an error, its tests skip saying why.
 Rows come from harness.runner, the same code path as `conv-harness run`: a case is run once (all its
 rows at once) the first time one of its tests needs it. Case tags become registered markers.
 Heavy imports happen inside functions.
@@ -22,6 +23,7 @@ from harness.errors import HarnessError
 
 PLUGIN_NAME = "conv_harness"
 MATRIX_FIXTURE = "matrix_row"
+MATRIX_NODE = "conv-harness"
 
 # (name, argparse keywords): the option is --conv-NAME, stored as conv_NAME (dashes as underscores)
 OPTIONS = (
@@ -219,6 +221,41 @@ def pytest_generate_tests(metafunc):
     state = activate(metafunc.config)
     params = [pytest.param(row, marks=_marks(row[0]), id=_test_id(*row)) for row in state.matrix()]
     metafunc.parametrize(MATRIX_FIXTURE, params)
+
+
+class MatrixItem(pytest.Item):
+    """One (case, implementation, variant) row as a test, named like tests/test_matrix.py's."""
+
+    def __init__(self, *, row, **keywords):
+        super().__init__(**keywords)
+        self.row = row
+        for mark in _marks(row[0]):
+            self.add_marker(mark)
+
+    def runtest(self):
+        check_row(activate(self.config), *self.row)
+
+    def reportinfo(self):
+        # where a skip or failure is reported from: the case's file (line unknown: the first)
+        return self.row[0].file, 0, self.name
+
+
+class MatrixCollector(pytest.Collector):
+    """The matrix for a project whose tests do not ask for it: one MatrixItem per row."""
+
+    def collect(self):
+        for row in activate(self.config).matrix():
+            yield MatrixItem.from_parent(self, name=f"test_matrix[{_test_id(*row)}]", row=row)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k, -m and --deselect filter the items
+def pytest_collection_modifyitems(session, config, items):
+    if config.stash.get(_STATE, None) is None or not requested(config):
+        return
+    if any(MATRIX_FIXTURE in getattr(item, "fixturenames", ()) for item in items):
+        return
+    collector = MatrixCollector.from_parent(session, name=MATRIX_NODE, nodeid=MATRIX_NODE)
+    items.extend(session.genitems(collector))
 
 
 @pytest.fixture
