@@ -26,7 +26,11 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_paths(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "paths", nargs="*", metavar="PATHS", help="case files or directories (default: cases/)"
+        "paths",
+        nargs="*",
+        metavar="PATHS",
+        help="case files or directories (default: ./cases if it exists, else the built-in "
+        "registry)",
     )
 
 
@@ -235,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--cases",
         action="append",
         metavar="PATH",
-        help="case files or directories to find CASE_ID in (default: cases/)",
+        help="case files or directories to find CASE_ID in (default: ./cases if it exists, else "
+        "the built-in registry)",
     )
     explain.add_argument(
         "--plot",

@@ -6,10 +6,15 @@ in a file are reported together (`CaseFileError`). The names other modules and u
 here (Case, TensorSpec, torch_rejection, DTYPES, ...) are re-exported from where they live. This
 module imports neither torch, scipy nor pandas, so `conv-harness validate` and `list` answer
 instantly.
+
+Without paths, the registry is ./cases where that directory exists, else the built-in registry
+installed with the package (`harness.builtin_cases`, package data made from the repository's
+cases/), so an installed conv-harness works from any directory.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -49,9 +54,11 @@ __all__ = [
     "Case",
     "CaseFileError",
     "TensorSpec",
+    "builtin_registry",
     "case_from_dict",
     "case_json_schema",
     "consistency_problems",
+    "default_case_paths",
     "discover",
     "extended_shape",
     "literal_shape",
@@ -152,10 +159,48 @@ def case_from_dict(raw: dict, source: str = "<generated>") -> Case:
     return case
 
 
+BUILTIN_PACKAGE = "harness.builtin_cases"
+
+
+def builtin_registry() -> Path | None:
+    """The directory of the registry shipped with the package, or None if this installation has
+    none. Installed (wheel or editable), it is the package data `harness.builtin_cases`; run from
+    a source checkout on PYTHONPATH (or an editable install made before that package existed),
+    it is the checkout's cases/ beside the package."""
+    try:
+        root = importlib.resources.files(BUILTIN_PACKAGE)
+    except ModuleNotFoundError:
+        root = None
+    if isinstance(root, Path) and root.is_dir():
+        return root
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "cases" / "__init__.py").is_file():
+        return checkout / "cases"
+    return None
+
+
+def default_case_paths(base: str | os.PathLike | None = None) -> list[str]:
+    """The registry used when no paths are given: `cases` in `base` (default: the current
+    directory, giving the relative path `cases` as before) when it is a directory, else the
+    built-in registry. CaseFileError when there is neither."""
+    local = Path("cases") if base is None else Path(base) / "cases"
+    if local.is_dir():
+        return [str(local)]
+    builtin = builtin_registry()
+    if builtin is None:
+        where = "the current directory" if base is None else str(base)
+        raise CaseFileError(
+            f"no cases/ directory in {where} and no built-in registry in this installation of "
+            "conv-harness; name case files or directories"
+        )
+    return [str(builtin)]
+
+
 def discover(paths: Sequence[str | os.PathLike] | None) -> list[str]:
-    """Case files under the given files/directories (default: ./cases), in a stable order."""
+    """Case files under the given files/directories (default: ./cases, else the built-in
+    registry), in a stable order."""
     if not paths:
-        paths = ["cases"]
+        paths = default_case_paths()
     files: list[str] = []
     for entry in paths:
         path = Path(entry)
@@ -172,7 +217,8 @@ def discover(paths: Sequence[str | os.PathLike] | None) -> list[str]:
 
 
 def load_cases(paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None) -> list[Case]:
-    """Load, validate and expand every case under `paths` (files or directories; default ./cases).
+    """Load, validate and expand every case under `paths` (files or directories; default ./cases,
+    else the built-in registry).
 
     Raises CaseFileError listing every problem (one line each) if any file is invalid.
     """

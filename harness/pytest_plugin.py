@@ -1,7 +1,15 @@
-"""pytest plugin: options, the case matrix's parametrisation, markers and the report header.
+"""pytest plugin (entry point `pytest11`, name `conv_harness`): options, the case matrix, markers
+and the report header.
 
-`pytest` runs one test per (case, implementation, variant) over cases/ (ids like
-`seed_stats_se_335321-scipy-as_is`); `pytest --cases PATH --impl module:function` over others.
+Installed with conv-harness, it is loaded in every pytest run of that environment and does nothing
+until asked: `pytest --conv-impl module:function` (or `--conv-cases PATH`, `--conv-shard I/N`) runs
+one test per (case, implementation, variant) over ./cases at the rootdir when it exists, else the
+built-in registry, with ids like `test_matrix[seed_stats_se_335321-mymod:conv2d-as_is]`. A test
+that takes the `matrix_row` fixture (this repository's tests/test_matrix.py) is parametrised with
+the matrix; when no collected test takes it, the plugin contributes the matrix items itself
+(`MatrixCollector`, node `conv-harness`). Cases and implementations are resolved when pytest starts
+(`activate`): a bad name, path or shard is one usage error (exit 4) before any test runs; a peer
+that is not available here (its package, a CUDA device) is not an error, its tests skip saying why.
 Rows come from harness.runner, the same code path as `conv-harness run`: a case is run once (all its
 rows at once) the first time one of its tests needs it. Case tags become registered markers.
 Heavy imports happen inside functions.
@@ -13,93 +21,139 @@ import pytest
 
 from harness.errors import HarnessError
 
+PLUGIN_NAME = "conv_harness"
 MATRIX_FIXTURE = "matrix_row"
+MATRIX_NODE = "conv-harness"
+
+# (name, argparse keywords): the option is --conv-NAME, stored as conv_NAME (dashes as underscores)
+OPTIONS = (
+    (
+        "cases",
+        {
+            "action": "append",
+            "default": None,
+            "metavar": "PATH",
+            "help": "case files/directories for the matrix (default: ./cases at the rootdir if "
+            "it exists, else the built-in registry)",
+        },
+    ),
+    (
+        "impl",
+        {
+            "action": "append",
+            "default": None,
+            "metavar": "NAME|module:function",
+            "help": "implementations for the matrix, repeatable (default: torch, scipy, "
+            "reference); runs the matrix even if no test asks for it",
+        },
+    ),
+    (
+        "shard",
+        {
+            "default": None,
+            "metavar": "I/N",
+            "help": "only the cases of shard I of N (as conv-harness run --shard)",
+        },
+    ),
+    (
+        "strict-rejections",
+        {
+            "action": "store_true",
+            "default": False,
+            "help": "fail when a plug-in accepts a case declared `rejects` (accepts_invalid; "
+            "otherwise such tests are skipped with the reason)",
+        },
+    ),
+)
+# the options that ask for the matrix (--conv-strict-rejections alone only changes verdicts)
+REQUESTING = ("cases", "impl", "shard")
+
+
+def _dest(name: str) -> str:
+    return "conv_" + name.replace("-", "_")
 
 
 def pytest_addoption(parser):
+    group = parser.getgroup("conv-harness", "conv-harness: the 2-D convolution case matrix")
+    for name, keywords in OPTIONS:
+        group.addoption(f"--conv-{name}", dest=_dest(name), **keywords)
+
+
+def add_unprefixed_aliases(parser) -> None:
+    """The options under their names without the prefix (--cases, --impl, --shard,
+    --strict-rejections), stored in the same place. For a project's own conftest.py
+    (`pytest_addoption`); this repository's keeps its older commands working with it."""
     group = parser.getgroup("conv-harness")
-    group.addoption(
-        "--cases",
-        action="append",
-        default=None,
-        metavar="PATH",
-        help="case files/directories for the matrix (default: cases/)",
-    )
-    group.addoption(
-        "--impl",
-        action="append",
-        default=None,
-        metavar="NAME|module:function",
-        help="implementations for the matrix (default: torch, scipy, reference)",
-    )
-    group.addoption(
-        "--shard",
-        default=None,
-        metavar="I/N",
-        help="only the cases of shard I of N (as conv-harness run --shard)",
-    )
-    group.addoption(
-        "--strict-rejections",
-        action="store_true",
-        default=False,
-        help="fail when a plug-in accepts a case declared `rejects` (accepts_invalid; "
-        "otherwise such tests are skipped with the reason)",
-    )
+    for name, keywords in OPTIONS:
+        group.addoption(
+            f"--{name}", dest=_dest(name), **{**keywords, "help": f"alias of --conv-{name}"}
+        )
+
+
+def requested(config) -> bool:
+    """True when the command line asks for the matrix (--conv-impl, --conv-cases, --conv-shard)."""
+    return any(config.getoption(_dest(name)) for name in REQUESTING)
+
+
+def _usage_error(error: HarnessError) -> pytest.UsageError:
+    # pytest prints each argument as its own `ERROR: ...` line and exits 4, without a traceback
+    return pytest.UsageError(*(f"conv-harness: {problem}" for problem in error.problems))
 
 
 class MatrixState:
     """Cases, implementations and the per-case row cache for one session."""
 
     def __init__(self, config):
-        from harness.cases import load_cases
+        from harness.cases import default_case_paths, load_cases
+        from harness.select import parse_shard, shard
 
         self.config = config
-        paths = config.getoption("--cases") or [str(config.rootpath / "cases")]
-        self.implementation_names = config.getoption("--impl") or None
+        self.implementation_names = config.getoption("conv_impl") or None
         try:
+            paths = config.getoption("conv_cases") or default_case_paths(config.rootpath)
             self.cases = load_cases(paths)
-            if config.getoption("--shard"):
-                from harness.select import parse_shard, shard
-
-                self.cases = shard(self.cases, *parse_shard(config.getoption("--shard")))
+            if config.getoption("conv_shard"):
+                index, count = parse_shard(config.getoption("conv_shard"), "--conv-shard")
+                self.cases = shard(self.cases, index, count)
+            self.implementations, self.unavailable = self._resolve()
         except HarnessError as error:
-            raise pytest.UsageError("\n".join(error.problems)) from None
-        self._implementations = None
-        self.unavailable: dict[str, str] = {}
+            raise _usage_error(error) from None
         self._rows: dict[str, dict] = {}
 
     @property
-    def implementations(self):
-        """Available implementations; unavailable peers are remembered and their tests skipped."""
-        if self._implementations is None:
-            from harness.peers import ImplementationUnavailable
-            from harness.registry import DEFAULT_IMPLEMENTATIONS, get_implementation
+    def names(self) -> list[str]:
+        from harness.registry import DEFAULT_IMPLEMENTATIONS
 
-            self._implementations = []
-            for name in dict.fromkeys(self.implementation_names or DEFAULT_IMPLEMENTATIONS):
-                try:
-                    self._implementations.append((name, get_implementation(name)))
-                except ImplementationUnavailable as error:
-                    self.unavailable[name] = error.problems[0]
-                except HarnessError as error:
-                    raise pytest.UsageError("\n".join(error.problems)) from None
-        return self._implementations
+        return list(dict.fromkeys(self.implementation_names or DEFAULT_IMPLEMENTATIONS))
+
+    def _resolve(self):
+        """(name, callable) for each available implementation, and {name: why} for the peers
+        that are not available here (their tests are skipped with the reason)."""
+        from harness.peers import ImplementationUnavailable
+        from harness.registry import get_implementation
+
+        implementations, unavailable = [], {}
+        for name in self.names:
+            try:
+                implementations.append((name, get_implementation(name)))
+            except ImplementationUnavailable as error:
+                unavailable[name] = error.problems[0]
+        return implementations, unavailable
 
     def rows_for(self, case):
         if case.id not in self._rows:
             from harness.runner import RunOptions, run_case
 
-            options = RunOptions(strict_rejections=self.config.getoption("--strict-rejections"))
+            options = RunOptions(strict_rejections=self.config.getoption("conv_strict_rejections"))
             records = run_case(case, self.implementations, options)
             self._rows[case.id] = {(r.implementation, r.variant): r for r in records}
         return self._rows[case.id]
 
     def matrix(self):
         """(case, implementation, variant) triples, in the report's order."""
-        from harness.registry import DEFAULT_IMPLEMENTATIONS
         from harness.variants import planned_variants
 
-        names = list(dict.fromkeys(self.implementation_names or DEFAULT_IMPLEMENTATIONS))
+        names = self.names
         for case in self.cases:
             for name in names:
                 yield case, name, "as_is"
@@ -108,20 +162,32 @@ class MatrixState:
                     yield case, variant.implementation, variant.name
 
 
+_STATE = pytest.StashKey[MatrixState]()
+
+
+def activate(config) -> MatrixState:
+    """The session's matrix, loading the cases and resolving the implementations on the first
+    call (a pytest.UsageError for bad ones) and registering the cases' tags as markers."""
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        state = config.stash[_STATE] = MatrixState(config)
+        for tag in sorted({tag for case in state.cases for tag in case.tags}):
+            config.addinivalue_line("markers", f"{tag}: case tag from the registry")
+    return state
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "matrix: a (case, implementation, variant) row of the registry"
     )
-    state = MatrixState(config)
-    config.stash[_STATE] = state
-    for tag in sorted({tag for case in state.cases for tag in case.tags}):
-        config.addinivalue_line("markers", f"{tag}: case tag from the registry")
-
-
-_STATE = pytest.StashKey[MatrixState]()
+    if requested(config):
+        activate(config)  # before any test: bad usage is one error, not a failure per test
 
 
 def pytest_report_header(config):
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return None
     import numpy
     import scipy
 
@@ -131,37 +197,70 @@ def pytest_report_header(config):
         torch_version = torch.__version__
     except ImportError:  # pragma: no cover - torch is a dependency
         torch_version = "not installed"
-    state = config.stash[_STATE]
-    names = state.implementation_names or ["torch", "scipy", "reference"]
     return [
         f"conv-harness: torch {torch_version}, numpy {numpy.__version__}, "
         f"scipy {scipy.__version__}",
-        f"conv-harness: {len(state.cases)} cases, implementations: {', '.join(names)}",
+        f"conv-harness: {len(state.cases)} cases, implementations: {', '.join(state.names)}",
     ]
+
+
+def _test_id(case, implementation: str, variant: str) -> str:
+    return f"{case.id}-{implementation}-{variant}"
+
+
+def _marks(case) -> list:
+    marks = [pytest.mark.matrix, *(getattr(pytest.mark, tag) for tag in case.tags)]
+    if case.skip_reason:
+        marks.append(pytest.mark.skip(reason=f"{case.id}: {case.skip_reason}"))
+    return marks
 
 
 def pytest_generate_tests(metafunc):
     if MATRIX_FIXTURE not in metafunc.fixturenames:
         return
-    state = metafunc.config.stash[_STATE]
-    params = []
-    for case, implementation, variant in state.matrix():
-        marks = [pytest.mark.matrix, *(getattr(pytest.mark, tag) for tag in case.tags)]
-        if case.skip_reason:
-            marks.append(pytest.mark.skip(reason=f"{case.id}: {case.skip_reason}"))
-        params.append(
-            pytest.param(
-                (case, implementation, variant),
-                marks=marks,
-                id=f"{case.id}-{implementation}-{variant}",
-            )
-        )
+    state = activate(metafunc.config)
+    params = [pytest.param(row, marks=_marks(row[0]), id=_test_id(*row)) for row in state.matrix()]
     metafunc.parametrize(MATRIX_FIXTURE, params)
+
+
+class MatrixItem(pytest.Item):
+    """One (case, implementation, variant) row as a test, named like tests/test_matrix.py's."""
+
+    def __init__(self, *, row, **keywords):
+        super().__init__(**keywords)
+        self.row = row
+        for mark in _marks(row[0]):
+            self.add_marker(mark)
+
+    def runtest(self):
+        check_row(activate(self.config), *self.row)
+
+    def reportinfo(self):
+        # where a skip or failure is reported from: the case's file (line unknown: the first)
+        return self.row[0].file, 0, self.name
+
+
+class MatrixCollector(pytest.Collector):
+    """The matrix for a project whose tests do not ask for it: one MatrixItem per row."""
+
+    def collect(self):
+        for row in activate(self.config).matrix():
+            yield MatrixItem.from_parent(self, name=f"test_matrix[{_test_id(*row)}]", row=row)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k, -m and --deselect filter the items
+def pytest_collection_modifyitems(session, config, items):
+    if config.stash.get(_STATE, None) is None or not requested(config):
+        return
+    if any(MATRIX_FIXTURE in getattr(item, "fixturenames", ()) for item in items):
+        return
+    collector = MatrixCollector.from_parent(session, name=MATRIX_NODE, nodeid=MATRIX_NODE)
+    items.extend(session.genitems(collector))
 
 
 @pytest.fixture
 def matrix_state(request) -> MatrixState:
-    return request.config.stash[_STATE]
+    return activate(request.config)
 
 
 def check_row(state: MatrixState, case, implementation: str, variant: str):
@@ -185,7 +284,7 @@ def check_row(state: MatrixState, case, implementation: str, variant: str):
         pytest.fail(f"{record.status}{cause}: {record.message} {where}", pytrace=False)
     if record.status == "hidden":
         state.config.stash.setdefault(_HIDDEN, []).append(
-            f"{case.id}-{implementation}-{variant}: {record.message}"
+            f"{_test_id(case, implementation, variant)}: {record.message}"
         )
     return record
 

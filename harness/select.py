@@ -105,14 +105,14 @@ def select(cases: Sequence[Case], expression: str | None) -> list[Case]:
     return [case for case in cases if evaluate(case_matcher(case))]
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """'I/N' -> (I, N) with 1 <= I <= N."""
+def parse_shard(text: str, option: str = "--shard") -> tuple[int, int]:
+    """'I/N' -> (I, N) with 1 <= I <= N; errors name `option`."""
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:
-        raise HarnessError(f"--shard '{text}': expected I/N, e.g. 1/4") from None
+        raise HarnessError(f"{option} '{text}': expected I/N, e.g. 1/4") from None
     if not 1 <= index <= count:
-        raise HarnessError(f"--shard '{text}': I must be between 1 and N")
+        raise HarnessError(f"{option} '{text}': I must be between 1 and N")
     return index, count
 
 
