@@ -98,7 +98,7 @@ def resolve_padding(padding, effective_kernel: tuple[int, int]) -> tuple[int, in
     if padding == "same":
         total_h, total_w = effective_kernel[0] - 1, effective_kernel[1] - 1
         return (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
-    return tuple(padding)  # type: ignore[return-value]
+    return tuple(padding)
 
 
 def extended_shape(tensor: Any, rank: int) -> tuple[int, ...]:

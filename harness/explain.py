@@ -72,7 +72,7 @@ def parse_index(text: str | None, case: Case) -> tuple[int, int, int, int]:
             f"--at '{text}': not an index into the output of case '{case.id}', whose shape is "
             f"{list(shape)} (n,o,i,j)"
         )
-    return index  # type: ignore[return-value]
+    return index
 
 
 def explain_lines(case: Case, at: tuple[int, int, int, int]) -> list[str]:
@@ -272,9 +272,11 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
     else:
         panels.append(("difference: shapes differ", None))
     worst = None
+    worst_value = 0.0
     if difference is not None and np.isfinite(difference).any():
         magnitude = np.where(np.isfinite(difference), np.abs(difference), -1)
         worst = np.unravel_index(int(np.argmax(magnitude)), difference.shape)
+        worst_value = float(abs(difference[worst]))
     for axis, (title, data) in zip(axes, panels, strict=True):
         axis.set_title(title, fontsize=10)
         if data is None:
@@ -286,7 +288,7 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
             continue
         cmap = "coolwarm" if data is difference else "viridis"
         if data is difference:
-            limit = float(np.nanmax(np.abs(data))) or 1.0
+            limit = float(np.nanmax(np.abs(np.asarray(data)))) or 1.0
             image = axis.imshow(data, cmap=cmap, vmin=-limit, vmax=limit)
         else:
             image = axis.imshow(data, cmap=cmap)
@@ -302,8 +304,7 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
         + (
             ""
             if worst is None
-            else f"  (worst |difference| {abs(difference[worst]):.3g} at i={worst[0]}, "
-            f"j={worst[1]}, marked x)"
+            else f"  (worst |difference| {worst_value:.3g} at i={worst[0]}, j={worst[1]}, marked x)"
         ),
         fontsize=11,
     )
@@ -319,6 +320,6 @@ def plot_comparison(case: Case, at: tuple[int, int, int, int], versus: str, path
     if worst is None:
         return f"plot written to {path}"
     return (
-        f"plot written to {path}: worst |difference| {abs(difference[worst]):.6g} at "
+        f"plot written to {path}: worst |difference| {worst_value:.6g} at "
         f"(n={n}, o={o}, i={worst[0]}, j={worst[1]})"
     )

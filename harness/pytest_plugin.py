@@ -194,7 +194,7 @@ def pytest_report_header(config):
     try:
         import torch
 
-        torch_version = torch.__version__
+        torch_version = str(torch.__version__)
     except ImportError:  # pragma: no cover - torch is a dependency
         torch_version = "not installed"
     return [

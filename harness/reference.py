@@ -36,7 +36,7 @@ def as_pair(value, name: str) -> tuple[int, int]:
     pair = tuple(int(v) for v in value)
     if len(pair) != 2:
         raise ValueError(f"{name} must be an int or a pair, got {value!r}")
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 def padding_amounts(padding, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:

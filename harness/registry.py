@@ -95,6 +95,8 @@ def _import(module_name: str, name: str):
         if not path.is_file():
             raise ImplementationError(f"implementation '{name}': no such file {module_name}")
         spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise ImplementationError(f"implementation '{name}': cannot load {module_name}")
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
@@ -122,7 +124,9 @@ def _missing_dependency(error: ModuleNotFoundError, module_name: str) -> bool:
     """True when the module that is not found is not `module_name` or a package above it, but
     something the user's module imports itself."""
     missing = error.name
-    return bool(missing) and missing != module_name and not module_name.startswith(missing + ".")
+    if not missing:
+        return False
+    return missing != module_name and not module_name.startswith(missing + ".")
 
 
 def _why(error: Exception) -> str:

@@ -71,7 +71,7 @@ def _check_padding(value: Any) -> str | tuple[int, int, int, int]:
     ):
         if len(value) == 2:
             return (value[0], value[0], value[1], value[1])
-        return tuple(value)  # type: ignore[return-value]
+        return tuple(value)
     raise ValueError(
         "expected an int >= 0, [pH, pW], [top, bottom, left, right], 'same' or 'valid'"
         + suggest(value, ["same", "valid"])

@@ -60,7 +60,7 @@ def _pads(padding, effective: tuple[int, int]) -> tuple[int, int, int, int]:
         return (padding,) * 4
     if len(padding) == 2:
         return (padding[0], padding[0], padding[1], padding[1])
-    return tuple(padding)  # type: ignore[return-value]
+    return tuple(padding)
 
 
 def _smallest_side(pad_before: int, pad_after: int, effective: int, mode: str) -> int:
