@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         "report, else named after --out: X.csv -> X.divergence_summary.csv)",
     )
     run.add_argument(
+        "--backward",
+        action="store_true",
+        help="also check the backward pass: rows for grad_input, grad_weight and grad_bias "
+        "(column `quantity`) from each implementation's conv2d_backward",
+    )
+    run.add_argument(
         "--strict-rejections",
         action="store_true",
         help="fail (exit 1) when a plug-in accepts a case declared `rejects` (status "

@@ -182,14 +182,45 @@ def output_contract(dtype: str | None, case_dtype: str) -> str:
 def call_implementation(
     func: Callable, case: Case, arrays: CaseArrays, timeout: float | None = None, maps=None
 ) -> Outcome:
+    """Call a conv2d (or, for a conv_transpose2d case, a conv_transpose2d) on the case."""
     handles = bool(getattr(func, "handles_padding_mode", False))
     try:
         args, kwargs = call_arguments(case, arrays, handles)
     except ValueError as error:  # the padding step nn.Conv2d would take refuses, as F.pad does
         return Outcome(None, "error", one_line(f"padding before the call refused: {error}"))
+    if case.transposed:
+        kwargs = transposed_arguments(case)
     if maps is not None and getattr(func, "samples_output_maps", False):
         kwargs["output_maps"] = maps
+    called = safe_call(func, args, kwargs, timeout)
+    if isinstance(called, Outcome):
+        return called
+    return read_result(called, case.dtype)
+
+
+def transposed_arguments(case: Case) -> dict:
+    """F.conv_transpose2d's keyword arguments for a conv_transpose2d case."""
+    top, _, left, _ = case.pads
+    return {
+        "stride": _compact_pair(case.stride),
+        "padding": _compact_pair((top, left)),
+        "output_padding": _compact_pair(case.output_padding),
+        "groups": case.groups,
+        "dilation": _compact_pair(case.dilation),
+    }
+
+
+def safe_call(func: Callable, args: tuple, kwargs: dict, timeout: float | None):
+    """func(*args, **kwargs) on copies it may not modify, within the time limit: its result, or
+    the Outcome saying what went wrong. A function with `accepts_tensors = True` gets torch
+    tensors that require grad (its result may stay attached to autograd)."""
     originals = [None if a is None else a.copy() for a in args]
+    if getattr(func, "accepts_tensors", False):
+        from harness.implementations import torch_tensors
+
+        args = tuple(
+            None if a is None else torch_tensors(a, a, None)[0].requires_grad_() for a in args
+        )
     try:
         with time_limit(timeout):
             result = func(*args, **kwargs)
@@ -199,13 +230,20 @@ def call_implementation(
         return Outcome(None, "unsupported", one_line(f"NotImplementedError: {error}"))
     except Exception as error:
         return Outcome(None, "error", one_line(f"raised {type(error).__name__}: {error}"))
-    for name, given, original in zip(("input", "weight", "bias"), args, originals, strict=True):
-        if (
-            given is not None
-            and original is not None
-            and not np.array_equal(given, original, equal_nan=True)
-        ):
-            return Outcome(None, "error", f"modified its {name} argument in place")
+    if not getattr(func, "accepts_tensors", False):
+        names = ("grad_output", "input", "weight", "bias")[-len(args) :]
+        for name, given, original in zip(names, args, originals, strict=True):
+            if (
+                given is not None
+                and original is not None
+                and not np.array_equal(given, original, equal_nan=True)
+            ):
+                return Outcome(None, "error", f"modified its {name} argument in place")
+    return result
+
+
+def read_result(result, case_dtype: str) -> Outcome:
+    """One result read as float64 values under the output contract."""
     try:
         values, dtype = to_numpy(result)
         output = real_values(values)
@@ -214,8 +252,8 @@ def call_implementation(
     except Exception as error:
         return Outcome(None, "error", one_line(f"result could not be read as an array: {error}"))
     if dtype is None:  # no dtype of its own (a list): read in the case's dtype
-        output = round_to_dtype(output, case.dtype).astype(np.float64)
-    return Outcome(output, None, "", output_contract(dtype, case.dtype))
+        output = round_to_dtype(output, case_dtype).astype(np.float64)
+    return Outcome(output, None, "", output_contract(dtype, case_dtype))
 
 
 def one_line(text: str, limit: int = 300) -> str:

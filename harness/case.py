@@ -29,6 +29,9 @@ class Case:
     groups: int
     padding_mode: str
     dtype: str
+    op: str = "conv2d"  # or conv_transpose2d
+    output_padding: tuple[int, int] = (0, 0)  # conv_transpose2d only
+    grad_output: Any = None  # TensorSpec | nested list | None (drawn from the case)
     expected: Any = None
     diverges: dict = field(default_factory=dict)
     rejects: bool | str = False
@@ -66,14 +69,27 @@ class Case:
         return resolve_padding(self.padding, self.effective_kernel)
 
     @property
+    def transposed(self) -> bool:
+        return self.op == "conv_transpose2d"
+
+    @property
     def reduction_length(self) -> int:
-        """K = (C_in/groups) * kH * kW: the number of products summed into one output element."""
+        """K: the products summed into one output element, at most (C_in/groups) * kH * kW."""
         _, cg, kh, kw = self.weight_shape
+        if self.transposed:  # weight (C_in, C_out/groups, kH, kW)
+            return (self.input_shape[1] // self.groups) * kh * kw
         return cg * kh * kw
 
     @property
     def output_shape(self) -> tuple[int, int, int, int]:
         n, _, h, w = self.input_shape
+        if self.transposed:
+            _, og, kh, kw = self.weight_shape
+            (sh, sw), (dh, dw), (oph, opw) = self.stride, self.dilation, self.output_padding
+            top, _, left, _ = self.pads
+            ho = (h - 1) * sh - 2 * top + dh * (kh - 1) + oph + 1
+            wo = (w - 1) * sw - 2 * left + dw * (kw - 1) + opw + 1
+            return (n, og * self.groups, ho, wo)
         top, bottom, left, right = self.pads
         ekh, ekw = self.effective_kernel
         ho = (h + top + bottom - ekh) // self.stride[0] + 1

@@ -95,6 +95,7 @@ def cmd_run(args) -> int:
         timeout=args.timeout,
         max_memory=args.max_memory,
         strict_rejections=args.strict_rejections,
+        backward=args.backward,
     )
     records = []
     progress = Progress(len(runnable))

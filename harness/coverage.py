@@ -29,7 +29,7 @@ def registry_coverage(cases: Sequence[Case]) -> list[MutationCoverage]:
 
     table = {name: MutationCoverage(name, m.cause) for name, m in MUTATIONS.items()}
     for case in cases:
-        if not case.computes:
+        if not case.computes or case.transposed:
             continue
         arrays = materialize(case)
         for record in variant_records(case, arrays, compute_baseline(case, arrays)):

@@ -119,6 +119,7 @@ def run(
     timeout: float | None = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
     strict_rejections: bool = False,
+    backward: bool = False,
 ):
     """Run cases through implementations; a pandas DataFrame with exactly the report's rows.
 
@@ -133,5 +134,6 @@ def run(
         timeout=timeout,
         max_memory=max_memory,
         strict_rejections=strict_rejections,
+        backward=backward,
     )
     return to_dataframe(run_records(cases, implementations, options))

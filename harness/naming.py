@@ -38,6 +38,14 @@ _MODULE_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _PATH_SPEC = re.compile(r"^.+\.py:[A-Za-z_][\w.]*$")
 
 
+_MODULE_ONLY = re.compile(r"^[A-Za-z_][\w.]*$|^.+\.py$")
+
+
+def is_module_name(name: str) -> bool:
+    """A plug-in module given without a function (`--impl mymod`): every operation it defines."""
+    return bool(_MODULE_ONLY.match(name))
+
+
 def is_plugin_name(name: str) -> bool:
     """True for a name of a user's implementation's form: `module:function` (an importable
     module) or `path/to/file.py:function`. Says nothing about whether it can be imported."""

@@ -51,7 +51,12 @@ COLUMNS = (
     # appended to DESIGN.md's columns:
     "sampled",
     "case_index",
+    "quantity",
+    "op",
 )
+
+# what a row compares: the forward output or one of the backward pass's gradients
+QUANTITIES = ("output", "grad_input", "grad_weight", "grad_bias")
 
 
 FAILING_STATUSES = ("unexpected_divergence", "unexpected_agreement", "error")
@@ -94,6 +99,8 @@ class Record:
     message: str
     sampled: str = ""  # "k/N maps" when only a sample of output maps was computed
     case_index: int = -1  # the case's position in the loaded registry (merging shards)
+    quantity: str = "output"  # output | grad_input | grad_weight | grad_bias
+    op: str = "conv2d"  # conv2d | conv_transpose2d
     # not a column: the run's policy for ACCEPTS_INVALID rows (RunOptions.strict_rejections)
     strict_rejections: bool = field(default=False, repr=False, compare=False)
 
@@ -126,6 +133,7 @@ def case_columns(case: Case) -> dict:
         "groups": case.groups,
         "padding_mode": case.padding_mode,
         "case_index": case.index,
+        "op": case.op,
     }
 
 

@@ -21,7 +21,14 @@ from harness.implementations import (
     scipy_conv2d,
     torch_conv2d,
 )
-from harness.naming import PLUGIN_FORMS, is_plugin_name, suggest
+from harness.naming import PLUGIN_FORMS, is_module_name, is_plugin_name, suggest
+from harness.operations import (
+    BUILTIN_OPERATIONS,
+    OPERATIONS,
+    autograd_backward,
+    module_operations,
+    operation_of,
+)
 from harness.peers import PEERS, get_peer
 
 BUILTINS: dict[str, Callable] = {
@@ -74,6 +81,8 @@ def get_implementation(name: str) -> Callable:
         return BUILTINS[name]
     if name in PEERS:
         return get_peer(name)
+    if is_module_name(name) and not is_plugin_name(name):
+        return _module_conv2d(name)
     if not is_plugin_name(name):
         raise ImplementationError(unknown_name_message(name))
     module_name, _, attribute = name.rpartition(":")
@@ -87,6 +96,55 @@ def get_implementation(name: str) -> Callable:
         func = getattr(func, part)
     check_signature(func, name)
     return func
+
+
+def _module_conv2d(name: str) -> Callable:
+    """A plug-in module's conv2d, or a stand-in that is `unsupported` when it defines none (its
+    other operations are still checked)."""
+    try:
+        module = _import(name, name)
+    except ImplementationError as error:
+        if "cannot import module" in str(error):
+            raise ImplementationError(unknown_name_message(name)) from None
+        raise
+    operations = module_operations(module)
+    if not operations:
+        raise ImplementationError(
+            f"implementation '{name}': module '{name}' defines none of {', '.join(OPERATIONS)}"
+        )
+    conv2d = operations.get("conv2d")
+    if conv2d is None:
+
+        def conv2d(*args, **kwargs):
+            raise NotImplementedError(f"{name} defines no conv2d")
+
+    check_signature(conv2d, name)
+    return conv2d
+
+
+def operations_of(name: str, func: Callable) -> dict[str, Callable]:
+    """Every operation implementation `name` defines: its conv2d `func`, and conv2d_backward and
+    conv_transpose2d where it has them (a module by name, a function named like the operation);
+    a conv2d that takes tensors (`accepts_tensors`) gets its backward from autograd."""
+    if name in BUILTIN_OPERATIONS:
+        return {"conv2d": func, **BUILTIN_OPERATIONS[name]}
+    operations: dict[str, Callable] = {}
+    if name in PEERS:
+        operations = {"conv2d": func}
+    elif is_module_name(name) and not is_plugin_name(name):
+        operations = module_operations(_import(name, name))
+    elif is_plugin_name(name):
+        operations = {operation_of(name.rpartition(":")[2].split(".")[-1]): func}
+    else:
+        operations = {"conv2d": func}
+    conv2d = operations.get("conv2d")
+    if (
+        conv2d is not None
+        and "conv2d_backward" not in operations
+        and getattr(conv2d, "accepts_tensors", False)
+    ):
+        operations["conv2d_backward"] = autograd_backward(conv2d)
+    return operations
 
 
 def _import(module_name: str, name: str):

@@ -11,6 +11,10 @@ from harness.schema import TENSOR_FIELDS, TensorSpec, literal_shape
 
 def torch_rejection(case: Case) -> tuple[str, str] | None:
     """(field, reason) if torch's conv2d (with nn.Conv2d's padding modes) would reject the case."""
+    if case.transposed:
+        return transposed_rejection(case)
+    if case.output_padding != (0, 0):
+        return ("output_padding", "only conv_transpose2d takes an output_padding")
     _n, c_in, h, w = case.input_shape
     c_out, c_per_group, _kh, _kw = case.weight_shape
     g = case.groups
@@ -47,6 +51,33 @@ def torch_rejection(case: Case) -> tuple[str, str] | None:
     return None
 
 
+def transposed_rejection(case: Case) -> tuple[str, str] | None:
+    """(field, reason) if torch's conv_transpose2d would reject the case."""
+    _n, c_in, _h, _w = case.input_shape
+    w_in, _og, _kh, _kw = case.weight_shape
+    g = case.groups
+    if w_in != c_in:
+        return ("weight", f"weight has {w_in} input channels (axis 0) but the input has {c_in}")
+    if c_in % g:
+        return ("groups", f"C_in={c_in} is not divisible by groups={g}")
+    top, bottom, left, right = case.pads
+    if isinstance(case.padding, str) or top != bottom or left != right:
+        return ("padding", "conv_transpose2d takes padding as an int or [pH, pW] only")
+    if case.padding_mode != "zeros":
+        return ("padding_mode", "conv_transpose2d supports only zeros padding")
+    for axis, op, s, d in zip("HW", case.output_padding, case.stride, case.dilation, strict=True):
+        if op >= s and op >= d:
+            return (
+                "output_padding",
+                f"output padding {op} on {axis} must be smaller than either stride {s} or "
+                f"dilation {d}",
+            )
+    ho, wo = case.output_shape[2:]
+    if ho < 1 or wo < 1:
+        return ("padding", f"the output would be {ho}x{wo}: padding removes more than it has")
+    return None
+
+
 def consistency_problems(case: Case) -> list[tuple[str, str]]:
     """(field, message) for problems no implementation could run (beyond torch's rules)."""
     problems: list[tuple[str, str]] = []
@@ -66,12 +97,23 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
             )
     if problems:
         return problems
-    if case.bias is not None and case.bias_shape != (case.weight_shape[0],):
+    c_out = case.output_shape[1] if case.transposed else case.weight_shape[0]
+    if case.bias is not None and case.bias_shape != (c_out,):
+        problems.append(
+            ("bias", f"has shape {list(case.bias_shape or ())}, expected [{c_out}] (C_out)")
+        )
+    if (
+        case.grad_output is not None
+        and case.skip_reason is None
+        and case.rejects is False
+        and torch_rejection(case) is None
+        and extended_shape(case.grad_output, 4) != case.output_shape
+    ):
         problems.append(
             (
-                "bias",
-                f"has shape {list(case.bias_shape or ())}, "
-                f"expected [{case.weight_shape[0]}] (C_out)",
+                "grad_output",
+                f"has shape {list(extended_shape(case.grad_output, 4))} but the output shape is "
+                f"{list(case.output_shape)}",
             )
         )
     if case.expected is not None and case.rejects is not False:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.backward import backward_records, transposed_records
 from harness.baseline import Baseline, compute_baseline
 from harness.calling import Outcome, call_implementation, one_line
 from harness.case import Case
@@ -31,7 +32,7 @@ from harness.records import (
     make_record,
     shape_text,
 )
-from harness.registry import DEFAULT_IMPLEMENTATIONS, get_implementation, is_plugin
+from harness.registry import DEFAULT_IMPLEMENTATIONS, get_implementation, is_plugin, operations_of
 from harness.variants import variant_records
 
 
@@ -44,6 +45,7 @@ class RunOptions:
     timeout: float | None = None  # seconds per implementation call (main thread only)
     max_memory: int = DEFAULT_MAX_MEMORY
     strict_rejections: bool = False  # ACCEPTS_INVALID rows count as failing (Record.failed)
+    backward: bool = False  # also the gradients' rows (harness.backward)
 
 
 DEFAULT_OPTIONS = RunOptions()
@@ -65,6 +67,13 @@ def golden_problem(case: Case, output: np.ndarray, baseline: Baseline) -> str:
 check_expected = golden_problem
 
 
+def _undefined(name: str) -> Callable:
+    def missing(*args, **kwargs):
+        raise NotImplementedError(f"{name} defines no conv_transpose2d")
+
+    return missing
+
+
 def rejection_records(
     case: Case,
     implementations: Sequence[tuple[str, Callable]],
@@ -82,6 +91,8 @@ def rejection_records(
     arrays = materialize(case)
     records = []
     for name, func in implementations:
+        if case.transposed:
+            func = operations_of(name, func).get("conv_transpose2d") or _undefined(name)
         outcome = call_implementation(func, case, arrays, timeout)
         refused = outcome.status in ("error", "unsupported") and outcome.output is None
         problem, failure = "", "error"
@@ -297,6 +308,8 @@ def _case_records(
             case, implementations, options.timeout, strict_rejections=options.strict_rejections
         )
     arrays = materialize(case)
+    if case.transposed:
+        return transposed_records(case, implementations, arrays, options)
     baseline = compute_baseline(case, arrays)
     maps = sampled_maps(case)
     records = []
@@ -305,6 +318,8 @@ def _case_records(
         records.append(as_is_record(case, name, func, arrays, baseline, outcome, maps))
     if options.variants:
         records.extend(variant_records(case, arrays, baseline))
+    if options.backward:
+        records.extend(backward_records(case, implementations, arrays, options))
     return records
 
 

@@ -33,6 +33,9 @@ DTYPES = ("float64", "float32", "float16", "bfloat16")
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
+OPS = ("conv2d", "conv_transpose2d")
+
+
 INITS = ("normal", "uniform", "integers", "ones", "zeros", "arange", "impulse")
 
 
@@ -57,6 +60,14 @@ def _check_stride(value: Any) -> tuple[int, int]:
 
 def _check_dilation(value: Any) -> tuple[int, int]:
     return _check_pair(value, "d")
+
+
+def _check_output_padding(value: Any) -> tuple[int, int]:
+    if _is_int(value) and value >= 0:
+        return (value, value)
+    if isinstance(value, list) and len(value) == 2 and all(_is_int(v) and v >= 0 for v in value):
+        return (value[0], value[1])
+    raise ValueError("expected an int >= 0 or a pair [opH, opW] of ints >= 0")
 
 
 def _check_padding(value: Any) -> str | tuple[int, int, int, int]:
@@ -162,6 +173,28 @@ Dilation = Annotated[Any, BeforeValidator(_check_dilation), WithJsonSchema(_PAIR
 Padding = Annotated[Any, BeforeValidator(_check_padding), WithJsonSchema(_PADDING_SCHEMA)]
 
 
+OutputPadding = Annotated[
+    Any,
+    BeforeValidator(_check_output_padding),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            ]
+        }
+    ),
+]
+
+
+Op = Annotated[Any, BeforeValidator(_check_choice(OPS)), WithJsonSchema({"enum": list(OPS)})]
+
+
 PositiveInt = Annotated[
     Any, BeforeValidator(_check_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})
 ]
@@ -241,6 +274,18 @@ class CaseFields(BaseModel):
     groups: PositiveInt = 1
     padding_mode: PaddingMode = "zeros"
     dtype: Dtype = "float64"
+    op: Op = Field(
+        default="conv2d",
+        description="conv2d (cross-correlation) or conv_transpose2d (its transpose: a true "
+        "convolution of the zero-upsampled input; weight (C_in, C_out/groups, kH, kW))",
+    )
+    output_padding: OutputPadding = Field(
+        default=(0, 0), description="conv_transpose2d only: extra rows/columns after the output"
+    )
+    grad_output: Tensor | None = Field(
+        default=None,
+        description="the gradient fed back for `run --backward` (default: drawn from the case)",
+    )
     expected: LiteralArray | None = None
     rejects: Annotated[
         Any,
@@ -285,7 +330,7 @@ class CaseFileModel(BaseModel):
 CASE_FIELD_NAMES = tuple(CaseFields.model_fields)
 
 
-TENSOR_FIELDS = ("input", "weight", "bias")
+TENSOR_FIELDS = ("input", "weight", "bias", "grad_output")
 
 
 def case_json_schema() -> dict:

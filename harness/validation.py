@@ -58,7 +58,7 @@ def pydantic_problems(error: ValidationError, model_fields: Sequence[str]) -> li
                 message += "; allowed: " + ", ".join(allowed)
         elif item["type"] == "missing":
             message = "is required"
-        elif item["loc"][-1] == "[key]":
+        elif item["loc"] and item["loc"][-1] == "[key]":
             pass  # the key is the last part of the field's name already
         elif "input" in item and item["type"] not in ("tensor_type",):
             message += f"; got {short(item['input'])}"
@@ -108,6 +108,9 @@ def to_case(model: CaseModel, path: str, raw: dict, sweep: str | None = None) ->
         groups=model.groups,
         padding_mode=model.padding_mode,
         dtype=model.dtype,
+        op=model.op,
+        output_padding=model.output_padding,
+        grad_output=model.grad_output,
         expected=model.expected,
         diverges=dict(model.diverges),
         rejects=model.rejects,

@@ -163,7 +163,7 @@ def test_narrower_arithmetic_is_precision_on_every_registry_case_with_random_dat
     cases = [
         c
         for c in load_cases([ROOT / "cases"])
-        if c.computes and c.dtype == dtype and _random_data(c)
+        if c.computes and not c.transposed and c.dtype == dtype and _random_data(c)
     ]
     assert len(cases) >= (10 if dtype == "float64" else 4)
     func = impl("narrow_impls", narrow)

@@ -1,0 +1,408 @@
+"""Backward rows (`run --backward`) and the rows of conv_transpose2d cases.
+
+For a conv2d case, the gradients of y = conv2d(x, w, b) for a grad_output g (the case's
+`grad_output`, else drawn from the case: normal, seeded by the case id) are compared quantity by
+quantity (grad_input, grad_weight, grad_bias) with the exact ones (harness.gradients in float64
+on the rounded inputs), each with the rounding model of harness.compare: grad_input sums
+(C_out/groups)*kH*kW products, grad_weight and grad_bias N*H_out*W_out. For a conv_transpose2d
+case, the output is compared the same way. Variant rows show what the classic backward bugs do
+on the case's data: grad_input without the flip (`kernel_flip`), the stride's zeros inserted at
+the wrong phase (`stride`), grad_weight flipped or transposed (`kernel_flip`), grad_bias averaged
+instead of summed (`bias`); for conv_transpose2d, the kernel not flipped (`kernel_flip`) and
+output_padding ignored (`padding`). A divergence is explained by the variant that reproduces it,
+else by narrower arithmetic (`precision`), else `unknown`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness import gradients
+from harness.baseline import Baseline, rounded
+from harness.calling import Outcome, read_result, safe_call
+from harness.case import Case
+from harness.compare import (
+    UNIT_ROUNDOFF,
+    Arithmetic,
+    Magnitudes,
+    compare,
+    precision_models,
+    tolerance,
+)
+from harness.data import CaseArrays, generate, round_to_dtype, to_array
+from harness.implementations import harness_pads_first
+from harness.records import Record, harness_fault_text, make_record
+from harness.schema import TensorSpec
+
+GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
+# the variant rows of a conv_transpose2d case (harness.variants has conv2d's)
+TRANSPOSED_VARIANTS = ("transposed_no_flip", "output_padding_ignored")
+
+
+def grad_output_arrays(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """(in the case dtype, in float64): the case's grad_output, or one drawn from its id."""
+    if case.grad_output is not None:
+        values = to_array(case.grad_output, 4)
+    else:
+        seed = zlib.crc32(case.id.encode())
+        values = generate(TensorSpec(shape=list(case.output_shape), init="normal", seed=seed))
+    native = round_to_dtype(values, case.dtype)
+    return native, native.astype(np.float64)
+
+
+def _magnitude_baselines(case: Case, compute: Callable, names, exact, counts) -> dict:
+    """Baselines of bilinear quantities: q from squares, M from absolute values.
+
+    In float16 and bfloat16 the gradients are allowed accumulation in the dtype itself: torch's
+    CPU backward kernels round partial sums to it (measured: one unit in the last place beyond
+    float32 accumulation on grad_input of the registry's float16 cases)."""
+    squares = compute(np.square)
+    absolute = compute(np.abs)
+    baselines = {}
+    for k, name in enumerate(names):
+        if exact[k] is None:
+            continue
+        with np.errstate(invalid="ignore", over="ignore"):
+            norm = np.sqrt(squares[k])
+        finite = absolute[k][np.isfinite(absolute[k])]
+        largest = float(finite.max()) if finite.size else 0.0
+        magnitudes = Magnitudes(exact[k], norm, largest, counts[k])
+        unit = UNIT_ROUNDOFF[case.dtype]
+        arithmetic = Arithmetic(case.dtype, unit, unit) if unit > UNIT_ROUNDOFF["float32"] else None
+        baselines[name] = Baseline(
+            rounded(exact[k], case.dtype),
+            magnitudes,
+            tolerance(magnitudes, case.dtype, arithmetic),
+            case.dtype,
+        )
+    return baselines
+
+
+def gradient_baselines(case: Case, arrays: CaseArrays, g64: np.ndarray) -> dict[str, Baseline]:
+    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    params = (case.stride, case.pads, case.dilation, case.groups, case.padding_mode)
+
+    def compute(f):
+        return gradients.conv2d_backward(f(g64), f(x), f(w), None if b is None else f(b), *params)
+
+    exact = gradients.conv2d_backward(g64, x, w, b, *params)
+    n, c_out, ho, wo = case.output_shape
+    _, _, kh, kw = case.weight_shape
+    folds = 1 if case.padding_mode == "zeros" else 4  # padded positions fold onto the edges
+    counts = ((c_out // case.groups) * kh * kw * folds, n * ho * wo, n * ho * wo)
+    return _magnitude_baselines(case, compute, GRADIENTS, exact, counts)
+
+
+def transposed_baseline(case: Case, arrays: CaseArrays) -> Baseline:
+    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    top, _, left, _ = case.pads
+    params = (case.stride, (top, left), case.output_padding, case.groups, case.dilation)
+
+    def compute(f):
+        return (gradients.conv_transpose2d(f(x), f(w), None if b is None else f(b), *params),)
+
+    exact = (gradients.conv_transpose2d(x, w, b, *params),)
+    return _magnitude_baselines(case, compute, ("output",), exact, (case.reduction_length,))[
+        "output"
+    ]
+
+
+@dataclass
+class Gradients:
+    """What one implementation's backward produced: a value per quantity, or why not."""
+
+    values: dict[str, np.ndarray | None]
+    status: str | None = None  # error | unsupported when the call failed
+    message: str = ""
+    contract: str = ""
+
+
+def call_backward(
+    func: Callable, case: Case, arrays: CaseArrays, g: np.ndarray, timeout: float | None
+) -> Gradients:
+    """Call a conv2d_backward on the case (the harness pads first for a plug-in that does not
+    handle padding modes, and folds its grad_input back through that padding)."""
+    from harness import reference
+
+    handles = bool(getattr(func, "handles_padding_mode", False))
+    x = np.array(arrays.input)
+    padding: object = case.padding
+    prepadded = harness_pads_first(case, handles)
+    if prepadded:
+        x = reference.pad(x, case.pads, case.padding_mode)
+        padding = 0
+    elif not handles and not isinstance(case.padding, str):
+        top, _, left, _ = case.pads
+        padding = top if top == left else (top, left)
+    kwargs: dict = {"stride": case.stride, "padding": padding, "dilation": case.dilation}
+    kwargs["groups"] = case.groups
+    if handles:
+        kwargs["padding_mode"] = case.padding_mode
+    args = (
+        np.array(g),
+        x,
+        np.array(arrays.weight),
+        None if arrays.bias is None else np.array(arrays.bias),
+    )
+    called = safe_call(func, args, kwargs, timeout)
+    if isinstance(called, Outcome):
+        return Gradients({}, called.status, called.message)
+    if not isinstance(called, (tuple, list)) or len(called) != 3:
+        return Gradients(
+            {},
+            "error",
+            "conv2d_backward must return (grad_input, grad_weight, "
+            f"grad_bias), got {type(called).__name__}",
+        )
+    values: dict[str, np.ndarray | None] = {}
+    contracts = []
+    for name, result in zip(GRADIENTS, called, strict=True):
+        if result is None:
+            values[name] = None
+            continue
+        outcome = read_result(result, case.dtype)
+        if outcome.output is None:
+            return Gradients({}, outcome.status, f"{name}: {outcome.message}")
+        value = outcome.output
+        if name == "grad_input" and prepadded and value.ndim == 4:
+            value = gradients.fold_padding(
+                value, case.pads, case.input_shape[2:], case.padding_mode
+            )
+        values[name] = value
+        if outcome.contract:
+            contracts.append(f"{name} {outcome.contract}")
+    return Gradients(values, None, "", "; ".join(contracts))
+
+
+# name -> (quantity, cause, how it changes the exact gradients)
+def _shift_strided(a: np.ndarray, stride) -> np.ndarray:
+    """grad_input as if the stride's zeros were inserted one position late."""
+    out = np.zeros_like(a)
+    sh, sw = (1 if s > 1 else 0 for s in stride)
+    out[:, :, sh:, sw:] = a[:, :, : a.shape[2] - sh, : a.shape[3] - sw]
+    return out
+
+
+def backward_variants(case: Case, arrays: CaseArrays, g64: np.ndarray) -> list[tuple]:
+    """(variant, quantity, cause, output or None if invisible by construction)."""
+    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    params = (case.stride, case.pads, case.dilation, case.groups, case.padding_mode)
+    exact = gradients.conv2d_backward(g64, x, w, b, *params)
+    unflipped = gradients.conv2d_backward(g64, x, w[:, :, ::-1, ::-1], b, *params)[0]
+    _, _, kh, kw = case.weight_shape
+    n, _, ho, wo = case.output_shape
+    variants = [
+        ("grad_input_no_flip", "grad_input", "kernel_flip", unflipped),
+        (
+            "grad_input_stride_phase",
+            "grad_input",
+            "stride",
+            _shift_strided(exact[0], case.stride) if case.stride != (1, 1) else None,
+        ),
+        ("grad_weight_flipped", "grad_weight", "kernel_flip", exact[1][:, :, ::-1, ::-1]),
+        (
+            "grad_weight_transposed",
+            "grad_weight",
+            "kernel_flip",
+            np.swapaxes(exact[1], 2, 3) if kh == kw else None,
+        ),
+    ]
+    if b is not None:
+        variants.append(("grad_bias_mean", "grad_bias", "bias", exact[2] / (n * ho * wo)))
+    return variants
+
+
+def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
+    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    top, _, left, _ = case.pads
+    unflipped = gradients.conv_transpose2d(
+        x,
+        w[:, :, ::-1, ::-1],
+        b,
+        case.stride,
+        (top, left),
+        case.output_padding,
+        case.groups,
+        case.dilation,
+    )
+    variants = [("transposed_no_flip", "output", "kernel_flip", unflipped)]
+    ignored = None
+    if any(case.output_padding):
+        ignored = gradients.conv_transpose2d(
+            x, w, b, case.stride, (top, left), (0, 0), case.groups, case.dilation
+        )
+    variants.append(("output_padding_ignored", "output", "padding", ignored))
+    return variants
+
+
+def explain_quantity(value: np.ndarray, baseline: Baseline, quantity: str, variants) -> str:
+    """The variant that reproduces a diverging quantity, else precision, else unknown."""
+    for _name, target, cause, output in variants:
+        if target == quantity and output is not None and output.shape == value.shape:
+            if compare(value, rounded(output, baseline.dtype), baseline.tolerance).agree:
+                return cause
+    if value.shape != baseline.output.shape:
+        return "shape"
+    k = baseline.magnitudes.reduction_length
+    for model in precision_models(baseline.dtype, k):
+        if compare(value, baseline.output, baseline.tolerance_for(model)).agree:
+            return "precision"
+    return "unknown"
+
+
+def quantity_record(
+    case, name, variant, quantity, baseline, value, *, expected="agree", status=None, message=""
+) -> Record:
+    record = make_record(
+        case, name, variant, baseline, value, expected=expected, status=status, message=message
+    )
+    record.quantity = quantity
+    return record
+
+
+def variant_rows(case: Case, baselines: dict[str, Baseline], variants) -> list[Record]:
+    """One row per variant: visible (ok, with its cause) or invisible here."""
+    rows = []
+    for name, quantity, cause, output in variants:
+        baseline = baselines.get(quantity)
+        if baseline is None:
+            continue
+        if output is None:
+            rows.append(
+                quantity_record(
+                    case,
+                    "reference",
+                    name,
+                    quantity,
+                    baseline,
+                    baseline.exact,
+                    message=f"{name} is invisible here",
+                )
+            )
+            continue
+        record = quantity_record(
+            case, "reference", name, quantity, baseline, output, expected="diverge"
+        )
+        if record.observed == "diverge":
+            record.cause = cause
+        else:
+            record.expected, record.status = "agree", "ok"
+            record.message = f"{name} does not change this case's {quantity}; {record.message}"
+        rows.append(record)
+    return rows
+
+
+def judged(record: Record, func: Callable, value, baseline, quantity, variants) -> Record:
+    """A diverging row with its cause; a known cause of the implementation is expected."""
+    if record.observed != "diverge":
+        return record
+    try:
+        record.cause = explain_quantity(value, baseline, quantity, variants)
+    except Exception as error:  # never lose the row
+        record.status = "error"
+        record.message = (
+            f"{harness_fault_text('explaining the divergence', error)}; {record.message}"
+        )
+        return record
+    if record.cause in getattr(func, "known_causes", ()):
+        record.expected, record.status = "diverge", "ok"
+    return record
+
+
+def backward_records(
+    case: Case, implementations: Sequence[tuple[str, Callable]], arrays: CaseArrays, options
+) -> list[Record]:
+    from harness.registry import operations_of
+
+    g, g64 = grad_output_arrays(case)
+    baselines = gradient_baselines(case, arrays, g64)
+    variants = backward_variants(case, arrays, g64)
+    records = []
+    for name, func in implementations:
+        backward = operations_of(name, func).get("conv2d_backward")
+        if backward is None:
+            result = Gradients({}, "unsupported", f"{name} defines no conv2d_backward")
+        else:
+            result = call_backward(backward, case, arrays, g, options.timeout)
+        for quantity, baseline in baselines.items():
+            value = result.values.get(quantity)
+            if value is None:
+                status = result.status or "error"
+                message = result.message or f"returned no {quantity}"
+                records.append(
+                    quantity_record(
+                        case,
+                        name,
+                        "as_is",
+                        quantity,
+                        baseline,
+                        None,
+                        status=status,
+                        message=message,
+                    )
+                )
+                continue
+            record = quantity_record(case, name, "as_is", quantity, baseline, value)
+            record = judged(record, backward or func, value, baseline, quantity, variants)
+            if result.contract:
+                record.status = "error"
+                record.message = f"{result.contract}; {record.message}"
+            records.append(record)
+    if options.variants:
+        records.extend(variant_rows(case, baselines, variants))
+    return records
+
+
+def transposed_records(
+    case: Case, implementations: Sequence[tuple[str, Callable]], arrays: CaseArrays, options
+) -> list[Record]:
+    from harness.calling import call_implementation
+    from harness.registry import operations_of
+
+    baseline = transposed_baseline(case, arrays)
+    variants = transposed_variants(case, arrays)
+    records = []
+    for name, func in implementations:
+        transposed = operations_of(name, func).get("conv_transpose2d")
+        if transposed is None:
+            records.append(
+                quantity_record(
+                    case,
+                    name,
+                    "as_is",
+                    "output",
+                    baseline,
+                    None,
+                    status="unsupported",
+                    message=f"{name} defines no conv_transpose2d",
+                )
+            )
+            continue
+        outcome = call_implementation(transposed, case, arrays, options.timeout)
+        if outcome.output is None:
+            records.append(
+                quantity_record(
+                    case,
+                    name,
+                    "as_is",
+                    "output",
+                    baseline,
+                    None,
+                    status=outcome.status,
+                    message=outcome.message,
+                )
+            )
+            continue
+        record = quantity_record(case, name, "as_is", "output", baseline, outcome.output)
+        record = judged(record, transposed, outcome.output, baseline, "output", variants)
+        if outcome.contract:
+            record.status = "error"
+            record.message = f"{outcome.contract}; {record.message}"
+        records.append(record)
+    if options.variants:
+        records.extend(variant_rows(case, {"output": baseline}, variants))
+    return records
