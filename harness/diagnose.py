@@ -17,7 +17,7 @@ The smallest diverging probe, shrunk further, is the counterexample, in the case
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,19 +29,7 @@ from harness.data import materialize
 from harness.errors import CaseFileError
 from harness.explanation import Explanation, explain_output, order_causes
 from harness.implementations import harness_pads_first
-from harness.probes import AS_TORCH, PROBES, Probe, probe_case
-
-
-@dataclass
-class ProbeResult:
-    probe: Probe
-    case: Case
-    status: str  # ok | diverges | unsupported | error
-    finding: str
-    causes: list[str] = field(default_factory=list)
-    max_abs_diff: float | None = None
-    message: str = ""
-    contract: str = ""  # the output contract it broke (harness.runner.output_contract), if any
+from harness.probes import AS_TORCH, PROBES, Probe, ProbeResult, probe_case
 
 
 @dataclass
@@ -315,7 +303,19 @@ def _slug(text: str) -> str:
 
 
 def diagnose(name: str, func: Callable) -> Diagnosis:
-    results = [run_probe(func, probe) for probe in PROBES]
+    """Probe every operation the implementation defines: conv2d, conv2d_backward (its own, or
+    autograd through a conv2d that takes tensors) and conv_transpose2d."""
+    from harness.diagnose_backward import backward_results, transposed_results
+    from harness.registry import operations_of
+
+    operations = operations_of(name, func)
+    results = []
+    if "conv2d" in operations:
+        results = [run_probe(operations["conv2d"], probe) for probe in PROBES]
+    if "conv2d_backward" in operations:
+        results += backward_results(operations["conv2d_backward"])
+    if "conv_transpose2d" in operations:
+        results += transposed_results(operations["conv_transpose2d"])
     causes = order_causes(c for r in results for c in r.causes)
     diverging = [r for r in results if r.status == "diverges"]
     if diverging:
@@ -329,9 +329,22 @@ def diagnose(name: str, func: Callable) -> Diagnosis:
     if failing:
         # the probe showing the most causes at once, the smallest among those
         smallest = min(failing, key=lambda r: (-len(r.causes), _cost(r.case)))
-        if smallest.status == "diverges":
+        if (
+            smallest.status == "diverges"
+            and smallest.quantity == "output"
+            and not (smallest.case.transposed)
+        ):
             smallest = shrink(func, smallest)
-        counterexample = counterexample_dict(smallest, name)
+        if smallest.quantity == "output" and not smallest.case.transposed:
+            counterexample = counterexample_dict(smallest, name)
+        else:  # a backward or transposed probe: its configuration, as a case
+            counterexample = {
+                "id": "counterexample_" + _slug(name) + "_" + _slug(smallest.probe.property),
+                "description": f"Found by `conv-harness diagnose {name}` "
+                f"({'+'.join(smallest.causes) or smallest.status}): {smallest.probe.description}.",
+                "tags": ["counterexample", *smallest.causes],
+                **{k: v for k, v in smallest.case.raw.items() if k not in ("id", "description")},
+            }
     return Diagnosis(name, verdict, causes, results, counterexample)
 
 

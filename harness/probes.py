@@ -6,7 +6,7 @@ use random normal data. Each probe names the family (cause) it is about and what
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.cases import Case, case_from_dict
 
@@ -212,3 +212,16 @@ def probe_case(probe: Probe, overrides: dict | None = None) -> Case:
         **(overrides or {}),
     }
     return case_from_dict(raw, source="<diagnose>")
+
+
+@dataclass
+class ProbeResult:
+    probe: Probe
+    case: Case
+    status: str  # ok | diverges | unsupported | error
+    finding: str
+    causes: list[str] = field(default_factory=list)
+    max_abs_diff: float | None = None
+    message: str = ""
+    contract: str = ""  # the output contract it broke (harness.calling.output_contract), if any
+    quantity: str = "output"  # or grad_input, grad_weight, grad_bias (backward probes)

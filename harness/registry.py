@@ -131,12 +131,15 @@ def operations_of(name: str, func: Callable) -> dict[str, Callable]:
     operations: dict[str, Callable] = {}
     if name in PEERS:
         operations = {"conv2d": func}
-    elif is_module_name(name) and not is_plugin_name(name):
-        operations = module_operations(_import(name, name))
     elif is_plugin_name(name):
         operations = {operation_of(name.rpartition(":")[2].split(".")[-1]): func}
-    else:
-        operations = {"conv2d": func}
+    elif is_module_name(name):
+        try:
+            operations = module_operations(_import(name, name))
+        except ImplementationError:  # a name the caller chose, not an importable module
+            operations = {}
+    if not operations:
+        operations = {operation_of(getattr(func, "__name__", "conv2d")): func}
     conv2d = operations.get("conv2d")
     if (
         conv2d is not None
