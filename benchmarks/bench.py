@@ -249,6 +249,62 @@ def jobs_speedup() -> dict:
     }
 
 
+def backward_rows(repeat: int) -> list[dict]:
+    """The reference's backward (grad_input + grad_weight) and conv_transpose2d against torch."""
+    import torch
+    import torch.nn.functional as F
+
+    from harness import gradients
+
+    rng = np.random.default_rng(1)
+    rows = []
+    x = rng.standard_normal((8, 64, 56, 56))
+    w = rng.standard_normal((64, 64, 3, 3))
+    g = rng.standard_normal((8, 64, 56, 56))
+    xt, wt, gt = (torch.from_numpy(a) for a in (x, w, g))
+
+    def torch_backward():
+        xr, wr = xt.clone().requires_grad_(), wt.clone().requires_grad_()
+        out = F.conv2d(xr, wr, None, 1, 1)
+        torch.autograd.grad(out, (xr, wr), gt)
+
+    def reference_backward():
+        gradients.conv2d_backward(g, x, w, None, 1, 1)
+
+    torch_s, ref_s = median_times([torch_backward, reference_backward], repeat)
+    rows.append(
+        {
+            "case": "backward resnet (8,64,56,56)x(64,64,3,3) grad_input+grad_weight",
+            "dtype": "float64",
+            "torch_ms": torch_s * 1e3,
+            "reference_ms": ref_s * 1e3,
+            "reference_ratio": ref_s / torch_s,
+            "target": 1.5,
+        }
+    )
+    xd = rng.standard_normal((8, 128, 28, 28))
+    wd = rng.standard_normal((128, 64, 4, 4))
+    xdt, wdt = torch.from_numpy(xd), torch.from_numpy(wd)
+    torch_s, ref_s = median_times(
+        [
+            partial(F.conv_transpose2d, xdt, wdt, None, 2, 1),
+            partial(gradients.conv_transpose2d, xd, wd, None, 2, 1),
+        ],
+        repeat,
+    )
+    rows.append(
+        {
+            "case": "conv_transpose2d decoder (8,128,28,28)x(128,64,4,4) stride 2",
+            "dtype": "float64",
+            "torch_ms": torch_s * 1e3,
+            "reference_ms": ref_s * 1e3,
+            "reference_ratio": ref_s / torch_s,
+            "target": None,
+        }
+    )
+    return rows
+
+
 def fuzz_rate(count: int = 2000, seed: int = 1) -> dict:
     """Configurations per second `conv-harness fuzz` checks on the built-ins with the variants."""
     from harness.fuzz import fuzz
@@ -321,6 +377,8 @@ def main() -> int:
     if not args.skip_jobs:
         print("run --jobs 1 vs --jobs 2 on the ResNet-layer registry ...", flush=True)
         results["jobs"] = jobs_speedup()
+    print("backward and conv_transpose2d against torch ...", flush=True)
+    results["backward"] = backward_rows(args.repeat)
     print("fuzz rate on the built-ins (torch, scipy, reference, variants) ...", flush=True)
     results["fuzz"] = fuzz_rate()
     results["startup"] = startup_times()
@@ -377,6 +435,20 @@ def main() -> int:
                 f"--jobs: {jobs['jobs1_s']:.1f} s vs {jobs['jobs2_s']:.1f} s; start-up alone "
                 f"{jobs['startup_jobs1_s']:.1f} s vs {jobs['startup_jobs2_s']:.1f} s, so the work "
                 f"beyond start-up runs {jobs['work_speedup']:.2f}x faster with 2 jobs"
+            )
+    for row in results["backward"]:
+        print(
+            f"{row['case']} {row['dtype']}: torch {row['torch_ms']:.1f} ms, reference "
+            f"{row['reference_ms']:.1f} ms, ratio {row['reference_ratio']:.2f}"
+        )
+        if row["target"] is not None:
+            checks.append(
+                (
+                    f"reference/torch {row['case'][:40]}",
+                    f"{row['reference_ratio']:.2f}",
+                    f"<= {row['target']}",
+                    row["reference_ratio"] <= row["target"],
+                )
             )
     rate = results["fuzz"]
     checks.append(
