@@ -39,6 +39,14 @@ from harness.records import Record, harness_fault_text, make_record
 from harness.schema import TensorSpec
 
 GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
+# the backward variant rows, with the gradient each changes (in report order)
+BACKWARD_VARIANTS = (
+    ("grad_input_no_flip", "grad_input"),
+    ("grad_input_stride_phase", "grad_input"),
+    ("grad_weight_flipped", "grad_weight"),
+    ("grad_weight_transposed", "grad_weight"),
+    ("grad_bias_mean", "grad_bias"),
+)
 # the variant rows of a conv_transpose2d case (harness.variants has conv2d's)
 TRANSPOSED_VARIANTS = ("transposed_no_flip", "output_padding_ignored")
 

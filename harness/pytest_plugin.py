@@ -48,6 +48,15 @@ OPTIONS = (
         },
     ),
     (
+        "backward",
+        {
+            "action": "store_true",
+            "default": False,
+            "help": "also test the backward pass: a test per gradient (grad_input, grad_weight, "
+            "grad_bias) and its variants, as conv-harness run --backward",
+        },
+    ),
+    (
         "shard",
         {
             "default": None,
@@ -144,9 +153,12 @@ class MatrixState:
         if case.id not in self._rows:
             from harness.runner import RunOptions, run_case
 
-            options = RunOptions(strict_rejections=self.config.getoption("conv_strict_rejections"))
+            options = RunOptions(
+                strict_rejections=self.config.getoption("conv_strict_rejections"),
+                backward=self.config.getoption("conv_backward"),
+            )
             records = run_case(case, self.implementations, options)
-            self._rows[case.id] = {(r.implementation, r.variant): r for r in records}
+            self._rows[case.id] = {(r.implementation, row_label(r)): r for r in records}
         return self._rows[case.id]
 
     def matrix(self):
@@ -154,12 +166,30 @@ class MatrixState:
         from harness.variants import planned_variants
 
         names = self.names
+        backward = self.config.getoption("conv_backward")
         for case in self.cases:
             for name in names:
                 yield case, name, "as_is"
             if case.computes:
                 for variant in planned_variants(case):
                     yield case, variant.implementation, variant.name
+            if backward and case.computes and not case.transposed:
+                from harness.backward import BACKWARD_VARIANTS, GRADIENTS
+
+                quantities = [q for q in GRADIENTS if q != "grad_bias" or case.bias is not None]
+                for name in names:
+                    for quantity in quantities:
+                        yield case, name, quantity
+                for variant_name, quantity in BACKWARD_VARIANTS:
+                    if quantity in quantities:
+                        yield case, "reference", variant_name
+
+
+def row_label(record) -> str:
+    """The matrix's third id part: the variant, or the gradient of a backward as_is row."""
+    if record.quantity != "output" and record.variant == "as_is":
+        return record.quantity
+    return record.variant
 
 
 _STATE = pytest.StashKey[MatrixState]()

@@ -140,3 +140,35 @@ def test_a_module_contributes_every_operation_it_defines(tmp_path):
     bias = mine[mine.quantity == "grad_bias"]
     assert set(bias.cause) == {"bias"}
     assert set(mine[mine.quantity == "grad_input"].status) == {"ok"}
+
+
+def test_the_pytest_matrix_takes_conv_backward():
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests/test_matrix.py",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--conv-backward",
+        "--conv-cases",
+        "cases/backward.yaml",
+    ]
+    right = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert right.returncode == 0, right.stdout[-2000:]
+    wrong = subprocess.run(
+        [*command, "--conv-impl", f"{BUGS}:conv2d", "-rf"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert wrong.returncode == 1
+    failed = [line for line in wrong.stdout.splitlines() if line.startswith("FAILED")]
+    assert failed
+    assert all(line.rstrip().endswith("-grad_input]") for line in failed), failed[:3]
+    assert "unexpected_divergence (cause: kernel_flip)" in wrong.stdout
