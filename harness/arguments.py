@@ -240,7 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
         "explain", help="compute one output element by hand: products, sums, dot product"
     )
     explain.add_argument("case_id", metavar="CASE_ID")
-    explain.add_argument("--at", metavar="n,o,i,j", help="output index (default 0,0,0,0)")
+    explain.add_argument(
+        "--at",
+        metavar="n,o,i,j",
+        help="output index (default 0,0,0,0; for --quantity its "
+        "tensor's index: n,c,p,q for grad_input, o,c,u,v for grad_weight, o for grad_bias)",
+    )
+    explain.add_argument(
+        "--quantity",
+        choices=["output", "grad_input", "grad_weight", "grad_bias"],
+        default="output",
+        help="explain an element of a gradient instead of the output (the case's grad_output, "
+        "or one drawn from its id)",
+    )
     explain.add_argument(
         "--cases",
         action="append",

@@ -202,6 +202,13 @@ def cmd_explain(args) -> int:
     if not case.computes:
         why = case.skip_reason or f"it declares that torch rejects it ({case.rejection})"
         raise HarnessError(f"case '{case.id}' has no output to explain: {why}")
+    if args.quantity != "output":
+        from harness.explain_backward import explain_gradient_lines, parse_gradient_index
+
+        index = parse_gradient_index(args.at, case, args.quantity)
+        for line in explain_gradient_lines(case, args.quantity, index):
+            print(line)
+        return EXIT_OK
     at = parse_index(args.at, case)
     if args.plot:  # a bad --plot or --versus fails before the explanation is printed
         from harness.explain import check_plot_arguments

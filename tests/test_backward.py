@@ -172,3 +172,20 @@ def test_the_pytest_matrix_takes_conv_backward():
     assert failed
     assert all(line.rstrip().endswith("-grad_input]") for line in failed), failed[:3]
     assert "unexpected_divergence (cause: kernel_flip)" in wrong.stdout
+
+
+def test_explain_a_gradient_element_shows_the_rotated_kernel():
+    result = run_cli(
+        "explain", "backward_seed_asymmetric", "--quantity", "grad_input", "--at", "0,0,2,2"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # the catalog's grad_input[2][2] = 33; the kernel [[1,2,0],[0,1,0],[0,0,3]] rotated 180
+    assert "torch autograd (float64): 33" in lines
+    assert "total (reference, float64): 33" in lines
+    header = next(k for k, line in enumerate(lines) if "rotated 180" in line)
+    assert lines[header + 1].split()[3:6] == ["3", "0", "0"]
+    assert lines[header + 3].split()[3:6] == ["0", "2", "1"]
+    bad = run_cli("explain", "backward_seed_asymmetric", "--quantity", "grad_bias")
+    assert bad.returncode == 2
+    assert "no bias" in bad.stderr
