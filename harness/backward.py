@@ -1,15 +1,15 @@
-"""Backward rows (`run --backward`) and the rows of conv_transpose2d cases.
+"""Backward rows (`run --backward`): the gradients of conv2d and of conv_transpose2d cases.
 
 For a conv2d case, the gradients of y = conv2d(x, w, b) for a grad_output g (the case's
 `grad_output`, else drawn from the case: normal, seeded by the case id) are compared quantity by
 quantity (grad_input, grad_weight, grad_bias) with the exact ones (harness.gradients in float64
 on the rounded inputs), each with the rounding model of harness.compare: grad_input sums
-(C_out/groups)*kH*kW products, grad_weight and grad_bias N*H_out*W_out. For a conv_transpose2d
-case, the output is compared the same way. Variant rows show what the classic backward bugs do
+(C_out/groups)*kH*kW products, grad_weight and grad_bias N*H_out*W_out (a conv_transpose2d
+case's gradients likewise, with its own lengths; its output rows are harness.transposed's).
+Variant rows show what the classic backward bugs do
 on the case's data: grad_input without the flip (`kernel_flip`), the stride's zeros inserted at
 the wrong phase (`stride`), grad_weight flipped or transposed (`kernel_flip`), grad_bias averaged
-instead of summed (`bias`); for conv_transpose2d, the kernel not flipped (`kernel_flip`) and
-output_padding ignored (`padding`). A divergence is explained by the variant that reproduces it,
+instead of summed (`bias`). A divergence is explained by the variant that reproduces it,
 else by narrower arithmetic (`precision`), else `unknown`.
 """
 
@@ -47,8 +47,6 @@ BACKWARD_VARIANTS = (
     ("grad_weight_transposed", "grad_weight"),
     ("grad_bias_mean", "grad_bias"),
 )
-# the variant rows of a conv_transpose2d case (harness.variants has conv2d's)
-TRANSPOSED_VARIANTS = ("transposed_no_flip", "output_padding_ignored")
 
 
 def grad_output_arrays(case: Case) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +60,7 @@ def grad_output_arrays(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return native, native.astype(np.float64)
 
 
-def _magnitude_baselines(case: Case, compute: Callable, names, exact, counts) -> dict:
+def magnitude_baselines(case: Case, compute: Callable, names, exact, counts) -> dict:
     """Baselines of bilinear quantities: q from squares, M from absolute values.
 
     In float16 and bfloat16 the gradients are allowed accumulation in the dtype itself: torch's
@@ -102,21 +100,7 @@ def gradient_baselines(case: Case, arrays: CaseArrays, g64: np.ndarray) -> dict[
     _, _, kh, kw = case.weight_shape
     folds = 1 if case.padding_mode == "zeros" else 4  # padded positions fold onto the edges
     counts = ((c_out // case.groups) * kh * kw * folds, n * ho * wo, n * ho * wo)
-    return _magnitude_baselines(case, compute, GRADIENTS, exact, counts)
-
-
-def transposed_baseline(case: Case, arrays: CaseArrays) -> Baseline:
-    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
-    top, _, left, _ = case.pads
-    params = (case.stride, (top, left), case.output_padding, case.groups, case.dilation)
-
-    def compute(f):
-        return (gradients.conv_transpose2d(f(x), f(w), None if b is None else f(b), *params),)
-
-    exact = (gradients.conv_transpose2d(x, w, b, *params),)
-    return _magnitude_baselines(case, compute, ("output",), exact, (case.reduction_length,))[
-        "output"
-    ]
+    return magnitude_baselines(case, compute, GRADIENTS, exact, counts)
 
 
 @dataclass
@@ -136,6 +120,18 @@ def call_backward(
     handle padding modes, and folds its grad_input back through that padding)."""
     from harness import reference
 
+    if case.transposed:
+        from harness.calling import transposed_arguments
+
+        args = (
+            np.array(g),
+            np.array(arrays.input),
+            np.array(arrays.weight),
+            None if arrays.bias is None else np.array(arrays.bias),
+        )
+        return _read_gradients(
+            safe_call(func, args, transposed_arguments(case), timeout), case, False
+        )
     handles = bool(getattr(func, "handles_padding_mode", False))
     x = np.array(arrays.input)
     padding: object = case.padding
@@ -156,7 +152,10 @@ def call_backward(
         np.array(arrays.weight),
         None if arrays.bias is None else np.array(arrays.bias),
     )
-    called = safe_call(func, args, kwargs, timeout)
+    return _read_gradients(safe_call(func, args, kwargs, timeout), case, prepadded)
+
+
+def _read_gradients(called, case: Case, prepadded: bool) -> Gradients:
     if isinstance(called, Outcome):
         return Gradients({}, called.status, called.message)
     if not isinstance(called, (tuple, list)) or len(called) != 3:
@@ -221,29 +220,6 @@ def backward_variants(case: Case, arrays: CaseArrays, g64: np.ndarray) -> list[t
     ]
     if b is not None:
         variants.append(("grad_bias_mean", "grad_bias", "bias", exact[2] / (n * ho * wo)))
-    return variants
-
-
-def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
-    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
-    top, _, left, _ = case.pads
-    unflipped = gradients.conv_transpose2d(
-        x,
-        w[:, :, ::-1, ::-1],
-        b,
-        case.stride,
-        (top, left),
-        case.output_padding,
-        case.groups,
-        case.dilation,
-    )
-    variants = [("transposed_no_flip", "output", "kernel_flip", unflipped)]
-    ignored = None
-    if any(case.output_padding):
-        ignored = gradients.conv_transpose2d(
-            x, w, b, case.stride, (top, left), (0, 0), case.groups, case.dilation
-        )
-    variants.append(("output_padding_ignored", "output", "padding", ignored))
     return variants
 
 
@@ -321,19 +297,42 @@ def judged(record: Record, func: Callable, value, baseline, quantity, variants) 
     return record
 
 
+def transposed_gradient_baselines(case: Case, arrays: CaseArrays, g64) -> dict[str, Baseline]:
+    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    top, _, left, _ = case.pads
+    params = (case.stride, (top, left), case.output_padding, case.groups, case.dilation)
+
+    def compute(f):
+        return gradients.conv_transpose2d_backward(
+            f(g64), f(x), f(w), None if b is None else f(b), *params
+        )
+
+    exact = gradients.conv_transpose2d_backward(g64, x, w, b, *params)
+    n, _, h, wd = case.input_shape
+    _, og, kh, kw = case.weight_shape
+    ho, wo = case.output_shape[2:]
+    counts = (og * kh * kw, n * h * wd, n * ho * wo)
+    return magnitude_baselines(case, compute, GRADIENTS, exact, counts)
+
+
 def backward_records(
     case: Case, implementations: Sequence[tuple[str, Callable]], arrays: CaseArrays, options
 ) -> list[Record]:
     from harness.registry import operations_of
 
     g, g64 = grad_output_arrays(case)
-    baselines = gradient_baselines(case, arrays, g64)
-    variants = backward_variants(case, arrays, g64)
+    operation = "conv_transpose2d_backward" if case.transposed else "conv2d_backward"
+    if case.transposed:
+        baselines = transposed_gradient_baselines(case, arrays, g64)
+        variants: list[tuple] = []
+    else:
+        baselines = gradient_baselines(case, arrays, g64)
+        variants = backward_variants(case, arrays, g64)
     records = []
     for name, func in implementations:
-        backward = operations_of(name, func).get("conv2d_backward")
+        backward = operations_of(name, func).get(operation)
         if backward is None:
-            result = Gradients({}, "unsupported", f"{name} defines no conv2d_backward")
+            result = Gradients({}, "unsupported", f"{name} defines no {operation}")
         else:
             result = call_backward(backward, case, arrays, g, options.timeout)
         for quantity, baseline in baselines.items():
@@ -362,55 +361,4 @@ def backward_records(
             records.append(record)
     if options.variants:
         records.extend(variant_rows(case, baselines, variants))
-    return records
-
-
-def transposed_records(
-    case: Case, implementations: Sequence[tuple[str, Callable]], arrays: CaseArrays, options
-) -> list[Record]:
-    from harness.calling import call_implementation
-    from harness.registry import operations_of
-
-    baseline = transposed_baseline(case, arrays)
-    variants = transposed_variants(case, arrays)
-    records = []
-    for name, func in implementations:
-        transposed = operations_of(name, func).get("conv_transpose2d")
-        if transposed is None:
-            records.append(
-                quantity_record(
-                    case,
-                    name,
-                    "as_is",
-                    "output",
-                    baseline,
-                    None,
-                    status="unsupported",
-                    message=f"{name} defines no conv_transpose2d",
-                )
-            )
-            continue
-        outcome = call_implementation(transposed, case, arrays, options.timeout)
-        if outcome.output is None:
-            records.append(
-                quantity_record(
-                    case,
-                    name,
-                    "as_is",
-                    "output",
-                    baseline,
-                    None,
-                    status=outcome.status,
-                    message=outcome.message,
-                )
-            )
-            continue
-        record = quantity_record(case, name, "as_is", "output", baseline, outcome.output)
-        record = judged(record, transposed, outcome.output, baseline, "output", variants)
-        if outcome.contract:
-            record.status = "error"
-            record.message = f"{outcome.contract}; {record.message}"
-        records.append(record)
-    if options.variants:
-        records.extend(variant_rows(case, {"output": baseline}, variants))
     return records

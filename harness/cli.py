@@ -202,6 +202,11 @@ def cmd_explain(args) -> int:
     if not case.computes:
         why = case.skip_reason or f"it declares that torch rejects it ({case.rejection})"
         raise HarnessError(f"case '{case.id}' has no output to explain: {why}")
+    if case.transposed and args.quantity == "output":
+        raise HarnessError(
+            f"case '{case.id}' is a conv_transpose2d: explain shows conv2d's elements (its "
+            "grad_input, with --quantity grad_input, is the same true convolution)"
+        )
     if args.quantity != "output":
         from harness.explain_backward import explain_gradient_lines, parse_gradient_index
 

@@ -18,14 +18,13 @@ from harness.backward import (
     explain_quantity,
     grad_output_arrays,
     gradient_baselines,
-    transposed_baseline,
-    transposed_variants,
 )
 from harness.calling import call_implementation
 from harness.cases import case_from_dict
 from harness.compare import compare
 from harness.data import materialize
 from harness.probes import PROBES, Probe, ProbeResult
+from harness.transposed import transposed_baseline, transposed_variants
 
 BACKWARD_PROBES = (
     "orientation",

@@ -25,12 +25,12 @@ import numpy as np
 from harness import gradients, scipy_gradients
 from harness.implementations import torch_tensors, torch_threads
 
-OPERATIONS = ("conv2d", "conv2d_backward", "conv_transpose2d")
+OPERATIONS = ("conv2d", "conv2d_backward", "conv_transpose2d", "conv_transpose2d_backward")
 
 
 def operation_of(function_name: str) -> str:
     """The operation a function implements, by its name (conv2d unless named otherwise)."""
-    for name in ("conv2d_backward", "conv_transpose2d"):
+    for name in ("conv_transpose2d_backward", "conv2d_backward", "conv_transpose2d"):
         if function_name == name or function_name.endswith("_" + name):
             return name
     return "conv2d"
@@ -85,6 +85,31 @@ def torch_conv_transpose2d(
     return out.numpy()
 
 
+def torch_conv_transpose2d_backward(
+    grad_output,
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+):
+    """torch.autograd through F.conv_transpose2d."""
+    import torch
+    import torch.nn.functional as F
+
+    x, w, b = torch_tensors(input, weight, bias)
+    g = torch.from_numpy(np.ascontiguousarray(grad_output).copy())
+    leaves = [t.requires_grad_() for t in (x, w, b) if t is not None]
+    with torch_threads(), torch.enable_grad():
+        out = F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)
+        grads = torch.autograd.grad(out, leaves, grad_outputs=g.to(out.dtype))
+    arrays = [t.detach().numpy() for t in grads]
+    return arrays[0], arrays[1], arrays[2] if b is not None else None
+
+
 def _in_float32(function: Callable) -> Callable:
     """The reference operation computed in float32 for float16 inputs (as its conv2d leg)."""
 
@@ -109,20 +134,24 @@ def _in_float32(function: Callable) -> Callable:
 
 reference_conv2d_backward = _in_float32(gradients.conv2d_backward)
 reference_conv_transpose2d = _in_float32(gradients.conv_transpose2d)
+reference_conv_transpose2d_backward = _in_float32(gradients.conv_transpose2d_backward)
 
 # the built-ins' operations besides conv2d (which harness.registry knows)
 BUILTIN_OPERATIONS: dict[str, dict[str, Callable]] = {
     "torch": {
         "conv2d_backward": torch_conv2d_backward,
         "conv_transpose2d": torch_conv_transpose2d,
+        "conv_transpose2d_backward": torch_conv_transpose2d_backward,
     },
     "scipy": {
         "conv2d_backward": scipy_gradients.conv2d_backward,
         "conv_transpose2d": scipy_gradients.conv_transpose2d,
+        "conv_transpose2d_backward": scipy_gradients.conv_transpose2d_backward,
     },
     "reference": {
         "conv2d_backward": reference_conv2d_backward,
         "conv_transpose2d": reference_conv_transpose2d,
+        "conv_transpose2d_backward": reference_conv_transpose2d_backward,
     },
 }
 for _operations in BUILTIN_OPERATIONS.values():

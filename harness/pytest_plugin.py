@@ -173,7 +173,7 @@ class MatrixState:
             if case.computes:
                 for variant in planned_variants(case):
                     yield case, variant.implementation, variant.name
-            if backward and case.computes and not case.transposed:
+            if backward and case.computes:
                 from harness.backward import BACKWARD_VARIANTS, GRADIENTS
 
                 quantities = [q for q in GRADIENTS if q != "grad_bias" or case.bias is not None]
@@ -181,7 +181,7 @@ class MatrixState:
                     for quantity in quantities:
                         yield case, name, quantity
                 for variant_name, quantity in BACKWARD_VARIANTS:
-                    if quantity in quantities:
+                    if quantity in quantities and not case.transposed:
                         yield case, "reference", variant_name
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.backward import backward_records, transposed_records
+from harness.backward import backward_records
 from harness.baseline import Baseline, compute_baseline
 from harness.calling import Outcome, call_implementation, one_line
 from harness.case import Case
@@ -33,6 +33,7 @@ from harness.records import (
     shape_text,
 )
 from harness.registry import DEFAULT_IMPLEMENTATIONS, get_implementation, is_plugin, operations_of
+from harness.transposed import transposed_records
 from harness.variants import variant_records
 
 
@@ -309,7 +310,10 @@ def _case_records(
         )
     arrays = materialize(case)
     if case.transposed:
-        return transposed_records(case, implementations, arrays, options)
+        records = transposed_records(case, implementations, arrays, options)
+        if options.backward:
+            records.extend(backward_records(case, implementations, arrays, options))
+        return records
     baseline = compute_baseline(case, arrays)
     maps = sampled_maps(case)
     records = []

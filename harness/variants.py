@@ -46,7 +46,7 @@ def producer(mutation: Mutation) -> str:
 def planned_variants(case: Case) -> list[PlannedVariant]:
     """The variant rows a case gets, in report order."""
     if case.transposed:
-        from harness.backward import TRANSPOSED_VARIANTS
+        from harness.transposed import TRANSPOSED_VARIANTS
 
         return [PlannedVariant(name, PRODUCER) for name in TRANSPOSED_VARIANTS]
     return [PlannedVariant(m.name, producer(m)) for m in MUTATIONS.values()]

@@ -170,7 +170,7 @@ def test_the_pytest_matrix_takes_conv_backward():
     assert wrong.returncode == 1
     failed = [line for line in wrong.stdout.splitlines() if line.startswith("FAILED")]
     assert failed
-    assert all(line.rstrip().endswith("-grad_input]") for line in failed), failed[:3]
+    assert all("-grad_input]" in line for line in failed), failed[:3]
     assert "unexpected_divergence (cause: kernel_flip)" in wrong.stdout
 
 

@@ -1,0 +1,138 @@
+"""conv_transpose2d cases: their rows, compared with F.conv_transpose2d's semantics computed
+exactly (harness.gradients in float64), and their variants: the kernel not flipped
+(`kernel_flip`), output_padding ignored or put before the output (`padding`), the weight's channel
+axes read the wrong way round (`groups`). Their gradients (`run --backward`) are harness.backward's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from harness import gradients
+from harness.backward import judged, magnitude_baselines, quantity_record, variant_rows
+from harness.baseline import Baseline
+from harness.case import Case
+from harness.data import CaseArrays
+from harness.records import Record
+
+# the variant rows of a conv_transpose2d case (harness.variants has conv2d's)
+TRANSPOSED_VARIANTS = (
+    "transposed_no_flip",
+    "output_padding_ignored",
+    "output_padding_before",
+    "weight_channels_swapped",
+)
+
+
+def transposed_baseline(case: Case, arrays: CaseArrays) -> Baseline:
+    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    top, _, left, _ = case.pads
+    params = (case.stride, (top, left), case.output_padding, case.groups, case.dilation)
+
+    def compute(f):
+        return (gradients.conv_transpose2d(f(x), f(w), None if b is None else f(b), *params),)
+
+    exact = (gradients.conv_transpose2d(x, w, b, *params),)
+    return magnitude_baselines(case, compute, ("output",), exact, (case.reduction_length,))[
+        "output"
+    ]
+
+
+def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
+    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    top, _, left, _ = case.pads
+    unflipped = gradients.conv_transpose2d(
+        x,
+        w[:, :, ::-1, ::-1],
+        b,
+        case.stride,
+        (top, left),
+        case.output_padding,
+        case.groups,
+        case.dilation,
+    )
+    variants = [("transposed_no_flip", "output", "kernel_flip", unflipped)]
+    ignored = None
+    if any(case.output_padding):
+        ignored = gradients.conv_transpose2d(
+            x, w, b, case.stride, (top, left), (0, 0), case.groups, case.dilation
+        )
+    variants.append(("output_padding_ignored", "output", "padding", ignored))
+    before = None
+    if any(case.output_padding):  # the extra rows/columns put before the output, not after
+        oph, opw = case.output_padding
+        full = gradients.conv_transpose2d(
+            x, w, b, case.stride, (0, 0), case.output_padding, case.groups, case.dilation
+        )
+        ho, wo = case.output_shape[2:]
+        shifted = np.pad(full, ((0, 0), (0, 0), (oph, 0), (opw, 0)))
+        before = shifted[:, :, top : top + ho, left : left + wo]
+    variants.append(("output_padding_before", "output", "padding", before))
+    c_in, og, _, _ = case.weight_shape
+    swapped = None
+    if case.groups == 1 and c_in == og and c_in > 1:  # the weight read as (C_out, C_in, kH, kW)
+        swapped = gradients.conv_transpose2d(
+            x,
+            np.swapaxes(w, 0, 1),
+            b,
+            case.stride,
+            (top, left),
+            case.output_padding,
+            1,
+            case.dilation,
+        )
+    variants.append(("weight_channels_swapped", "output", "groups", swapped))
+    return variants
+
+
+def transposed_records(
+    case: Case, implementations: Sequence[tuple[str, Callable]], arrays: CaseArrays, options
+) -> list[Record]:
+    from harness.calling import call_implementation
+    from harness.registry import operations_of
+
+    baseline = transposed_baseline(case, arrays)
+    variants = transposed_variants(case, arrays)
+    records = []
+    for name, func in implementations:
+        transposed = operations_of(name, func).get("conv_transpose2d")
+        if transposed is None:
+            records.append(
+                quantity_record(
+                    case,
+                    name,
+                    "as_is",
+                    "output",
+                    baseline,
+                    None,
+                    status="unsupported",
+                    message=f"{name} defines no conv_transpose2d",
+                )
+            )
+            continue
+        outcome = call_implementation(transposed, case, arrays, options.timeout)
+        if outcome.output is None:
+            records.append(
+                quantity_record(
+                    case,
+                    name,
+                    "as_is",
+                    "output",
+                    baseline,
+                    None,
+                    status=outcome.status,
+                    message=outcome.message,
+                )
+            )
+            continue
+        record = quantity_record(case, name, "as_is", "output", baseline, outcome.output)
+        record = judged(record, transposed, outcome.output, baseline, "output", variants)
+        if outcome.contract:
+            record.status = "error"
+            record.message = f"{outcome.contract}; {record.message}"
+        records.append(record)
+    if options.variants:
+        records.extend(variant_rows(case, {"output": baseline}, variants))
+    return records
