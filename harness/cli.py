@@ -213,6 +213,10 @@ def cmd_explain(args) -> int:
         index = parse_gradient_index(args.at, case, args.quantity)
         for line in explain_gradient_lines(case, args.quantity, index):
             print(line)
+        if args.plot:
+            from harness.explain_backward import plot_gradient
+
+            print(plot_gradient(case, args.quantity, index, args.plot))
         return EXIT_OK
     at = parse_index(args.at, case)
     if args.plot:  # a bad --plot or --versus fails before the explanation is printed

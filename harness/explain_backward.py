@@ -167,3 +167,49 @@ def _grad_weight_lines(case: Case, g64, x, at) -> list[str]:
         lines.append(f"  sum (image {n}) = {number(products.sum())}")
     lines.append(f"sum over the batch: {number(total)}")
     return lines
+
+
+def plot_gradient(case: Case, quantity: str, at: tuple[int, ...], path: str) -> str:
+    """Heatmaps of the reference's gradient map containing `at` (an (n, c) map of grad_input, an
+    (o, c) kernel slice of grad_weight, grad_bias as one row), torch autograd's, and their
+    difference. Returns a summary line."""
+    from matplotlib.ticker import MaxNLocator
+
+    from harness.explain import _pyplot, check_plot_arguments
+
+    check_plot_arguments(path, "torch")
+    plt = _pyplot()
+    arrays = materialize(case)
+    _, g64 = grad_output_arrays(case)
+    x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    params = (case.stride, case.pads, case.dilation, case.groups, case.padding_mode)
+    names = ("grad_input", "grad_weight", "grad_bias")
+    ours = dict(zip(names, gradients.conv2d_backward(g64, x, w, b, *params), strict=True))
+    theirs = dict(zip(names, torch_conv2d_backward(g64, x, w, b, *params), strict=True))
+    if quantity == "grad_bias":
+        mine, other = ours[quantity][None, :], theirs[quantity][None, :]
+    else:
+        mine, other = ours[quantity][at[0], at[1]], theirs[quantity][at[0], at[1]]
+    difference = other - mine
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
+    panels = (
+        ("reference (float64)", mine),
+        ("torch autograd", other),
+        ("torch - reference", difference),
+    )
+    for axis, (title, data) in zip(axes, panels, strict=True):
+        axis.set_title(f"{quantity}: {title}", fontsize=10)
+        image = axis.imshow(data, cmap="coolwarm" if data is difference else "viridis")
+        figure.colorbar(image, ax=axis, shrink=0.8)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    from pathlib import Path
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=110)
+    except Exception as error:
+        raise HarnessError(f"--plot {path}: matplotlib could not write it: {error}") from None
+    finally:
+        plt.close(figure)
+    return f"plot written to {path}: greatest |torch - reference| {abs(difference).max():.3g}"

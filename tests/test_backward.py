@@ -189,3 +189,16 @@ def test_explain_a_gradient_element_shows_the_rotated_kernel():
     bad = run_cli("explain", "backward_seed_asymmetric", "--quantity", "grad_bias")
     assert bad.returncode == 2
     assert "no bias" in bad.stderr
+
+
+def test_explain_plots_a_gradient(tmp_path):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "plots" / "grad_weight.png"
+    result = run_cli(
+        "explain", "backward_groups", "--quantity", "grad_weight", "--at", "1,0,0,0", "--plot", path
+    )
+    assert result.returncode == 0, result.stderr
+    assert path.stat().st_size > 1000
+    assert "greatest |torch - reference|" in result.stdout
