@@ -157,12 +157,8 @@ def rejection_records(
     return records
 
 
-def refusal_records(case: Case, implementations, needed: int, budget: int) -> list[Record]:
-    message = (
-        f"refused: the case needs about {size_text(needed)} for its tensors and "
-        f"intermediate buffers, over the {size_text(budget)} budget; raise --max-memory "
-        "or make the case smaller"
-    )
+def error_rows(case: Case, implementations, message: str, baseline_shape: str) -> list[Record]:
+    """One `error` row per implementation, without an output: the case could not be run."""
     return [
         Record(
             **case_columns(case),
@@ -170,7 +166,7 @@ def refusal_records(case: Case, implementations, needed: int, budget: int) -> li
             variant="as_is",
             baseline=BASELINE,
             output_shape="",
-            baseline_shape=shape_text(case.output_shape),
+            baseline_shape=baseline_shape,
             max_abs_diff=None,
             max_rel_diff=None,
             mismatched=None,
@@ -186,6 +182,15 @@ def refusal_records(case: Case, implementations, needed: int, budget: int) -> li
         )
         for name, _ in implementations
     ]
+
+
+def refusal_records(case: Case, implementations, needed: int, budget: int) -> list[Record]:
+    message = (
+        f"refused: the case needs about {size_text(needed)} for its tensors and "
+        f"intermediate buffers, over the {size_text(budget)} budget; raise --max-memory "
+        "or make the case smaller"
+    )
+    return error_rows(case, implementations, message, shape_text(case.output_shape))
 
 
 def as_is_record(
@@ -273,29 +278,7 @@ def run_case(
         return _case_records(case, implementations, options)
     except Exception as error:
         message = harness_fault_text("running the case", error)
-        return [
-            Record(
-                **case_columns(case),
-                implementation=name,
-                variant="as_is",
-                baseline=BASELINE,
-                output_shape="",
-                baseline_shape="",
-                max_abs_diff=None,
-                max_rel_diff=None,
-                mismatched=None,
-                total=None,
-                worst_index="",
-                atol=None,
-                rtol=None,
-                expected="agree",
-                observed="error",
-                status="error",
-                cause="",
-                message=message,
-            )
-            for name, _ in implementations
-        ]
+        return error_rows(case, implementations, message, "")
 
 
 def _case_records(

@@ -90,7 +90,7 @@ def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
 def transposed_records(
     case: Case, implementations: Sequence[tuple[str, Callable]], arrays: CaseArrays, options
 ) -> list[Record]:
-    from harness.calling import call_implementation
+    from harness.calling import Outcome, call_implementation
     from harness.registry import operations_of
 
     baseline = transposed_baseline(case, arrays)
@@ -99,20 +99,9 @@ def transposed_records(
     for name, func in implementations:
         transposed = operations_of(name, func).get("conv_transpose2d")
         if transposed is None:
-            records.append(
-                quantity_record(
-                    case,
-                    name,
-                    "as_is",
-                    "output",
-                    baseline,
-                    None,
-                    status="unsupported",
-                    message=f"{name} defines no conv_transpose2d",
-                )
-            )
-            continue
-        outcome = call_implementation(transposed, case, arrays, options.timeout)
+            outcome = Outcome(None, "unsupported", f"{name} defines no conv_transpose2d")
+        else:
+            outcome = call_implementation(transposed, case, arrays, options.timeout)
         if outcome.output is None:
             records.append(
                 quantity_record(
@@ -128,7 +117,7 @@ def transposed_records(
             )
             continue
         record = quantity_record(case, name, "as_is", "output", baseline, outcome.output)
-        record = judged(record, transposed, outcome.output, baseline, "output", variants)
+        record = judged(record, transposed or func, outcome.output, baseline, "output", variants)
         if outcome.contract:
             record.status = "error"
             record.message = f"{outcome.contract}; {record.message}"
