@@ -5,8 +5,8 @@
 Needs a CUDA device; without one it says so and exits 0. Runs in well under 5 minutes on one
 GPU. Not part of the test suite. Prints, per implementation, the rows by status, how many float32
 rows TF32 moves beyond the per-element tolerance (cause precision) and the largest gap with its
-allowance there, and medians of torch CPU vs torch CUDA (synchronised) on the benchmark shapes. --out DIR writes the CSV
-report and a JSON summary there.
+allowance there, and medians of torch CPU vs torch CUDA (synchronised) on the benchmark shapes.
+--out DIR writes the CSV report and a JSON summary there.
 """
 
 from __future__ import annotations
