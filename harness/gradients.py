@@ -59,22 +59,11 @@ def conv2d_backward(
     w = np.asarray(weight, dtype=x.dtype)
     b = None if bias is None else np.asarray(bias, dtype=x.dtype)
     gy = np.asarray(grad_output, dtype=x.dtype)
-    reference.check_arguments(x, w, b, groups)
-    (sh, sw), (dh, dw) = (
-        reference.as_pair(stride, "stride"),
-        reference.as_pair(dilation, "dilation"),
+    (sh, sw), (dh, dw), (top, bottom, left, right) = backward_geometry(
+        x, w, b, gy, stride, padding, dilation, groups, padding_mode
     )
-    n, _, h, wd = x.shape
-    c_out, _, kh, kw = w.shape
-    if padding == "same" and (sh, sw) != (1, 1):
-        raise ValueError("padding='same' is not supported for strided convolutions")
-    top, bottom, left, right = reference.padding_amounts(padding, (kh, kw), (dh, dw))
-    reference.check_padding(h, wd, (top, bottom, left, right), padding_mode)
-    ho = reference.output_size(h, top, bottom, kh, sh, dh)
-    wo = reference.output_size(wd, left, right, kw, sw, dw)
-    if ho < 1 or wo < 1:
-        raise ValueError("the dilated kernel is larger than the padded input")
-    check_grad_output(gy, (n, c_out, ho, wo))
+    h, wd = x.shape[2:]
+    kh, kw = w.shape[2:]
     if padding_mode == "zeros":  # only the interior of xp's gradient: the rest is cropped away
         grad_input = transposed_window(gy, w, groups, (sh, sw), (dh, dw), (top, left), (h, wd))
     else:
@@ -142,6 +131,29 @@ def conv_transpose2d_backward(
     grad_weight = weight_gradient(gy, x, (kh, kw), (sh, sw), (dh, dw), (ph, pw), "zeros", groups)
     grad_bias = None if b is None else _bias_gradient(gy)
     return grad_input, grad_weight, grad_bias
+
+
+def backward_geometry(x, w, b, gy, stride, padding, dilation, groups, padding_mode):
+    """(stride, dilation, (top, bottom, left, right)) of a conv2d backward call, after checking
+    its arguments as the forward pass would and grad_output's shape (ValueError otherwise)."""
+    reference.check_arguments(x, w, b, groups)
+    (sh, sw), (dh, dw) = (
+        reference.as_pair(stride, "stride"),
+        reference.as_pair(dilation, "dilation"),
+    )
+    n, _, h, wd = x.shape
+    c_out, _, kh, kw = w.shape
+    if padding == "same" and (sh, sw) != (1, 1):
+        raise ValueError("padding='same' is not supported for strided convolutions")
+    pads = reference.padding_amounts(padding, (kh, kw), (dh, dw))
+    top, bottom, left, right = pads
+    reference.check_padding(h, wd, pads, padding_mode)
+    ho = reference.output_size(h, top, bottom, kh, sh, dh)
+    wo = reference.output_size(wd, left, right, kw, sw, dw)
+    if ho < 1 or wo < 1:
+        raise ValueError("the dilated kernel is larger than the padded input")
+    check_grad_output(gy, (n, c_out, ho, wo))
+    return (sh, sw), (dh, dw), (top, bottom, left, right)
 
 
 def check_grad_output(gy: np.ndarray, shape: tuple[int, ...]) -> None:

@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import reference
-from harness.gradients import transposed_arguments
+from harness.gradients import backward_geometry, transposed_arguments
 from harness.implementations import NUMPY_PAD_MODES, scipy_conv2d, spread_kernel
 
 
@@ -49,23 +48,11 @@ def conv2d_backward(
     """(grad_input, grad_weight, grad_bias) of y = conv2d(input, weight, bias, ...) for the
     gradient `grad_output` of y; grad_bias is None when bias is None."""
     x, w, b, gy, dtype = _work_arrays(input, weight, bias, grad_output)
-    reference.check_arguments(x, w, b, groups)
-    (sh, sw), (dh, dw) = (
-        reference.as_pair(stride, "stride"),
-        reference.as_pair(dilation, "dilation"),
+    (sh, sw), (dh, dw), (top, bottom, left, right) = backward_geometry(
+        x, w, b, gy, stride, padding, dilation, groups, padding_mode
     )
-    n, _, h, wd = x.shape
-    c_out, _, kh, kw = w.shape
-    if padding == "same" and (sh, sw) != (1, 1):
-        raise ValueError("padding='same' is not supported for strided convolutions")
-    top, bottom, left, right = reference.padding_amounts(padding, (kh, kw), (dh, dw))
-    reference.check_padding(h, wd, (top, bottom, left, right), padding_mode)
-    ho = reference.output_size(h, top, bottom, kh, sh, dh)
-    wo = reference.output_size(wd, left, right, kw, sw, dw)
-    if ho < 1 or wo < 1:
-        raise ValueError("the dilated kernel is larger than the padded input")
-    if gy.shape != (n, c_out, ho, wo):
-        raise ValueError(f"grad_output must have shape {(n, c_out, ho, wo)}, got {gy.shape}")
+    h, wd = x.shape[2:]
+    kh, kw = w.shape[2:]
     upsampled = upsample(gy, (sh, sw))
     spread = spread_kernel(w, (dh, dw))
     hp, wp = h + top + bottom, wd + left + right
