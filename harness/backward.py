@@ -194,11 +194,15 @@ def _shift_strided(a: np.ndarray, stride) -> np.ndarray:
     return out
 
 
-def backward_variants(case: Case, arrays: CaseArrays, g64: np.ndarray) -> list[tuple]:
-    """(variant, quantity, cause, output or None if invisible by construction)."""
+def backward_variants(
+    case: Case, arrays: CaseArrays, g64: np.ndarray, baselines: dict[str, Baseline]
+) -> list[tuple]:
+    """(variant, quantity, cause, output or None if invisible by construction), from the exact
+    gradients the baselines hold."""
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
     params = (case.stride, case.pads, case.dilation, case.groups, case.padding_mode)
-    exact = gradients.conv2d_backward(g64, x, w, b, *params)
+    grad_input, grad_weight = baselines["grad_input"].exact, baselines["grad_weight"].exact
+    grad_bias = baselines["grad_bias"].exact if "grad_bias" in baselines else None
     unflipped = gradients.conv2d_backward(g64, x, w[:, :, ::-1, ::-1], b, *params)[0]
     _, _, kh, kw = case.weight_shape
     n, _, ho, wo = case.output_shape
@@ -208,18 +212,18 @@ def backward_variants(case: Case, arrays: CaseArrays, g64: np.ndarray) -> list[t
             "grad_input_stride_phase",
             "grad_input",
             "stride",
-            _shift_strided(exact[0], case.stride) if case.stride != (1, 1) else None,
+            _shift_strided(grad_input, case.stride) if case.stride != (1, 1) else None,
         ),
-        ("grad_weight_flipped", "grad_weight", "kernel_flip", exact[1][:, :, ::-1, ::-1]),
+        ("grad_weight_flipped", "grad_weight", "kernel_flip", grad_weight[:, :, ::-1, ::-1]),
         (
             "grad_weight_transposed",
             "grad_weight",
             "kernel_flip",
-            np.swapaxes(exact[1], 2, 3) if kh == kw else None,
+            np.swapaxes(grad_weight, 2, 3) if kh == kw else None,
         ),
     ]
-    if b is not None:
-        variants.append(("grad_bias_mean", "grad_bias", "bias", exact[2] / (n * ho * wo)))
+    if grad_bias is not None:
+        variants.append(("grad_bias_mean", "grad_bias", "bias", grad_bias / (n * ho * wo)))
     return variants
 
 
@@ -327,7 +331,7 @@ def backward_records(
         variants: list[tuple] = []
     else:
         baselines = gradient_baselines(case, arrays, g64)
-        variants = backward_variants(case, arrays, g64)
+        variants = backward_variants(case, arrays, g64, baselines)
     records = []
     for name, func in implementations:
         backward = operations_of(name, func).get(operation)

@@ -216,10 +216,10 @@ def safe_call(func: Callable, args: tuple, kwargs: dict, timeout: float | None):
     tensors that require grad (its result may stay attached to autograd)."""
     originals = [None if a is None else a.copy() for a in args]
     if getattr(func, "accepts_tensors", False):
-        from harness.implementations import torch_tensors
+        import torch
 
         args = tuple(
-            None if a is None else torch_tensors(a, a, None)[0].requires_grad_() for a in args
+            None if a is None else torch.from_numpy(a.copy()).requires_grad_() for a in args
         )
     try:
         with time_limit(timeout):

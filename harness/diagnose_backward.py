@@ -114,7 +114,7 @@ def backward_results(backward: Callable) -> list[ProbeResult]:
         g, g64 = grad_output_arrays(case)
         baselines = gradient_baselines(case, arrays, g64)
         gradients = call_backward(backward, case, arrays, g, None)
-        variants = backward_variants(case, arrays, g64)
+        variants = backward_variants(case, arrays, g64, baselines)
         for quantity, baseline in baselines.items():
             named = Probe(
                 f"{quantity}:{probe.property}", probe.cause, probe.fields, probe.description

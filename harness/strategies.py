@@ -36,8 +36,7 @@ def tensor_specs(draw, shape: list[int], kinds=DATA_KINDS) -> dict:
     return spec
 
 
-def _padding_forms(kernel: tuple[int, int], stride: tuple[int, int]):
-    _ekh, _ekw = kernel
+def _padding_forms(stride: tuple[int, int]):
     amounts = st.integers(0, 3)
     forms = [
         st.just("valid"),
@@ -95,7 +94,7 @@ def conv2d_cases(
     stride = (draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride)))
     dilation = (draw(st.integers(1, max_dilation)), draw(st.integers(1, max_dilation)))
     effective = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
-    padding = draw(_padding_forms(effective, stride))
+    padding = draw(_padding_forms(stride))
     mode = draw(st.sampled_from(padding_modes))
     top, bottom, left, right = _pads(padding, effective)
     if mode != "zeros" and not any((top, bottom, left, right)):
