@@ -89,7 +89,7 @@ def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
         # other padding modes and (top, bottom, left, right) are applied here, as nn.Conv2d does
         top, _bottom, left, _right = case.pads
         if harness_pads_first(case, False):
-            reference.check_padding(x.shape[2], x.shape[3], case.pads, case.padding_mode)
+            reference.check_padding(x.shape[2:], case.pads, case.padding_mode)
             x = reference.pad(x, case.pads, case.padding_mode)
             padding = 0
         elif not isinstance(padding, str):

@@ -134,26 +134,28 @@ def conv_transpose2d_backward(
 
 
 def backward_geometry(x, w, b, gy, stride, padding, dilation, groups, padding_mode):
-    """(stride, dilation, (top, bottom, left, right)) of a conv2d backward call, after checking
-    its arguments as the forward pass would and grad_output's shape (ValueError otherwise)."""
+    """(stride, dilation, pads) of a convolution's backward call (per spatial axis; pads flat
+    (before, after) per axis, (top, bottom, left, right) in 2-D), after checking its arguments as
+    the forward pass would and grad_output's shape (ValueError otherwise)."""
     reference.check_arguments(x, w, b, groups)
-    (sh, sw), (dh, dw) = (
-        reference.as_pair(stride, "stride"),
-        reference.as_pair(dilation, "dilation"),
-    )
-    n, _, h, wd = x.shape
-    c_out, _, kh, kw = w.shape
-    if padding == "same" and (sh, sw) != (1, 1):
+    rank = x.ndim - 2
+    strides = reference.as_tuple(stride, rank, "stride")
+    dilations = reference.as_tuple(dilation, rank, "dilation")
+    if padding == "same" and any(s != 1 for s in strides):
         raise ValueError("padding='same' is not supported for strided convolutions")
-    pads = reference.padding_amounts(padding, (kh, kw), (dh, dw))
-    top, bottom, left, right = pads
-    reference.check_padding(h, wd, pads, padding_mode)
-    ho = reference.output_size(h, top, bottom, kh, sh, dh)
-    wo = reference.output_size(wd, left, right, kw, sw, dw)
-    if ho < 1 or wo < 1:
+    kernel = tuple(w.shape[2:])
+    pads = reference.padding_amounts(padding, kernel, dilations)
+    reference.check_padding(tuple(x.shape[2:]), pads, padding_mode)
+    sizes = tuple(
+        reference.output_size(size, pads[2 * a], pads[2 * a + 1], k, s, d)
+        for a, (size, k, s, d) in enumerate(
+            zip(x.shape[2:], kernel, strides, dilations, strict=True)
+        )
+    )
+    if min(sizes) < 1:
         raise ValueError("the dilated kernel is larger than the padded input")
-    check_grad_output(gy, (n, c_out, ho, wo))
-    return (sh, sw), (dh, dw), (top, bottom, left, right)
+    check_grad_output(gy, (x.shape[0], w.shape[0], *sizes))
+    return strides, dilations, pads
 
 
 def check_grad_output(gy: np.ndarray, shape: tuple[int, ...]) -> None:
@@ -162,9 +164,13 @@ def check_grad_output(gy: np.ndarray, shape: tuple[int, ...]) -> None:
 
 
 def transposed_arguments(x, w, b, stride, padding, output_padding, groups, dilation):
-    """(stride, padding, dilation, output size) as pairs, or ValueError where torch refuses."""
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"expected 4-D input and weight, got {x.ndim}-D and {w.ndim}-D")
+    """(stride, padding, dilation, output size), one value per spatial axis each, or ValueError
+    where torch refuses."""
+    if x.ndim != w.ndim or x.ndim not in (3, 4, 5):
+        raise ValueError(
+            f"expected input and weight of the same rank, 3-D to 5-D, got {x.ndim}-D and {w.ndim}-D"
+        )
+    rank = x.ndim - 2
     c_in = x.shape[1]
     if groups < 1 or c_in % groups or w.shape[0] != c_in:
         raise ValueError(
@@ -173,14 +179,17 @@ def transposed_arguments(x, w, b, stride, padding, output_padding, groups, dilat
     if b is not None and b.shape != (w.shape[1] * groups,):
         raise ValueError(f"bias must have shape ({w.shape[1] * groups},), got {tuple(b.shape)}")
     if isinstance(padding, str):
-        raise ValueError(f"conv_transpose2d takes an int or a pair as padding, got {padding!r}")
-    stride_pair = reference.as_pair(stride, "stride")
-    padding_pair = reference.as_pair(padding, "padding")
-    dilation_pair = reference.as_pair(dilation, "dilation")
-    extra = reference.as_pair(output_padding, "output_padding")
+        raise ValueError(
+            f"a transposed convolution takes an int or one value per axis as padding, "
+            f"got {padding!r}"
+        )
+    strides = reference.as_tuple(stride, rank, "stride")
+    paddings = reference.as_tuple(padding, rank, "padding")
+    dilations = reference.as_tuple(dilation, rank, "dilation")
+    extra = reference.as_tuple(output_padding, rank, "output_padding")
     sizes = []
     for size, k, s, p, d, op in zip(
-        x.shape[2:], w.shape[2:], stride_pair, padding_pair, dilation_pair, extra, strict=True
+        x.shape[2:], w.shape[2:], strides, paddings, dilations, extra, strict=True
     ):
         if s < 1 or d < 1 or p < 0 or op < 0:
             raise ValueError("stride and dilation must be positive, padding non-negative")
@@ -189,7 +198,7 @@ def transposed_arguments(x, w, b, stride, padding, output_padding, groups, dilat
         sizes.append((size - 1) * s - 2 * p + d * (k - 1) + op + 1)
     if min(sizes) < 1:
         raise ValueError(f"the output size {tuple(sizes)} is not positive")
-    return stride_pair, padding_pair, dilation_pair, (sizes[0], sizes[1])
+    return strides, paddings, dilations, tuple(sizes)
 
 
 def transposed_window(gy, w, groups: int, stride: Pair, dilation: Pair, start: Pair, size: Pair):

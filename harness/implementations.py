@@ -162,7 +162,7 @@ def scipy_conv2d(
         raise ValueError("padding='same' is not supported for strided convolutions")
     top, bottom, left, right = reference.padding_amounts(padding, (kh, kw), (dh, dw))
     h, w_in = x.shape[2], x.shape[3]
-    reference.check_padding(h, w_in, (top, bottom, left, right), padding_mode)
+    reference.check_padding((h, w_in), (top, bottom, left, right), padding_mode)
     ho = reference.output_size(h, top, bottom, kh, sh, dh)
     wo = reference.output_size(w_in, left, right, kw, sw, dw)
     if ho < 1 or wo < 1:

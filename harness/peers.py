@@ -186,7 +186,7 @@ def onnxruntime_conv2d(
         )
     elem = _ONNX_TYPES[x.dtype]
     top, bottom, left, right = _explicit_pads(padding, w.shape[2:], dilation, stride)
-    reference.check_padding(x.shape[2], x.shape[3], (top, bottom, left, right), padding_mode)
+    reference.check_padding(x.shape[2:], (top, bottom, left, right), padding_mode)
     nodes, inputs, initializers = [], [helper.make_tensor_value_info("x", elem, list(x.shape))], []
     conv_input, conv_pads = "x", [top, left, bottom, right]
     if padding_mode != "zeros" and any((top, bottom, left, right)):

@@ -30,33 +30,42 @@ BLOCK_BYTES = 2 * 2**20  # accumulator block of output positions: stays in cache
 TAP_COLUMNS = 16  # taps with fewer input channels than this share one matrix product
 
 
-def as_pair(value, name: str) -> tuple[int, int]:
+def as_tuple(value, rank: int, name: str) -> tuple[int, ...]:
+    """`value` (an int or one value per spatial axis) as `rank` ints."""
     if isinstance(value, (int, np.integer)):
-        value = (value, value)
-    pair = tuple(int(v) for v in value)
-    if len(pair) != 2:
-        raise ValueError(f"{name} must be an int or a pair, got {value!r}")
-    return pair
+        value = (value,) * rank
+    values = tuple(int(v) for v in value)
+    if len(values) != rank:
+        raise ValueError(f"{name} must be an int or {rank} values (one per axis), got {value!r}")
+    return values
 
 
-def padding_amounts(padding, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
-    """(top, bottom, left, right) for any accepted form of `padding`."""
+def as_pair(value, name: str) -> tuple[int, int]:
+    return as_tuple(value, 2, name)  # type: ignore[return-value]
+
+
+def padding_amounts(padding, kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
+    """(before, after) per spatial axis, flat: (top, bottom, left, right) in 2-D, for any accepted
+    form of `padding`: an int, one value per axis, a (before, after) pair per axis, 'same' (the
+    extra element after, as torch) or 'valid'."""
+    rank = len(kernel)
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0, 0, 0)
+            return (0,) * (2 * rank)
         if padding != "same":
             raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
-        total = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
-        return (total[0] // 2, total[0] - total[0] // 2, total[1] // 2, total[1] - total[1] // 2)
+        totals = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
+        return tuple(p for total in totals for p in (total // 2, total - total // 2))
     if isinstance(padding, (int, np.integer)):
-        return (int(padding),) * 4
+        return (int(padding),) * (2 * rank)
     values = tuple(int(p) for p in padding)
-    if len(values) == 2:
-        return (values[0], values[0], values[1], values[1])
-    if len(values) == 4:
+    if len(values) == rank:
+        return tuple(p for value in values for p in (value, value))
+    if len(values) == 2 * rank:
         return values
     raise ValueError(
-        f"padding must be an int, a pair, a 4-tuple, 'same' or 'valid', got {padding!r}"
+        f"padding must be an int, {rank} values, {2 * rank} values (before, after per axis), "
+        f"'same' or 'valid', got {padding!r}"
     )
 
 
@@ -100,13 +109,17 @@ def _padded_rows(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, mode: str) -
     return out
 
 
-def check_padding(h: int, w: int, pads, mode: str) -> None:
+def check_padding(sizes: tuple[int, ...], pads, mode: str) -> None:
     """ValueError where torch's F.pad refuses: reflect pad >= size, circular beyond one period."""
-    top, bottom, left, right = pads
-    if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
-        raise ValueError(f"reflect padding {tuple(pads)} must be smaller than the input {h}x{w}")
-    if mode == "circular" and (max(top, bottom) > h or max(left, right) > w):
-        raise ValueError(f"circular padding {tuple(pads)} wraps more than once around {h}x{w}")
+    shape = "x".join(str(size) for size in sizes)
+    for axis, size in enumerate(sizes):
+        before, after = pads[2 * axis], pads[2 * axis + 1]
+        if mode == "reflect" and max(before, after) >= size:
+            raise ValueError(
+                f"reflect padding {tuple(pads)} must be smaller than the input {shape}"
+            )
+        if mode == "circular" and max(before, after) > size:
+            raise ValueError(f"circular padding {tuple(pads)} wraps more than once around {shape}")
 
 
 def output_size(size: int, before: int, after: int, kernel: int, stride: int, dilation: int) -> int:
@@ -114,9 +127,12 @@ def output_size(size: int, before: int, after: int, kernel: int, stride: int, di
 
 
 def check_arguments(x, w, b, groups):
-    """Raise ValueError unless the shapes fit conv2d (4-D, channels divisible by groups, bias)."""
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"expected 4-D input and weight, got {x.ndim}-D and {w.ndim}-D")
+    """Raise ValueError unless the shapes fit a convolution: input and weight of the same rank,
+    3 to 5 axes (N, C, *spatial), channels divisible by groups, bias of C_out."""
+    if x.ndim != w.ndim or x.ndim not in (3, 4, 5):
+        raise ValueError(
+            f"expected input and weight of the same rank, 3-D to 5-D, got {x.ndim}-D and {w.ndim}-D"
+        )
     c_in, c_out = x.shape[1], w.shape[0]
     if groups < 1 or c_in % groups or c_out % groups or w.shape[1] * groups != c_in:
         raise ValueError(
@@ -152,7 +168,7 @@ def conv2d(
     if padding == "same" and (sh, sw) != (1, 1):
         raise ValueError("padding='same' is not supported for strided convolutions")
     top, bottom, left, right = padding_amounts(padding, (kh, kw), (dh, dw))
-    check_padding(h, wd, (top, bottom, left, right), padding_mode)
+    check_padding((h, wd), (top, bottom, left, right), padding_mode)
     ho = output_size(h, top, bottom, kh, sh, dh)
     wo = output_size(wd, left, right, kw, sw, dw)
     if ho < 1 or wo < 1:
