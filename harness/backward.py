@@ -1,4 +1,6 @@
-"""Backward rows (`run --backward`): the gradients of conv2d and of conv_transpose2d cases.
+"""Backward rows (`run --backward`): the gradients of convolution and transposed convolution
+cases of every rank (conv1d/2d/3d, conv_transpose1d/2d/3d; written below for 2-D, the same per
+axis in 1-D and 3-D).
 
 For a conv2d case, the gradients of y = conv2d(x, w, b) for a grad_output g (the case's
 `grad_output`, else drawn from the case: normal, seeded by the case id) are compared quantity by
@@ -15,6 +17,7 @@ else by narrower arithmetic (`precision`), else `unknown`.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ import numpy as np
 
 from harness import gradients
 from harness.baseline import Baseline, rounded
-from harness.calling import Outcome, read_result, safe_call
+from harness.calling import Outcome, compact, read_result, safe_call
 from harness.case import Case
 from harness.compare import (
     UNIT_ROUNDOFF,
@@ -52,7 +55,7 @@ BACKWARD_VARIANTS = (
 def grad_output_arrays(case: Case) -> tuple[np.ndarray, np.ndarray]:
     """(in the case dtype, in float64): the case's grad_output, or one drawn from its id."""
     if case.grad_output is not None:
-        values = to_array(case.grad_output, 4)
+        values = to_array(case.grad_output, case.rank + 2)
     else:
         seed = zlib.crc32(case.id.encode())
         values = generate(TensorSpec(shape=list(case.output_shape), init="normal", seed=seed))
@@ -96,10 +99,11 @@ def gradient_baselines(case: Case, arrays: CaseArrays, g64: np.ndarray) -> dict[
         return gradients.conv2d_backward(f(g64), f(x), f(w), None if b is None else f(b), *params)
 
     exact = gradients.conv2d_backward(g64, x, w, b, *params)
-    n, c_out, ho, wo = case.output_shape
-    _, _, kh, kw = case.weight_shape
-    folds = 1 if case.padding_mode == "zeros" else 4  # padded positions fold onto the edges
-    counts = ((c_out // case.groups) * kh * kw * folds, n * ho * wo, n * ho * wo)
+    c_out, taps = case.output_shape[1], math.prod(case.kernel)
+    positions = case.output_shape[0] * math.prod(case.output_shape[2:])
+    # padded positions fold onto the edges: up to 2 per axis
+    folds = 1 if case.padding_mode == "zeros" else 2**case.rank
+    counts = ((c_out // case.groups) * taps * folds, positions, positions)
     return magnitude_baselines(case, compute, GRADIENTS, exact, counts)
 
 
@@ -140,8 +144,7 @@ def call_backward(
         x = reference.pad(x, case.pads, case.padding_mode)
         padding = 0
     elif not handles and not isinstance(case.padding, str):
-        top, _, left, _ = case.pads
-        padding = top if top == left else (top, left)
+        padding = compact(case.pads[0::2])
     kwargs: dict = {"stride": case.stride, "padding": padding, "dilation": case.dilation}
     kwargs["groups"] = case.groups
     if handles:
@@ -175,7 +178,7 @@ def _read_gradients(called, case: Case, prepadded: bool) -> Gradients:
         if outcome.output is None:
             return Gradients({}, outcome.status, f"{name}: {outcome.message}")
         value = outcome.output
-        if name == "grad_input" and prepadded and value.ndim == 4:
+        if name == "grad_input" and prepadded and value.ndim == case.rank + 2:
             value = gradients.fold_padding(
                 value, case.pads, case.input_shape[2:], case.padding_mode
             )
@@ -187,10 +190,14 @@ def _read_gradients(called, case: Case, prepadded: bool) -> Gradients:
 
 # name -> (quantity, cause, how it changes the exact gradients)
 def _shift_strided(a: np.ndarray, stride) -> np.ndarray:
-    """grad_input as if the stride's zeros were inserted one position late."""
+    """grad_input as if the stride's zeros were inserted one position late (on every strided
+    axis)."""
     out = np.zeros_like(a)
-    sh, sw = (1 if s > 1 else 0 for s in stride)
-    out[:, :, sh:, sw:] = a[:, :, : a.shape[2] - sh, : a.shape[3] - sw]
+    late = [1 if s > 1 else 0 for s in stride]
+    target = tuple(slice(k, None) for k in late)
+    source = tuple(slice(0, size - k) for size, k in zip(a.shape[2:], late, strict=True))
+    every = (slice(None), slice(None))
+    out[every + target] = a[every + source]
     return out
 
 
@@ -203,27 +210,30 @@ def backward_variants(
     params = (case.stride, case.pads, case.dilation, case.groups, case.padding_mode)
     grad_input, grad_weight = baselines["grad_input"].exact, baselines["grad_weight"].exact
     grad_bias = baselines["grad_bias"].exact if "grad_bias" in baselines else None
-    unflipped = gradients.conv2d_backward(g64, x, w[:, :, ::-1, ::-1], b, *params)[0]
-    _, _, kh, kw = case.weight_shape
-    n, _, ho, wo = case.output_shape
+    spatial = tuple(range(2, w.ndim))
+    unflipped = gradients.conv2d_backward(g64, x, np.flip(w, spatial), b, *params)[0]
+    kernel = case.kernel
+    positions = case.output_shape[0] * math.prod(case.output_shape[2:])
     variants = [
         ("grad_input_no_flip", "grad_input", "kernel_flip", unflipped),
         (
             "grad_input_stride_phase",
             "grad_input",
             "stride",
-            _shift_strided(grad_input, case.stride) if case.stride != (1, 1) else None,
+            _shift_strided(grad_input, case.stride) if max(case.stride) > 1 else None,
         ),
-        ("grad_weight_flipped", "grad_weight", "kernel_flip", grad_weight[:, :, ::-1, ::-1]),
-        (
+        ("grad_weight_flipped", "grad_weight", "kernel_flip", np.flip(grad_weight, spatial)),
+        (  # the last two spatial axes exchanged, where the kernel is square in them
             "grad_weight_transposed",
             "grad_weight",
             "kernel_flip",
-            np.swapaxes(grad_weight, 2, 3) if kh == kw else None,
+            np.swapaxes(grad_weight, -2, -1)
+            if len(kernel) > 1 and kernel[-2] == kernel[-1]
+            else None,
         ),
     ]
     if grad_bias is not None:
-        variants.append(("grad_bias_mean", "grad_bias", "bias", grad_bias / (n * ho * wo)))
+        variants.append(("grad_bias_mean", "grad_bias", "bias", grad_bias / positions))
     return variants
 
 
@@ -303,8 +313,7 @@ def judged(record: Record, func: Callable, value, baseline, quantity, variants) 
 
 def transposed_gradient_baselines(case: Case, arrays: CaseArrays, g64) -> dict[str, Baseline]:
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
-    top, _, left, _ = case.pads
-    params = (case.stride, (top, left), case.output_padding, case.groups, case.dilation)
+    params = (case.stride, case.pads[0::2], case.output_padding, case.groups, case.dilation)
 
     def compute(f):
         return gradients.conv_transpose2d_backward(
@@ -312,10 +321,12 @@ def transposed_gradient_baselines(case: Case, arrays: CaseArrays, g64) -> dict[s
         )
 
     exact = gradients.conv_transpose2d_backward(g64, x, w, b, *params)
-    n, _, h, wd = case.input_shape
-    _, og, kh, kw = case.weight_shape
-    ho, wo = case.output_shape[2:]
-    counts = (og * kh * kw, n * h * wd, n * ho * wo)
+    n, taps = case.input_shape[0], math.prod(case.kernel)
+    counts = (
+        case.weight_shape[1] * taps,
+        n * math.prod(case.input_shape[2:]),
+        n * math.prod(case.output_shape[2:]),
+    )
     return magnitude_baselines(case, compute, GRADIENTS, exact, counts)
 
 
@@ -325,7 +336,7 @@ def backward_records(
     from harness.registry import operations_of
 
     g, g64 = grad_output_arrays(case)
-    operation = "conv_transpose2d_backward" if case.transposed else "conv2d_backward"
+    operation = f"{case.op}_backward"
     if case.transposed:
         baselines = transposed_gradient_baselines(case, arrays, g64)
         variants: list[tuple] = []

@@ -76,8 +76,8 @@ def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
     """Positional inputs and keyword parameters to call an implementation with."""
     x = np.array(arrays.input)
     kwargs: dict = {
-        "stride": _compact_pair(case.stride),
-        "dilation": _compact_pair(case.dilation),
+        "stride": compact(case.stride),
+        "dilation": compact(case.dilation),
         "groups": case.groups,
     }
     padding: str | int | tuple[int, ...] = case.padding
@@ -85,23 +85,24 @@ def call_arguments(case: Case, arrays: CaseArrays, handles_padding_mode: bool):
         kwargs["padding"] = padding
         kwargs["padding_mode"] = case.padding_mode
     else:
-        # F.conv2d's forms pass through: int, (pH, pW), 'same', 'valid' with zero padding;
-        # other padding modes and (top, bottom, left, right) are applied here, as nn.Conv2d does
-        top, _bottom, left, _right = case.pads
+        # F.convNd's forms pass through: int, one value per axis, 'same', 'valid' with zero
+        # padding; other padding modes and (before, after) per axis are applied here, as
+        # nn.ConvNd does
         if harness_pads_first(case, False):
             reference.check_padding(x.shape[2:], case.pads, case.padding_mode)
             x = reference.pad(x, case.pads, case.padding_mode)
             padding = 0
         elif not isinstance(padding, str):
-            padding = top if top == left else (top, left)
+            padding = compact(case.pads[0::2])
         kwargs["padding"] = padding
     weight = np.array(arrays.weight)
     bias = None if arrays.bias is None else np.array(arrays.bias)
     return (x, weight, bias), kwargs
 
 
-def _compact_pair(pair: tuple[int, int]):
-    return pair[0] if pair[0] == pair[1] else pair
+def compact(values: tuple[int, ...]) -> int | tuple[int, ...]:
+    """One int when every axis has the same value (torch's short form), else the tuple."""
+    return values[0] if len(set(values)) == 1 else values
 
 
 def to_numpy(result) -> tuple[np.ndarray, str | None]:
@@ -182,7 +183,7 @@ def output_contract(dtype: str | None, case_dtype: str) -> str:
 def call_implementation(
     func: Callable, case: Case, arrays: CaseArrays, timeout: float | None = None, maps=None
 ) -> Outcome:
-    """Call a conv2d (or, for a conv_transpose2d case, a conv_transpose2d) on the case."""
+    """Call a convolution (or, for a transposed case, a transposed convolution) on the case."""
     handles = bool(getattr(func, "handles_padding_mode", False))
     try:
         args, kwargs = call_arguments(case, arrays, handles)
@@ -199,14 +200,13 @@ def call_implementation(
 
 
 def transposed_arguments(case: Case) -> dict:
-    """F.conv_transpose2d's keyword arguments for a conv_transpose2d case."""
-    top, _, left, _ = case.pads
+    """F.conv_transposeNd's keyword arguments for a transposed case."""
     return {
-        "stride": _compact_pair(case.stride),
-        "padding": _compact_pair((top, left)),
-        "output_padding": _compact_pair(case.output_padding),
+        "stride": compact(case.stride),
+        "padding": compact(case.pads[0::2]),
+        "output_padding": compact(case.output_padding),
         "groups": case.groups,
-        "dilation": _compact_pair(case.dilation),
+        "dilation": compact(case.dilation),
     }
 
 

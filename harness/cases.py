@@ -127,7 +127,9 @@ def _load_file(path: str, seen: dict[str, str]) -> tuple[list[Case], list[str]]:
         merged = {**defaults, **raw}
         model = validate_case_dict(merged, where, problems)
         if model is not None:
-            checked = check_case(to_case(model, path, raw), where, problems, in_sweep=False)
+            checked = check_case(
+                to_case(model, path, raw, where, problems), where, problems, in_sweep=False
+            )
             if checked is not None:
                 cases.append(checked)
 
@@ -153,7 +155,9 @@ def case_from_dict(raw: dict, source: str = "<generated>") -> Case:
     model = validate_case_dict(dict(raw), where, problems)
     case = None
     if model is not None:
-        case = check_case(to_case(model, source, dict(raw)), where, problems, in_sweep=False)
+        case = check_case(
+            to_case(model, source, dict(raw), where, problems), where, problems, in_sweep=False
+        )
     if problems.lines or case is None:
         raise CaseFileError(problems.lines or [f"{source}: {where}: invalid"])
     return case

@@ -1,6 +1,6 @@
 """What a case costs: the scipy leg's multiply-adds and sampled maps, and its memory.
 
-The scipy leg (a Python loop over 2-D correlations, holding the GIL) runs 30-1500x slower than
+The scipy leg (a Python loop over N-d correlations, holding the GIL) runs 30-1500x slower than
 torch; above SCIPY_FULL_COST it computes a deterministic sample of output maps. The memory
 estimate lets a run refuse a case over its budget instead of running out of memory.
 """
@@ -17,7 +17,7 @@ from harness.case import Case
 DEFAULT_MAX_MEMORY = 2 * 2**30
 
 
-# The scipy leg (a Python loop over 2-D correlations, holding the GIL) runs 30-1500x slower
+# The scipy leg (a Python loop over N-d correlations, holding the GIL) runs 30-1500x slower
 # than torch. Its cost is counted in multiply-adds: each correlate2d call computes the
 # full-resolution 'valid' correlation of one padded input plane with the (dilation-spread)
 # kernel, strides are taken afterwards, and the call itself costs about as much as
@@ -32,12 +32,12 @@ SCIPY_CALL_COST = 3_000
 
 def scipy_map_cost(case: Case) -> int:
     """Multiply-adds (call overhead included) the scipy leg spends on one (n, o) output map."""
-    _, _, h, w = case.input_shape
-    _, cg, kh, kw = case.weight_shape
-    (dh, dw), (top, bottom, left, right) = case.dilation, case.pads
-    spread_h, spread_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-    valid = max(0, h + top + bottom - spread_h + 1) * max(0, w + left + right - spread_w + 1)
-    return cg * (SCIPY_CALL_COST + valid * spread_h * spread_w)
+    cg, pads, spread = case.weight_shape[1], case.pads, case.effective_kernel
+    valid = math.prod(
+        max(0, size + pads[2 * a] + pads[2 * a + 1] - e + 1)
+        for a, (size, e) in enumerate(zip(case.input_shape[2:], spread, strict=True))
+    )
+    return cg * (SCIPY_CALL_COST + valid * math.prod(spread))
 
 
 def scipy_cost(case: Case) -> int:
@@ -64,17 +64,24 @@ def maps_mask(shape, maps) -> np.ndarray | None:
     mask = np.zeros(shape[:2], dtype=bool)
     for n, o in maps:
         mask[n, o] = True
-    return np.broadcast_to(mask[:, :, None, None], shape)
+    return np.broadcast_to(mask.reshape(mask.shape + (1,) * (len(shape) - 2)), shape)
 
 
 def memory_estimate(case: Case) -> int:
     """Bytes a case needs: its tensors, padded copies, every comparison's outputs, chunk buffers."""
-    n, c_in, h, w = case.input_shape
-    c_out, cg, kh, kw = case.weight_shape
-    top, bottom, left, right = case.pads
-    padded = n * c_in * (h + top + bottom) * (w + left + right)
+    n, c_in = case.input_shape[:2]
+    pads = case.pads
+    padded = (
+        n
+        * c_in
+        * math.prod(
+            size + pads[2 * a] + pads[2 * a + 1] for a, size in enumerate(case.input_shape[2:])
+        )
+    )
     output = math.prod(case.output_shape) if case.computes else 0
-    elements = 3 * n * c_in * h * w + 2 * padded + 8 * output + 3 * c_out * cg * kh * kw
+    elements = (
+        3 * math.prod(case.input_shape) + 2 * padded + 8 * output + 3 * math.prod(case.weight_shape)
+    )
     return 8 * elements + reference.CHUNK_BYTES
 
 

@@ -92,8 +92,8 @@ def round_to_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
 
 def materialize(case: Case) -> CaseArrays:
     """The case's input, weight and bias, rounded to its dtype, plus float64 copies of them."""
-    x, x64 = _read_only(case.input, 4, case.dtype)
-    w, w64 = _read_only(case.weight, 4, case.dtype)
+    x, x64 = _read_only(case.input, case.rank + 2, case.dtype)
+    w, w64 = _read_only(case.weight, case.rank + 2, case.dtype)
     b, b64 = (None, None) if case.bias is None else _read_only(case.bias, 1, case.dtype)
     return CaseArrays(x, w, b, x64, w64, b64)
 
@@ -108,4 +108,4 @@ def _read_only(tensor, rank: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def expected_array(case: Case) -> np.ndarray | None:
-    return None if case.expected is None else to_array(case.expected, 4)
+    return None if case.expected is None else to_array(case.expected, case.rank + 2)

@@ -1,22 +1,28 @@
-"""Torch's rules: which configurations conv2d (with nn.Conv2d's padding modes) rejects, and
-which problems across fields no implementation could run."""
+"""Torch's rules: which configurations conv1d/conv2d/conv3d and the transposed forms (with
+nn.ConvNd's padding modes) reject, and which problems across fields no implementation could
+run."""
 
 from __future__ import annotations
 
 import math
 
-from harness.case import Case, extended_shape
+from harness.case import AXIS_NAMES, Case, extended_shape
 from harness.schema import TENSOR_FIELDS, TensorSpec, literal_shape
 
 
+def _shape_text(sizes) -> str:
+    return "x".join(str(size) for size in sizes)
+
+
 def torch_rejection(case: Case) -> tuple[str, str] | None:
-    """(field, reason) if torch's conv2d (with nn.Conv2d's padding modes) would reject the case."""
+    """(field, reason) if torch's convolution of the case's rank (with nn.ConvNd's padding modes)
+    would reject the case."""
     if case.transposed:
         return transposed_rejection(case)
-    if case.output_padding != (0, 0):
-        return ("output_padding", "only conv_transpose2d takes an output_padding")
-    _n, c_in, h, w = case.input_shape
-    c_out, c_per_group, _kh, _kw = case.weight_shape
+    if any(case.output_padding):
+        return ("output_padding", "only a transposed convolution takes an output_padding")
+    c_in, sizes = case.input_shape[1], case.input_shape[2:]
+    c_out, c_per_group = case.weight_shape[:2]
     g = case.groups
     if c_in % g:
         return ("groups", f"C_in={c_in} is not divisible by groups={g}")
@@ -28,68 +34,84 @@ def torch_rejection(case: Case) -> tuple[str, str] | None:
             f"weight has {c_per_group} input channels per group but input has C_in={c_in} "
             f"with groups={g} (expected {c_in // g})",
         )
-    if case.padding == "same" and case.stride != (1, 1):
+    if case.padding == "same" and any(s != 1 for s in case.stride):
         return ("padding", f"padding 'same' is not supported with stride {list(case.stride)} > 1")
-    top, bottom, left, right = case.pads
-    ekh, ekw = case.effective_kernel
-    if h + top + bottom < ekh or w + left + right < ekw:
+    pads = case.pads
+    padded = [size + pads[2 * a] + pads[2 * a + 1] for a, size in enumerate(sizes)]
+    if any(p < e for p, e in zip(padded, case.effective_kernel, strict=True)):
         return (
             "weight",
-            f"effective kernel {ekh}x{ekw} (dilation {list(case.dilation)}) is larger than the "
-            f"padded input {h + top + bottom}x{w + left + right}",
+            f"effective kernel {_shape_text(case.effective_kernel)} (dilation "
+            f"{list(case.dilation)}) is larger than the padded input {_shape_text(padded)}",
         )
-    if case.padding_mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+    largest = [max(pads[2 * a], pads[2 * a + 1]) for a in range(len(sizes))]
+    if case.padding_mode == "reflect" and any(p >= s for p, s in zip(largest, sizes, strict=True)):
         return (
             "padding",
-            f"reflect padding {list(case.pads)} must be smaller than the input {h}x{w}",
+            f"reflect padding {list(pads)} must be smaller than the input {_shape_text(sizes)}",
         )
-    if case.padding_mode == "circular" and (max(top, bottom) > h or max(left, right) > w):
+    if case.padding_mode == "circular" and any(p > s for p, s in zip(largest, sizes, strict=True)):
         return (
             "padding",
-            f"circular padding {list(case.pads)} wraps more than once around the input {h}x{w}",
+            f"circular padding {list(pads)} wraps more than once around the input "
+            f"{_shape_text(sizes)}",
         )
     return None
 
 
 def transposed_rejection(case: Case) -> tuple[str, str] | None:
-    """(field, reason) if torch's conv_transpose2d would reject the case."""
-    _n, c_in, _h, _w = case.input_shape
-    w_in, _og, _kh, _kw = case.weight_shape
+    """(field, reason) if torch's transposed convolution of the case's rank would reject it."""
+    c_in = case.input_shape[1]
+    w_in = case.weight_shape[0]
     g = case.groups
     if w_in != c_in:
         return ("weight", f"weight has {w_in} input channels (axis 0) but the input has {c_in}")
     if c_in % g:
         return ("groups", f"C_in={c_in} is not divisible by groups={g}")
-    top, bottom, left, right = case.pads
-    if isinstance(case.padding, str) or top != bottom or left != right:
-        return ("padding", "conv_transpose2d takes padding as an int or [pH, pW] only")
+    pads = case.pads
+    if isinstance(case.padding, str) or pads[0::2] != pads[1::2]:
+        return ("padding", f"{case.op} takes padding as an int or one value per axis only")
     if case.padding_mode != "zeros":
-        return ("padding_mode", "conv_transpose2d supports only zeros padding")
-    for axis, op, s, d in zip("HW", case.output_padding, case.stride, case.dilation, strict=True):
+        return ("padding_mode", f"{case.op} supports only zeros padding")
+    for axis, op, s, d in zip(
+        case.axis_names, case.output_padding, case.stride, case.dilation, strict=True
+    ):
         if op >= s and op >= d:
             return (
                 "output_padding",
                 f"output padding {op} on {axis} must be smaller than either stride {s} or "
                 f"dilation {d}",
             )
-    ho, wo = case.output_shape[2:]
-    if ho < 1 or wo < 1:
-        return ("padding", f"the output would be {ho}x{wo}: padding removes more than it has")
+    sizes = case.output_shape[2:]
+    if min(sizes) < 1:
+        return (
+            "padding",
+            f"the output would be {_shape_text(sizes)}: padding removes more than it has",
+        )
     return None
 
 
 def consistency_problems(case: Case) -> list[tuple[str, str]]:
     """(field, message) for problems no implementation could run (beyond torch's rules)."""
     problems: list[tuple[str, str]] = []
+    axes = case.rank + 2
+    if (
+        isinstance(case.input, TensorSpec)
+        and isinstance(case.weight, TensorSpec)
+        and len(case.input.shape) != len(case.weight.shape)
+        and 3 <= len(case.weight.shape) <= 5
+        and "op" not in case.raw
+    ):  # the weight states the rank as well as the input: name the input, as when it is short
+        axes = len(case.weight.shape)
     for name in TENSOR_FIELDS:
         tensor = getattr(case, name)
-        rank = 1 if name == "bias" else 4
+        rank = 1 if name == "bias" else axes
         if tensor is None:
             continue
         if isinstance(tensor, TensorSpec):
             # only a literal is read with leading axes added: [1, 5, 5] is no 1x1x5x5 shorthand
             if len(tensor.shape) != rank:
-                problems.append((f"{name}.shape", _rank_problem(name, tensor.shape)))
+                problems.append((f"{name}.shape", _rank_problem(name, tensor.shape, axes - 2)))
             problems.extend((f"{name}.{f}", m) for f, m in _spec_problems(tensor))
         elif len(literal_shape(tensor)) > rank:
             problems.append(
@@ -107,20 +129,21 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
         and case.skip_reason is None
         and case.rejects is False
         and torch_rejection(case) is None
-        and extended_shape(case.grad_output, 4) != case.output_shape
+        and extended_shape(case.grad_output, case.rank + 2) != case.output_shape
     ):
         problems.append(
             (
                 "grad_output",
-                f"has shape {list(extended_shape(case.grad_output, 4))} but the output shape is "
+                f"has shape {list(extended_shape(case.grad_output, case.rank + 2))} but the "
+                f"output shape is "
                 f"{list(case.output_shape)}",
             )
         )
     if case.expected is not None and case.rejects is not False:
         problems.append(("expected", "a case that declares `rejects` has no output to expect"))
     elif case.expected is not None and case.skip_reason is None and torch_rejection(case) is None:
-        shape = extended_shape(case.expected, 4)
-        if len(literal_shape(case.expected)) > 4 or shape != case.output_shape:
+        shape = extended_shape(case.expected, case.rank + 2)
+        if len(literal_shape(case.expected)) > case.rank + 2 or shape != case.output_shape:
             problems.append(
                 (
                     "expected",
@@ -130,15 +153,19 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
     return problems
 
 
-def _rank_problem(name: str, shape: list[int]) -> str:
-    axes = (
-        "1 axis (C_out,)"
-        if name == "bias"
-        else "4 axes " + ("(N, C_in, H, W)" if name == "input" else "(C_out, C_in/groups, kH, kW)")
-    )
+def _rank_problem(name: str, shape: list[int], rank: int) -> str:
+    spatial = AXIS_NAMES[rank]
+    if name == "bias":
+        axes = "1 axis (C_out,)"
+    elif name == "weight":
+        kernel = ", ".join("k" + axis for axis in spatial)
+        axes = f"{rank + 2} axes (C_out, C_in/groups, {kernel})"
+    else:
+        axes = f"{rank + 2} axes ({', '.join(('N', 'C', *spatial))})"
     return (
-        f"a generated tensor's shape needs exactly {axes}, got {shape} with {len(shape)}; "
-        "only literal arrays may have fewer axes (leading axes of size 1 are added)"
+        f"a generated tensor's shape needs exactly {axes} for a {rank}-D case, got {shape} "
+        f"with {len(shape)}; only literal arrays may have fewer axes (leading axes of size 1 are "
+        "added)"
     )
 
 

@@ -65,11 +65,19 @@ def golden_problem(case: Case, output: np.ndarray, baseline: Baseline) -> str:
     )
 
 
-def _undefined(name: str) -> Callable:
+def _undefined(name: str, op: str) -> Callable:
     def missing(*args, **kwargs):
-        raise NotImplementedError(f"{name} defines no conv_transpose2d")
+        raise NotImplementedError(f"{name} defines no {op}")
 
     return missing
+
+
+def operation_for(name: str, func: Callable, case: Case) -> Callable:
+    """The implementation's function for the case's operation (conv1d, conv2d, conv3d or a
+    transposed one): `func` itself for conv2d; one that is `unsupported` where it defines none."""
+    if case.op == "conv2d":
+        return func
+    return operations_of(name, func).get(case.op) or _undefined(name, case.op)
 
 
 def rejection_records(
@@ -89,8 +97,7 @@ def rejection_records(
     arrays = materialize(case)
     records = []
     for name, func in implementations:
-        if case.transposed:
-            func = operations_of(name, func).get("conv_transpose2d") or _undefined(name)
+        func = operation_for(name, func, case)
         outcome = call_implementation(func, case, arrays, timeout)
         refused = outcome.status in ("error", "unsupported") and outcome.output is None
         problem, failure = "", "error"
@@ -298,6 +305,7 @@ def _case_records(
     maps = sampled_maps(case)
     records = []
     for name, func in implementations:
+        func = operation_for(name, func, case)
         outcome = call_implementation(func, case, arrays, options.timeout, maps)
         records.append(as_is_record(case, name, func, arrays, baseline, outcome, maps))
     if options.variants:

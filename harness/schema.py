@@ -1,8 +1,10 @@
 """The case file format: field checkers, the pydantic models and the JSON Schema.
 
 Owns the case file contract of DESIGN.md at the level of one YAML document: which keys exist,
-their types and forms (tensors are NCHW, weights OIHW ((C_out, C_in/groups, kH, kW)); padding is
-normalised to (top, bottom, left, right) or 'same' / 'valid'), and the messages a bad value gets.
+their types and forms (tensors are (N, C, *spatial) with 1 to 3 spatial axes, NCHW in 2-D;
+weights (C_out, C_in/groups, *kernel); stride, dilation and padding an int or one value per axis,
+padding also (before, after) per axis, 'same' or 'valid'), and the messages a bad value gets. The
+rank of a case and the per-axis normalisation are harness.case's.
 It imports neither torch, scipy nor pandas.
 """
 
@@ -33,7 +35,14 @@ DTYPES = ("float64", "float32", "float16", "bfloat16")
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-OPS = ("conv2d", "conv_transpose2d")
+OPS = (
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+)
 
 
 INITS = ("normal", "uniform", "integers", "ones", "zeros", "arange", "impulse")
@@ -46,46 +55,50 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_pair(value: Any, what: str) -> tuple[int, int]:
-    if _is_int(value) and value >= 1:
-        return (value, value)
-    if isinstance(value, list) and len(value) == 2 and all(_is_int(v) and v >= 1 for v in value):
-        return (value[0], value[1])
-    raise ValueError(f"expected a positive int or a pair [{what}H, {what}W] of positive ints")
+def _check_axes(value: Any, what: str, minimum: int) -> int | tuple[int, ...]:
+    """An int, or one int per spatial axis (1 to 3 of them); the case's rank is checked later."""
+    if _is_int(value) and value >= minimum:
+        return value
+    if (
+        isinstance(value, list)
+        and 1 <= len(value) <= 3
+        and all(_is_int(v) and v >= minimum for v in value)
+    ):
+        return tuple(value)
+    kind = "a positive int" if minimum == 1 else "an int >= 0"
+    plural = "positive ints" if minimum == 1 else "ints >= 0"
+    raise ValueError(
+        f"expected {kind} or one per spatial axis ([{what}L], [{what}H, {what}W] or "
+        f"[{what}D, {what}H, {what}W]) of {plural}"
+    )
 
 
-def _check_stride(value: Any) -> tuple[int, int]:
-    return _check_pair(value, "s")
+def _check_stride(value: Any) -> int | tuple[int, ...]:
+    return _check_axes(value, "s", 1)
 
 
-def _check_dilation(value: Any) -> tuple[int, int]:
-    return _check_pair(value, "d")
+def _check_dilation(value: Any) -> int | tuple[int, ...]:
+    return _check_axes(value, "d", 1)
 
 
-def _check_output_padding(value: Any) -> tuple[int, int]:
-    if _is_int(value) and value >= 0:
-        return (value, value)
-    if isinstance(value, list) and len(value) == 2 and all(_is_int(v) and v >= 0 for v in value):
-        return (value[0], value[1])
-    raise ValueError("expected an int >= 0 or a pair [opH, opW] of ints >= 0")
+def _check_output_padding(value: Any) -> int | tuple[int, ...]:
+    return _check_axes(value, "op", 0)
 
 
-def _check_padding(value: Any) -> str | tuple[int, int, int, int]:
+def _check_padding(value: Any) -> str | int | tuple[int, ...]:
     if isinstance(value, str) and value in ("same", "valid"):
         return value
     if _is_int(value) and value >= 0:
-        return (value, value, value, value)
+        return value
     if (
         isinstance(value, list)
-        and len(value) in (2, 4)
+        and 1 <= len(value) <= 6
         and all(_is_int(v) and v >= 0 for v in value)
     ):
-        if len(value) == 2:
-            return (value[0], value[0], value[1], value[1])
         return tuple(value)
     raise ValueError(
-        "expected an int >= 0, [pH, pW], [top, bottom, left, right], 'same' or 'valid'"
-        + suggest(value, ["same", "valid"])
+        "expected an int >= 0, one per spatial axis ([pH, pW] in 2-D), (before, after) per axis "
+        "([top, bottom, left, right] in 2-D), 'same' or 'valid'" + suggest(value, ["same", "valid"])
     )
 
 
@@ -138,57 +151,42 @@ def literal_shape(value: Any) -> tuple[int, ...]:
 
 def _check_literal(value: Any) -> list:
     shape = literal_shape(value)
-    if len(shape) > 4:
-        raise ValueError(f"literal arrays have at most 4 axes, found {len(shape)}")
+    if len(shape) > 5:
+        raise ValueError(f"literal arrays have at most 5 axes, found {len(shape)}")
     return value
 
 
-_PAIR_SCHEMA = {
-    "anyOf": [
-        {"type": "integer", "minimum": 1},
-        {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2},
-    ]
-}
+def _axes_schema(minimum: int, most: int = 3) -> dict:
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": minimum},
+            {
+                "type": "array",
+                "items": {"type": "integer", "minimum": minimum},
+                "minItems": 1,
+                "maxItems": most,
+            },
+        ]
+    }
 
 
-_PADDING_SCHEMA = {
-    "anyOf": [
-        {"type": "integer", "minimum": 0},
-        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2},
-        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4},
-        {"enum": ["same", "valid"]},
-    ]
-}
+_PADDING_SCHEMA = {"anyOf": [*_axes_schema(0, 6)["anyOf"], {"enum": ["same", "valid"]}]}
 
 
-_LITERAL_SCHEMA = {"type": "array", "description": "nested list of numbers (rank <= 4)"}
+_LITERAL_SCHEMA = {"type": "array", "description": "nested list of numbers (rank <= 5)"}
 
 
-Stride = Annotated[Any, BeforeValidator(_check_stride), WithJsonSchema(_PAIR_SCHEMA)]
+Stride = Annotated[Any, BeforeValidator(_check_stride), WithJsonSchema(_axes_schema(1))]
 
 
-Dilation = Annotated[Any, BeforeValidator(_check_dilation), WithJsonSchema(_PAIR_SCHEMA)]
+Dilation = Annotated[Any, BeforeValidator(_check_dilation), WithJsonSchema(_axes_schema(1))]
 
 
 Padding = Annotated[Any, BeforeValidator(_check_padding), WithJsonSchema(_PADDING_SCHEMA)]
 
 
 OutputPadding = Annotated[
-    Any,
-    BeforeValidator(_check_output_padding),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "integer", "minimum": 0},
-                {
-                    "type": "array",
-                    "items": {"type": "integer", "minimum": 0},
-                    "minItems": 2,
-                    "maxItems": 2,
-                },
-            ]
-        }
-    ),
+    Any, BeforeValidator(_check_output_padding), WithJsonSchema(_axes_schema(0))
 ]
 
 
@@ -231,7 +229,7 @@ class TensorSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    shape: Annotated[list[PositiveInt], Field(min_length=1, max_length=4)]
+    shape: Annotated[list[PositiveInt], Field(min_length=1, max_length=5)]
     init: Literal["normal", "uniform", "integers", "ones", "zeros", "arange", "impulse"]
     seed: int = 0
     low: float | None = None
@@ -268,19 +266,20 @@ class CaseFields(BaseModel):
     input: Tensor
     weight: Tensor
     bias: Tensor | None = None
-    stride: Stride = (1, 1)
-    padding: Padding = (0, 0, 0, 0)
-    dilation: Dilation = (1, 1)
+    stride: Stride = 1
+    padding: Padding = 0
+    dilation: Dilation = 1
     groups: PositiveInt = 1
     padding_mode: PaddingMode = "zeros"
     dtype: Dtype = "float64"
-    op: Op = Field(
-        default="conv2d",
-        description="conv2d (cross-correlation) or conv_transpose2d (its transpose: a true "
-        "convolution of the zero-upsampled input; weight (C_in, C_out/groups, kH, kW))",
+    op: Op | None = Field(
+        default=None,
+        description="conv1d/conv2d/conv3d (cross-correlation; default: the rank of the input, "
+        "(N, C, L), (N, C, H, W) or (N, C, D, H, W)) or conv_transpose1d/2d/3d (the transpose: a "
+        "true convolution of the zero-upsampled input; weight (C_in, C_out/groups, *kernel))",
     )
     output_padding: OutputPadding = Field(
-        default=(0, 0), description="conv_transpose2d only: extra rows/columns after the output"
+        default=0, description="transposed convolutions only: extra elements after the output"
     )
     grad_output: Tensor | None = Field(
         default=None,

@@ -66,7 +66,10 @@ def expand_sweep(
         if model is None:
             continue
         checked = check_case(
-            to_case(model, path, raw_case, sweep=sweep.id), combo_where, problems, in_sweep=True
+            to_case(model, path, raw_case, combo_where, problems, sweep=sweep.id),
+            combo_where,
+            problems,
+            in_sweep=True,
         )
         if checked is not None:
             cases.append(checked)

@@ -1,4 +1,5 @@
-"""conv_transpose2d cases: their rows, compared with F.conv_transpose2d's semantics computed
+"""Transposed cases (conv_transpose1d/2d/3d): their rows, compared with F.conv_transposeNd's
+semantics computed
 exactly (harness.gradients in float64), and their variants: the kernel not flipped
 (`kernel_flip`), output_padding ignored or put before the output (`padding`), the weight's channel
 axes read the wrong way round (`groups`). Their gradients (`run --backward`) are harness.backward's.
@@ -17,7 +18,7 @@ from harness.case import Case
 from harness.data import CaseArrays
 from harness.records import Record
 
-# the variant rows of a conv_transpose2d case (harness.variants has conv2d's)
+# the variant rows of a transposed case (harness.variants has the forward convolution's)
 TRANSPOSED_VARIANTS = (
     "transposed_no_flip",
     "output_padding_ignored",
@@ -28,8 +29,7 @@ TRANSPOSED_VARIANTS = (
 
 def transposed_baseline(case: Case, arrays: CaseArrays) -> Baseline:
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
-    top, _, left, _ = case.pads
-    params = (case.stride, (top, left), case.output_padding, case.groups, case.dilation)
+    params = (case.stride, case.pads[0::2], case.output_padding, case.groups, case.dilation)
 
     def compute(f):
         return (gradients.conv_transpose2d(f(x), f(w), None if b is None else f(b), *params),)
@@ -42,13 +42,14 @@ def transposed_baseline(case: Case, arrays: CaseArrays) -> Baseline:
 
 def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
-    top, _, left, _ = case.pads
+    befores = case.pads[0::2]
+    spatial = tuple(range(2, w.ndim))
     unflipped = gradients.conv_transpose2d(
         x,
-        w[:, :, ::-1, ::-1],
+        np.flip(w, spatial),
         b,
         case.stride,
-        (top, left),
+        befores,
         case.output_padding,
         case.groups,
         case.dilation,
@@ -57,20 +58,21 @@ def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
     ignored = None
     if any(case.output_padding):
         ignored = gradients.conv_transpose2d(
-            x, w, b, case.stride, (top, left), (0, 0), case.groups, case.dilation
+            x, w, b, case.stride, befores, 0, case.groups, case.dilation
         )
     variants.append(("output_padding_ignored", "output", "padding", ignored))
     before = None
     if any(case.output_padding):  # the extra rows/columns put before the output, not after
-        oph, opw = case.output_padding
         full = gradients.conv_transpose2d(
-            x, w, b, case.stride, (0, 0), case.output_padding, case.groups, case.dilation
+            x, w, b, case.stride, 0, case.output_padding, case.groups, case.dilation
         )
-        ho, wo = case.output_shape[2:]
-        shifted = np.pad(full, ((0, 0), (0, 0), (oph, 0), (opw, 0)))
-        before = shifted[:, :, top : top + ho, left : left + wo]
+        shifted = np.pad(full, ((0, 0), (0, 0), *((op, 0) for op in case.output_padding)))
+        window = tuple(
+            slice(p, p + size) for p, size in zip(befores, case.output_shape[2:], strict=True)
+        )
+        before = shifted[(slice(None), slice(None)) + window]
     variants.append(("output_padding_before", "output", "padding", before))
-    c_in, og, _, _ = case.weight_shape
+    c_in, og = case.weight_shape[:2]
     swapped = None
     if case.groups == 1 and c_in == og and c_in > 1:  # the weight read as (C_out, C_in, kH, kW)
         swapped = gradients.conv_transpose2d(
@@ -78,7 +80,7 @@ def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
             np.swapaxes(w, 0, 1),
             b,
             case.stride,
-            (top, left),
+            befores,
             case.output_padding,
             1,
             case.dilation,
@@ -97,9 +99,9 @@ def transposed_records(
     variants = transposed_variants(case, arrays)
     records = []
     for name, func in implementations:
-        transposed = operations_of(name, func).get("conv_transpose2d")
+        transposed = operations_of(name, func).get(case.op)
         if transposed is None:
-            outcome = Outcome(None, "unsupported", f"{name} defines no conv_transpose2d")
+            outcome = Outcome(None, "unsupported", f"{name} defines no {case.op}")
         else:
             outcome = call_implementation(transposed, case, arrays, options.timeout)
         if outcome.output is None:

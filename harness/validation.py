@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.case import Case
+from harness.case import Case, FieldProblem, flat_padding, forward_op, infer_rank, per_axis
 from harness.rules import consistency_problems, torch_rejection
 from harness.schema import CASE_FIELD_NAMES, CaseModel, TensorSpec, suggest
 
@@ -93,7 +93,33 @@ def validate_case_dict(data: dict, where: str, problems: FileProblems) -> CaseMo
         return None
 
 
-def to_case(model: CaseModel, path: str, raw: dict, sweep: str | None = None) -> Case:
+def to_case(
+    model: CaseModel,
+    path: str,
+    raw: dict,
+    where: str,
+    problems: FileProblems,
+    sweep: str | None = None,
+) -> Case | None:
+    """The Case of a validated model, its per-axis fields read at the case's rank (problems
+    added, None returned, where a field has the wrong number of values)."""
+    tensors = (model.input, model.weight, model.grad_output)
+    axes = {
+        "stride": model.stride,
+        "dilation": model.dilation,
+        "output_padding": model.output_padding,
+        "padding": model.padding,
+    }
+    rank = infer_rank(model.op, tensors, axes)
+    op = model.op or forward_op(rank)
+    try:
+        stride = per_axis(model.stride, rank, "stride")
+        dilation = per_axis(model.dilation, rank, "dilation")
+        output_padding = per_axis(model.output_padding, rank, "output_padding")
+        padding = flat_padding(model.padding, rank)
+    except FieldProblem as problem:
+        problems.add(where, problem.field_name, str(problem))
+        return None
     return Case(
         id=model.id,
         file=path,
@@ -102,14 +128,14 @@ def to_case(model: CaseModel, path: str, raw: dict, sweep: str | None = None) ->
         input=model.input,
         weight=model.weight,
         bias=model.bias,
-        stride=model.stride,
-        padding=model.padding,
-        dilation=model.dilation,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
         groups=model.groups,
         padding_mode=model.padding_mode,
         dtype=model.dtype,
-        op=model.op,
-        output_padding=model.output_padding,
+        op=op,
+        output_padding=output_padding,
         grad_output=model.grad_output,
         expected=model.expected,
         diverges=dict(model.diverges),
@@ -125,8 +151,12 @@ def case_where(raw: Any, index: int) -> str:
     return f"cases[{index}]"
 
 
-def check_case(case: Case, where: str, problems: FileProblems, in_sweep: bool) -> Case | None:
+def check_case(
+    case: Case | None, where: str, problems: FileProblems, in_sweep: bool
+) -> Case | None:
     """Cross-field checks; torch rejections make a sweep combination skipped, a case invalid."""
+    if case is None:
+        return None
     consistency = consistency_problems(case)
     if consistency:
         for field_name, message in consistency:
