@@ -225,7 +225,7 @@ def cmd_explain(args) -> int:
         raise HarnessError(f"case '{case.id}' has no output to explain: {why}")
     if case.transposed and args.quantity == "output":
         raise HarnessError(
-            f"case '{case.id}' is a conv_transpose2d: explain shows conv2d's elements (its "
+            f"case '{case.id}' is a {case.op}: explain shows {case.forward_op}'s elements (its "
             "grad_input, with --quantity grad_input, is the same true convolution)"
         )
     if args.quantity != "output":
