@@ -120,7 +120,8 @@ def _grad_input_lines(case: Case, g64, w, at) -> list[str]:
     rank = case.rank
     sizes = [(size - 1) * s + 1 for size, s in zip(g64.shape[2:], case.stride, strict=True)]
     upsampled = np.zeros((g64.shape[0], c_out, *sizes))
-    upsampled[(slice(None), slice(None), *(slice(None, None, s) for s in case.stride))] = g64
+    every_stride = (slice(None), slice(None), *(slice(None, None, s) for s in case.stride))
+    upsampled[every_stride] = g64
     # the upsampled grad_output positions under the rotated kernel's taps, per axis
     reads = [
         p + before - (k - 1 - np.arange(k)) * d
@@ -163,10 +164,14 @@ def _grad_weight_lines(case: Case, g64, x, at) -> list[str]:
     source = (o // og) * cg + c
     xp = reference.pad(x, case.pads, case.padding_mode)
     windows = (
-        slice(u * d, u * d + (size - 1) * s + 1, s)
-        for u, d, size, s in zip(tap, case.dilation, g64.shape[2:], case.stride, strict=True)
+        slice(None),
+        source,
+        *(
+            slice(u * d, u * d + (size - 1) * s + 1, s)
+            for u, d, size, s in zip(tap, case.dilation, g64.shape[2:], case.stride, strict=True)
+        ),
     )
-    taps = xp[(slice(None), source, *windows)]
+    taps = xp[windows]
     lines = [
         f"tap ({','.join(map(str, tap))}) of kernel slice W[{o},{c}] reads input channel {source}",
         "",

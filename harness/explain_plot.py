@@ -82,8 +82,8 @@ def _other_output(case: Case, arrays, baseline: np.ndarray, versus: str):
 
     if versus in MUTATIONS:
         return variant_output(case, arrays, MUTATIONS[versus], baseline), f"mutation {versus}"
-    func = get_implementation(versus)
-    func = operations_of(versus, func).get(case.op, func if case.rank == 2 else None)
+    named = get_implementation(versus)
+    func = operations_of(versus, named).get(case.op, named if case.rank == 2 else None)
     if func is None:
         raise HarnessError(f"--versus {versus}: it defines no {case.op} for case '{case.id}'")
     outcome = call_implementation(func, case, arrays)

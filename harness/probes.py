@@ -12,6 +12,7 @@ about, its operation and what torch does (`as_torch`).
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 
@@ -30,11 +31,11 @@ class Probe:
     description: str
     op: str = "conv2d"  # conv1d/2d/3d, conv{r}d_backward or conv_transpose{r}d
 
-    @property
+    @builtins.property  # the field `property` hides the builtin in the class body
     def rank(self) -> int:
         return op_rank(self.op)
 
-    @property
+    @builtins.property
     def label(self) -> str:
         """The name a diagnosis shows: the property for conv2d and its backward (as before
         other ranks existed), else prefixed by the operation: `conv3d:orientation`."""
