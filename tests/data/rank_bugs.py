@@ -30,9 +30,8 @@ CONVOLUTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 def _conv(rank, input, weight, bias, stride, padding, dilation, groups):
     """torch's convNd on NumPy arrays, in float64, cast back to the input's dtype."""
-    x = torch.from_numpy(np.asarray(input, np.float64))
-    w = torch.from_numpy(np.asarray(weight, np.float64))
-    b = None if bias is None else torch.from_numpy(np.asarray(bias, np.float64))
+    x, w = (torch.from_numpy(np.ascontiguousarray(a, np.float64)) for a in (input, weight))
+    b = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias, np.float64))
     out = CONVOLUTIONS[rank](
         x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups
     )
