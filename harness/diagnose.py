@@ -383,8 +383,10 @@ def diagnose(name: str, func: Callable) -> Diagnosis:
 
 
 def _torch_names(ranks) -> str:
-    """torch.nn.functional.conv2d, or torch.nn.functional.conv1d and conv3d."""
-    return "torch.nn.functional." + " and ".join(f"conv{rank}d" for rank in ranks)
+    """torch.nn.functional.conv2d, or torch.nn.functional.conv1d, conv2d and conv3d."""
+    names = [f"conv{rank}d" for rank in ranks]
+    listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+    return "torch.nn.functional." + listed
 
 
 def human_lines(diagnosis: Diagnosis) -> list[str]:
