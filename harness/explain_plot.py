@@ -49,14 +49,14 @@ def check_plot_arguments(path: str, versus: str) -> None:
     """Fail fast, as one line, on a plot file matplotlib cannot write (judged by its extension)
     and on a --versus that names neither a mutation nor an implementation."""
     from harness.mutations import MUTATIONS
-    from harness.naming import PLUGIN_FORMS, is_plugin_name, suggest
+    from harness.naming import PLUGIN_FORMS, is_module_name, is_plugin_name, suggest
     from harness.peers import PEERS
     from harness.registry import BUILTINS, get_implementation
 
     implementations = [*BUILTINS, *PEERS]
     if versus in implementations or is_plugin_name(versus):
         get_implementation(versus)  # an unavailable peer or a broken plug-in says why
-    elif versus not in MUTATIONS:
+    elif versus not in MUTATIONS and not (is_module_name(versus) and _plugin_module(versus)):
         raise HarnessError(
             f"--versus '{versus}': neither a mutation nor an implementation"
             + suggest(versus, [*MUTATIONS, *implementations])
@@ -71,6 +71,21 @@ def check_plot_arguments(path: str, versus: str) -> None:
             f"--plot {path}: {what}; matplotlib writes {', '.join(formats)} "
             "(named by the extension, e.g. plot.png)"
         )
+
+
+def _plugin_module(name: str) -> bool:
+    """Whether `name` is a plug-in module (`--versus mymod`, its operation of the case's rank):
+    False for a name nothing can be imported by; a module that fails to import says why."""
+    from harness.errors import ImplementationError
+    from harness.registry import get_implementation, unknown_name_message
+
+    try:
+        get_implementation(name)
+    except ImplementationError as error:
+        if str(error) == unknown_name_message(name):
+            return False
+        raise
+    return True
 
 
 def _other_output(case: Case, arrays, baseline: np.ndarray, versus: str):
