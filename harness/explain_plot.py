@@ -239,7 +239,11 @@ def draw_depth_slices(plt, maps, titles, worst):
     first = min(max(0, centre - MAX_SLICES // 2), max(0, depth - MAX_SLICES))
     shown = list(range(first, min(depth, first + MAX_SLICES)))
     figure, axes = plt.subplots(
-        3, len(shown), figsize=(2.6 * len(shown) + 1.5, 7.5), constrained_layout=True, squeeze=False
+        3,
+        len(shown),
+        figsize=(max(9.0, 2.6 * len(shown) + 1.5), 7.5),
+        constrained_layout=True,
+        squeeze=False,
     )
     for row, (title, data) in enumerate(zip(titles, maps, strict=True)):
         if data is None or (data is other_map and data.shape != base_map.shape):
