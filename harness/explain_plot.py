@@ -238,36 +238,33 @@ def draw_depth_slices(plt, maps, titles, worst):
     centre = worst[0] if worst is not None else 0
     first = min(max(0, centre - MAX_SLICES // 2), max(0, depth - MAX_SLICES))
     shown = list(range(first, min(depth, first + MAX_SLICES)))
-    figure, axes = plt.subplots(
-        3,
-        len(shown),
-        figsize=(max(9.0, 2.6 * len(shown) + 1.5), 7.5),
-        constrained_layout=True,
-        squeeze=False,
-    )
-    for row, (title, data) in enumerate(zip(titles, maps, strict=True)):
-        if data is None or (data is other_map and data.shape != base_map.shape):
-            _no_common_shape(axes[row, 0], base_map, other_map)
-            for axis in axes[row, 1:]:
+    width = max(9.0, 2.6 * len(shown) + 1.5)
+    figure = plt.figure(figsize=(width, 8.0), constrained_layout=True)
+    for row, title, data in zip(figure.subfigures(3, 1), titles, maps, strict=True):
+        row.suptitle(title, fontsize=10)
+        axes = row.subplots(1, len(shown), squeeze=False)[0]
+        if data is None or data.shape != base_map.shape:
+            _no_common_shape(axes[0], base_map, other_map)
+            for axis in axes[1:]:
                 axis.set_axis_off()
             continue
-        finite = np.asarray(data)[shown][np.isfinite(np.asarray(data)[shown])]
+        values = np.asarray(data)[shown]
+        finite = values[np.isfinite(values)]
         if data is difference:
-            limit = float(np.abs(finite).max()) if finite.size else 1.0
-            scale = {"cmap": "coolwarm", "vmin": -(limit or 1.0), "vmax": limit or 1.0}
+            limit = (float(np.abs(finite).max()) if finite.size else 0.0) or 1.0
+            scale = {"cmap": "coolwarm", "vmin": -limit, "vmax": limit}
         else:
-            low, high = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
+            low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
             scale = {"cmap": "viridis", "vmin": low, "vmax": high}
-        for column, i in enumerate(shown):
-            axis = axes[row, column]
+        for axis, i in zip(axes, shown, strict=True):
             image = axis.imshow(data[i], **scale)
-            axis.set_title(f"{title}\ndepth i={i}" if column == 0 else f"depth i={i}", fontsize=9)
+            axis.set_title(f"depth i={i}", fontsize=9)
             axis.set_xlabel("k")
             axis.set_ylabel("j")
             _integer_ticks(axis)
             if worst is not None and worst[0] == i:
                 axis.plot(worst[2], worst[1], marker="x", color="red", markersize=12, mew=2.5)
-        figure.colorbar(image, ax=list(axes[row]), shrink=0.8)
+        row.colorbar(image, ax=list(axes), shrink=0.8)
     return figure
 
 
