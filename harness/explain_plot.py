@@ -238,7 +238,7 @@ def draw_depth_slices(plt, maps, titles, worst):
     centre = worst[0] if worst is not None else 0
     first = min(max(0, centre - MAX_SLICES // 2), max(0, depth - MAX_SLICES))
     shown = list(range(first, min(depth, first + MAX_SLICES)))
-    width = max(9.0, 2.6 * len(shown) + 1.5)
+    width = max(7.5, 2.6 * len(shown) + 2.0)
     figure = plt.figure(figsize=(width, 8.0), constrained_layout=True)
     for row, title, data in zip(figure.subfigures(3, 1), titles, maps, strict=True):
         row.suptitle(title, fontsize=10)
