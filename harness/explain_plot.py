@@ -238,7 +238,7 @@ def draw_depth_slices(plt, maps, titles, worst):
     centre = worst[0] if worst is not None else 0
     first = min(max(0, centre - MAX_SLICES // 2), max(0, depth - MAX_SLICES))
     shown = list(range(first, min(depth, first + MAX_SLICES)))
-    width = max(7.5, 2.6 * len(shown) + 2.0)
+    width = max(9.0, 2.6 * len(shown) + 2.0)
     figure = plt.figure(figsize=(width, 8.0), constrained_layout=True)
     for row, title, data in zip(figure.subfigures(3, 1), titles, maps, strict=True):
         row.suptitle(title, fontsize=10)
@@ -264,7 +264,7 @@ def draw_depth_slices(plt, maps, titles, worst):
             _integer_ticks(axis)
             if worst is not None and worst[0] == i:
                 axis.plot(worst[2], worst[1], marker="x", color="red", markersize=12, mew=2.5)
-        row.colorbar(image, ax=list(axes), shrink=0.8)
+        row.colorbar(image, ax=axes[-1], shrink=0.8)
     return figure
 
 
