@@ -1,4 +1,4 @@
-"""`conv-harness diagnose module:function`: does an implementation match torch's conv1d, conv2d
+"""`conv-harness diagnose module[:function]`: does an implementation match torch's conv1d, conv2d
 and conv3d, and if not, which semantic does it get wrong, at which rank?
 
 Every operation the implementation defines is probed (harness.registry.operations_of): a plug-in
@@ -9,13 +9,15 @@ runs a fixed set of small probes (harness.probes), each built so that one proper
 orientation along every axis, depth summation, group mapping, 'same' padding side, padding axes,
 stride phase, dilation spacing, bias, rounding). Probes use small integer data, so every
 correct output is exact and a counterexample reads well; the precision probe uses random normal
-data with a longer reduction. A diverging output is explained by the smallest combination of
-mutations (harness.mutations) that reproduces it, so several bugs at once are named together, and
-an output of the wrong shape is still attributed (ignored dilation gives a larger output).
+data with a longer reduction. A diverging output is explained by the bug families
+(harness.explanation), fewest first, so several bugs at once are named together, a flip along
+one axis is named with its axis ("kernel flipped along D only"), and an output of the wrong shape
+is still attributed (ignored dilation gives a larger output).
 Probes the implementation refuses with NotImplementedError are reported as unsupported; a result
 that breaks the output contract (harness.runner.output_contract) makes the probe an error, as it
 makes the row an error in `run`.
-The smallest diverging probe, shrunk further, is the counterexample, in the case file format.
+The smallest diverging probe, shrunk further (batch, then each spatial axis), is the
+counterexample, in the case file format and of the probe's rank (`op: conv3d` at ranks 1 and 3).
 """
 
 from __future__ import annotations
