@@ -17,7 +17,7 @@ Probes the implementation refuses with NotImplementedError are reported as unsup
 that breaks the output contract (harness.runner.output_contract) makes the probe an error, as it
 makes the row an error in `run`.
 The smallest diverging probe, shrunk further (batch, then each spatial axis), is the
-counterexample, in the case file format and of the probe's rank (`op: conv3d` at ranks 1 and 3).
+counterexample, in the case file format and of the probe's rank (its `op` named at ranks 1 and 3).
 """
 
 from __future__ import annotations
