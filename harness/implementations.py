@@ -64,6 +64,12 @@ def pad_pairs(pads) -> list[tuple[int, int]]:
     return [(pads[a], pads[a + 1]) for a in range(0, len(pads), 2)]
 
 
+def spatial_index(slices) -> tuple:
+    """An index that takes every batch element and channel, and `slices` along the spatial
+    axes."""
+    return (slice(None), slice(None), *slices)
+
+
 def torch_pad_order(pads) -> tuple[int, ...]:
     """Flat pads, first spatial axis first, in F.pad's order: the last axis first."""
     return tuple(p for pair in reversed(pad_pairs(pads)) for p in pair)
@@ -181,7 +187,7 @@ def spread_kernel(weight: np.ndarray, dilation: tuple[int, ...]) -> np.ndarray:
     kernel = weight.shape[2:]
     spread_shape = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
     spread = np.zeros(weight.shape[:2] + spread_shape, dtype=weight.dtype)
-    spread[(slice(None), slice(None), *(slice(None, None, d) for d in dilation))] = weight
+    spread[spatial_index(slice(None, None, d) for d in dilation)] = weight
     return spread
 
 
@@ -232,7 +238,7 @@ def scipy_conv(
     xp = np.pad(x, [(0, 0), (0, 0), *pad_pairs(pads)], mode=NUMPY_PAD_MODES[padding_mode])
     spread = spread_kernel(w, dilations)
     correlate = valid_correlation(rank)
-    subsample = tuple(slice(None, None, s) for s in strides)
+    subsample = tuple(slice(None, None, s) for s in strides)  # of one (n, o) map
     c_out, cg = w.shape[:2]
     og = c_out // groups
     n = x.shape[0]

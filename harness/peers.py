@@ -34,7 +34,13 @@ import numpy as np
 
 from harness import reference
 from harness.errors import ImplementationError
-from harness.implementations import pad_pairs, spread_kernel, torch_forward, torch_tensors
+from harness.implementations import (
+    pad_pairs,
+    spatial_index,
+    spread_kernel,
+    torch_forward,
+    torch_tensors,
+)
 
 
 class ImplementationUnavailable(ImplementationError):
@@ -82,7 +88,7 @@ def _slice_loop(x, weight, bias, stride, dilation, groups, correlate_valid, work
             g = o // og
             for c in range(cg):
                 out[i, o] += correlate_valid(x[i, g * cg + c], w[o, c])
-    out = out[(slice(None), slice(None), *(slice(None, None, s) for s in strides))]
+    out = out[spatial_index(slice(None, None, s) for s in strides)]
     if bias is not None:
         out = out + np.asarray(bias).astype(work_dtype).reshape((1, c_out) + (1,) * rank)
     return out.astype(out_dtype)

@@ -40,6 +40,7 @@ from harness.implementations import (
     NUMPY_PAD_MODES,
     pad_pairs,
     scipy_conv,
+    spatial_index,
     spread_kernel,
     valid_correlation,
 )
@@ -89,13 +90,8 @@ def conv_transpose(
     counts = [
         max(0, min(size, f - p)) for size, f, p in zip(sizes, full.shape[2:], paddings, strict=True)
     ]
-    target = (slice(None), slice(None), *(slice(0, c) for c in counts))
-    source = (
-        slice(None),
-        slice(None),
-        *(slice(p, p + c) for p, c in zip(paddings, counts, strict=True)),
-    )
-    out[target] = full[source]
+    source = spatial_index(slice(p, p + c) for p, c in zip(paddings, counts, strict=True))
+    out[spatial_index(slice(0, c) for c in counts)] = full[source]
     if b is not None:
         out += b.reshape((1, -1) + (1,) * len(sizes))
     return _cast(out, dtype)
@@ -124,7 +120,7 @@ def conv_transpose_backward(
     # the adjoint of the transposed convolution is the forward one; output_padding beyond a whole
     # stride gives one more output position, which is not part of the input
     forward = scipy_conv(gy, w, None, strides, paddings, dilations, groups)
-    grad_input = forward[(slice(None), slice(None), *(slice(0, s) for s in x.shape[2:]))]
+    grad_input = forward[spatial_index(slice(0, s) for s in x.shape[2:])]
     padded = np.pad(gy, [(0, 0), (0, 0), *((p, p) for p in paddings)])
     grad_weight = valid_correlations(padded, upsample(x, strides), w.shape[2:], dilations, groups)
     grad_bias = None if b is None else _bias_gradient(gy)
@@ -135,7 +131,7 @@ def upsample(a: np.ndarray, stride: tuple[int, ...]) -> np.ndarray:
     """a with stride-1 zeros between its elements along every spatial axis."""
     shape = tuple((size - 1) * s + 1 for size, s in zip(a.shape[2:], stride, strict=True))
     out = np.zeros(a.shape[:2] + shape, dtype=a.dtype)
-    out[(slice(None), slice(None), *(slice(None, None, s) for s in stride))] = a
+    out[spatial_index(slice(None, None, s) for s in stride)] = a
     return out
 
 
@@ -167,7 +163,8 @@ def full_convolutions(a, kernel, groups: int, sizes: tuple[int, ...] | None = No
             for c in range(cg):
                 for o in range(g * og, (g + 1) * og):  # sum over the group's output channels
                     full = convolve(a[i, o], kernel[o, c])
-                    out[(i, g * cg + c, *region)] += full[region]
+                    target = (i, g * cg + c, *region)
+                    out[target] += full[region]
     return out
 
 
@@ -200,7 +197,9 @@ def fold(grad_padded: np.ndarray, pads, padding_mode: str) -> np.ndarray:
         head = (slice(None),) * axis
         for p, s in enumerate(_padded_indices(size, before, after, padding_mode)):
             if s >= 0:
-                folded[(*head, s)] += out[(*head, p)]
+                target: tuple = (*head, s)
+                source: tuple = (*head, p)
+                folded[target] += out[source]
         out = folded
     return out
 
