@@ -16,7 +16,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from harness.case import Case
-from harness.orientations import axes_phrase, orientations
+from harness.orientations import axes_phrase, orientation_tier, orientations
 
 GROUP_MAPS = {
     "torch": "output channel o reads group o // (C_out/groups)",
@@ -36,6 +36,7 @@ class Change:
     cause: str
     fields: dict = field(hash=False, compare=False)
     finding: str = ""
+    tier: int = field(default=0, compare=False)  # 0 first: one axis or all (always 0 up to 2-D)
 
 
 Option = tuple  # (value, kinds: frozenset, words): one axis's alternative
@@ -97,14 +98,27 @@ def _numbers(base: tuple[int, ...], extra) -> list[list[Option]]:
     return options
 
 
+def _tier(changed: list[int], rank: int) -> int:
+    """0 for a change of one axis or of every axis, 1 for two axes of three."""
+    return 0 if len(changed) in (0, 1, rank) else 1
+
+
 def _fmt(values: tuple[int, ...]) -> str:
     return str(values[0]) if len(values) == 1 else str(values)
 
 
 def _axis_words(new: tuple[int, ...], old: tuple[int, ...], names: tuple[str, ...]) -> str:
-    """'3 instead of 2 on L', '(2, 3, 2) instead of (2, 2, 2) on H only'."""
+    """'3 instead of 2 on L', '(2, 3, 2) instead of (2, 2, 2) on H only', '(2, 1, 1) instead of
+    (1, 2, 1) on D and H (swapped)'."""
     changed = [a for a in range(len(new)) if new[a] != old[a]]
-    return f"{_fmt(new)} instead of {_fmt(old)} on {axes_phrase(names, changed)}"
+    words = f"{_fmt(new)} instead of {_fmt(old)} on {axes_phrase(names, changed)}"
+    if (
+        len(changed) == 2
+        and new[changed[0]] == old[changed[1]]
+        and new[changed[1]] == old[changed[0]]
+    ):
+        words += " (swapped)"
+    return words
 
 
 def _phases(stride: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -147,7 +161,12 @@ def stride_changes(case: Case) -> list[Change]:
                         sampled += f" on {axes_phrase(names, [a for a in range(rank) if phase[a]])}"
                     words.append(sampled + (" (zeros read past the end)" if fill else ""))
                 fields = {"stride": stride, "phase": phase, "phase_fill": fill}
-                changes.append(Change("stride", fields, "; ".join(words)))
+                moved = [a for a in range(rank) if stride[a] != base[a]]
+                shifted = [a for a in range(rank) if phase[a]]
+                tier = max(_tier(moved, rank), _tier(shifted, rank))
+                if rank > 2 and moved and shifted:
+                    tier += 1
+                changes.append(Change("stride", fields, "; ".join(words), tier))
     return changes
 
 
@@ -170,7 +189,7 @@ def dilation_changes(case: Case) -> list[Change]:
             spacing = f"dilation ignored (taps adjacent) on {axes_phrase(names, changed)}"
         else:
             spacing = f"taps {_axis_words(dilation, base, names)}"
-        changes.append(Change("dilation", {"dilation": dilation}, spacing))
+        changes.append(Change("dilation", {"dilation": dilation}, spacing, _tier(changed, rank)))
     return changes
 
 
@@ -236,7 +255,8 @@ def padding_changes(case: Case) -> list[Change]:
             f"{axis} {words}" for axis, (_, words) in zip(names, chosen, strict=True) if words
         )
         finding = f"{header} {pads} instead of {base}: {sides}"
-        changes.append(Change("padding", {"pads": pads}, finding))
+        changed = [a for a, (_, words) in enumerate(chosen) if words]
+        changes.append(Change("padding", {"pads": pads}, finding, _tier(changed, rank)))
     return changes
 
 
@@ -244,7 +264,7 @@ def geometric_changes(case: Case) -> dict[str, list[Change]]:
     """Every family's alternatives to torch's reading of this case, by family name."""
     changes: dict[str, list[Change]] = {}
     changes["orientation"] = [
-        Change("kernel_flip", {"orientation": name}, o.words)
+        Change("kernel_flip", {"orientation": name}, o.words, orientation_tier(o))
         for name, o in orientations(case.rank).items()
         if name != "identity"
     ]

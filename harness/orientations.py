@@ -82,6 +82,18 @@ def orientations(rank: int) -> dict[str, Orientation]:
     return table
 
 
+def orientation_tier(orientation: Orientation) -> int:
+    """How far down the search tries it: 0 for flips along one axis or all of them, 1 for two
+    axes flipped or swapped, 2 for the rest (always 0 up to 2-D, which tries all 8 at once)."""
+    rank = len(orientation.perm)
+    if rank <= 2:
+        return 0
+    moved = sum(a != b for a, b in enumerate(orientation.perm))
+    if moved == 0:
+        return 0 if len(orientation.flips) in (1, rank) else 1
+    return 1 if moved == 2 and not orientation.flips else 2
+
+
 ORIENTATIONS = {name: o.words for name, o in _PLANE.items()}  # 2-D: name -> words
 
 

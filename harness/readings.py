@@ -78,17 +78,24 @@ class Reading:
 def readings(
     case: Case, observed_shape: tuple[int, ...], max_families: int = 3
 ) -> Iterator[tuple[Reading, tuple[Change, ...]]]:
-    """Readings that give the observed shape, fewest families changed first."""
+    """Readings that give the observed shape, fewest families changed first; among as many
+    families, those whose changes are all of tier 0 (one axis or all) first, then tier 1, ..."""
     base = Reading.of(case)
     n, c_out = case.output_shape[:2]
     if tuple(observed_shape[:2]) != (n, c_out) or len(observed_shape) != case.rank + 2:
         return
     target = tuple(observed_shape[2:])
     families = [changes for changes in geometric_changes(case).values() if changes]
-    for size in range(0, max_families + 1):
-        for chosen in itertools.combinations(families, size):
+    top = max((c.tier for family in families for c in family), default=0)
+    for size, tier in itertools.product(range(0, max_families + 1), range(top + 1)):
+        tiered = [[c for c in family if c.tier <= tier] for family in families]
+        for chosen in itertools.combinations(tiered, size):
+            if not all(chosen) or (size == 0 and tier > 0):
+                continue
             for index in _shape_matches(case, chosen, target):
                 combo = tuple(family[i] for family, i in zip(chosen, index, strict=True))
+                if max((c.tier for c in combo), default=0) < tier:
+                    continue  # tried in an earlier pass
                 fields: dict = {}
                 for change in combo:
                     fields.update(change.fields)
