@@ -107,11 +107,13 @@ def _fmt(values: tuple[int, ...]) -> str:
     return str(values[0]) if len(values) == 1 else str(values)
 
 
-def _axis_words(new: tuple[int, ...], old: tuple[int, ...], names: tuple[str, ...]) -> str:
+def _axis_words(
+    new: tuple[int, ...], old: tuple[int, ...], names: tuple[str, ...], unit: str = ""
+) -> str:
     """'3 instead of 2 on L', '(2, 3, 2) instead of (2, 2, 2) on H only', '(2, 1, 1) instead of
     (1, 2, 1) on D and H (swapped)'."""
     changed = [a for a in range(len(new)) if new[a] != old[a]]
-    words = f"{_fmt(new)} instead of {_fmt(old)} on {axes_phrase(names, changed)}"
+    words = f"{_fmt(new)}{unit} instead of {_fmt(old)} on {axes_phrase(names, changed)}"
     if (
         len(changed) == 2
         and new[changed[0]] == old[changed[1]]
@@ -156,9 +158,13 @@ def stride_changes(case: Case) -> list[Change]:
                     )
                     words.append(f"stride applied as {applied}")
                 if any(phase):
-                    sampled = f"outputs sampled at i*s + {_fmt(phase)} instead of i*s"
+                    shifted = [a for a in range(rank) if phase[a]]
+                    offset = _fmt(phase)
+                    if rank != 2 and len({phase[a] for a in shifted}) == 1:
+                        offset = str(phase[shifted[0]])  # the same phase on every shifted axis
+                    sampled = f"outputs sampled at i*s + {offset} instead of i*s"
                     if rank != 2:
-                        sampled += f" on {axes_phrase(names, [a for a in range(rank) if phase[a]])}"
+                        sampled += f" on {axes_phrase(names, shifted)}"
                     words.append(sampled + (" (zeros read past the end)" if fill else ""))
                 fields = {"stride": stride, "phase": phase, "phase_fill": fill}
                 moved = [a for a in range(rank) if stride[a] != base[a]]
@@ -188,7 +194,7 @@ def dilation_changes(case: Case) -> list[Change]:
         elif all(dilation[a] == 1 for a in changed):
             spacing = f"dilation ignored (taps adjacent) on {axes_phrase(names, changed)}"
         else:
-            spacing = f"taps {_axis_words(dilation, base, names)}"
+            spacing = f"taps {_axis_words(dilation, base, names, ' apart')}"
         changes.append(Change("dilation", {"dilation": dilation}, spacing, _tier(changed, rank)))
     return changes
 
