@@ -1,14 +1,14 @@
 """Bug families: explaining an output by the reading and values that reproduce it.
 
 A cause of the vocabulary (harness.causes) is a family of ways one semantic can be misapplied,
-with parameters. Geometric families (kernel orientation, padding, stride, dilation, groups,
-boundary) are readings of the configuration (harness.readings); value families are fitted, not
-enumerated: for a reading, the per-input-channel partial outputs P_c and the bias b are combined
-as sum_c alpha_c P_c + beta B by least squares, and the fit is snapped to what an implementation
-would do:
+with parameters, for convolutions of any spatial rank (the findings name the axes). Geometric
+families (kernel orientation, padding, stride, dilation, groups, boundary) are readings of the
+configuration (harness.readings); value families are fitted, not enumerated: for a reading, the
+per-input-channel partial outputs P_c and the bias b are combined as sum_c alpha_c P_c + beta B
+by least squares, and the fit is snapped to what an implementation would do:
 - depth (`depth_sum`): alpha all 1/C (averages), one-hot (one channel), 0/1 (a subset summed);
 - bias (`bias`): beta 0 (missing), any other factor (scaled, added twice), or B the bias laid
-  along another axis or in reverse channel order.
+  along a spatial axis or in reverse channel order.
 A fitted candidate explains the output when it reproduces it within the case's tolerance, or
 within narrower arithmetic's (`precision`, harness.compare). The explanation with the fewest
 families wins (up to three, counting the fitted ones and narrower arithmetic), an exact one over

@@ -5,10 +5,11 @@ kernel's orientation (any symmetry of the kernel's box, harness.orientations), t
 side, the stride and sampling phase, the dilation, the mapping of output channels to groups of
 input channels, and the padding mode. `geometric_changes` lists each family's alternatives (a
 change on one axis, on several, swapped between axes; harness.family_changes); `readings`
-enumerates them with as few families changed as possible, keeping only those that give the
-observed output shape (decided for a whole product of changes at once, so the search stays cheap
-in 3-D); `partials` computes, for one reading, each input channel's contribution to each output
-channel (what harness.families fits depth and bias to).
+enumerates them with as few families changed as possible (and, among as many, changes of one
+axis or of all axes before the others), keeping only those that give the observed output shape
+(decided for a whole product of changes at once, so the search stays cheap in 3-D); `partials`
+computes, for one reading, each input channel's contribution to each output channel (what
+harness.families fits depth and bias to).
 """
 
 from __future__ import annotations
