@@ -14,6 +14,7 @@ from harness.baseline import compute_baseline
 from harness.cases import case_from_dict
 from harness.data import materialize
 from harness.explanation import explain_divergence, explain_output
+from harness.mutations import MUTATIONS, mutated_output
 from harness.orientations import orient, orientations
 from harness.variants import variant_records
 
@@ -219,7 +220,8 @@ def test_a_3d_bug_is_named_when_the_harness_pads_first():
 def test_an_output_no_family_reproduces_is_unknown_in_3d():
     case, arrays, output = planted(CONV3D, flipped(0))
     noisy = output + np.random.default_rng(1).standard_normal(output.shape)
-    assert explained(case, arrays, noisy)[0] == "unknown"
+    baseline = compute_baseline(case, arrays)
+    assert explain_divergence(case, arrays, noisy, baseline) == "unknown"  # the search ends
 
 
 def rows(raw: dict) -> dict[str, tuple]:
@@ -283,3 +285,66 @@ def test_variant_rows_of_3d_cases():
         "groups_interleaved": INVISIBLE,
         "no_bias": INVISIBLE,
     }
+
+
+def _random_case(rng, rank: int, index: int) -> dict:
+    groups = int(rng.choice([1, 2]))
+    cg = int(rng.integers(1, 3))
+    c_out = groups * int(rng.integers(1, 3))
+    kernel = [int(k) for k in rng.integers(1, 4, rank)]
+    stride = [int(s) for s in rng.integers(1, 3, rank)]
+    padding = (
+        "same"
+        if stride == [1] * rank and rng.random() < 0.4
+        else [int(p) for p in rng.integers(0, 3, 2 * rank)]
+    )
+    weight = np.round(rng.standard_normal((c_out, cg, *kernel)), 3)
+    if rng.random() < 0.3:
+        weight = weight + np.flip(weight, tuple(range(2, 2 + rank)))
+    raw = {
+        "id": f"r{rank}_{index}",
+        "op": f"conv{rank}d",
+        "dtype": "float64",
+        "input": {"shape": [1, groups * cg, *(int(s) for s in rng.integers(5, 8, rank))]},
+        "weight": weight.tolist(),
+        "stride": stride,
+        "dilation": [int(d) for d in rng.integers(1, 3, rank)],
+        "padding": padding,
+        "padding_mode": str(rng.choice(["zeros", "reflect", "circular"])),
+        "groups": groups,
+    }
+    raw["input"].update(init="normal", seed=index)
+    if rng.random() < 0.5:
+        raw["bias"] = {"shape": [c_out], "init": "normal", "seed": index + 1}
+    return raw
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_predicates_agree_with_the_mutated_reference(rank):
+    """Invisible by the predicate <=> the mutated output equals the baseline on random data."""
+    rng = np.random.default_rng(rank)
+    checked = 0
+    seen = {name: set() for name in MUTATIONS}
+    for index in range(40):
+        try:
+            case = case_from_dict(_random_case(rng, rank, index))
+            arrays = materialize(case)
+            baseline = compute_baseline(case, arrays).output
+        except Exception:  # a configuration torch would reject
+            continue
+        checked += 1
+        for name, mutation in MUTATIONS.items():
+            try:
+                output = mutated_output(case, arrays, mutation.semantics, baseline)
+            except ValueError:  # the kernel no longer fits: a visible change
+                output = None
+            same = (
+                output is not None
+                and output.shape == baseline.shape
+                and np.allclose(output, baseline, rtol=0, atol=1e-9)
+            )
+            assert same == mutation.invisible(case, arrays), (name, case.raw)
+            seen[name].add(same)
+    assert checked >= 20
+    if rank == 3:  # every predicate met both ways (1-D has nothing to swap)
+        assert all(both == {True, False} for both in seen.values()), seen
