@@ -18,8 +18,8 @@ none, every dtype, and data kinds (random normal and uniform, integers, ones, ar
 with `nonfinite=True` the occasional NaN or Inf). Load one with `harness.cases.case_from_dict`.
 Sizes stay small (a few channels; signals of up to about twenty elements, images of about a dozen
 pixels a side, volumes of a few voxels a side), so thousands run in seconds and shrinking ends on
-readable cases. `conv1d_cases`, `conv2d_cases` and `conv3d_cases` draw one rank; `conv2d_cases`
-draws exactly what it drew before other ranks existed (its draws are not shifted by a rank draw).
+readable cases. `conv1d_cases`, `conv2d_cases` and `conv3d_cases` draw one rank (no rank is drawn
+then, so a one-rank strategy's examples do not depend on the other ranks).
 """
 
 from __future__ import annotations
@@ -54,20 +54,18 @@ def tensor_specs(draw, shape: list[int], kinds=DATA_KINDS) -> dict:
     return spec
 
 
-def _padding_forms(stride: tuple[int, ...]):
-    """Every padding form of the rank: 'valid', an int, one value per axis, (before, after) per
-    axis, and 'same' where every stride is 1 (torch refuses 'same' with a stride)."""
-    rank = len(stride)
+def _padding_forms(rank: int):
+    """Every padding form of the rank, each about as likely: 'valid', an int, one value per axis,
+    (before, after) per axis and 'same' (which then takes stride 1 on every axis, as torch
+    requires: drawn after the stride instead, 'same' would be rare in 3-D)."""
     amounts = st.integers(0, 3)
-    forms = [
+    return st.one_of(
         st.just("valid"),
         amounts,
         st.tuples(*[amounts] * rank).map(list),
         st.tuples(*[amounts] * (2 * rank)).map(list),
-    ]
-    if all(s == 1 for s in stride):
-        forms.append(st.just("same"))
-    return st.one_of(*forms)
+        st.just("same"),
+    )
 
 
 def _smallest_side(pad_before: int, pad_after: int, effective: int, mode: str) -> int:
@@ -114,10 +112,10 @@ def conv_cases(
     per_group_in = draw(st.integers(1, max_channels))
     per_group_out = draw(st.integers(1, max_channels))
     kernel = _per_axis(draw, rank, 1, kernel_limit)
-    stride = _per_axis(draw, rank, 1, max_stride)
+    padding = draw(_padding_forms(rank))
+    stride = (1,) * rank if padding == "same" else _per_axis(draw, rank, 1, max_stride)
     dilation = _per_axis(draw, rank, 1, dilation_limit)
     effective = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel, strict=True))
-    padding = draw(_padding_forms(stride))
     mode = draw(st.sampled_from(padding_modes))
     pads = resolve_padding(flat_padding(padding, rank), effective)
     if mode != "zeros" and not any(pads):
