@@ -196,8 +196,7 @@ def _shift_strided(a: np.ndarray, stride) -> np.ndarray:
     late = [1 if s > 1 else 0 for s in stride]
     target = tuple(slice(k, None) for k in late)
     source = tuple(slice(0, size - k) for size, k in zip(a.shape[2:], late, strict=True))
-    every = (slice(None), slice(None))
-    out[every + target] = a[every + source]
+    out[tuple([slice(None), slice(None), *target])] = a[tuple([slice(None), slice(None), *source])]
     return out
 
 

@@ -26,6 +26,20 @@ def _load(args):
     return select(load_cases(args.paths), getattr(args, "keyword", None))
 
 
+def _load_for_listing(args):
+    """The cases `list` shows: those a run would take, plus the `large` ones it leaves out."""
+    from harness.cases import load_cases
+    from harness.select import LARGE_TAG, select
+
+    keyword = getattr(args, "keyword", None)
+    cases = load_cases(args.paths)
+    large = [case for case in cases if LARGE_TAG in case.tags]
+    if keyword:
+        large = select(large, f"{LARGE_TAG} and ({keyword})")
+    shown = {case.id for case in [*select(cases, keyword), *large]}
+    return [case for case in cases if case.id in shown]
+
+
 # Below this estimated cost (scipy-leg multiply-adds, harness.select.estimated_cost; about 10 s of
 # work) worker processes cost more to start (each imports torch) than they save.
 PARALLEL_WORTH = 2_500_000_000
@@ -41,17 +55,24 @@ def default_jobs(cases) -> int:
 
 
 def cmd_list(args) -> int:
-    cases = _load(args)
+    from harness.select import LARGE_TAG, names_large_case
+
+    cases = _load_for_listing(args)
+    left_out = 0
     for case in cases:
         shape = "x".join(map(str, case.input_shape)) + " * " + "x".join(map(str, case.weight_shape))
-        line = f"{case.id}  [{case.dtype}, {shape}]"
+        line = f"{case.id}  [{case.op}, {case.dtype}, {shape}]"
         if case.tags:
             line += "  tags: " + ",".join(case.tags)
         if case.skip_reason:
             line += f"  SKIPPED: {case.skip_reason}"
+        if LARGE_TAG in case.tags and not names_large_case(case, getattr(args, "keyword", None)):
+            line += "  (large: runs only when -k names it, e.g. -k large)"
+            left_out += 1
         print(line)
     skipped = sum(1 for c in cases if c.skip_reason)
-    print(f"{len(cases)} cases ({skipped} skipped)")
+    extra = f", {left_out} large left out of runs" if left_out else ""
+    print(f"{len(cases)} cases ({skipped} skipped{extra})")
     return EXIT_OK
 
 

@@ -17,6 +17,8 @@ Heavy imports happen inside functions.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from harness.errors import HarnessError
@@ -65,6 +67,14 @@ OPTIONS = (
         },
     ),
     (
+        "large",
+        {
+            "action": "store_true",
+            "default": False,
+            "help": "also run the cases tagged `large` (otherwise skipped with the reason)",
+        },
+    ),
+    (
         "strict-rejections",
         {
             "action": "store_true",
@@ -74,6 +84,7 @@ OPTIONS = (
         },
     ),
 )
+LARGE_SKIP = "tagged large: left out unless asked for (--conv-large)"
 # the options that ask for the matrix (--conv-strict-rejections alone only changes verdicts)
 REQUESTING = ("cases", "impl", "shard")
 
@@ -83,7 +94,7 @@ def _dest(name: str) -> str:
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("conv-harness", "conv-harness: the 2-D convolution case matrix")
+    group = parser.getgroup("conv-harness", "conv-harness: the convolution case matrix")
     for name, keywords in OPTIONS:
         group.addoption(f"--conv-{name}", dest=_dest(name), **keywords)
 
@@ -114,13 +125,18 @@ class MatrixState:
 
     def __init__(self, config):
         from harness.cases import default_case_paths, load_cases
-        from harness.select import parse_shard, shard
+        from harness.select import LARGE_TAG, parse_shard, shard
 
         self.config = config
         self.implementation_names = config.getoption("conv_impl") or None
         try:
             paths = config.getoption("conv_cases") or default_case_paths(config.rootpath)
             self.cases = load_cases(paths)
+            if not config.getoption("conv_large"):
+                self.cases = [
+                    replace(case, skip_reason=LARGE_SKIP) if LARGE_TAG in case.tags else case
+                    for case in self.cases
+                ]
             if config.getoption("conv_shard"):
                 index, count = parse_shard(config.getoption("conv_shard"), "--conv-shard")
                 self.cases = shard(self.cases, index, count)

@@ -3,6 +3,9 @@
 `-k EXPR` keeps the cases for which EXPR is true, where EXPR combines words with `and`, `or`,
 `not` and parentheses, and a word is true when it is a substring (case-insensitive) of the case
 id, one of its tags, its sweep id or its file name. `--shard I/N` keeps a deterministic share.
+
+Cases tagged `large` (too big for every run: many channels, 64-bit indexing) are left out unless
+the expression names them: a word of it is `large`, or a substring of the case's id.
 """
 
 from __future__ import annotations
@@ -98,11 +101,24 @@ def case_matcher(case: Case) -> Callable[[str], bool]:
     return lambda word: any(word in name for name in names)
 
 
-def select(cases: Sequence[Case], expression: str | None) -> list[Case]:
+LARGE_TAG = "large"
+
+
+def names_large_case(case: Case, expression: str | None) -> bool:
+    """Whether a selection asks for this case although it is tagged `large`."""
     if not expression:
-        return list(cases)
+        return False
+    words = [w.lower() for w in _tokens(expression) if w not in ("(", ")", "and", "or", "not")]
+    return any(word == LARGE_TAG or word in case.id.lower() for word in words)
+
+
+def select(cases: Sequence[Case], expression: str | None) -> list[Case]:
+    """The cases `expression` keeps (all without one), `large` ones only when it names them."""
+    kept = [c for c in cases if LARGE_TAG not in c.tags or names_large_case(c, expression)]
+    if not expression:
+        return kept
     evaluate = compile_expression(expression)
-    return [case for case in cases if evaluate(case_matcher(case))]
+    return [case for case in kept if evaluate(case_matcher(case))]
 
 
 def parse_shard(text: str, option: str = "--shard") -> tuple[int, int]:

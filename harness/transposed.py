@@ -70,7 +70,7 @@ def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
         window = tuple(
             slice(p, p + size) for p, size in zip(befores, case.output_shape[2:], strict=True)
         )
-        before = shifted[(slice(None), slice(None)) + window]
+        before = shifted[tuple([slice(None), slice(None), *window])]
     variants.append(("output_padding_before", "output", "padding", before))
     c_in, og = case.weight_shape[:2]
     swapped = None
