@@ -7,7 +7,8 @@ alternately (after a warm-up) and the medians compared, so a noisy machine affec
 threads are told to sleep when idle (OMP_WAIT_POLICY=PASSIVE unless set), so torch's spinning
 threads do not slow the call timed after it.
 Prints a table with each target and whether it is met; --json writes the same numbers as JSON
-so results can be compared between commits. Not part of the test suite.
+so results can be compared between commits. Not part of the test suite. The conv1d and conv3d
+rows alone: python -c "from benchmarks.bench import rank_rows; rank_rows()".
 """
 
 from __future__ import annotations
@@ -118,6 +119,61 @@ def implementation_rows(repeat: int, with_scipy: bool) -> list[dict]:
                 f"  {name:<14} {dtype:<8} torch {row['torch_ms']:9.3f} ms   reference "
                 f"{row['reference_ms']:9.3f} ms  x{row['reference_ratio']:.2f}"
                 + (f"   scipy x{row['scipy_ratio']:.1f}" if "scipy_ratio" in row else ""),
+                flush=True,
+            )
+    return rows
+
+
+RANK_CASES = {
+    # name: (input shape, weight shape, parameters): conv1d and conv3d layers
+    "conv1d": ((8, 256, 4096), (256, 256, 9), {"padding": 4}),
+    "conv3d": ((2, 64, 16, 56, 56), (64, 64, 3, 3, 3), {"padding": 1}),
+}
+RANK_TARGETS = {"float64": 1.0, "float32": 2.0}
+
+
+def torch_conv(x, w, **params):
+    """F.conv1d/conv2d/conv3d by the input's rank, with torch's default threads (as
+    torch_conv2d)."""
+    import torch
+    import torch.nn.functional as F
+
+    function = {3: F.conv1d, 4: F.conv2d, 5: F.conv3d}[x.ndim]
+    with torch.no_grad():
+        return function(torch.from_numpy(x), torch.from_numpy(w), **params).numpy()
+
+
+def rank_rows(repeat: int = 5) -> list[dict]:
+    """The reference's conv1d and conv3d (harness.reference.conv) against torch, side by side:
+
+    python -c "from benchmarks.bench import rank_rows; rank_rows()"
+    """
+    from harness import reference
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for dtype in ("float64", "float32"):
+        for name, (x_shape, w_shape, params) in RANK_CASES.items():
+            x = rng.standard_normal(x_shape).astype(dtype)
+            w = rng.standard_normal(w_shape).astype(dtype)
+            torch_time, ref_time = median_times(
+                [partial(torch_conv, x, w, **params), partial(reference.conv, x, w, **params)],
+                repeat,
+            )
+            row = {
+                "case": name,
+                "dtype": dtype,
+                "input": list(x_shape),
+                "weight": list(w_shape),
+                "torch_ms": torch_time * 1e3,
+                "reference_ms": ref_time * 1e3,
+                "reference_ratio": ref_time / torch_time,
+                "target": RANK_TARGETS[dtype],
+            }
+            rows.append(row)
+            print(
+                f"  {name:<14} {dtype:<8} torch {row['torch_ms']:9.3f} ms   reference "
+                f"{row['reference_ms']:9.3f} ms  x{row['reference_ratio']:.2f}",
                 flush=True,
             )
     return rows
@@ -370,6 +426,8 @@ def main() -> int:
     }
     print("implementations against torch (median of alternating calls):", flush=True)
     results["implementations"] = implementation_rows(args.repeat, not args.skip_scipy)
+    print("conv1d and conv3d: the reference against torch ...", flush=True)
+    results["implementations"] += rank_rows(args.repeat)
     print("harness overhead on a sweep of 2,000 tiny cases ...", flush=True)
     results["overhead"] = harness_overhead()
     print("reference memory on the large case ...", flush=True)

@@ -2,7 +2,8 @@
 
 A case detects a mutation when its variant row diverges from the baseline. A registry in which
 no case detects some mutation cannot catch that bug in an implementation (a registry of only
-180-degree-symmetric kernels cannot catch a flip); `conv-harness coverage` warns and exits 1.
+kernels equal to their flip cannot catch a flip); `conv-harness coverage` warns and exits 1.
+Forward cases of every spatial rank count; transposed cases have rows of their own.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Why an output diverges from the baseline: the cause(s) a report row and a diagnosis name.
 
 In order: NaN/Inf reaching more or fewer elements while every finite value agrees (`nan`); the
-bug families (harness.families)
-that reproduce the output, fewest first, with or without narrower arithmetic; a different shape
-no family gives (`shape`); rounding-shaped differences, consistent with one step narrower
-arithmetic than the case dtype (`precision`, harness.compare.precision_models); else `unknown`.
+bug families (harness.families) that reproduce the output, fewest first, with or without narrower
+arithmetic; a different shape no family gives (`shape`); rounding-shaped differences, consistent
+with one step narrower arithmetic than the case dtype (`precision`,
+harness.compare.precision_models); else `unknown`. Every spatial rank (conv1d, conv2d, conv3d)
+is explained the same way; the findings name the axis a bug lives on ("kernel flipped along D
+only").
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def as_called(case: Case, arrays: CaseArrays) -> tuple[Case, CaseArrays]:
     with padding 0 (its bugs read that call, not the case's padding mode)."""
     padded = reference.pad(arrays.input64, case.pads, case.padding_mode)
     spec = TensorSpec(shape=list(padded.shape), init="zeros")
-    called = replace(case, input=spec, padding=(0, 0, 0, 0), padding_mode="zeros")
+    called = replace(case, input=spec, padding=(0,) * (2 * case.rank), padding_mode="zeros")
     return called, replace(arrays, input64=padded)
 
 

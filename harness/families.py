@@ -1,14 +1,14 @@
 """Bug families: explaining an output by the reading and values that reproduce it.
 
 A cause of the vocabulary (harness.causes) is a family of ways one semantic can be misapplied,
-with parameters. Geometric families (kernel orientation, padding, stride, dilation, groups,
-boundary) are readings of the configuration (harness.readings); value families are fitted, not
-enumerated: for a reading, the per-input-channel partial outputs P_c and the bias b are combined
-as sum_c alpha_c P_c + beta B by least squares, and the fit is snapped to what an implementation
-would do:
+with parameters, for convolutions of any spatial rank (the findings name the axes). Geometric
+families (kernel orientation, padding, stride, dilation, groups, boundary) are readings of the
+configuration (harness.readings); value families are fitted, not enumerated: for a reading, the
+per-input-channel partial outputs P_c and the bias b are combined as sum_c alpha_c P_c + beta B
+by least squares, and the fit is snapped to what an implementation would do:
 - depth (`depth_sum`): alpha all 1/C (averages), one-hot (one channel), 0/1 (a subset summed);
 - bias (`bias`): beta 0 (missing), any other factor (scaled, added twice), or B the bias laid
-  along another axis or in reverse channel order.
+  along a spatial axis or in reverse channel order.
 A fitted candidate explains the output when it reproduces it within the case's tolerance, or
 within narrower arithmetic's (`precision`, harness.compare). The explanation with the fewest
 families wins (up to three, counting the fitted ones and narrower arithmetic), an exact one over
@@ -108,18 +108,20 @@ def _snap_beta(beta: float) -> float:
 
 def _bias_layouts(case: Case, bias: np.ndarray, outputs: list[int], shape) -> list:
     """(B laid out over the sampled output, words) for torch's layout and the wrong ones."""
-    _n, _k, ho, wo = shape
-    layouts = [(np.broadcast_to(bias[outputs][None, :, None, None], shape), "")]
+    rank = len(shape) - 2
+    per_channel = (None, slice(None), *((None,) * rank))
+    layouts = [(np.broadcast_to(bias[outputs][per_channel], shape), "")]
     layouts.append(
         (
-            np.broadcast_to(bias[::-1][outputs][None, :, None, None], shape),
+            np.broadcast_to(bias[::-1][outputs][per_channel], shape),
             "bias applied in reverse channel order",
         )
     )
-    if ho == bias.size:
-        layouts.append((np.broadcast_to(bias[None, None, :, None], shape), "bias added along H"))
-    if wo == bias.size:
-        layouts.append((np.broadcast_to(bias[None, None, None, :], shape), "bias added along W"))
+    for axis, name in enumerate(case.axis_names):
+        if shape[2 + axis] == bias.size:
+            along: list[slice | None] = [None] * (rank + 2)
+            along[2 + axis] = slice(None)
+            layouts.append((np.broadcast_to(bias[tuple(along)], shape), f"bias added along {name}"))
     return layouts
 
 
@@ -138,13 +140,13 @@ def fit_values(
     do not drown the others); when the sample has too few elements to determine one weight per
     channel, the structured depth bugs are ranked by their residual instead.
     """
-    n, k, cg, ho, wo = part.shape
-    shape = (n, k, ho, wo)
+    n, k, cg, *spatial = part.shape
+    shape = (n, k, *spatial)
     finite = np.isfinite(observed) & np.isfinite(part).all(axis=2) & np.isfinite(allowed)
     if not finite.any():
         return
     weights = 1.0 / np.maximum(allowed[finite], np.finfo(float).tiny)
-    columns = part.transpose(0, 1, 3, 4, 2)[finite] * weights[:, None]
+    columns = np.moveaxis(part, 2, -1)[finite] * weights[:, None]
     target = observed[finite] * weights
     layouts = [(None, "")] if bias is None else _bias_layouts(case, bias, outputs, shape)
     determined = target.size >= 2 * (cg + 1)
@@ -168,7 +170,8 @@ def fit_values(
             if any(np.array_equal(alpha, other) for other in seen):
                 continue
             seen.append(alpha)
-            output = np.einsum("nkcij,c->nkij", part, alpha)
+            axes = "ijl"[: len(spatial)]
+            output = np.einsum(f"nkc{axes},c->nk{axes}", part, alpha)
             depth = _depth_change(alpha)
             changes = [] if depth is None else [depth]
             if layout is None or column is None:
@@ -243,7 +246,7 @@ def explain_by_families(
     budget: int = SEARCH_BUDGET,
 ) -> FamilyExplanation | None:
     """The reading and fitted values with the fewest families that reproduce `observed`."""
-    if observed.ndim != 4 or observed.shape[:2] != tuple(case.output_shape[:2]):
+    if observed.ndim != case.rank + 2 or observed.shape[:2] != tuple(case.output_shape[:2]):
         return None
     images, outputs = sample_plan(case, observed.shape)
     x = arrays.input64[images]
@@ -291,7 +294,7 @@ def explain_by_families(
 def _sampled_tolerance(tol: Tolerance, images, outputs, shape) -> Tolerance:
     """The tolerance restricted to the sample; the loosest element's where shapes differ."""
     atol = np.asarray(tol.atol)
-    if atol.ndim == 4 and atol.shape == tuple(shape):
+    if atol.ndim == len(shape) and atol.shape == tuple(shape):
         atol = atol[images][:, outputs]
     else:
         atol = np.asarray(float(np.max(atol, initial=0.0)))

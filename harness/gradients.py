@@ -1,29 +1,38 @@
-"""The handwritten reference for the backward pass and for transposed convolution: NumPy and BLAS
-matrix products only (no library convolution routine), harness.reference.conv2d as the engine
-wherever the mathematics is a correlation.
+"""The handwritten reference for the backward pass and for transposed convolution, any spatial
+rank (1-D, 2-D, 3-D): NumPy and BLAS matrix products only (no library convolution routine),
+harness.reference.conv as the engine wherever the mathematics is a correlation.
 
-Conventions (torch's): input NCHW, conv2d weight OIHW with I = C_in/groups, the forward pass
+Conventions (torch's): input (N, C_in, *S) with r = len(S) spatial axes, weight
+(C_out, C_in/groups, *k), the forward pass
 
-    y[n, o, i, j] = b[o] + sum_c,u,v xp[n, g*Cg + c, i*sH + u*dH, j*sW + v*dW] * w[o, c, u, v]
+    y[n, o, *i] = b[o] + sum_c,t xp[n, g*Cg + c, *(i*s + t*d)] * w[o, c, *t]
 
-with g = o // (C_out/groups), Cg = C_in/groups and xp the input padded as in harness.reference
-(padding an int, a pair, (top, bottom, left, right), 'same' or 'valid'; padding_mode zeros |
-reflect | replicate | circular). Its gradients, for a grad_output gy of y's shape:
+over the kernel taps t (one index per axis; i*s + t*d per axis), with g = o // (C_out/groups),
+Cg = C_in/groups and xp the input padded as in harness.reference (padding an int, r values, 2r
+values (before, after) per axis, 'same' or 'valid'; padding_mode zeros | reflect | replicate |
+circular). Its gradients, for a grad_output gy of y's shape:
 
-- grad_input is a TRUE convolution (the kernel flipped): gy zero-upsampled by the stride (zeros
-  between its rows and columns), padded by dH*(kH-1) and correlated with the kernel rotated by 180
-  degrees, in/out channel axes swapped per group; that is the gradient of xp, which is folded back
-  onto the input: cropped (zeros) or scatter-added from each padded position to the input position
-  it was read from (reflect/replicate/circular, via harness.reference.source_index). Positions no
-  window reaches (stride gaps, rows past the last window) get exactly zero.
-- grad_weight[o, c, u, v] = sum_n,i,j gy[n, o, i, j] * xp[n, g*Cg + c, i*sH + u*dH, j*sW + v*dW],
-  one matrix product per kernel tap (and group) over a group-major, channels-last copy of xp.
-- grad_bias[o] = sum_n,i,j gy[n, o, i, j].
+- grad_input is a TRUE convolution (the kernel flipped): gy zero-upsampled by the stride (s_a - 1
+  zeros after each element along axis a), padded by d_a*(k_a-1) on each axis and correlated with
+  the kernel flipped along every spatial axis, in/out channel axes swapped per group:
 
-conv_transpose2d has F.conv_transpose2d's semantics: weight (C_in, C_out/groups, kH, kW), padding
-an int or a pair, output size (H-1)*sH - 2*pH + dH*(kH-1) + output_padding + 1, output_padding
-smaller than the stride or the dilation. It is conv2d's grad_input, so the same routine computes
-both; its own backward is a conv2d (grad_input) and the same per-tap products (grad_weight).
+      gxp[n, g*Cg + c, *p] = sum over o in group g and (i, t) with i*s + t*d = p (per axis)
+                             of gy[n, o, *i] * w[o, c, *t]
+
+  That is the gradient of xp, which is folded back onto the input axis by axis: cropped (zeros)
+  or scatter-added from each padded index to the input index it was read from
+  (reflect/replicate/circular, via harness.reference.source_index). Positions no window reaches
+  (stride gaps, positions past the last window) get exactly zero.
+- grad_weight[o, c, *t] = sum_n,i gy[n, o, *i] * xp[n, g*Cg + c, *(i*s + t*d)], one matrix
+  product per kernel tap (and group) over a group-major, channels-last copy of xp.
+- grad_bias[o] = sum over n and every output position of gy[n, o, ...].
+
+conv_transpose has F.conv_transpose1d/2d/3d's semantics: weight (C_in, C_out/groups, *k),
+padding an int or r values, output size (S_a-1)*s_a - 2*p_a + d_a*(k_a-1) + output_padding_a + 1
+per axis, output_padding smaller than the stride or the dilation on each axis. It is conv's
+grad_input, so the same routine computes both; its own backward is a conv (grad_input) and the
+same per-tap products (grad_weight). The 2-D names (conv2d_backward, conv_transpose2d,
+conv_transpose2d_backward) are the same functions and take any rank too.
 
 Everything is computed in the input's dtype (float64 for the baseline). NaN and Inf propagate as
 in the formulas above, with one consequence of the zero-upsampling and zero padding: a NaN or Inf
@@ -35,14 +44,17 @@ reaches in torch.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
 from harness import reference
 
-Pair = tuple[int, int]
+Sizes = tuple[int, ...]  # one value per spatial axis
 
 
-def conv2d_backward(
+def conv_backward(
     grad_output,
     input,
     weight,
@@ -53,35 +65,35 @@ def conv2d_backward(
     groups=1,
     padding_mode="zeros",
 ):
-    """(grad_input, grad_weight, grad_bias) of y = conv2d(input, weight, bias, ...) for the
-    gradient `grad_output` of y; grad_bias is None when bias is None."""
+    """(grad_input, grad_weight, grad_bias) of y = reference.conv(input, weight, bias, ...) for
+    the gradient `grad_output` of y, any spatial rank; grad_bias is None when bias is None."""
     x = np.asarray(input)
     w = np.asarray(weight, dtype=x.dtype)
     b = None if bias is None else np.asarray(bias, dtype=x.dtype)
     gy = np.asarray(grad_output, dtype=x.dtype)
-    (sh, sw), (dh, dw), (top, bottom, left, right) = backward_geometry(
+    strides, dilations, pads = backward_geometry(
         x, w, b, gy, stride, padding, dilation, groups, padding_mode
     )
-    h, wd = x.shape[2:]
-    kh, kw = w.shape[2:]
+    sizes, befores = tuple(x.shape[2:]), pads[0::2]
     if padding_mode == "zeros":  # only the interior of xp's gradient: the rest is cropped away
-        grad_input = transposed_window(gy, w, groups, (sh, sw), (dh, dw), (top, left), (h, wd))
+        grad_input = transposed_window(gy, w, groups, strides, dilations, befores, sizes)
     else:
-        padded = (h + top + bottom, wd + left + right)
-        grad_padded = transposed_window(gy, w, groups, (sh, sw), (dh, dw), (0, 0), padded)
-        grad_input = fold_padding(grad_padded, (top, bottom, left, right), (h, wd), padding_mode)
+        padded = tuple(size + pads[2 * a] + pads[2 * a + 1] for a, size in enumerate(sizes))
+        origin = (0,) * len(sizes)
+        grad_padded = transposed_window(gy, w, groups, strides, dilations, origin, padded)
+        grad_input = fold_padding(grad_padded, pads, sizes, padding_mode)
     grad_weight = weight_gradient(
-        x, gy, (kh, kw), (sh, sw), (dh, dw), (top, left), padding_mode, groups
+        x, gy, tuple(w.shape[2:]), strides, dilations, befores, padding_mode, groups
     )
     grad_bias = None if b is None else _bias_gradient(gy)
     return grad_input, grad_weight, grad_bias
 
 
-def conv_transpose2d(
+def conv_transpose(
     input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ):
-    """F.conv_transpose2d: out[n, g*Og + o, p, q] = b + sum over c in group g and (i, u), (j, v)
-    with i*sH + u*dH - pH = p and j*sW + v*dW - pW = q of x[n, c, i, j] * w[c, o, u, v]."""
+    """F.conv_transpose1d/2d/3d: out[n, g*Og + o, *p] = b + sum over c in group g and (i, t)
+    with i*s + t*d - padding = p (per axis) of x[n, c, *i] * w[c, o, *t]."""
     x = np.asarray(input)
     w = np.asarray(weight, dtype=x.dtype)
     b = None if bias is None else np.asarray(bias, dtype=x.dtype)
@@ -91,11 +103,11 @@ def conv_transpose2d(
     out = transposed_window(x, w, groups, stride, dilation, padding, size)
     if b is not None:
         with np.errstate(invalid="ignore", over="ignore"):
-            out += b[None, :, None, None]
+            out += b.reshape(1, -1, *(1,) * len(size))
     return out
 
 
-def conv_transpose2d_backward(
+def conv_transpose_backward(
     grad_output,
     input,
     weight,
@@ -106,31 +118,42 @@ def conv_transpose2d_backward(
     groups=1,
     dilation=1,
 ):
-    """(grad_input, grad_weight, grad_bias) of y = conv_transpose2d(input, weight, bias, ...).
+    """(grad_input, grad_weight, grad_bias) of y = conv_transpose(input, weight, bias, ...).
 
-    grad_input is conv2d(grad_output, weight) with the same stride, padding, dilation and groups
-    (the output_padding rows at the bottom/right are never read back into the input's size);
-    grad_weight[c, o, u, v] = sum_n,i,j x[n, c, i, j] * gyp[n, g*Og + o, i*sH + u*dH, j*sW + v*dW]
-    with gyp grad_output zero-padded by the padding: conv2d's weight gradient, roles exchanged."""
+    grad_input is reference.conv(grad_output, weight) with the same stride, padding, dilation and
+    groups (the output_padding elements after each axis are never read back into the input's
+    size); grad_weight[c, o, *t] = sum_n,i x[n, c, *i] * gyp[n, g*Og + o, *(i*s + t*d)] with gyp
+    grad_output zero-padded by the padding: conv's weight gradient, roles exchanged."""
     x = np.asarray(input)
     w = np.asarray(weight, dtype=x.dtype)
     b = None if bias is None else np.asarray(bias, dtype=x.dtype)
     gy = np.asarray(grad_output, dtype=x.dtype)
-    (sh, sw), (ph, pw), (dh, dw), (h_out, w_out) = transposed_arguments(
+    strides, paddings, dilations, out_sizes = transposed_arguments(
         x, w, b, stride, padding, output_padding, groups, dilation
     )
-    n = x.shape[0]
-    _, og, kh, kw = w.shape
-    check_grad_output(gy, (n, og * groups, h_out, w_out))
-    # the padded grad_output has (H-1)*sH + dH*(kH-1) + 1 + output_padding rows; the conv reads
-    # all but the last output_padding: pad the bottom less, or crop grad_output where pH is less
-    oph, opw = reference.as_pair(output_padding, "output_padding")
-    cropped = gy[:, :, : h_out - max(0, oph - ph), : w_out - max(0, opw - pw)]
-    pads = (ph, max(0, ph - oph), pw, max(0, pw - opw))
-    grad_input = reference.conv2d(cropped, w, None, (sh, sw), pads, (dh, dw), groups)
-    grad_weight = weight_gradient(gy, x, (kh, kw), (sh, sw), (dh, dw), (ph, pw), "zeros", groups)
+    _, og, *kernel = w.shape
+    check_grad_output(gy, (x.shape[0], og * groups, *out_sizes))
+    # the padded grad_output has (S-1)*s + d*(k-1) + 1 + output_padding elements along an axis;
+    # the conv reads all but the last output_padding: pad the end less, or crop grad_output
+    # where the padding is less
+    extra = reference.as_tuple(output_padding, len(kernel), "output_padding")
+    kept = [
+        slice(0, m - max(0, op - p)) for m, op, p in zip(out_sizes, extra, paddings, strict=True)
+    ]
+    cropped = gy[tuple([slice(None), slice(None), *kept])]
+    pads = tuple(v for p, op in zip(paddings, extra, strict=True) for v in (p, max(0, p - op)))
+    grad_input = reference.conv(cropped, w, None, strides, pads, dilations, groups)
+    grad_weight = weight_gradient(
+        gy, x, tuple(kernel), strides, dilations, paddings, "zeros", groups
+    )
     grad_bias = None if b is None else _bias_gradient(gy)
     return grad_input, grad_weight, grad_bias
+
+
+# the 2-D names, kept for their callers: the same functions, any rank
+conv2d_backward = conv_backward
+conv_transpose2d = conv_transpose
+conv_transpose2d_backward = conv_transpose_backward
 
 
 def backward_geometry(x, w, b, gy, stride, padding, dilation, groups, padding_mode):
@@ -201,72 +224,76 @@ def transposed_arguments(x, w, b, stride, padding, output_padding, groups, dilat
     return strides, paddings, dilations, tuple(sizes)
 
 
-def transposed_window(gy, w, groups: int, stride: Pair, dilation: Pair, start: Pair, size: Pair):
-    """Rows start[0] .. start[0] + size[0] (and likewise columns) of the true convolution
+def transposed_window(gy, w, groups: int, stride: Sizes, dilation: Sizes, start, size):
+    """The window start .. start + size (per spatial axis) of the true convolution
 
-        z[n, g*Cg + c, r, s] = sum over o in group g, i*sH + u*dH = r, j*sW + v*dW = s
-                               of gy[n, o, i, j] * w[o, c, u, v]
+        z[n, g*Cg + c, *p] = sum over o in group g and (i, t) with i*s + t*d = p (per axis)
+                             of gy[n, o, *i] * w[o, c, *t]
 
-    for a conv2d weight w (C_out, Cg, kH, kW): gy zero-upsampled by the stride, correlated (by
-    harness.reference.conv2d) with w rotated by 180 degrees, channel axes swapped per group.
-    Only the rows of the upsampled gy that the window reads are built; the correlation's zero
-    padding stands for those beyond it."""
-    n, c_out, ho, wo = gy.shape
-    _, cg, kh, kw = w.shape
+    for a conv weight w (C_out, Cg, *k): gy zero-upsampled by the stride, correlated (by
+    harness.reference.conv) with w flipped along every spatial axis, channel axes swapped per
+    group. Only the part of the upsampled gy that the window reads is built; the correlation's
+    zero padding stands for what lies beyond it."""
+    n, c_out, *outs = gy.shape
+    _, cg, *kernel = w.shape
+    rank = len(kernel)
     spans = [
         _read_span(first, count, (m - 1) * s + 1, d * (k - 1))
         for first, count, m, s, d, k in zip(
-            start, size, (ho, wo), stride, dilation, (kh, kw), strict=True
+            start, size, outs, stride, dilation, kernel, strict=True
         )
     ]
     if any(lo >= hi for lo, hi, _, _ in spans):  # the window reads none of gy: all zero
         return np.zeros((n, groups * cg, *size), dtype=gy.dtype)
-    (r0, r1, top, bottom), (c0, c1, left, right) = spans
-    upsampled = _upsampled_rows(gy, stride, (r0, r1), (c0, c1))
+    upsampled = _upsampled(gy, stride, [(lo, hi) for lo, hi, _, _ in spans])
     og = c_out // groups
+    flipped = (slice(None), slice(None), *(slice(None, None, -1),) * rank)
     rotated = (
-        w.reshape(groups, og, cg, kh, kw)
-        .transpose(0, 2, 1, 3, 4)
-        .reshape(groups * cg, og, kh, kw)[:, :, ::-1, ::-1]
+        w.reshape(groups, og, cg, *kernel)
+        .transpose(0, 2, 1, *range(3, 3 + rank))
+        .reshape(groups * cg, og, *kernel)[flipped]
     )
-    return reference.conv2d(
-        upsampled, rotated, None, 1, (top, bottom, left, right), dilation, groups
-    )
+    pads = tuple(p for _, _, before, after in spans for p in (before, after))
+    return reference.conv(upsampled, rotated, None, 1, pads, dilation, groups)
 
 
 def _read_span(first: int, count: int, length: int, reach: int) -> tuple[int, int, int, int]:
-    """(lo, hi, before, after): output rows first .. first + count of a correlation (kernel
-    reach dH*(kH-1), padded by reach) read upsampled rows first - reach .. first + count; lo:hi
-    are those that exist (0 .. length), before/after the zero rows around them."""
+    """(lo, hi, before, after) along one axis: outputs first .. first + count of a correlation
+    (kernel reach d*(k-1), padded by reach) read upsampled elements first - reach ..
+    first + count; lo:hi are those that exist (0 .. length), before/after the zeros around
+    them."""
     want_lo, want_hi = first - reach, first + count
     lo, hi = max(want_lo, 0), min(want_hi, length)
     return lo, hi, lo - want_lo, want_hi - hi
 
 
-def _upsampled_rows(gy, stride: Pair, rows: Pair, cols: Pair) -> np.ndarray:
-    """Rows r0:r1, columns c0:c1 of gy with sH-1 zero rows (sW-1 zero columns) inserted after
-    each row (column); gy itself (a view) at stride 1."""
-    (sh, sw), (r0, r1), (c0, c1) = stride, rows, cols
-    if (sh, sw) == (1, 1):
-        return gy[:, :, r0:r1, c0:c1]
-    out = np.zeros((*gy.shape[:2], r1 - r0, c1 - c0), dtype=gy.dtype)
-    i0, j0 = -(-r0 // sh), -(-c0 // sw)  # first gy row/column at or after r0/c0
-    i1, j1 = -(-r1 // sh), -(-c1 // sw)
-    out[:, :, i0 * sh - r0 :: sh, j0 * sw - c0 :: sw] = gy[:, :, i0:i1, j0:j1]
+def _upsampled(gy, stride: Sizes, spans) -> np.ndarray:
+    """The span lo:hi (per spatial axis) of gy with s_a - 1 zeros inserted after each element
+    along axis a; gy itself (a view) at stride 1."""
+    if all(s == 1 for s in stride):
+        return gy[tuple([slice(None), slice(None), *(slice(lo, hi) for lo, hi in spans)])]
+    out = np.zeros((*gy.shape[:2], *(hi - lo for lo, hi in spans)), dtype=gy.dtype)
+    target, source = [slice(None)] * 2, [slice(None)] * 2
+    for s, (lo, hi) in zip(stride, spans, strict=True):
+        i0, i1 = -(-lo // s), -(-hi // s)  # first gy element at or after lo, and after hi
+        target.append(slice(i0 * s - lo, None, s))
+        source.append(slice(i0, i1))
+    out[tuple(target)] = gy[tuple(source)]
     return out
 
 
-def fold_padding(grad_padded: np.ndarray, pads, size: Pair, mode: str) -> np.ndarray:
-    """The gradient of the padded input folded onto the input: each padded row (then column)
-    added to the input row it was read from (harness.reference.source_index), zeros dropped."""
-    top, _, left, _ = pads
-    h, wd = size
-    rows = _fold_axis(grad_padded, 2, top, h, mode)
-    return _fold_axis(rows, 3, left, wd, mode)
+def fold_padding(grad_padded: np.ndarray, pads, size: Sizes, mode: str) -> np.ndarray:
+    """The gradient of the padded input folded onto the input, axis by axis: each padded index
+    added to the input index it was read from (harness.reference.source_index), zeros dropped.
+    pads: (before, after) per spatial axis, flat."""
+    out = grad_padded
+    for axis, extent in enumerate(size):
+        out = _fold_axis(out, axis + 2, pads[2 * axis], extent, mode)
+    return out
 
 
 def _fold_axis(grad: np.ndarray, axis: int, before: int, size: int, mode: str) -> np.ndarray:
-    """Along `axis`: the interior rows plus every border row added to its source row."""
+    """Along `axis`: the interior plus every border element added to its source element."""
     moved = np.moveaxis(grad, axis, 0)
     out = moved[before : before + size].copy()
     border = np.concatenate([np.arange(before), np.arange(before + size, moved.shape[0])])
@@ -277,39 +304,44 @@ def _fold_axis(grad: np.ndarray, axis: int, before: int, size: int, mode: str) -
     return np.moveaxis(out, 0, axis)
 
 
-def weight_gradient(x, gy, kernel: Pair, stride: Pair, dilation: Pair, pads: Pair, mode, groups):
-    """grad_w[o, c, u, v] = sum_n,i,j gy[n, o, i, j] * xp[n, g*Cg + c, i*sH + u*dH, j*sW + v*dW]
-    for xp = x padded by pads = (top, left) in `mode` (the bottom/right padding follows from the
-    shapes): one matrix product per tap (u, v) and group, grad_output (og, n*Ho*Wo) times that
-    tap's (n*Ho*Wo, Cg) slice of xp stored group-major and channels-last, accumulated over chunks
-    of images so that the extra memory stays bounded (reference.CHUNK_BYTES)."""
-    n, c_in, h, wd = x.shape
-    _, c_out, ho, wo = gy.shape
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+def weight_gradient(x, gy, kernel: Sizes, stride: Sizes, dilation: Sizes, befores, mode, groups):
+    """grad_w[o, c, *t] = sum_n,i gy[n, o, *i] * xp[n, g*Cg + c, *(i*s + t*d)] for xp = x padded
+    by `befores` (the padding before each axis) in `mode` (the padding after follows from the
+    shapes): one matrix product per tap t and group, grad_output (og, n*prod(outputs)) times
+    that tap's (n*prod(outputs), Cg) slice of xp stored group-major and channels-last,
+    accumulated over chunks of images so that the extra memory stays bounded
+    (reference.CHUNK_BYTES)."""
+    n, c_in, *sizes = x.shape
+    _, c_out, *outs = gy.shape
+    rank = len(sizes)
     cg, og = c_in // groups, c_out // groups
-    taps = [(u, v) for u in range(kh) for v in range(kw)]
+    taps = list(itertools.product(*(range(k) for k in kernel)))
     sums: list = [None] * len(taps)
-    if n * ho * wo == 0 or c_out * c_in == 0:
-        return np.zeros((c_out, cg, kh, kw), dtype=x.dtype)
-    hp, wp = (ho - 1) * sh + dh * (kh - 1) + 1, (wo - 1) * sw + dw * (kw - 1) + 1  # rows read
-    rows = reference.source_index(np.arange(hp) - pads[0], h, mode)
-    cols = reference.source_index(np.arange(wp) - pads[1], wd, mode)
-    per_chunk = max(1, reference.CHUNK_BYTES // (hp * wp * c_in * x.itemsize))
-    # BLAS's gemm where reference.conv2d uses it (the same library: their thread pools do not
+    if n * math.prod(outs) == 0 or c_out * c_in == 0:
+        return np.zeros((c_out, cg, *kernel), dtype=x.dtype)
+    geometry = list(zip(outs, stride, dilation, kernel, strict=True))
+    extents = [(m - 1) * s + d * (k - 1) + 1 for m, s, d, k in geometry]  # what the taps read
+    sources = [
+        reference.source_index(np.arange(e) - before, size, mode)
+        for e, before, size in zip(extents, befores, sizes, strict=True)
+    ]
+    per_chunk = max(1, reference.CHUNK_BYTES // (math.prod(extents) * c_in * x.itemsize))
+    # BLAS's gemm where reference.conv uses it (the same library: their thread pools do not
     # compete), adding each chunk's product in place; it takes the transposed operands as they are
     gemm = reference._gemm(x.dtype) if groups == 1 else None
     for i0 in range(0, n, per_chunk):
         chunk = slice(i0, min(n, i0 + per_chunk))
-        padded = _group_major_padded(x[chunk], rows, cols, mode, groups)  # (G, n, hp, wp, cg)
-        count = padded.shape[1] * ho * wo
-        grads = gy[chunk].transpose(1, 0, 2, 3).reshape(groups, og, count)  # (G, og, K)
-        tap = np.empty((groups, padded.shape[1], ho, wo, cg), dtype=x.dtype)
+        padded = _group_major_padded(x[chunk], sources, mode, groups)  # (G, n, *extents, cg)
+        count = padded.shape[1] * math.prod(outs)
+        grads = gy[chunk].transpose(1, 0, *range(2, 2 + rank)).reshape(groups, og, count)
+        tap = np.empty((groups, padded.shape[1], *outs, cg), dtype=x.dtype)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
-            for t, (u, v) in enumerate(taps):
-                r0, c0 = u * dh, v * dw
-                tap[...] = padded[
-                    :, :, r0 : r0 + (ho - 1) * sh + 1 : sh, c0 : c0 + (wo - 1) * sw + 1 : sw
+            for t, offsets in enumerate(taps):
+                window = [
+                    slice(u * d, u * d + (m - 1) * s + 1, s)
+                    for u, (m, s, d, _) in zip(offsets, geometry, strict=True)
                 ]
+                tap[...] = padded[tuple([slice(None), slice(None), *window])]
                 if gemm is not None:  # (C_in, K) @ (K, C_out): the transposed product, F-ordered
                     a, b = tap.reshape(count, c_in).T, grads[0].T
                     if sums[t] is None:
@@ -319,29 +351,39 @@ def weight_gradient(x, gy, kernel: Pair, stride: Pair, dilation: Pair, pads: Pai
                 else:  # (G, og, K) @ (G, K, cg)
                     product = np.matmul(grads, tap.reshape(groups, count, cg))
                     sums[t] = product if sums[t] is None else sums[t] + product
-    out = np.empty((c_out, cg, kh, kw), dtype=x.dtype)
-    for t, (u, v) in enumerate(taps):
-        out[:, :, u, v] = sums[t].T if gemm is not None else sums[t].reshape(c_out, cg)
+    out = np.empty((c_out, cg, *kernel), dtype=x.dtype)
+    for t, offsets in enumerate(taps):
+        at: tuple = (slice(None), slice(None), *offsets)
+        out[at] = sums[t].T if gemm is not None else sums[t].reshape(c_out, cg)
     return out
 
 
-def _group_major_padded(x, rows, cols, mode: str, groups: int) -> np.ndarray:
-    """x at padded rows/columns (their input indices, -1 for a zero) as (G, n, rows, cols, Cg):
-    each group's channels last, so that a tap's slice is one matrix per group."""
-    n, c_in, h, wd = x.shape
-    grouped = x.reshape(n, groups, c_in // groups, h, wd)
-    padded = np.zeros((groups, n, rows.size, cols.size, c_in // groups), dtype=x.dtype)
-    if mode != "zeros":  # every padded position reads an input position
-        padded[...] = grouped[:, :, :, rows][..., cols].transpose(1, 0, 3, 4, 2)
+def _group_major_padded(x, sources, mode: str, groups: int) -> np.ndarray:
+    """x at padded indices (per spatial axis, their input indices, -1 for a zero) as
+    (G, n, *padded extents, Cg): each group's channels last, so that a tap's slice is one matrix
+    per group."""
+    n, c_in, *sizes = x.shape
+    rank = len(sizes)
+    grouped = x.reshape(n, groups, c_in // groups, *sizes)
+    group_major = (1, 0, *range(3, 3 + rank), 2)
+    padded = np.zeros(
+        (groups, n, *(source.size for source in sources), c_in // groups), dtype=x.dtype
+    )
+    if mode != "zeros":  # every padded index reads an input index
+        for axis, source in enumerate(sources):
+            grouped = np.take(grouped, source, axis=axis + 3)
+        padded[...] = grouped.transpose(group_major)
         return padded
-    r_ok, c_ok = np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0)
-    if r_ok.size and c_ok.size:  # zeros: the rows/columns read form one range of the input
-        dst = (slice(None), slice(None), slice(r_ok[0], r_ok[-1] + 1), slice(c_ok[0], c_ok[-1] + 1))
-        src = grouped[..., rows[r_ok[0]] : rows[r_ok[-1]] + 1, cols[c_ok[0]] : cols[c_ok[-1]] + 1]
-        padded[dst] = src.transpose(1, 0, 3, 4, 2)
+    valid = [np.flatnonzero(source >= 0) for source in sources]
+    if all(v.size for v in valid):  # zeros: the indices read form one range of the input
+        target = [slice(v[0], v[-1] + 1) for v in valid]
+        read = [slice(s[v[0]], s[v[-1]] + 1) for s, v in zip(sources, valid, strict=True)]
+        padded[tuple([slice(None), slice(None), *target])] = grouped[
+            tuple([slice(None), slice(None), slice(None), *read])
+        ].transpose(group_major)
     return padded
 
 
 def _bias_gradient(gy: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
-        return gy.sum(axis=(0, 2, 3))
+        return gy.sum(axis=(0, *range(2, gy.ndim)))

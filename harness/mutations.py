@@ -1,10 +1,15 @@
-"""Mutations: named, deliberate changes of conv2d semantics, and what they explain.
+"""Mutations: named, deliberate changes of convolution semantics, and what they explain.
 
-A mutation is a change of one semantic of torch's conv2d (cross-correlation, depth summation over
-the group's input channels, 'same' extra pad bottom/right, reflect without edge repetition, outputs
-at i*s, taps d apart, output channel o reading group o // (C_out/groups), bias added). Each has a
-cause from the vocabulary (harness.causes) and a predicate saying whether it is invisible for a
-case by the operator alone (configuration and weights, not the input data).
+A mutation is a change of one semantic of torch's conv1d/conv2d/conv3d (cross-correlation, depth
+summation over the group's input channels, 'same' extra pad after, reflect without edge
+repetition, outputs at i*s, taps d apart, output channel o reading group o // (C_out/groups),
+bias added). Each has a cause from the vocabulary (harness.causes) and a predicate saying whether
+it is invisible for a case by the operator alone (configuration and weights, not the input data).
+The same mutations apply to every spatial rank, on every spatial axis at once: `flipped` flips
+the kernel along all of them, `stride_phase` shifts every strided axis, `padding_swapped` reads
+the per-axis pads in reverse axis order (F.pad's last-axis-first order: (pH, pW) as (pW, pH),
+(pD, pH, pW) as (pW, pH, pD); nothing to swap in 1-D). Bugs on one axis only are named by the
+families (harness.families), not by more variant rows: a report keeps one row per mutation.
 
 All mutations are expressed as fields of one `Semantics` value, so several can be combined: the
 reference computes any combination (`mutated_output`). Each is one point of a family of
@@ -26,12 +31,12 @@ from harness.data import CaseArrays
 
 @dataclass(frozen=True)
 class Semantics:
-    """Which conv2d semantics to compute; the defaults are torch's."""
+    """Which convolution semantics to compute; the defaults are torch's."""
 
-    flip: bool = False  # rotate every kernel slice 180 degrees
+    flip: bool = False  # the kernel flipped along every spatial axis (rotated 180 degrees in 2-D)
     depth: str = "sum"  # sum | first | mean | closest (per output channel)
-    same_extra_top_left: bool = False  # 'same' extra pad pixel top/left instead of bottom/right
-    padding_swapped: bool = False  # (pH, pW) read as (pW, pH)
+    same_extra_top_left: bool = False  # 'same' extra pad before (top/left) instead of after
+    padding_swapped: bool = False  # per-axis pads in reverse axis order: (pH, pW) as (pW, pH)
     boundary_symmetric: bool = False  # reflect padding with the edge sample repeated
     stride_phase: int = 0  # outputs at i*s + phase instead of i*s (axes with s > 1)
     ignore_dilation: bool = False  # taps adjacent whatever the dilation
@@ -53,14 +58,19 @@ def _zero_weight(arrays: CaseArrays) -> bool:
     return not np.any(arrays.weight64)
 
 
+def _spatial(array: np.ndarray) -> tuple[int, ...]:
+    return tuple(range(2, array.ndim))
+
+
 def _flip_invisible(case: Case, arrays: CaseArrays) -> bool:
     w = arrays.weight64
-    return bool(np.array_equal(w, w[:, :, ::-1, ::-1], equal_nan=True))
+    return bool(np.array_equal(w, np.flip(w, _spatial(w)), equal_nan=True))
 
 
 def _single_channel_invisible(case: Case, arrays: CaseArrays) -> bool:
     """One input channel per output channel carries weight: picking it loses nothing."""
-    nonzero_slices = np.any(arrays.weight64 != 0, axis=(2, 3)).sum(axis=1)
+    w = arrays.weight64
+    nonzero_slices = np.any(w != 0, axis=_spatial(w)).sum(axis=1)
     return case.weight_shape[1] == 1 or bool((nonzero_slices <= 1).all())
 
 
@@ -69,18 +79,28 @@ def _mean_invisible(case: Case, arrays: CaseArrays) -> bool:
 
 
 def _same_invisible(case: Case, arrays: CaseArrays) -> bool:
-    ekh, ekw = case.effective_kernel
-    return case.padding != "same" or (ekh % 2 == 1 and ekw % 2 == 1) or _zero_weight(arrays)
+    odd = all(e % 2 == 1 for e in case.effective_kernel)
+    return case.padding != "same" or odd or _zero_weight(arrays)
+
+
+def swapped_pads(pads: tuple[int, ...]) -> tuple[int, ...]:
+    """(before, after) per axis in reverse axis order: (t, b, l, r) -> (l, r, t, b)."""
+    pairs = [pads[a : a + 2] for a in range(0, len(pads), 2)]
+    return tuple(p for pair in reversed(pairs) for p in pair)
 
 
 def _swap_invisible(case: Case, arrays: CaseArrays) -> bool:
-    """Same first-row/column offsets (top == left) and the same output shape once swapped."""
-    top, bottom, left, right = case.pads
-    _, _, h, w = case.input_shape
-    (ekh, ekw), (sh, sw) = case.effective_kernel, case.stride
-    swapped_shape = ((h + left + right - ekh) // sh + 1, (w + top + bottom - ekw) // sw + 1)
+    """Same first offsets on every axis (top == left in 2-D) and the same output shape once
+    swapped (always in 1-D: nothing to swap)."""
+    pads, swapped = case.pads, swapped_pads(case.pads)
+    swapped_shape = tuple(
+        (size + swapped[2 * a] + swapped[2 * a + 1] - e) // s + 1
+        for a, (size, e, s) in enumerate(
+            zip(case.input_shape[2:], case.effective_kernel, case.stride, strict=True)
+        )
+    )
     same_shape = swapped_shape == case.output_shape[2:] and min(swapped_shape) >= 1
-    return (top == left and same_shape) or (_zero_weight(arrays) and same_shape)
+    return (swapped[0::2] == pads[0::2] and same_shape) or (_zero_weight(arrays) and same_shape)
 
 
 def _boundary_invisible(case: Case, arrays: CaseArrays) -> bool:
@@ -89,25 +109,24 @@ def _boundary_invisible(case: Case, arrays: CaseArrays) -> bool:
 
 
 def _stride_invisible(case: Case, arrays: CaseArrays) -> bool:
-    return case.stride == (1, 1) or _zero_weight(arrays)
+    return all(s == 1 for s in case.stride) or _zero_weight(arrays)
 
 
 def _dilation_invisible(case: Case, arrays: CaseArrays) -> bool:
-    _, _, kh, kw = case.weight_shape
-    no_spacing = (case.dilation[0] == 1 or kh == 1) and (case.dilation[1] == 1 or kw == 1)
+    no_spacing = all(d == 1 or k == 1 for d, k in zip(case.dilation, case.kernel, strict=True))
     return no_spacing or (_zero_weight(arrays) and case.output_shape == _undilated_shape(case))
 
 
 def _undilated_shape(case: Case) -> tuple[int, ...]:
-    n, _, h, w = case.input_shape
-    c_out, _, kh, kw = case.weight_shape
-    top, bottom, left, right = reference.padding_amounts(case.padding, (kh, kw), (1, 1))
-    return (
-        n,
-        c_out,
-        (h + top + bottom - kh) // case.stride[0] + 1,
-        (w + left + right - kw) // case.stride[1] + 1,
+    kernel = case.kernel
+    pads = reference.padding_amounts(case.padding, kernel, (1,) * case.rank)
+    sizes = tuple(
+        (size + pads[2 * a] + pads[2 * a + 1] - k) // s + 1
+        for a, (size, k, s) in enumerate(
+            zip(case.input_shape[2:], kernel, case.stride, strict=True)
+        )
     )
+    return (case.input_shape[0], case.weight_shape[0], *sizes)
 
 
 def _groups_invisible(case: Case, arrays: CaseArrays) -> bool:
@@ -125,9 +144,9 @@ MUTATIONS: dict[str, Mutation] = {
             "flipped",
             "kernel_flip",
             Semantics(flip=True),
-            "Every kernel slice rotated 180 degrees: true convolution, what "
-            "scipy.signal.convolve2d computes on the kernel as given. Invisible when every "
-            "W[o, c] equals its 180-degree rotation.",
+            "Every kernel slice flipped along every spatial axis (rotated 180 degrees in 2-D): "
+            "true convolution, what scipy.signal.convolve computes on the kernel as given. "
+            "Invisible when every W[o, c] equals its flip.",
             _flip_invisible,
         ),
         Mutation(
@@ -151,8 +170,8 @@ MUTATIONS: dict[str, Mutation] = {
             "same_extra_top_left",
             "padding",
             Semantics(same_extra_top_left=True),
-            "For padding 'same' with an even effective kernel the extra pad goes top/left "
-            "(what convolve2d(x, rot180(w), 'same') and ndimage do). Invisible for odd "
+            "For padding 'same' with an even effective kernel the extra pad goes before "
+            "(top/left; what convolve2d(x, rot180(w), 'same') and ndimage do). Invisible for odd "
             "effective kernels or other paddings.",
             _same_invisible,
         ),
@@ -160,8 +179,9 @@ MUTATIONS: dict[str, Mutation] = {
             "padding_swapped",
             "padding",
             Semantics(padding_swapped=True),
-            "Padding amounts of the two axes swapped ((pH, pW) read as (pW, pH)). Invisible "
-            "when both axes are padded alike.",
+            "Padding amounts of the axes read in reverse order ((pH, pW) as (pW, pH), "
+            "(pD, pH, pW) as (pW, pH, pD)). Invisible when the swapped axes are padded alike "
+            "(always in 1-D).",
             _swap_invisible,
         ),
         Mutation(
@@ -186,7 +206,7 @@ MUTATIONS: dict[str, Mutation] = {
             "dilation",
             Semantics(ignore_dilation=True),
             "Dilation ignored (taps adjacent): usually a larger output. Invisible when "
-            "dilation is 1 (or the kernel has one tap) on both axes.",
+            "dilation is 1 (or the kernel has one tap) on every axis.",
             _dilation_invisible,
         ),
         Mutation(
@@ -213,16 +233,15 @@ MUTATIONS: dict[str, Mutation] = {
 # ---------------------------------------------------------------------------------------------
 
 
-def _pads(case: Case, semantics: Semantics, dilation: tuple[int, int]) -> tuple[int, int, int, int]:
-    _, _, kh, kw = case.weight_shape
-    effective = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
-    top, bottom, left, right = reference.padding_amounts(case.padding, (kh, kw), dilation)
+def _pads(case: Case, semantics: Semantics, dilation: tuple[int, ...]) -> tuple[int, ...]:
+    """(before, after) per axis, flat, for the semantics and the dilation they read."""
+    pads = tuple(reference.padding_amounts(case.padding, case.kernel, dilation))
     if case.padding == "same" and semantics.same_extra_top_left:
-        th, tw = effective[0] - 1, effective[1] - 1
-        top, bottom, left, right = th - th // 2, th // 2, tw - tw // 2, tw // 2
+        totals = [d * (k - 1) for d, k in zip(dilation, case.kernel, strict=True)]
+        pads = tuple(p for t in totals for p in (t - t // 2, t // 2))
     if semantics.padding_swapped:
-        top, bottom, left, right = left, right, top, bottom
-    return top, bottom, left, right
+        pads = swapped_pads(pads)
+    return pads
 
 
 def _depth_weights(weight: np.ndarray, depth: str) -> np.ndarray:
@@ -246,10 +265,10 @@ def mutated_output(
     """The case's output (float64, on the rounded inputs) under the given semantics."""
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
     if semantics.flip:
-        w = w[:, :, ::-1, ::-1]
+        w = np.flip(w, _spatial(w))
     if not semantics.bias:
         b = None
-    dilation = (1, 1) if semantics.ignore_dilation else case.dilation
+    dilation = (1,) * case.rank if semantics.ignore_dilation else case.dilation
     pads = _pads(case, semantics, dilation)
     mode = case.padding_mode
     if semantics.boundary_symmetric and mode == "reflect":
@@ -258,8 +277,9 @@ def mutated_output(
     stride = case.stride
     phase = tuple(semantics.stride_phase if s > 1 else 0 for s in stride)
     if any(phase):
-        xp = np.pad(xp, ((0, 0), (0, 0), (0, phase[0]), (0, phase[1])))
-        xp = xp[:, :, phase[0] :, phase[1] :]
+        xp = np.pad(xp, ((0, 0), (0, 0), *((0, p) for p in phase)))
+        window = (slice(None), slice(None), *(slice(p, None) for p in phase))
+        xp = xp[window]
     if semantics.depth == "closest":
         return _closest_channel(xp, w, b, stride, dilation, case.groups, semantics, baseline)
     if semantics.depth == "first":
@@ -320,7 +340,8 @@ def _closest_channel(xp, w, b, stride, dilation, groups, semantics, baseline):
         with np.errstate(invalid="ignore"):
             gap = np.abs(candidate - search_base)
         both_nan = np.isnan(candidate) & np.isnan(search_base)
-        gap = np.where(both_nan, 0.0, np.where(np.isnan(gap), np.inf, gap)).max(axis=(0, 2, 3))
+        gap = np.where(both_nan, 0.0, np.where(np.isnan(gap), np.inf, gap))
+        gap = gap.max(axis=(0, *_spatial(gap)))
         if best is None or best_gap is None:
             best, best_gap = np.zeros(w.shape[0], dtype=int), gap
         else:

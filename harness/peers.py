@@ -1,10 +1,16 @@
-"""Peer implementations: other libraries' conv2d, cross-validated like the built-ins.
+"""Peer implementations: other libraries' convolutions, cross-validated like the built-ins, for
+every spatial rank (conv1d, conv2d, conv3d) except `opencv`, which is 2-D only.
 
 Each is optional: it appears when its package is installed (`pip install 'conv-harness[peers]'`)
 and otherwise raises `ImplementationUnavailable`, which the CLI reports as a usage error and the
-pytest matrix as a skip with the reason. All follow the harness's conv2d signature on NumPy
-arrays; the harness applies padding modes and asymmetric padding first unless a peer says it
-handles them (`handles_padding_mode`).
+pytest matrix as a skip with the reason. All follow the harness's convolution signature on NumPy
+arrays (harness.implementations; the rank read from the arrays); the harness applies padding
+modes and asymmetric padding first unless a peer says it handles them (`handles_padding_mode`).
+A rank a peer cannot compute raises NotImplementedError (an `unsupported` row): `opencv` at
+ranks 1 and 3. `torch_channels_last` uses torch.channels_last in 2-D and channels_last_3d in 3-D;
+1-D has no such memory format, so there it passes (N, L, C)-contiguous tensors (strides (L*C, 1,
+C)), which torch's conv1d views as channels_last 2-D tensors and hands to that kernel path.
+The functions are named per library (`jax_conv`, ...); the `*_conv2d` names are aliases.
 
 Known, documented differences (declared per case with `diverges:` in the registry):
 - `opencv` spreads a dilated kernel with zeros (as the built-in scipy leg does) yet skips zero
@@ -28,7 +34,13 @@ import numpy as np
 
 from harness import reference
 from harness.errors import ImplementationError
-from harness.implementations import spread_kernel, torch_forward, torch_tensors
+from harness.implementations import (
+    pad_pairs,
+    spatial_index,
+    spread_kernel,
+    torch_forward,
+    torch_tensors,
+)
 
 
 class ImplementationUnavailable(ImplementationError):
@@ -43,47 +55,51 @@ def _require(module: str, name: str, extra: str = "peers") -> None:
         )
 
 
-def _explicit_pads(padding, kernel, dilation, stride) -> tuple[int, int, int, int]:
-    if padding == "same" and reference.as_pair(stride, "stride") != (1, 1):
+def _explicit_pads(padding, kernel, dilation, stride) -> tuple[int, ...]:
+    """Flat (before, after) pads per axis for any accepted form of `padding`."""
+    rank = len(kernel)
+    if padding == "same" and reference.as_tuple(stride, rank, "stride") != (1,) * rank:
         raise ValueError("padding='same' is not supported for strided convolutions")
-    top, bottom, left, right = reference.padding_amounts(
-        padding, kernel, reference.as_pair(dilation, "dilation")
+    return reference.padding_amounts(
+        padding, tuple(kernel), reference.as_tuple(dilation, rank, "dilation")
     )
-    return top, bottom, left, right
 
 
 def _slice_loop(x, weight, bias, stride, dilation, groups, correlate_valid, work_dtype):
-    """Per (n, o, c) 2-D 'valid' correlations of an already padded input, depth summed."""
+    """Per (n, o, c) 'valid' correlations of an already padded input (slices of any rank), depth
+    summed."""
     out_dtype = x.dtype
     x = x.astype(work_dtype)
+    rank = np.asarray(weight).ndim - 2
     w = spread_kernel(
-        np.asarray(weight).astype(work_dtype), reference.as_pair(dilation, "dilation")
+        np.asarray(weight).astype(work_dtype), reference.as_tuple(dilation, rank, "dilation")
     )
     reference.check_arguments(x, w, None, groups)
-    sh, sw = reference.as_pair(stride, "stride")
-    c_out, cg, ekh, ekw = w.shape
-    n, _, hp, wp = x.shape
-    if hp < ekh or wp < ekw:
+    strides = reference.as_tuple(stride, rank, "stride")
+    c_out, cg = w.shape[:2]
+    n = x.shape[0]
+    if any(size < k for size, k in zip(x.shape[2:], w.shape[2:], strict=True)):
         raise ValueError("the dilated kernel is larger than the padded input")
+    sizes = tuple(size - k + 1 for size, k in zip(x.shape[2:], w.shape[2:], strict=True))
     og = c_out // groups
-    out = np.zeros((n, c_out, hp - ekh + 1, wp - ekw + 1), dtype=work_dtype)
+    out = np.zeros((n, c_out, *sizes), dtype=work_dtype)
     for i in range(n):
         for o in range(c_out):
             g = o // og
             for c in range(cg):
                 out[i, o] += correlate_valid(x[i, g * cg + c], w[o, c])
-    out = out[:, :, ::sh, ::sw]
+    out = out[spatial_index(slice(None, None, s) for s in strides)]
     if bias is not None:
-        out = out + np.asarray(bias).astype(work_dtype)[None, :, None, None]
+        out = out + np.asarray(bias).astype(work_dtype).reshape((1, c_out) + (1,) * rank)
     return out.astype(out_dtype)
 
 
 def _per_slice(input, weight, bias, stride, padding, dilation, groups, correlate_valid):
-    """Zero-pad, then correlate every 2-D slice ('valid'), in float32 for float16 inputs."""
+    """Zero-pad, then correlate every slice ('valid'), in float32 for float16 inputs."""
     x = np.asarray(input)
     pads = _explicit_pads(padding, tuple(np.asarray(weight).shape[2:]), dilation, stride)
     if any(pads):
-        x = reference.pad(x, pads, "zeros")
+        x = np.pad(x, [(0, 0), (0, 0), *pad_pairs(pads)])
     work = np.float32 if x.dtype == np.float16 else x.dtype
     return _slice_loop(x, weight, bias, stride, dilation, groups, correlate_valid, work)
 
@@ -91,16 +107,17 @@ def _per_slice(input, weight, bias, stride, padding, dilation, groups, correlate
 # --- scipy.ndimage ------------------------------------------------------------------------------
 
 
-def scipy_ndimage_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """scipy.ndimage.correlate per 2-D slice, origin set so out[i, j] reads x[i + u, j + v]."""
+def scipy_ndimage_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """scipy.ndimage.correlate per slice of any rank, origin set so out[i] reads x[i + u]."""
     from scipy import ndimage
 
-    def correlate_valid(x2d, w2d):
-        kh, kw = w2d.shape
+    def correlate_valid(slice_, kernel):
         full = ndimage.correlate(
-            x2d, w2d, mode="constant", cval=0.0, origin=(-(kh // 2), -(kw // 2))
+            slice_, kernel, mode="constant", cval=0.0, origin=[-(k // 2) for k in kernel.shape]
         )
-        return full[: x2d.shape[0] - kh + 1, : x2d.shape[1] - kw + 1]
+        return full[
+            tuple(slice(0, s - k + 1) for s, k in zip(slice_.shape, kernel.shape, strict=True))
+        ]
 
     return _per_slice(input, weight, bias, stride, padding, dilation, groups, correlate_valid)
 
@@ -108,10 +125,14 @@ def scipy_ndimage_conv2d(input, weight, bias=None, stride=1, padding=0, dilation
 # --- OpenCV -------------------------------------------------------------------------------------
 
 
-def opencv_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """cv2.filter2D per 2-D slice (correlation), anchor (0, 0) on the padded input."""
+def opencv_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """cv2.filter2D per 2-D slice (correlation), anchor (0, 0) on the padded input; 2-D only."""
     _require("cv2", "opencv")
     import cv2
+
+    ndim = np.asarray(input).ndim
+    if ndim in (3, 5) and np.asarray(weight).ndim == ndim:
+        raise NotImplementedError(f"opencv's filter2D is 2-D only: no conv{ndim - 2}d")
 
     def correlate_valid(x2d, w2d):
         kh, kw = w2d.shape
@@ -130,8 +151,16 @@ def opencv_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gro
 # --- JAX ----------------------------------------------------------------------------------------
 
 
-def jax_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """jax.lax.conv_general_dilated, NCHW/OIHW, precision HIGHEST, float64 enabled."""
+_JAX_LAYOUTS = {
+    1: ("NCH", "OIH", "NCH"),
+    2: ("NCHW", "OIHW", "NCHW"),
+    3: ("NCDHW", "OIDHW", "NCDHW"),
+}
+
+
+def jax_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """jax.lax.conv_general_dilated, channels first (NCH / NCHW / NCDHW) by rank, precision
+    HIGHEST, float64 enabled."""
     _require("jax", "jax")
     import jax
 
@@ -140,20 +169,21 @@ def jax_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups
 
     x = np.asarray(input)
     w = np.asarray(weight)
-    top, bottom, left, right = _explicit_pads(padding, w.shape[2:], dilation, stride)
+    pads = _explicit_pads(padding, w.shape[2:], dilation, stride)
     reference.check_arguments(x, w, bias, groups)
+    rank = x.ndim - 2
     out = jax.lax.conv_general_dilated(
         jnp.asarray(x),
         jnp.asarray(w.astype(x.dtype)),
-        window_strides=reference.as_pair(stride, "stride"),
-        padding=[(top, bottom), (left, right)],
-        rhs_dilation=reference.as_pair(dilation, "dilation"),
-        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        window_strides=reference.as_tuple(stride, rank, "stride"),
+        padding=pad_pairs(pads),
+        rhs_dilation=reference.as_tuple(dilation, rank, "dilation"),
+        dimension_numbers=_JAX_LAYOUTS[rank],
         feature_group_count=groups,
         precision=jax.lax.Precision.HIGHEST,
     )
     if bias is not None:
-        out = out + jnp.asarray(np.asarray(bias).astype(x.dtype))[None, :, None, None]
+        out = out + jnp.asarray(np.asarray(bias).astype(x.dtype)).reshape((1, -1) + (1,) * rank)
     return np.asarray(out)
 
 
@@ -168,10 +198,11 @@ _ONNX_PAD_MODES = {
 }
 
 
-def onnxruntime_conv2d(
+def onnxruntime_conv(
     input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
 ):
-    """An ONNX graph (Pad for non-zero padding modes, then Conv) run on the CPU provider."""
+    """An ONNX graph (Pad for non-zero padding modes, then a Conv of the arrays' rank) run on the
+    CPU provider."""
     _require("onnxruntime", "onnxruntime")
     _require("onnx", "onnxruntime")
     import onnxruntime
@@ -185,25 +216,29 @@ def onnxruntime_conv2d(
             f"onnxruntime's CPU provider has a Conv kernel for float32 only, not {x.dtype}"
         )
     elem = _ONNX_TYPES[x.dtype]
-    top, bottom, left, right = _explicit_pads(padding, w.shape[2:], dilation, stride)
-    reference.check_padding(x.shape[2:], (top, bottom, left, right), padding_mode)
+    rank = x.ndim - 2
+    pads = _explicit_pads(padding, w.shape[2:], dilation, stride)
+    reference.check_padding(x.shape[2:], pads, padding_mode)
+    befores, afters = list(pads[0::2]), list(pads[1::2])
     nodes, inputs, initializers = [], [helper.make_tensor_value_info("x", elem, list(x.shape))], []
-    conv_input, conv_pads = "x", [top, left, bottom, right]
-    if padding_mode != "zeros" and any((top, bottom, left, right)):
-        pads = np.array([0, 0, top, left, 0, 0, bottom, right], dtype=np.int64)
-        initializers.append(helper.make_tensor("pads", TensorProto.INT64, [8], pads.tolist()))
+    conv_input, conv_pads = "x", befores + afters  # ONNX: every axis's begin, then every end
+    if padding_mode != "zeros" and any(pads):
+        pad_values = [0, 0, *befores, 0, 0, *afters]
+        initializers.append(
+            helper.make_tensor("pads", TensorProto.INT64, [len(pad_values)], pad_values)
+        )
         nodes.append(
             helper.make_node("Pad", ["x", "pads"], ["padded"], mode=_ONNX_PAD_MODES[padding_mode])
         )
-        conv_input, conv_pads = "padded", [0, 0, 0, 0]
+        conv_input, conv_pads = "padded", [0] * (2 * rank)
     conv_inputs = [conv_input, "w"] + (["b"] if bias is not None else [])
     nodes.append(
         helper.make_node(
             "Conv",
             conv_inputs,
             ["y"],
-            strides=list(reference.as_pair(stride, "stride")),
-            dilations=list(reference.as_pair(dilation, "dilation")),
+            strides=list(reference.as_tuple(stride, rank, "stride")),
+            dilations=list(reference.as_tuple(dilation, rank, "dilation")),
             pads=conv_pads,
             group=groups,
             kernel_shape=list(w.shape[2:]),
@@ -232,7 +267,7 @@ def onnxruntime_conv2d(
     return session.run(["y"], feeds)[0]
 
 
-onnxruntime_conv2d.handles_padding_mode = True  # type: ignore[attr-defined]
+onnxruntime_conv.handles_padding_mode = True  # type: ignore[attr-defined]
 
 
 # --- torch variants -----------------------------------------------------------------------------
@@ -243,24 +278,27 @@ def _torch_call(input, weight, bias, stride, padding, dilation, groups, prepare,
     return torch_forward(prepare(x), prepare(w), b, stride, padding, dilation, groups)
 
 
-def torch_channels_last_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """F.conv2d on channels_last (NHWC-strided) tensors: another kernel path of torch."""
+def _channels_last(t):
+    """t in the channels-last layout of its rank: channels_last (4-D), channels_last_3d (5-D), and
+    (N, L, C)-contiguous strides for 3-D tensors, which have no such memory format."""
     import torch
 
-    return _torch_call(
-        input,
-        weight,
-        bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        lambda t: t.to(memory_format=torch.channels_last),
-    )
+    if t.ndim == 4:
+        return t.to(memory_format=torch.channels_last)
+    if t.ndim == 5:
+        return t.to(memory_format=torch.channels_last_3d)
+    if t.ndim == 3:
+        return t.transpose(1, 2).contiguous().transpose(1, 2)
+    return t
 
 
-def torch_no_mkldnn_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """F.conv2d with the oneDNN (mkldnn) backend disabled: torch's own CPU kernels."""
+def torch_channels_last_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """F.conv1d / 2d / 3d on channels-last tensors: another kernel path of torch."""
+    return _torch_call(input, weight, bias, stride, padding, dilation, groups, _channels_last)
+
+
+def torch_no_mkldnn_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """F.conv1d / 2d / 3d with the oneDNN (mkldnn) backend disabled: torch's own CPU kernels."""
     import torch
 
     with warnings.catch_warnings():  # entering/leaving the flags warns about Intel GPUs' TF32
@@ -276,8 +314,8 @@ def _cuda(name: str):
         raise ImplementationUnavailable(f"implementation '{name}' needs a CUDA device; none here")
 
 
-def torch_cuda_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """F.conv2d on the GPU with TF32 disabled (full float32 precision in cuDNN)."""
+def torch_cuda_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """F.conv1d / 2d / 3d on the GPU with TF32 disabled (full float32 precision in cuDNN)."""
     import torch
 
     _cuda("torch_cuda")
@@ -287,8 +325,8 @@ def torch_cuda_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1,
         )
 
 
-def torch_cuda_tf32_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """F.conv2d on the GPU with TF32 allowed, as cuDNN does by default for float32."""
+def torch_cuda_tf32_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """F.conv1d / 2d / 3d on the GPU with TF32 allowed, as cuDNN does by default for float32."""
     import torch
 
     _cuda("torch_cuda_tf32")
@@ -298,7 +336,7 @@ def torch_cuda_tf32_conv2d(input, weight, bias=None, stride=1, padding=0, dilati
         )
 
 
-torch_cuda_tf32_conv2d.known_causes = ("precision",)  # type: ignore[attr-defined]
+torch_cuda_tf32_conv.known_causes = ("precision",)  # type: ignore[attr-defined]
 
 
 def _require_onnxruntime() -> None:
@@ -307,17 +345,14 @@ def _require_onnxruntime() -> None:
 
 
 PEERS: dict[str, tuple[Callable, Callable[[], None]]] = {
-    "jax": (jax_conv2d, lambda: _require("jax", "jax")),
-    "onnxruntime": (
-        onnxruntime_conv2d,
-        _require_onnxruntime,
-    ),
-    "opencv": (opencv_conv2d, lambda: _require("cv2", "opencv")),
-    "scipy_ndimage": (scipy_ndimage_conv2d, lambda: None),
-    "torch_channels_last": (torch_channels_last_conv2d, lambda: None),
-    "torch_no_mkldnn": (torch_no_mkldnn_conv2d, lambda: None),
-    "torch_cuda": (torch_cuda_conv2d, lambda: _cuda("torch_cuda")),
-    "torch_cuda_tf32": (torch_cuda_tf32_conv2d, lambda: _cuda("torch_cuda_tf32")),
+    "jax": (jax_conv, lambda: _require("jax", "jax")),
+    "onnxruntime": (onnxruntime_conv, _require_onnxruntime),
+    "opencv": (opencv_conv, lambda: _require("cv2", "opencv")),
+    "scipy_ndimage": (scipy_ndimage_conv, lambda: None),
+    "torch_channels_last": (torch_channels_last_conv, lambda: None),
+    "torch_no_mkldnn": (torch_no_mkldnn_conv, lambda: None),
+    "torch_cuda": (torch_cuda_conv, lambda: _cuda("torch_cuda")),
+    "torch_cuda_tf32": (torch_cuda_tf32_conv, lambda: _cuda("torch_cuda_tf32")),
 }
 
 
@@ -326,3 +361,14 @@ def get_peer(name: str) -> Callable:
     function, check = PEERS[name]
     check()
     return function
+
+
+# the historical 2-D names: the same rank-generic functions
+jax_conv2d = jax_conv
+onnxruntime_conv2d = onnxruntime_conv
+opencv_conv2d = opencv_conv
+scipy_ndimage_conv2d = scipy_ndimage_conv
+torch_channels_last_conv2d = torch_channels_last_conv
+torch_no_mkldnn_conv2d = torch_no_mkldnn_conv
+torch_cuda_conv2d = torch_cuda_conv
+torch_cuda_tf32_conv2d = torch_cuda_tf32_conv

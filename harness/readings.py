@@ -1,72 +1,47 @@
 """Geometric bug families: the readings of a configuration an implementation may apply.
 
-A Reading is how an implementation reads the case: the kernel's orientation (any of the 8
-symmetries of a rectangle), the pads on each side, the stride and sampling phase, the dilation,
-the mapping of output channels to groups of input channels, and the padding mode. `readings`
-enumerates them with as few families changed as possible, keeping only those that give the
-observed output shape; `partials` computes, for one reading, each input channel's contribution
-to each output channel (what harness.families fits depth and bias to).
+A Reading is how an implementation reads the case, per spatial axis (L; H, W; D, H, W): the
+kernel's orientation (any symmetry of the kernel's box, harness.orientations), the pads on each
+side, the stride and sampling phase, the dilation, the mapping of output channels to groups of
+input channels, and the padding mode. `geometric_changes` lists each family's alternatives (a
+change on one axis, on several, swapped between axes; harness.family_changes); `readings`
+enumerates them with as few families changed as possible (and, among as many, changes of one
+axis or of all axes before the others), keeping only those that give the observed output shape
+(decided for a whole product of changes at once, so the search stays cheap in 3-D); `partials`
+computes, for one reading, each input channel's contribution to each output channel (what
+harness.families fits depth and bias to).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from harness import reference
 from harness.case import Case
+from harness.family_changes import Change, geometric_changes
+from harness.orientations import ORIENTATIONS, orient, oriented_kernel
 
-ORIENTATIONS = {
-    "identity": "read as given",
-    "flip_h": "kernel flipped along H only (rows reversed)",
-    "flip_w": "kernel flipped along W only (columns reversed)",
-    "rot180": "kernel rotated 180 degrees (true convolution)",
-    "transpose": "kernel transposed (H and W swapped)",
-    "rot90": "kernel rotated 90 degrees",
-    "rot270": "kernel rotated 270 degrees",
-    "anti_transpose": "kernel transposed across the anti-diagonal",
-}
+__all__ = ["ORIENTATIONS", "Change", "Reading", "geometric_changes", "partials", "readings"]
 
-
-GROUP_MAPS = {
-    "torch": "output channel o reads group o // (C_out/groups)",
-    "interleaved_outputs": "output channel o reads group o % groups (not o // (C_out/groups))",
-    "interleaved_inputs": "group g reads input channels g, g+groups, ... (not a contiguous block)",
-    "reversed": "output channel o reads group groups-1 - o // (C_out/groups)",
-}
-
-
-BOUNDARY_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
-
-
-def orient(weight: np.ndarray, orientation: str) -> np.ndarray:
-    w = weight
-    if orientation in ("transpose", "rot90", "rot270", "anti_transpose"):
-        w = np.swapaxes(w, 2, 3)
-    flips = {
-        "flip_h": (2,),
-        "flip_w": (3,),
-        "rot180": (2, 3),
-        "rot90": (3,),
-        "rot270": (2,),
-        "anti_transpose": (2, 3),
-    }.get(orientation, ())
-    return np.flip(w, flips) if flips else w
+SHAPE_CHUNK = 250_000  # combinations whose output size is computed in one array
 
 
 @dataclass(frozen=True)
 class Reading:
-    """How an implementation reads the configuration (torch's reading by default)."""
+    """How an implementation reads the configuration (torch's reading by default); every
+    per-axis field has one value per spatial axis, `pads` (before, after) per axis, flat."""
 
     orientation: str
-    pads: tuple[int, int, int, int]
-    stride: tuple[int, int]
-    phase: tuple[int, int]
+    pads: tuple[int, ...]
+    stride: tuple[int, ...]
+    phase: tuple[int, ...]
     phase_fill: bool  # a phase keeps the output shape by reading zeros past the end
-    dilation: tuple[int, int]
+    dilation: tuple[int, ...]
     groups_map: str
     mode: str
 
@@ -76,24 +51,21 @@ class Reading:
             "identity",
             case.pads,
             case.stride,
-            (0, 0),
+            (0,) * case.rank,
             False,
             case.dilation,
             "torch",
             case.padding_mode,
         )
 
-    def output_size(self, case: Case) -> tuple[int, int]:
-        _, _, h, w = case.input_shape
-        _, _, kh, kw = case.weight_shape
-        if self.orientation in ("transpose", "rot90", "rot270", "anti_transpose"):
-            kh, kw = kw, kh
+    def output_size(self, case: Case) -> tuple[int, ...]:
+        kernel = oriented_kernel(case.kernel, self.orientation)
         sizes = []
         for size, before, after, k, s, d, p in zip(
-            (h, w),
+            case.input_shape[2:],
             self.pads[0::2],
             self.pads[1::2],
-            (kh, kw),
+            kernel,
             self.stride,
             self.dilation,
             self.phase,
@@ -101,176 +73,114 @@ class Reading:
         ):
             padded = size + before + after - (0 if self.phase_fill else p)
             sizes.append((padded - d * (k - 1) - 1) // s + 1)
-        return sizes[0], sizes[1]
-
-
-@dataclass(frozen=True)
-class Change:
-    """One family's departure from torch's reading: its cause, fields and words."""
-
-    cause: str
-    fields: dict = field(hash=False, compare=False)
-    finding: str = ""
-
-
-def _pad_options(
-    before: int, after: int, other: tuple[int, int], kernel: int, dilation: int, padding
-) -> list[tuple[tuple[int, int], str]]:
-    total = before + after
-    same_total = dilation * (kernel - 1)
-    options = []
-    if padding == "same" or padding == "valid":
-        raw = kernel - 1
-        options.append(((raw // 2, raw - raw // 2), "'same' from the undilated kernel"))
-    if padding == "valid":
-        options.append(((same_total // 2, same_total - same_total // 2), "'valid' read as 'same'"))
-    swapped_words = (
-        "the extra pixel of 'same' before instead of after"
-        if padding == "same"
-        else "on the opposite sides"
-    )
-    options += [
-        ((after, before), swapped_words),
-        ((before + 1, after), "one more before"),
-        ((before, after + 1), "one more after"),
-        ((before - 1, after), "one fewer before"),
-        ((before, after - 1), "one fewer after"),
-        ((before + 1, after + 1), "one more on both sides"),
-        ((before - 1, after - 1), "one fewer on both sides"),
-        ((0, total), "all after"),
-        ((total, 0), "all before"),
-        ((0, 0), "none"),
-        (other, "taken from the other axis"),
-    ]
-    seen, kept = {(before, after)}, []
-    for pair, words in options:
-        if min(pair) >= 0 and pair not in seen:
-            seen.add(pair)
-            kept.append((pair, words))
-    return kept
-
-
-def geometric_changes(case: Case) -> dict[str, list[Change]]:
-    """Every family's alternatives to torch's reading of this case, by family name."""
-    base = Reading.of(case)
-    top, bottom, left, right = base.pads
-    _, _, kh, kw = case.weight_shape
-    (sh, sw), (dh, dw) = case.stride, case.dilation
-    changes: dict[str, list[Change]] = {}
-    changes["orientation"] = [
-        Change("kernel_flip", {"orientation": o}, words)
-        for o, words in ORIENTATIONS.items()
-        if o != "identity"
-    ]
-    stride = []
-    for s_h, s_w in itertools.product(
-        sorted({sh, max(1, sh - 1), sh + 1, sw}), sorted({sw, max(1, sw - 1), sw + 1, sh})
-    ):
-        for p_h, p_w in itertools.product(range(s_h), range(s_w)):
-            for fill in (False, True) if (p_h or p_w) else (False,):
-                if (s_h, s_w, p_h, p_w) == (sh, sw, 0, 0):
-                    continue
-                words = []
-                if (s_h, s_w) != (sh, sw):
-                    words.append(f"stride applied as {(s_h, s_w)} instead of {(sh, sw)}")
-                if p_h or p_w:
-                    words.append(
-                        f"outputs sampled at i*s + {(p_h, p_w)} instead of i*s"
-                        + (" (zeros read past the end)" if fill else "")
-                    )
-                stride.append(
-                    Change(
-                        "stride",
-                        {"stride": (s_h, s_w), "phase": (p_h, p_w), "phase_fill": fill},
-                        "; ".join(words),
-                    )
-                )
-    changes["stride"] = stride
-    padding = []
-    for (h_pair, h_words), (w_pair, w_words) in itertools.product(
-        [((top, bottom), ""), *_pad_options(top, bottom, (left, right), kh, dh, case.padding)],
-        [((left, right), ""), *_pad_options(left, right, (top, bottom), kw, dw, case.padding)],
-    ):
-        if not h_words and not w_words:
-            continue
-        pads = (*h_pair, *w_pair)
-        sides = "; ".join(
-            f"{axis} {text}" for axis, text in (("H", h_words), ("W", w_words)) if text
-        )
-        padding.append(
-            Change(
-                "padding",
-                {"pads": pads},
-                f"pads (top, bottom, left, right) {pads} instead of {base.pads}: {sides}",
-            )
-        )
-    changes["padding"] = padding
-    dilation = []
-    for d_h, d_w in itertools.product(
-        sorted({dh, 1, max(1, dh - 1), dh + 1, dw}), sorted({dw, 1, max(1, dw - 1), dw + 1, dh})
-    ):
-        if (d_h, d_w) == (dh, dw):
-            continue
-        spacing = (
-            "dilation ignored (taps adjacent)"
-            if (d_h, d_w) == (1, 1)
-            else f"taps {(d_h, d_w)} apart instead of {(dh, dw)}"
-        )
-        dilation.append(Change("dilation", {"dilation": (d_h, d_w)}, spacing))
-    changes["dilation"] = dilation
-    changes["groups"] = (
-        [
-            Change("groups", {"groups_map": m}, words)
-            for m, words in GROUP_MAPS.items()
-            if m != "torch"
-        ]
-        if case.groups > 1
-        else []
-    )
-    changes["boundary"] = (
-        [
-            Change(
-                "boundary", {"mode": m}, f"padding filled as '{m}' instead of '{case.padding_mode}'"
-            )
-            for m in BOUNDARY_MODES
-            if m != case.padding_mode
-        ]
-        if any(base.pads)
-        else []
-    )
-    return changes
+        return tuple(sizes)
 
 
 def readings(
     case: Case, observed_shape: tuple[int, ...], max_families: int = 3
 ) -> Iterator[tuple[Reading, tuple[Change, ...]]]:
-    """Readings that give the observed shape, fewest families changed first."""
+    """Readings that give the observed shape, fewest families changed first; among as many
+    families, those whose changes are all of tier 0 (one axis or all) first, then tier 1, ..."""
     base = Reading.of(case)
     n, c_out = case.output_shape[:2]
-    if tuple(observed_shape[:2]) != (n, c_out) or len(observed_shape) != 4:
+    if tuple(observed_shape[:2]) != (n, c_out) or len(observed_shape) != case.rank + 2:
         return
+    target = tuple(observed_shape[2:])
     families = [changes for changes in geometric_changes(case).values() if changes]
-    for size in range(0, max_families + 1):
-        for chosen in itertools.combinations(families, size):
-            for combo in itertools.product(*chosen):
+    top = max((c.tier for family in families for c in family), default=0)
+    for size, tier in itertools.product(range(0, max_families + 1), range(top + 1)):
+        tiered = [[c for c in family if c.tier <= tier] for family in families]
+        for chosen in itertools.combinations(tiered, size):
+            if not all(chosen) or (size == 0 and tier > 0):
+                continue
+            for index in _shape_matches(case, chosen, target):
+                combo = tuple(family[i] for family, i in zip(chosen, index, strict=True))
+                if max((c.tier for c in combo), default=0) < tier:
+                    continue  # tried in an earlier pass
                 fields: dict = {}
                 for change in combo:
                     fields.update(change.fields)
                 if case.padding == "same" and "pads" not in fields:
                     fields["pads"] = _same_pads(case, fields)  # 'same' for the kernel as read
                 reading = replace(base, **fields)
-                if reading.output_size(case) == tuple(observed_shape[2:]):
+                if reading.output_size(case) == target:
                     yield reading, combo
 
 
-def _same_pads(case: Case, fields: dict) -> tuple[int, int, int, int]:
-    """'same' padding for the kernel an implementation reads (transposed, other dilation)."""
-    _, _, kh, kw = case.weight_shape
-    if fields.get("orientation") in ("transpose", "rot90", "rot270", "anti_transpose"):
-        kh, kw = kw, kh
-    dh, dw = fields.get("dilation", case.dilation)
-    th, tw = dh * (kh - 1), dw * (kw - 1)
-    return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+def _family_fields(case: Case, family: list[Change]) -> dict[str, np.ndarray]:
+    """What each change of a family sets that decides the output size, one row per change."""
+    keys = family[0].fields  # every change of a family sets the same fields
+    rank = case.rank
+    arrays: dict[str, np.ndarray] = {}
+    if "orientation" in keys:
+        arrays["kernel"] = np.array(
+            [oriented_kernel(case.kernel, c.fields["orientation"]) for c in family]
+        )
+    if "stride" in keys:
+        arrays["stride"] = np.array([c.fields["stride"] for c in family])
+        arrays["cut"] = np.array(
+            [(0,) * rank if c.fields["phase_fill"] else c.fields["phase"] for c in family]
+        )
+    if "pads" in keys:
+        arrays["pads"] = np.array([c.fields["pads"] for c in family])
+    if "dilation" in keys:
+        arrays["dilation"] = np.array([c.fields["dilation"] for c in family])
+    return arrays
+
+
+def _shape_matches(case: Case, chosen, target: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+    """Indices (in product order) of the combinations of the chosen families' changes whose
+    reading gives the target output size: computed for blocks of the product at once."""
+    per_family = [_family_fields(case, family) for family in chosen]
+    lengths = [len(family) for family in chosen]
+    if not chosen:
+        if _matching(case, per_family, 0, 1, target).all():
+            yield ()
+        return
+    step = max(1, SHAPE_CHUNK // max(math.prod(lengths[1:]), 1))
+    for start in range(0, lengths[0], step):
+        stop = min(start + step, lengths[0])
+        match = _matching(case, per_family, start, stop, target)
+        for index in np.argwhere(np.broadcast_to(match, (stop - start, *lengths[1:]))):
+            yield (int(index[0]) + start, *(int(i) for i in index[1:]))
+
+
+def _matching(case: Case, per_family, start: int, stop: int, target) -> np.ndarray:
+    """Whether each combination gives the target size (first family restricted to start:stop;
+    a family that sets no size-deciding field broadcasts along its axis)."""
+    dims = len(per_family)
+    defaults = {
+        "kernel": case.kernel,
+        "stride": case.stride,
+        "cut": (0,) * case.rank,
+        "dilation": case.dilation,
+        "pads": case.pads,
+    }
+
+    def field(name: str) -> np.ndarray:
+        for i, arrays in enumerate(per_family):
+            if name in arrays:
+                values = arrays[name][start:stop] if i == 0 else arrays[name]
+                return values.reshape((1,) * i + (len(values),) + (1,) * (dims - 1 - i) + (-1,))
+        return np.array(defaults[name]).reshape((1,) * dims + (-1,))
+
+    span = field("dilation") * (field("kernel") - 1)
+    if case.padding == "same" and not any("pads" in arrays for arrays in per_family):
+        before, after = span // 2, span - span // 2  # 'same' for the kernel as read
+    else:
+        pads = field("pads")
+        before, after = pads[..., 0::2], pads[..., 1::2]
+    padded = np.array(case.input_shape[2:]) + before + after - field("cut")
+    sizes = (padded - span - 1) // field("stride") + 1
+    return (sizes == np.array(target)).all(axis=-1)
+
+
+def _same_pads(case: Case, fields: dict) -> tuple[int, ...]:
+    """'same' padding for the kernel an implementation reads (permuted, other dilation)."""
+    kernel = oriented_kernel(case.kernel, fields.get("orientation", "identity"))
+    dilation = fields.get("dilation", case.dilation)
+    totals = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
+    return tuple(p for t in totals for p in (t // 2, t - t // 2))
 
 
 def _group_of(reading: Reading, o: int, c_out: int, groups: int) -> int:
@@ -289,18 +199,17 @@ def _input_channel(reading: Reading, g: int, c: int, cg: int, groups: int) -> in
 def partials(
     case: Case, x: np.ndarray, w: np.ndarray, reading: Reading, outputs: list[int]
 ) -> np.ndarray:
-    """P[n, k, c, i, j]: output channel outputs[k] from its group's input channel c alone."""
+    """P[n, k, c, *i]: output channel outputs[k] from its group's input channel c alone."""
     w = orient(w, reading.orientation)
     xp = reference.pad(x, reading.pads, reading.mode)
-    ph, pw = reading.phase
-    if ph or pw:
+    if any(reading.phase):
         if reading.phase_fill:
-            xp = np.pad(xp, ((0, 0), (0, 0), (0, ph), (0, pw)))
-        xp = xp[:, :, ph:, pw:]
+            xp = np.pad(xp, ((0, 0), (0, 0), *((0, p) for p in reading.phase)))
+        window = (slice(None), slice(None), *(slice(p, None) for p in reading.phase))
+        xp = xp[window]
     c_out, cg = w.shape[:2]
     groups = case.groups
-    ho, wo = reading.output_size(case)
-    result = np.zeros((x.shape[0], len(outputs), cg, ho, wo))
+    result = np.zeros((x.shape[0], len(outputs), cg, *reading.output_size(case)))
     by_group: dict[int, list[int]] = {}
     for k, o in enumerate(outputs):
         by_group.setdefault(_group_of(reading, o, c_out, groups), []).append(k)

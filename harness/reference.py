@@ -1,33 +1,41 @@
-"""The handwritten reference: conv2d as its formula, NumPy and BLAS matrix products only (no
-library convolution routine).
+"""The handwritten reference: convolution of any spatial rank (conv1d, conv2d, conv3d) as its
+formula, NumPy and BLAS matrix products only (no library convolution routine).
 
-Conventions (those of torch.nn.functional.conv2d): input NCHW, weight OIHW with I = C_in/groups,
-cross-correlation (the kernel is NOT flipped), depth summation over the input channels of a group:
+Conventions (those of torch.nn.functional.conv1d/conv2d/conv3d): input (N, C_in, *S) with
+r = len(S) spatial axes (1, 2 or 3), weight (C_out, C_in/groups, *k), cross-correlation (the
+kernel is NOT flipped), depth summation over the input channels of a group:
 
-    out[n, o, i, j] = b[o] + sum_c sum_u sum_v xp[n, g*Cg+c, i*sH+u*dH, j*sW+v*dW] * w[o, c, u, v]
+    out[n, o, *i] = b[o] + sum_c sum_t xp[n, g*Cg + c, *(i*s + t*d)] * w[o, c, *t]
 
-with g = o // (C_out / groups), Cg = C_in / groups and xp the input padded by (top, bottom, left,
-right) according to `padding_mode` (zeros | reflect | replicate | circular, torch's names).
-`padding` may be an int, (pH, pW), (top, bottom, left, right), 'same' (extra pixel bottom/right,
-as torch) or 'valid'.
+over the kernel taps t (one index per axis, i*s + t*d taken per axis), with
+g = o // (C_out / groups), Cg = C_in / groups and xp the input padded by (before, after) on each
+axis according to `padding_mode` (zeros | reflect | replicate | circular, torch's names).
+`padding` may be an int, r values (symmetric per axis), 2r values flat (before0, after0,
+before1, after1, ...: (top, bottom, left, right) in 2-D), 'same' (the extra element after, as
+torch) or 'valid'. `stride` and `dilation` are an int or r values.
 
-Two forms: `conv2d` (vectorised: one matrix product per kernel tap on a channels-last copy of the
-input, chunked over output positions so its extra memory stays bounded whatever the case size)
-and harness.reference_loop.conv2d_loop (seven literal loops, for small cases, to pin this one).
-Padding is done by index mapping,
-not by np.pad, so the reference does not share the padding code of the scipy implementation.
+Two forms: `conv` (vectorised: one matrix product per kernel tap on a channels-last copy of the
+input, chunked over output positions so its extra memory stays bounded whatever the case size;
+conv1d, conv2d and conv3d are the same function) and harness.reference_loop.conv_loop (literal
+loops, for small cases, to pin this one). Padding is done by index mapping, not by np.pad, so
+the reference does not share the padding code of the scipy implementation. The depthwise fast
+path lives in harness.reference_depthwise.
 """
 
 from __future__ import annotations
 
-import os
-import threading
+import itertools
+import math
 
 import numpy as np
+
+from harness.reference_depthwise import available_cores as available_cores
+from harness.reference_depthwise import depthwise_planes
 
 CHUNK_BYTES = 32 * 2**20
 BLOCK_BYTES = 2 * 2**20  # accumulator block of output positions: stays in cache
 TAP_COLUMNS = 16  # taps with fewer input channels than this share one matrix product
+DEPTHWISE_BLOCK_BYTES = 4 * 2**20  # buffers per block of planes in the depthwise path
 
 
 def as_tuple(value, rank: int, name: str) -> tuple[int, ...]:
@@ -91,21 +99,24 @@ def source_index(position: np.ndarray, size: int, mode: str) -> np.ndarray:
 
 
 def pad(x: np.ndarray, pads, mode: str = "zeros") -> np.ndarray:
-    """x padded by (top, bottom, left, right) in `mode` (torch's names, plus 'symmetric')."""
-    top, bottom, left, right = pads
-    h, w = x.shape[2], x.shape[3]
-    return _padded_rows(x, np.arange(-top, h + bottom), np.arange(-left, w + right), mode)
+    """x (N, C, *S) padded by pads = (before, after) per spatial axis, flat ((top, bottom, left,
+    right) in 2-D), in `mode` (torch's names, plus 'symmetric')."""
+    rank = x.ndim - 2
+    if len(pads) != 2 * rank:
+        raise ValueError(f"expected {2 * rank} padding amounts for {rank} axes, got {pads!r}")
+    coordinates = [np.arange(-pads[2 * a], x.shape[a + 2] + pads[2 * a + 1]) for a in range(rank)]
+    return _padded(x, coordinates, mode)
 
 
-def _padded_rows(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, mode: str) -> np.ndarray:
-    """x gathered at padded row/column coordinates (already shifted by the pad)."""
-    h, w = x.shape[2], x.shape[3]
-    r = source_index(rows, h, mode)
-    c = source_index(cols, w, mode)
-    out = x[:, :, np.maximum(r, 0)][:, :, :, np.maximum(c, 0)]
-    if (r < 0).any() or (c < 0).any():
-        out[:, :, r < 0, :] = 0
-        out[:, :, :, c < 0] = 0
+def _padded(x: np.ndarray, coordinates, mode: str) -> np.ndarray:
+    """x gathered at padded coordinates per spatial axis (already shifted by the pad)."""
+    sources = [source_index(c, x.shape[a + 2], mode) for a, c in enumerate(coordinates)]
+    out = x
+    for axis, source in enumerate(sources):
+        out = np.take(out, np.maximum(source, 0), axis=axis + 2)
+    for axis, source in enumerate(sources):
+        if (source < 0).any():
+            out[(slice(None),) * (axis + 2) + (source < 0,)] = 0
     return out
 
 
@@ -142,84 +153,99 @@ def check_arguments(x, w, b, groups):
         raise ValueError(f"bias must have shape ({c_out},), got {tuple(b.shape)}")
 
 
-def conv2d(
-    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
-):
-    """Vectorised reference; computes in the input's dtype (float64 for the baseline).
+def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    """Vectorised reference for any spatial rank; computes in the input's dtype (float64 for the
+    baseline).
 
-    Polyphase shifted products: the padded input is split into sH*sW phase images
-    (rows a + sH*r, columns b + sW*q), stored channels-last and flattened over (n, r, q). Tap
-    (u, v) then reads phase (u*dH % sH, v*dW % sW) shifted by ((u*dH)//sH, (v*dW)//sW): a
-    contiguous block of rows, so each tap is one matrix product (C_in/groups -> C_out/groups per
-    group) accumulated into the output block, with no im2col copy. In float32/float64 without
-    groups the products go to BLAS's gemm (scipy.linalg.blas), which adds each product into the
-    block in place (beta = 1) instead of writing a temporary and adding it in a second pass; taps
-    with fewer than TAP_COLUMNS input channels are copied side by side into one wider product.
-    Positions past the output's width are computed and dropped. Work is chunked over output rows,
-    so the extra memory is one channels-last copy of the input plus a bounded block.
+    Polyphase shifted products: the padded input is split into prod(s) phase images (phase
+    a = (a_0, ..., a_{r-1}) holds the padded elements a + s*q, q = (q_0, ...) per axis), stored
+    channels-last and flattened over (n, *q) with extents Q_i = o_i + (k_i-1)*d_i // s_i. Tap t
+    then reads phase (t_i*d_i % s_i)_i shifted by the flat offset
+    sum_i (t_i*d_i // s_i) * prod(Q_{i+1..}): a contiguous block of rows, so each tap is one
+    matrix product (C_in/groups -> C_out/groups per group) accumulated into the output block,
+    with no im2col copy. In float32/float64 without groups the products go to BLAS's gemm
+    (scipy.linalg.blas), which adds each product into the block in place (beta = 1) instead of
+    writing a temporary and adding it in a second pass; taps with fewer than TAP_COLUMNS input
+    channels are copied side by side into one wider product. Positions past the output's extent
+    on the non-leading axes are computed and dropped. Work is blocked over output positions
+    (whole images, else slabs of the leading axis, else in 3-D rows of the second axis), so the
+    extra memory is one channels-last copy of the input plus a bounded block. Depthwise layers
+    at stride 1 take harness.reference_depthwise.depthwise_planes instead.
     """
     x = np.asarray(input)
     w = np.asarray(weight, dtype=x.dtype)
     b = None if bias is None else np.asarray(bias, dtype=x.dtype)
     check_arguments(x, w, b, groups)
-    (sh, sw), (dh, dw) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
-    n, c_in, h, wd = x.shape
-    c_out, cg, kh, kw = w.shape
-    if padding == "same" and (sh, sw) != (1, 1):
+    rank = x.ndim - 2
+    strides = as_tuple(stride, rank, "stride")
+    dilations = as_tuple(dilation, rank, "dilation")
+    n, c_in, *sizes = x.shape
+    c_out, cg, *kernel = w.shape
+    if padding == "same" and any(s != 1 for s in strides):
         raise ValueError("padding='same' is not supported for strided convolutions")
-    top, bottom, left, right = padding_amounts(padding, (kh, kw), (dh, dw))
-    check_padding((h, wd), (top, bottom, left, right), padding_mode)
-    ho = output_size(h, top, bottom, kh, sh, dh)
-    wo = output_size(wd, left, right, kw, sw, dw)
-    if ho < 1 or wo < 1:
+    pads = padding_amounts(padding, tuple(kernel), dilations)
+    check_padding(tuple(sizes), pads, padding_mode)
+    befores = pads[0::2]
+    outs = tuple(
+        output_size(size, pads[2 * a], pads[2 * a + 1], k, s, d)
+        for a, (size, k, s, d) in enumerate(zip(sizes, kernel, strides, dilations, strict=True))
+    )
+    if min(outs) < 1:
         raise ValueError("the dilated kernel is larger than the padded input")
-    out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
+    out = np.empty((n, c_out, *outs), dtype=x.dtype)
     if out.size == 0 or c_in == 0:
-        out[...] = 0 if b is None else b[None, :, None, None]
+        out[...] = 0 if b is None else _per_channel(b, rank)
         return out
     og = c_out // groups
-    if cg == 1 and groups == c_in == c_out and (sh, sw) == (1, 1):
-        _depthwise_planes(x, w, out, (dh, dw), (top, left), padding_mode)
+    if cg == 1 and groups == c_in == c_out and all(s == 1 for s in strides):
+        sources = None
+        if padding_mode != "zeros":
+            sources = [
+                source_index(np.arange(o + (k - 1) * d) - before, size, padding_mode)
+                for o, k, d, before, size in zip(
+                    outs, kernel, dilations, befores, sizes, strict=True
+                )
+            ]
+        depthwise_planes(x, w, out, dilations, befores, sources, DEPTHWISE_BLOCK_BYTES)
         return _add_bias(out, b)
-    hq = ho + (kh - 1) * dh // sh  # phase image height/width: every row/column a tap reads
-    wq = wo + (kw - 1) * dw // sw
-    taps = [(u, v) for u in range(kh) for v in range(kw)]
-    max_shift = ((kh - 1) * dh // sh) * wq + (kw - 1) * dw // sw  # flat offset of the last tap
-    phases = sorted({(u * dh % sh, v * dw % sw) for u, v in taps})
+    reach = [(k - 1) * d // s for k, d, s in zip(kernel, dilations, strides, strict=True)]
+    extents = tuple(o + r for o, r in zip(outs, reach, strict=True))  # every row a tap reads
+    steps = [math.prod(extents[a + 1 :]) for a in range(rank)]  # flat stride of each axis
+    image_size = math.prod(extents)
+    taps = list(itertools.product(*(range(k) for k in kernel)))
+    geometry = list(zip(kernel, dilations, strides, steps, strict=True))
+    offsets = itertools.product(*([t * d // s * a for t in range(k)] for k, d, s, a in geometry))
+    tap_phases = itertools.product(*([t * d % s for t in range(k)] for k, d, s, _ in geometry))
+    reads = [
+        (sum(o), p) for o, p in zip(offsets, tap_phases, strict=True)
+    ]  # (flat offset, phase) per tap
+    max_shift = sum(r * step for r, step in zip(reach, steps, strict=True))  # the last tap's
+    phases = sorted({phase for _, phase in reads})
     depthwise = cg == 1 and groups > 1
     images = {}
     for phase in phases:
-        image = _phase_image(x, phase, (sh, sw), (hq, wq), (top, left), padding_mode, max_shift)
+        image = _phase_image(x, phase, strides, extents, befores, padding_mode, max_shift)
         if depthwise and og > 1:  # output channel o reads input channel o // og
             image = image[:, np.arange(c_out) // og]
         images[phase] = image
-    w_taps = w.reshape(groups, og, cg, kh, kw).transpose(3, 4, 0, 2, 1)  # (kh, kw, G, cg, og)
+    w_taps = w.reshape(groups, og, cg, *kernel).transpose(
+        *range(3, 3 + rank), 0, 2, 1
+    )  # (*k, G, cg, og)
     if groups == 1:
-        w_taps = np.ascontiguousarray(w_taps[:, :, 0])  # (kh, kw, c_in, c_out)
+        w_taps = np.ascontiguousarray(w_taps[..., 0, :, :])  # (*k, c_in, c_out)
     elif depthwise:
-        w_taps = np.ascontiguousarray(w_taps.reshape(kh, kw, c_out))
+        w_taps = np.ascontiguousarray(w_taps.reshape(*kernel, c_out))
     # taps read side by side into one matrix product when each tap alone has few channels: a
     # product with (taps * cg) columns instead of one thin product and one accumulation per tap
     gemm = _gemm(x.dtype) if groups == 1 else None
     per_product = 1 if gemm is None else max(1, min(len(taps), TAP_COLUMNS // cg))
-    tap_groups = [taps[k : k + per_product] for k in range(0, len(taps), per_product)]
+    tap_groups = [
+        range(k, min(len(taps), k + per_product)) for k in range(0, len(taps), per_product)
+    ]
     if gemm is not None:
-        w_groups = [np.concatenate([w_taps[u, v] for u, v in group]) for group in tap_groups]
-    # blocks of output positions: whole images when they are small, else rows of one image
+        w_groups = [np.concatenate([w_taps[taps[t]] for t in group]) for group in tap_groups]
     position_bytes = (c_out + c_in + (cg * per_product if per_product > 1 else 0)) * x.itemsize * 2
-    budget = max(1, BLOCK_BYTES // position_bytes)  # positions per block
-    if hq * wq <= budget:
-        images_per_block = max(1, budget // (hq * wq))
-        blocks = [
-            (i0, min(n, i0 + images_per_block), 0, hq) for i0 in range(0, n, images_per_block)
-        ]
-    else:
-        rows_per_block = max(1, budget // wq)
-        blocks = [
-            (i, i + 1, r0, min(ho, r0 + rows_per_block))
-            for i in range(n)
-            for r0 in range(0, ho, rows_per_block)
-        ]
+    blocks = _blocks(n, outs, extents, max(1, BLOCK_BYTES // position_bytes))
 
     def product_block(p0: int, rows: int) -> np.ndarray:
         """(rows, c_out) outputs of the flat positions p0 .. p0 + rows (of every phase image)."""
@@ -230,14 +256,13 @@ def conv2d(
             acc_t = None
             for group, w_group in zip(tap_groups, w_groups, strict=True):
                 if stack is None:
-                    ((u, v),) = group
-                    start = p0 + (u * dh // sh) * wq + (v * dw // sw)
-                    columns = images[(u * dh % sh, v * dw % sw)][start : start + rows]
+                    offset, phase = reads[group[0]]
+                    columns = images[phase][p0 + offset : p0 + offset + rows]
                 else:  # several thin taps side by side: one product with taps * cg columns
-                    for t, (u, v) in enumerate(group):
-                        start = p0 + (u * dh // sh) * wq + (v * dw // sw)
-                        stack[:, t * cg : (t + 1) * cg] = images[(u * dh % sh, v * dw % sw)][
-                            start : start + rows
+                    for column, t in enumerate(group):
+                        offset, phase = reads[t]
+                        stack[:, column * cg : (column + 1) * cg] = images[phase][
+                            p0 + offset : p0 + offset + rows
                         ]
                     columns = stack[:, : len(group) * cg]
                 if acc_t is None:
@@ -247,32 +272,36 @@ def conv2d(
             assert acc_t is not None  # a kernel has at least one tap
             return acc_t.T
         if depthwise and len(phases) == 1:
-            # every tap reads the same phase image: one pass over a (kh, kw, rows, C) view
+            # every tap reads the same phase image: one pass over a (*k, rows, C) view
             image = images[phases[0]]
             step, item = image.strides
             taps_view = np.lib.stride_tricks.as_strided(
                 image[p0:],
-                shape=(kh, kw, rows, image.shape[1]),
-                strides=((dh // sh) * wq * step, (dw // sw) * step, step, item),
+                shape=(*kernel, rows, image.shape[1]),
+                strides=(
+                    *(d // s * a * step for _, d, s, a in geometry),
+                    step,
+                    item,
+                ),
                 writeable=False,
             )
-            return np.einsum("uvpc,uvc->pc", taps_view, w_taps)
+            letters = "uvw"[:rank]
+            return np.einsum(f"{letters}pc,{letters}c->pc", taps_view, w_taps)
         acc = scratch = None
-        for u, v in taps:  # one product per tap, accumulated
-            start = p0 + (u * dh // sh) * wq + (v * dw // sw)
-            block = images[(u * dh % sh, v * dw % sw)][start : start + rows]
+        for tap, (offset, phase) in zip(taps, reads, strict=True):  # one product per tap
+            block = images[phase][p0 + offset : p0 + offset + rows]
             if depthwise:
                 if acc is None:
-                    acc = block * w_taps[u, v]
+                    acc = block * w_taps[tap]
                     scratch = np.empty_like(acc)
                 else:
-                    np.multiply(block, w_taps[u, v], out=scratch)
+                    np.multiply(block, w_taps[tap], out=scratch)
                     acc += scratch
                 continue
             if groups == 1:
-                term = block @ w_taps[u, v]  # (rows, c_out)
+                term = block @ w_taps[tap]  # (rows, c_out)
             else:  # (G, rows, cg) @ (G, cg, og)
-                term = block.reshape(rows, groups, cg).transpose(1, 0, 2) @ w_taps[u, v]
+                term = block.reshape(rows, groups, cg).transpose(1, 0, 2) @ w_taps[tap]
             if acc is None:
                 acc = term
             else:
@@ -282,132 +311,65 @@ def conv2d(
             acc = acc.transpose(1, 0, 2).reshape(rows, c_out)
         return acc
 
-    def compute(block) -> None:
-        i0, i1, r0, r1 = block
-        p0 = (i0 * hq + r0) * wq
-        rows = (i1 - i0 - 1) * hq * wq + (r1 - r0) * wq
+    for images_span, index, level, (r0, r1) in blocks:
+        # flat positions: whole images i0:i1 (level None), or the rows r0:r1 of axis `level`
+        # below the output index `index` of the axes before it, in image i0
+        i0, i1 = images_span
+        if level is None:
+            p0, rows = i0 * image_size, (i1 - i0) * image_size
+        else:
+            start = (*index, r0)  # the output index of the axes up to `level`
+            p0 = i0 * image_size + sum(j * step for j, step in zip(start, steps, strict=False))
+            rows = (r1 - r0) * steps[level]
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
             acc = product_block(p0, rows)
-        if i1 - i0 > 1 or r1 - r0 == hq:  # whole images: rows past ho are dropped too
-            full = np.empty(((i1 - i0) * hq * wq, c_out), dtype=acc.dtype)
-            full[:rows] = acc
-            result = full.reshape(i1 - i0, hq, wq, c_out)[:, :ho, :wo]
-            out[i0:i1] = result.transpose(0, 3, 1, 2)
+        if level is None:  # whole images: positions past the output's extent are dropped
+            kept = (slice(None), *map(slice, outs))
+            result = acc.reshape(i1 - i0, *extents, c_out)[kept]
+            out[i0:i1] = result.transpose(0, rank + 1, *range(1, rank + 1))
         else:
-            result = acc.reshape(r1 - r0, wq, c_out)[:, :wo]
-            out[i0, :, r0:r1] = result.transpose(2, 0, 1)
-
-    for block in blocks:
-        compute(block)
+            kept = (slice(None), *map(slice, outs[level + 1 :]))
+            result = acc.reshape(r1 - r0, *extents[level + 1 :], c_out)[kept]
+            target = (i0, slice(None), *index, slice(r0, r1))
+            out[target] = result.transpose(result.ndim - 1, *range(result.ndim - 1))
     return _add_bias(out, b)
+
+
+conv1d = conv2d = conv3d = conv
+
+
+def _blocks(n: int, outs, extents, budget: int) -> list:
+    """Blocks of about `budget` output positions (of the phase images' extents), each
+    ((i0, i1), index, level, (r0, r1)): whole images i0:i1 (level None) when an image fits,
+    else one image's slabs r0:r1 along the leading axis (level 0, index ()), else in 3-D its rows
+    r0:r1 along the second axis below leading index index[0] (level 1). An output row of the
+    last axis (with its dropped positions) is never split."""
+    image_size = math.prod(extents)
+    if image_size <= budget:
+        per_block = max(1, budget // image_size)
+        return [((i0, min(n, i0 + per_block)), (), None, (0, 0)) for i0 in range(0, n, per_block)]
+    level = 0
+    while level < len(extents) - 2 and math.prod(extents[level + 1 :]) > budget:
+        level += 1
+    per_block = max(1, budget // math.prod(extents[level + 1 :]))
+    return [
+        ((i, i + 1), index, level, (r0, min(outs[level], r0 + per_block)))
+        for i in range(n)
+        for index in itertools.product(*(range(o) for o in outs[:level]))
+        for r0 in range(0, outs[level], per_block)
+    ]
+
+
+def _per_channel(b: np.ndarray, rank: int) -> np.ndarray:
+    """The bias shaped to broadcast over (N, C, *S)."""
+    return b.reshape(1, -1, *(1,) * rank)
 
 
 def _add_bias(out: np.ndarray, b) -> np.ndarray:
     if b is not None:
         with np.errstate(invalid="ignore", over="ignore"):  # an Inf output plus a -Inf bias
-            out += b[None, :, None, None]
+            out += _per_channel(b, out.ndim - 2)
     return out
-
-
-def _depthwise_planes(x, w, out, dilation, pads, mode) -> None:
-    """Depthwise (one input channel per output channel), stride 1, in NCHW: out = sum over taps
-    of w[c, u, v] times the padded plane shifted by (u*dH, v*dW), one multiply and one add per tap
-    on blocks of whole planes that stay in cache. Planes are independent and NumPy releases the
-    GIL inside its loops, so blocks run on a thread pool (a thread per available core); each plane
-    is summed in the same order by one thread, so the result does not depend on the threads."""
-    n, c, h, wd = x.shape
-    _, _, kh, kw = w.shape
-    (dh, dw), (top, left) = dilation, pads
-    _, _, ho, wo = out.shape
-    hp, wp = ho + (kh - 1) * dh, wo + (kw - 1) * dw  # the padded rows and columns that are read
-    length = ho * wp  # flat positions per plane; columns past wo are computed and dropped
-    rows = np.arange(-top, hp - top)
-    cols = np.arange(-left, wp - left)
-    planes = x.reshape(1, n * c, h, wd)
-    weights = w.reshape(c, kh * kw)
-    flat_out = out.reshape(n * c, ho, wo)
-    per_block = max(1, DEPTHWISE_BLOCK_BYTES // (3 * hp * wp * x.itemsize))
-
-    local = threading.local()  # each thread's buffers, reused for its blocks
-
-    def compute(p0: int) -> None:
-        p1 = min(n * c, p0 + per_block)
-        if not hasattr(local, "buffers"):  # zeroed once: later blocks only write the interior
-            local.buffers = (
-                np.zeros((per_block, hp * wp + (kw - 1) * dw), dtype=x.dtype),
-                np.empty((per_block, length), dtype=x.dtype),
-                np.empty((per_block, length), dtype=x.dtype),
-            )
-        padded, acc, term = (buffer[: p1 - p0] for buffer in local.buffers)
-        image = padded[:, : hp * wp].reshape(p1 - p0, hp, wp)
-        if mode == "zeros":  # copy the input into the zero border (the part of it that is read)
-            r0, r1 = max(0, top), min(hp, top + h)
-            c0, c1 = max(0, left), min(wp, left + wd)
-            if r1 > r0 and c1 > c0:
-                image[:, r0:r1, c0:c1] = planes[
-                    0, p0:p1, r0 - top : r1 - top, c0 - left : c1 - left
-                ]
-        else:
-            image[...] = _padded_rows(planes[:, p0:p1], rows, cols, mode)[0]
-        w_block = weights[np.arange(p0, p1) % c]
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
-            for t, (u, v) in enumerate((u, v) for u in range(kh) for v in range(kw)):
-                shift = u * dh * wp + v * dw
-                np.multiply(
-                    padded[:, shift : shift + length],
-                    w_block[:, t, None],
-                    out=acc if t == 0 else term,
-                )
-                if t:
-                    acc += term
-        flat_out[p0:p1] = acc.reshape(p1 - p0, ho, wp)[:, :, :wo]
-
-    starts = list(range(0, n * c, per_block))
-    threads = min(_threads(), len(starts))
-    if threads > 1:  # this thread takes the first share of the blocks, the pool the others
-        shares = [starts[k::threads] for k in range(threads)]
-        pending = [_thread_pool(threads - 1).submit(_each, compute, share) for share in shares[1:]]
-        _each(compute, shares[0])
-        for future in pending:
-            future.result()
-    else:
-        _each(compute, starts)
-
-
-def _each(function, items) -> None:
-    for item in items:
-        function(item)
-
-
-DEPTHWISE_BLOCK_BYTES = 4 * 2**20
-_POOLS: dict = {}
-
-
-def available_cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _threads() -> int:
-    """Threads for the depthwise blocks: OMP_NUM_THREADS when set (as in --jobs workers), else
-    one per available core."""
-    try:
-        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
-    except ValueError:
-        return available_cores()
-
-
-def _thread_pool(threads: int):
-    if threads not in _POOLS:
-        import concurrent.futures
-
-        _POOLS[threads] = concurrent.futures.ThreadPoolExecutor(
-            threads, thread_name_prefix="reference"
-        )
-    return _POOLS[threads]
 
 
 def _gemm(dtype):
@@ -420,34 +382,38 @@ def _gemm(dtype):
     return blas.sgemm if dtype == np.float32 else blas.dgemm
 
 
-def _phase_image(x, phase, stride, size, pads, mode, tail):
-    """One phase of the padded input: channels-last, flat over (n, row, column), plus a tail.
+def _phase_image(x, phase, stride, extents, befores, mode, tail):
+    """One phase of the padded input: channels-last, flat over (n, *q), plus a tail.
 
-    Row r, column q of phase (a, b) is padded pixel (a + sH*r, b + sW*q). Shape
-    (n*hq*wq + tail, C_in); the tail leaves room for the largest shift past the last image.
-    Entries past the padded input are read only for dropped positions.
+    Element q = (q_0, ...) of phase a = (a_0, ...) is padded element a + s*q (per axis). Shape
+    (n*prod(extents) + tail, C_in); the tail leaves room for the largest shift past the last
+    image. Entries past the padded input are read only for dropped positions.
     """
-    n, c_in, h, w = x.shape
-    (sh, sw), (hq, wq), (top, left) = stride, size, pads
-    rows = source_index(phase[0] + sh * np.arange(hq) - top, h, mode)
-    cols = source_index(phase[1] + sw * np.arange(wq) - left, w, mode)
-    image = np.zeros((n * hq * wq + tail, c_in), dtype=x.dtype)
-    view = image[: n * hq * wq].reshape(n, hq, wq, c_in)
-    step = max(1, (8 * 2**20) // max(1, hq * wq * x.itemsize * n))  # channels per copy
-    if mode == "zeros":  # the valid rows/columns form strided ranges: copy slices, fill zeros
-        r_ok, c_ok = np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0)
-        if r_ok.size and c_ok.size:
-            r_dst = slice(r_ok[0], r_ok[-1] + 1)
-            c_dst = slice(c_ok[0], c_ok[-1] + 1)
-            r_src = slice(rows[r_ok[0]], rows[r_ok[-1]] + 1, sh)
-            c_src = slice(cols[c_ok[0]], cols[c_ok[-1]] + 1, sw)
-            for c0 in range(0, c_in, step):
-                view[:, r_dst, c_dst, c0 : c0 + step] = x[
-                    :, c0 : c0 + step, r_src, c_src
-                ].transpose(0, 2, 3, 1)
+    n, c_in, *sizes = x.shape
+    rank = len(sizes)
+    count = n * math.prod(extents)
+    image = np.zeros((count + tail, c_in), dtype=x.dtype)
+    view = image[:count].reshape(n, *extents, c_in)
+    channels_last = (0, *range(2, rank + 2), 1)
+    step = max(1, (8 * 2**20) // max(1, count * x.itemsize))  # channels per copy
+    axes = list(zip(phase, stride, extents, befores, sizes, strict=True))
+    if mode == "zeros":  # the indices inside the input form strided ranges: copy slices
+        destination, origin = [], []
+        for a, s, q, before, size in axes:  # q0:q1 read padded a + s*q0 - before .. in 0:size
+            q0, q1 = max(0, (before - a + s - 1) // s), min(q, (size - 1 - a + before) // s + 1)
+            if q1 <= q0:
+                return image
+            destination.append(slice(q0, q1))
+            origin.append(slice(a + s * q0 - before, a + s * (q1 - 1) - before + 1, s))
+        for c0 in range(0, c_in, step):
+            target = (slice(None), *destination, slice(c0, c0 + step))
+            read = (slice(None), slice(c0, c0 + step), *origin)
+            view[target] = x[read].transpose(channels_last)
         return image
-    safe_rows, safe_cols = np.maximum(rows, 0), np.maximum(cols, 0)
+    sources = [source_index(a + s * np.arange(q) - b, size, mode) for a, s, q, b, size in axes]
     for c0 in range(0, c_in, step):
-        block = x[:, c0 : c0 + step][:, :, safe_rows][:, :, :, safe_cols]
-        view[..., c0 : c0 + step] = block.transpose(0, 2, 3, 1)
+        block = x[:, c0 : c0 + step]
+        for axis, source in enumerate(sources):
+            block = np.take(block, source, axis=axis + 2)
+        view[..., c0 : c0 + step] = block.transpose(channels_last)
     return image

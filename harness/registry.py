@@ -25,8 +25,10 @@ from harness.naming import PLUGIN_FORMS, is_module_name, is_plugin_name, suggest
 from harness.operations import (
     BUILTIN_OPERATIONS,
     OPERATIONS,
+    RANKS,
     autograd_backward,
     module_operations,
+    operation_name,
     operation_of,
 )
 from harness.peers import PEERS, get_peer
@@ -122,15 +124,19 @@ def _module_conv2d(name: str) -> Callable:
     return conv2d
 
 
+FORWARD_OPERATIONS = tuple(operation_name("conv", rank) for rank in RANKS)
+
+
 def operations_of(name: str, func: Callable) -> dict[str, Callable]:
-    """Every operation implementation `name` defines: its conv2d `func`, and conv2d_backward and
-    conv_transpose2d where it has them (a module by name, a function named like the operation);
-    a conv2d that takes tensors (`accepts_tensors`) gets its backward from autograd."""
+    """Every operation implementation `name` defines (harness.operations.OPERATIONS): a built-in's
+    and a peer's for every rank (`func` serves conv1d/conv2d/conv3d), a module's by the names it
+    defines, a `module:function` as its name says (conv2d otherwise). A forward convolution that
+    takes tensors (`accepts_tensors`) gets its backward from autograd."""
     if name in BUILTIN_OPERATIONS:
-        return {"conv2d": func, **BUILTIN_OPERATIONS[name]}
+        return {**BUILTIN_OPERATIONS[name], "conv2d": func}
     operations: dict[str, Callable] = {}
     if name in PEERS:
-        operations = {"conv2d": func}
+        operations = dict.fromkeys(FORWARD_OPERATIONS, func)
     elif is_plugin_name(name):
         operations = {operation_of(name.rpartition(":")[2].split(".")[-1]): func}
     elif is_module_name(name):
@@ -140,13 +146,15 @@ def operations_of(name: str, func: Callable) -> dict[str, Callable]:
             operations = {}
     if not operations:
         operations = {operation_of(getattr(func, "__name__", "conv2d")): func}
-    conv2d = operations.get("conv2d")
-    if (
-        conv2d is not None
-        and "conv2d_backward" not in operations
-        and getattr(conv2d, "accepts_tensors", False)
-    ):
-        operations["conv2d_backward"] = autograd_backward(conv2d)
+    for rank in RANKS:
+        forward = operations.get(operation_name("conv", rank))
+        backward = operation_name("conv_backward", rank)
+        if (
+            forward is not None
+            and backward not in operations
+            and getattr(forward, "accepts_tensors", False)
+        ):
+            operations[backward] = autograd_backward(forward, backward)
     return operations
 
 

@@ -2,8 +2,11 @@
 
 Every mutation is applied to the reference (harness.mutations) on the case's own data, so a
 variant row differs from the baseline by that mutation alone (the `flipped` row is the true
-convolution `scipy.signal.convolve2d` computes, without scipy's zero-spread dilated kernel turning
-a NaN input into NaN outputs the flip never reads). Each row's `observed` comes from the metrics;
+convolution `scipy.signal.convolve` computes, without scipy's zero-spread dilated kernel turning
+a NaN input into NaN outputs the flip never reads). Forward cases of every rank (conv1d, conv2d,
+conv3d) get the same rows, one per mutation, each on all spatial axes at once; a mutation with
+nothing to change in a rank (padding_swapped in 1-D) is an ok, invisible row. Each row's
+`observed` comes from the metrics;
 when the mutation does not change this case's output, the row asks whether it could change any
 output of this operator (configuration and weights): its predicate, and failing that, the
 mutated operator applied to a random input.
