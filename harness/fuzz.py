@@ -1,13 +1,16 @@
 """`conv-harness fuzz`: random differential testing, with what it finds shrunk into case files.
 
-Configurations are drawn with hypothesis from harness.strategies.conv2d_cases (every case field,
-integers and occasional NaN/Inf among the data kinds) in chunks of CHUNK examples, chunk k seeded
-with (seed, k), so the same seed gives the same configurations and findings however long a run
-lasts. Each configuration runs through the implementations and the variants; every failing row
-(a divergence with its cause, an error, a harness fault) is a finding, keyed by its signature
-(implementation, variant, status, cause). For each signature, hypothesis replays the chunk where
-it first appeared, with the check raising on that signature, and shrinks the configuration to
-the smallest one that still shows it; that one is saved as a case file, its cause in its tags.
+Configurations of every spatial rank (conv1d, conv2d, conv3d; `ranks` narrows them) are drawn
+with hypothesis from harness.strategies.conv_cases (every case field, integers and occasional
+NaN/Inf among the data kinds) in chunks of CHUNK examples, chunk k seeded with (seed, k), so the
+same seed gives the same configurations and findings however long a run lasts. Each
+configuration runs through the implementations and the variants; every failing row (a divergence
+with its cause, an error, a harness fault) is a finding, keyed by its signature (operation,
+implementation, variant, status, cause): a bug that shows in conv1d and in conv3d is two findings.
+For each signature, hypothesis replays the chunk where it first appeared, with the check raising
+on that signature, and shrinks the configuration to the smallest one that still shows it (of the
+same operation, so of the same rank); that one is saved as a case file, its operation and cause
+in its tags.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 CHUNK = 50
 SEED_STRIDE = 1_000_003
+RANKS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,16 @@ class Signature:
     variant: str
     status: str
     cause: str
+    op: str = "conv2d"
 
     def words(self) -> str:
         cause = f" [{self.cause}]" if self.cause else ""
-        return f"{self.implementation} / {self.variant}: {self.status}{cause}"
+        return f"{self.op} {self.implementation} / {self.variant}: {self.status}{cause}"
+
+
+def signature_of(row) -> Signature:
+    """The finding a failing row belongs to."""
+    return Signature(row.implementation, row.variant, row.status, row.cause, row.op)
 
 
 @dataclass
@@ -43,6 +53,7 @@ class Finding:
     count: int = 1
     smallest: dict | None = None
     saved: str = ""
+    ranks: tuple[int, ...] = RANKS  # the ranks drawn: shrinking replays the same draws
 
 
 @dataclass
@@ -103,13 +114,15 @@ def fuzz(
     seed: int = 0,
     variants: bool = True,
     progress: Callable[[int], None] | None = None,
+    ranks: Sequence[int] = RANKS,
 ) -> FuzzResult:
-    """Draw configurations until `count` or `seconds` runs out; the findings, not yet shrunk."""
+    """Draw configurations of `ranks` until `count` or `seconds` runs out; the findings, not yet
+    shrunk."""
     from harness.runner import RunOptions
-    from harness.strategies import conv2d_cases
 
     options = RunOptions(variants=variants)
-    strategy = conv2d_cases(nonfinite=True, case_id="fuzz")
+    ranks = tuple(ranks)
+    strategy = _strategy(ranks)
     findings: dict[Signature, Finding] = {}
     done = 0
     started = time.monotonic()
@@ -127,11 +140,11 @@ def fuzz(
                 return
             done += 1
             for row in failing_rows(raw, implementations, options):
-                key = Signature(row.implementation, row.variant, row.status, row.cause)
+                key = signature_of(row)
                 if key in findings:
                     findings[key].count += 1
                 else:
-                    findings[key] = Finding(key, chunk_index, raw, row.message)
+                    findings[key] = Finding(key, chunk_index, raw, row.message, ranks=ranks)
             if progress:
                 progress(done)
 
@@ -140,14 +153,20 @@ def fuzz(
     return FuzzResult(done, time.monotonic() - started, list(findings.values()))
 
 
+def _strategy(ranks: tuple[int, ...]):
+    from harness.strategies import conv_cases
+
+    return conv_cases(ranks=ranks, nonfinite=True, case_id="fuzz")
+
+
 class _Shown(Exception):
     """The check saw the signature being shrunk."""
 
 
 def shrink(finding: Finding, implementations, seed: int, variants: bool = True) -> dict:
-    """The smallest configuration hypothesis finds that still shows the finding's signature."""
+    """The smallest configuration hypothesis finds that still shows the finding's signature
+    (the same operation, so the same rank)."""
     from harness.runner import RunOptions
-    from harness.strategies import conv2d_cases
 
     options = RunOptions(variants=variants)
     wanted = finding.signature
@@ -155,13 +174,13 @@ def shrink(finding: Finding, implementations, seed: int, variants: bool = True) 
 
     def check(raw):
         for row in failing_rows(raw, implementations, options):
-            if Signature(row.implementation, row.variant, row.status, row.cause) == wanted:
+            if signature_of(row) == wanted:
                 smallest[0] = raw
                 raise _Shown()
 
     try:
         _run_chunk(
-            conv2d_cases(nonfinite=True, case_id="fuzz"),
+            _strategy(finding.ranks),
             seed * SEED_STRIDE + finding.chunk,
             CHUNK,
             check,
@@ -182,12 +201,15 @@ def save_finding(finding: Finding, directory: str | Path, seed: int, index: int)
 
     signature = finding.signature
     raw = dict(finding.smallest or finding.first)
-    case_id = f"fuzz_{seed}_{index}_{slug(signature.implementation)}_{slug(signature.variant)}"
+    case_id = (
+        f"fuzz_{seed}_{index}_{signature.op}_{slug(signature.implementation)}_"
+        f"{slug(signature.variant)}"
+    )
     raw["id"] = case_id
     raw["description"] = (
         f"Found by `conv-harness fuzz --seed {seed}`: {signature.words()}. {finding.message[:300]}"
     )
-    raw["tags"] = ["fuzz", *(c for c in signature.cause.split("+") if c)]
+    raw["tags"] = ["fuzz", signature.op, *(c for c in signature.cause.split("+") if c)]
     ordered = {key: raw[key] for key in ("id", "description", "tags") if key in raw}
     ordered.update({k: v for k, v in raw.items() if k not in ordered})
     path = Path(directory)

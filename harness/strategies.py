@@ -1,27 +1,45 @@
-"""Hypothesis strategies for valid conv2d cases, for property tests and the fuzzer.
+"""Hypothesis strategies for valid convolution cases of every spatial rank, for property tests and
+the fuzzer.
 
     from hypothesis import given
-    from harness.strategies import conv2d_cases
+    from harness.strategies import conv_cases, conv2d_cases
 
-    @given(conv2d_cases())
+    @given(conv_cases())            # conv1d, conv2d and conv3d configurations
     def test_my_conv(case_dict): ...
 
-`conv2d_cases()` draws raw case dictionaries (the case file format: one entry of a file's
-`cases:` list) that torch accepts: batch, channels and groups, non-square kernels, stride,
-dilation, every padding form (int, pair, four sides, 'same', 'valid') and mode, bias or none,
-every dtype, and data kinds (random normal and uniform, integers, ones, arange, impulse, and with
-`nonfinite=True` the occasional NaN or Inf). Load one with `harness.cases.case_from_dict`.
-Sizes stay small (a few channels, inputs of a few to a dozen pixels a side), so thousands run in
-seconds and shrinking ends on readable cases.
+    @given(conv2d_cases())          # conv2d only (the same as conv_cases(ranks=(2,)))
+    def test_my_conv2d(case_dict): ...
+
+`conv_cases(ranks=(1, 2, 3))` draws raw case dictionaries (the case file format: one entry of a
+file's `cases:` list, `op` naming the rank) that torch accepts: batch, channels and groups,
+kernels with a different size per axis, stride, dilation, every padding form of the rank (an int,
+one value per axis, (before, after) per axis, 'same', 'valid') and every padding mode, bias or
+none, every dtype, and data kinds (random normal and uniform, integers, ones, arange, impulse, and
+with `nonfinite=True` the occasional NaN or Inf). Load one with `harness.cases.case_from_dict`.
+Sizes stay small (a few channels; signals of up to about twenty elements, images of about a dozen
+pixels a side, volumes of a few voxels a side), so thousands run in seconds and shrinking ends on
+readable cases. `conv1d_cases`, `conv2d_cases` and `conv3d_cases` draw one rank (no rank is drawn
+then, so a one-rank strategy's examples do not depend on the other ranks).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hypothesis import strategies as st
 
+from harness.case import flat_padding, forward_op, resolve_padding
 from harness.cases import DTYPES, PADDING_MODES
 
 DATA_KINDS = ("normal", "uniform", "integers", "ones", "arange", "impulse")
+RANKS = (1, 2, 3)
+
+# How much larger than the smallest size torch accepts an input's spatial axis may be drawn, and
+# the largest kernel and dilation per axis, by rank: a 3-D case multiplies three axes, so each
+# stays short.
+EXTRA_SIZE = {1: 12, 2: 6, 3: 3}
+MAX_KERNEL = {1: 6, 2: 4, 3: 3}
+MAX_DILATION = {1: 3, 2: 3, 3: 2}
 
 
 @st.composite
@@ -36,30 +54,18 @@ def tensor_specs(draw, shape: list[int], kinds=DATA_KINDS) -> dict:
     return spec
 
 
-def _padding_forms(stride: tuple[int, int]):
+def _padding_forms(rank: int):
+    """Every padding form of the rank, each about as likely: 'valid', an int, one value per axis,
+    (before, after) per axis and 'same' (which then takes stride 1 on every axis, as torch
+    requires: drawn after the stride instead, 'same' would be rare in 3-D)."""
     amounts = st.integers(0, 3)
-    forms = [
+    return st.one_of(
         st.just("valid"),
         amounts,
-        st.tuples(amounts, amounts).map(list),
-        st.tuples(amounts, amounts, amounts, amounts).map(list),
-    ]
-    if stride == (1, 1):
-        forms.append(st.just("same"))
-    return st.one_of(*forms)
-
-
-def _pads(padding, effective: tuple[int, int]) -> tuple[int, int, int, int]:
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding == "same":
-        th, tw = effective[0] - 1, effective[1] - 1
-        return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
-    if isinstance(padding, int):
-        return (padding,) * 4
-    if len(padding) == 2:
-        return (padding[0], padding[0], padding[1], padding[1])
-    return tuple(padding)
+        st.tuples(*[amounts] * rank).map(list),
+        st.tuples(*[amounts] * (2 * rank)).map(list),
+        st.just("same"),
+    )
 
 
 def _smallest_side(pad_before: int, pad_after: int, effective: int, mode: str) -> int:
@@ -72,42 +78,58 @@ def _smallest_side(pad_before: int, pad_after: int, effective: int, mode: str) -
     return side
 
 
+def _per_axis(draw, rank: int, low: int, high: int) -> tuple[int, ...]:
+    return tuple(draw(st.integers(low, high)) for _ in range(rank))
+
+
 @st.composite
-def conv2d_cases(
+def conv_cases(
     draw,
+    ranks: Sequence[int] = RANKS,
     dtypes=DTYPES,
     padding_modes=PADDING_MODES,
     max_batch: int = 2,
     max_channels: int = 4,
     max_groups: int = 3,
-    max_kernel: int = 4,
+    max_kernel: int | None = None,
     max_stride: int = 3,
-    max_dilation: int = 3,
+    max_dilation: int | None = None,
     nonfinite: bool = False,
     case_id: str = "drawn",
 ) -> dict:
-    """A raw case dictionary that torch accepts."""
+    """A raw case dictionary of one of `ranks` (conv1d, conv2d, conv3d) that torch accepts.
+
+    `max_kernel` and `max_dilation` default to each rank's own (MAX_KERNEL, MAX_DILATION); the
+    rank is drawn first (shrinking towards the first of `ranks`), and not drawn at all when only
+    one is asked for."""
+    ranks = tuple(ranks)
+    if not ranks or any(r not in RANKS for r in ranks):
+        raise ValueError(f"ranks must be drawn from {RANKS}, got {ranks}")
+    rank = ranks[0] if len(ranks) == 1 else draw(st.sampled_from(ranks))
+    kernel_limit = MAX_KERNEL[rank] if max_kernel is None else max_kernel
+    dilation_limit = MAX_DILATION[rank] if max_dilation is None else max_dilation
     groups = draw(st.integers(1, max_groups))
     per_group_in = draw(st.integers(1, max_channels))
     per_group_out = draw(st.integers(1, max_channels))
-    kernel = (draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel)))
-    stride = (draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride)))
-    dilation = (draw(st.integers(1, max_dilation)), draw(st.integers(1, max_dilation)))
-    effective = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
-    padding = draw(_padding_forms(stride))
+    kernel = _per_axis(draw, rank, 1, kernel_limit)
+    padding = draw(_padding_forms(rank))
+    stride = (1,) * rank if padding == "same" else _per_axis(draw, rank, 1, max_stride)
+    dilation = _per_axis(draw, rank, 1, dilation_limit)
+    effective = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel, strict=True))
     mode = draw(st.sampled_from(padding_modes))
-    top, bottom, left, right = _pads(padding, effective)
-    if mode != "zeros" and not any((top, bottom, left, right)):
+    pads = resolve_padding(flat_padding(padding, rank), effective)
+    if mode != "zeros" and not any(pads):
         mode = "zeros"
-    low_h = _smallest_side(top, bottom, effective[0], mode)
-    low_w = _smallest_side(left, right, effective[1], mode)
-    height = draw(st.integers(low_h, low_h + 6))
-    width = draw(st.integers(low_w, low_w + 6))
+    sizes = []
+    for axis in range(rank):
+        low = _smallest_side(pads[2 * axis], pads[2 * axis + 1], effective[axis], mode)
+        sizes.append(draw(st.integers(low, low + EXTRA_SIZE[rank])))
     batch = draw(st.integers(1, max_batch))
     dtype = draw(st.sampled_from(dtypes))
     raw: dict = {
         "id": case_id,
-        "input": draw(tensor_specs([batch, groups * per_group_in, height, width])),
+        "op": forward_op(rank),
+        "input": draw(tensor_specs([batch, groups * per_group_in, *sizes])),
         "weight": draw(tensor_specs([groups * per_group_out, per_group_in, *kernel])),
         "stride": list(stride),
         "padding": padding,
@@ -123,6 +145,21 @@ def conv2d_cases(
     if nonfinite and draw(st.integers(0, 9)) == 0:
         raw["input"] = _with_special(draw, raw["input"])
     return raw
+
+
+def conv1d_cases(**options) -> st.SearchStrategy[dict]:
+    """conv1d configurations: input (N, C, L), weight (C_out, C_in/groups, k)."""
+    return conv_cases(ranks=(1,), **options)
+
+
+def conv2d_cases(**options) -> st.SearchStrategy[dict]:
+    """conv2d configurations: input (N, C, H, W), weight (C_out, C_in/groups, kH, kW)."""
+    return conv_cases(ranks=(2,), **options)
+
+
+def conv3d_cases(**options) -> st.SearchStrategy[dict]:
+    """conv3d configurations: input (N, C, D, H, W), weight (C_out, C_in/groups, kD, kH, kW)."""
+    return conv_cases(ranks=(3,), **options)
 
 
 def _with_special(draw, spec: dict) -> list:
