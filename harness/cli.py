@@ -173,10 +173,14 @@ def cmd_merge(args) -> int:
 
 
 def cmd_coverage(args) -> int:
-    from harness.coverage import coverage_lines, registry_coverage
+    from harness.coverage import coverage_lines, family_rank_lines, registry_coverage
 
     cases = [c for c in _load(args) if c.computes]
-    lines, warnings = coverage_lines(registry_coverage(cases), len(cases))
+    table = registry_coverage(cases)
+    lines, warnings = coverage_lines(table, len(cases))
+    rank_lines, rank_warnings = family_rank_lines(table, sorted({c.op for c in cases}))
+    lines += rank_lines
+    warnings += rank_warnings
     for line in lines:
         print(line)
     for line in warnings:
