@@ -35,6 +35,8 @@ from harness.reference_depthwise import depthwise_planes
 CHUNK_BYTES = 32 * 2**20
 BLOCK_BYTES = 2 * 2**20  # accumulator block of output positions: stays in cache
 TAP_COLUMNS = 16  # taps with fewer input channels than this share one matrix product
+DEEP_PRODUCT = 64  # products summing over this many input channels or more ...
+PRODUCT_MACS = 2**28  # ... get blocks of up to this many multiply-adds per BLAS call
 DEPTHWISE_BLOCK_BYTES = 4 * 2**20  # buffers per block of planes in the depthwise path
 
 
@@ -245,7 +247,18 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, pa
     if gemm is not None:
         w_groups = [np.concatenate([w_taps[taps[t]] for t in group]) for group in tap_groups]
     position_bytes = (c_out + c_in + (cg * per_product if per_product > 1 else 0)) * x.itemsize * 2
-    blocks = _blocks(n, outs, extents, max(1, BLOCK_BYTES // position_bytes))
+    budget = max(1, BLOCK_BYTES // position_bytes)  # output positions per block
+    depth = cg * per_product  # the sum each product computes per output element
+    if gemm is not None and depth >= DEEP_PRODUCT and rank != 2:
+        # fewer, longer BLAS calls, so that starting and joining BLAS's threads for each call
+        # costs nothing that shows (on a busy machine, several times the work): about
+        # PRODUCT_MACS per call, with an accumulator that may outgrow the cache as far as the
+        # depth of the product pays for re-reading it. Not in 2-D: BLAS's sums depend on the
+        # length of the call in their last bits, and 2-D keeps the numbers it was pinned with
+        long_call = PRODUCT_MACS // (depth * c_out)
+        cached = BLOCK_BYTES * 2 * depth // DEEP_PRODUCT // (c_out * x.itemsize)
+        budget = max(budget, min(long_call, cached, CHUNK_BYTES // position_bytes))
+    blocks = _blocks(n, outs, extents, budget)
 
     def product_block(p0: int, rows: int) -> np.ndarray:
         """(rows, c_out) outputs of the flat positions p0 .. p0 + rows (of every phase image)."""
