@@ -170,9 +170,10 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, pa
     writing a temporary and adding it in a second pass; taps with fewer than TAP_COLUMNS input
     channels are copied side by side into one wider product. Positions past the output's extent
     on the non-leading axes are computed and dropped. Work is blocked over output positions
-    (whole images, else slabs of the leading axis, else in 3-D rows of the second axis), so the
-    extra memory is one channels-last copy of the input plus a bounded block. Depthwise layers
-    at stride 1 take harness.reference_depthwise.depthwise_planes instead.
+    (whole images, else slabs of the leading axis, else in 3-D rows of the second axis; longer
+    blocks for deep products in 1-D and 3-D), so the extra memory is one channels-last copy of
+    the input plus a bounded block. Depthwise layers at stride 1 take
+    harness.reference_depthwise.depthwise_planes instead.
     """
     x = np.asarray(input)
     w = np.asarray(weight, dtype=x.dtype)
@@ -218,9 +219,8 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, pa
     geometry = list(zip(kernel, dilations, strides, steps, strict=True))
     offsets = itertools.product(*([t * d // s * a for t in range(k)] for k, d, s, a in geometry))
     tap_phases = itertools.product(*([t * d % s for t in range(k)] for k, d, s, _ in geometry))
-    reads = [
-        (sum(o), p) for o, p in zip(offsets, tap_phases, strict=True)
-    ]  # (flat offset, phase) per tap
+    # each tap's (flat offset, phase), in the weight's order of taps
+    reads = [(sum(o), p) for o, p in zip(offsets, tap_phases, strict=True)]
     max_shift = sum(r * step for r, step in zip(reach, steps, strict=True))  # the last tap's
     phases = sorted({phase for _, phase in reads})
     depthwise = cg == 1 and groups > 1
@@ -230,9 +230,8 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, pa
         if depthwise and og > 1:  # output channel o reads input channel o // og
             image = image[:, np.arange(c_out) // og]
         images[phase] = image
-    w_taps = w.reshape(groups, og, cg, *kernel).transpose(
-        *range(3, 3 + rank), 0, 2, 1
-    )  # (*k, G, cg, og)
+    w_taps = w.reshape(groups, og, cg, *kernel).transpose(*range(3, 3 + rank), 0, 2, 1)
+    # w_taps: (*k, G, cg, og)
     if groups == 1:
         w_taps = np.ascontiguousarray(w_taps[..., 0, :, :])  # (*k, c_in, c_out)
     elif depthwise:
