@@ -35,6 +35,8 @@ from harness.reference_depthwise import depthwise_planes
 CHUNK_BYTES = 32 * 2**20
 BLOCK_BYTES = 2 * 2**20  # accumulator block of output positions: stays in cache
 TAP_COLUMNS = 16  # taps with fewer input channels than this share one matrix product
+DEEP_PRODUCT = 64  # products summing over this many input channels or more ...
+PRODUCT_MACS = 2**28  # ... get blocks of up to this many multiply-adds per BLAS call
 DEPTHWISE_BLOCK_BYTES = 4 * 2**20  # buffers per block of planes in the depthwise path
 
 
@@ -168,9 +170,10 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, pa
     writing a temporary and adding it in a second pass; taps with fewer than TAP_COLUMNS input
     channels are copied side by side into one wider product. Positions past the output's extent
     on the non-leading axes are computed and dropped. Work is blocked over output positions
-    (whole images, else slabs of the leading axis, else in 3-D rows of the second axis), so the
-    extra memory is one channels-last copy of the input plus a bounded block. Depthwise layers
-    at stride 1 take harness.reference_depthwise.depthwise_planes instead.
+    (whole images, else slabs of the leading axis, else in 3-D rows of the second axis; longer
+    blocks for deep products in 1-D and 3-D), so the extra memory is one channels-last copy of
+    the input plus a bounded block. Depthwise layers at stride 1 take
+    harness.reference_depthwise.depthwise_planes instead.
     """
     x = np.asarray(input)
     w = np.asarray(weight, dtype=x.dtype)
@@ -216,9 +219,8 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, pa
     geometry = list(zip(kernel, dilations, strides, steps, strict=True))
     offsets = itertools.product(*([t * d // s * a for t in range(k)] for k, d, s, a in geometry))
     tap_phases = itertools.product(*([t * d % s for t in range(k)] for k, d, s, _ in geometry))
-    reads = [
-        (sum(o), p) for o, p in zip(offsets, tap_phases, strict=True)
-    ]  # (flat offset, phase) per tap
+    # each tap's (flat offset, phase), in the weight's order of taps
+    reads = [(sum(o), p) for o, p in zip(offsets, tap_phases, strict=True)]
     max_shift = sum(r * step for r, step in zip(reach, steps, strict=True))  # the last tap's
     phases = sorted({phase for _, phase in reads})
     depthwise = cg == 1 and groups > 1
@@ -228,9 +230,8 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, pa
         if depthwise and og > 1:  # output channel o reads input channel o // og
             image = image[:, np.arange(c_out) // og]
         images[phase] = image
-    w_taps = w.reshape(groups, og, cg, *kernel).transpose(
-        *range(3, 3 + rank), 0, 2, 1
-    )  # (*k, G, cg, og)
+    w_taps = w.reshape(groups, og, cg, *kernel).transpose(*range(3, 3 + rank), 0, 2, 1)
+    # w_taps: (*k, G, cg, og)
     if groups == 1:
         w_taps = np.ascontiguousarray(w_taps[..., 0, :, :])  # (*k, c_in, c_out)
     elif depthwise:
@@ -245,7 +246,18 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, pa
     if gemm is not None:
         w_groups = [np.concatenate([w_taps[taps[t]] for t in group]) for group in tap_groups]
     position_bytes = (c_out + c_in + (cg * per_product if per_product > 1 else 0)) * x.itemsize * 2
-    blocks = _blocks(n, outs, extents, max(1, BLOCK_BYTES // position_bytes))
+    budget = max(1, BLOCK_BYTES // position_bytes)  # output positions per block
+    depth = cg * per_product  # the sum each product computes per output element
+    if gemm is not None and depth >= DEEP_PRODUCT and rank != 2:
+        # fewer, longer BLAS calls, so that starting and joining BLAS's threads for each call
+        # costs nothing that shows (on a busy machine, several times the work): about
+        # PRODUCT_MACS per call, with an accumulator that may outgrow the cache as far as the
+        # depth of the product pays for re-reading it. Not in 2-D: BLAS's sums depend on the
+        # length of the call in their last bits, and 2-D keeps the numbers it was pinned with
+        long_call = PRODUCT_MACS // (depth * c_out)
+        cached = BLOCK_BYTES * 2 * depth // DEEP_PRODUCT // (c_out * x.itemsize)
+        budget = max(budget, min(long_call, cached, CHUNK_BYTES // position_bytes))
+    blocks = _blocks(n, outs, extents, budget)
 
     def product_block(p0: int, rows: int) -> np.ndarray:
         """(rows, c_out) outputs of the flat positions p0 .. p0 + rows (of every phase image)."""

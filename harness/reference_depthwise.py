@@ -10,8 +10,6 @@ owns the thread count the reference uses (`available_cores`, OMP_NUM_THREADS).
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 import threading
 
@@ -36,31 +34,31 @@ def depthwise_planes(x, w, out, dilation, befores, sources, block_bytes: int) ->
     pool (a thread per available core, or OMP_NUM_THREADS); each plane is summed in the same order
     by one thread, so the result does not depend on the threads."""
     n, c, *sizes = x.shape
-    kernel = w.shape[2:]
-    outs = out.shape[2:]
-    extents = [o + (k - 1) * d for o, k, d in zip(outs, kernel, dilation, strict=True)]
-    steps = [math.prod(extents[a + 1 :]) for a in range(len(extents))]  # flat stride per axis
-    plane = math.prod(extents)
+    kernel, outs = w.shape[2:], out.shape[2:]
+    extents: list[int] = []  # the padded extents read, per axis
+    steps: list[int] = []
+    shifts = [0]
+    plane = 1
+    for o, k, d in zip(reversed(outs), reversed(kernel), reversed(dilation), strict=True):
+        steps.insert(0, plane)  # the flat stride of this axis
+        # taps in the weight's order (the first axis slowest): this axis outside the later ones
+        shifts = [t * d * plane + shift for t in range(k) for shift in shifts]
+        extents.insert(0, o + (k - 1) * d)
+        plane *= extents[0]
     length = outs[0] * steps[0]  # flat positions computed per plane
-    shifts = [
-        sum(shift)
-        for shift in itertools.product(
-            *(
-                [t * d * step for t in range(k)]
-                for k, d, step in zip(kernel, dilation, steps, strict=True)
-            )
-        )
-    ]
     tail = shifts[-1] + length - plane  # the last tap reads this far past the padded plane
     planes = x.reshape(n * c, *sizes)
     weights = w.reshape(c, len(shifts))
     flat_out = out.reshape(n * c, *outs)
-    kept = (slice(None), slice(None), *(slice(0, o) for o in outs[1:]))
+    kept = (slice(None), slice(None), *[slice(0, o) for o in outs[1:]])
     if sources is None:  # zeros: the input lands in one box of the padded plane
-        box = [(max(0, b), min(e, b + s)) for b, e, s in zip(befores, extents, sizes, strict=True)]
-        destination = (slice(None), *(slice(lo, hi) for lo, hi in box))
-        origin = [slice(lo - b, hi - b) for (lo, hi), b in zip(box, befores, strict=True)]
-        empty = any(hi <= lo for lo, hi in box)
+        destination: list = [slice(None)]
+        origin: list = []
+        for b, e, s in zip(befores, extents, sizes, strict=True):
+            lo, hi = max(0, b), min(e, b + s)
+            destination.append(slice(lo, hi))
+            origin.append(slice(lo - b, hi - b))
+        empty = any(part.stop <= part.start for part in destination[1:])
     per_block = max(1, block_bytes // (3 * plane * x.itemsize))
 
     local = threading.local()  # each thread's buffers, reused for its blocks
@@ -77,7 +75,7 @@ def depthwise_planes(x, w, out, dilation, befores, sources, block_bytes: int) ->
         image = padded[:, :plane].reshape(p1 - p0, *extents)
         if sources is None:  # copy the input into the zero border (the part of it that is read)
             if not empty:
-                image[destination] = planes[tuple([slice(p0, p1), *origin])]
+                image[tuple(destination)] = planes[tuple([slice(p0, p1), *origin])]
         else:
             block = planes[p0:p1]
             for axis, source in enumerate(sources):

@@ -216,6 +216,7 @@ def test_pad_matches_torch_for_any_rank(rank, mode):
         ("TAP_COLUMNS", 1),  # one product per tap
         ("TAP_COLUMNS", 10**6),  # every tap in one product (im2col)
         ("DEPTHWISE_BLOCK_BYTES", 1),  # one plane per depthwise block
+        ("DEEP_PRODUCT", 1),  # long BLAS calls (whole images) for every product
     ],
 )
 def test_block_and_product_sizes_do_not_change_the_result(monkeypatch, setting):
