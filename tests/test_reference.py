@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -182,8 +184,7 @@ def test_loop_form_pins_the_baseline_on_small_registry_cases():
     for case in load_cases([ROOT / "cases"]):
         if not case.computes or case.transposed:
             continue
-        n, c_out, ho, wo = case.output_shape
-        if not case.computes or n * c_out * ho * wo * case.reduction_length > 20_000:
+        if math.prod(case.output_shape) * case.reduction_length > 20_000:  # any rank
             continue
         arrays = materialize(case)
         fast = compute_baseline(case, arrays).exact
