@@ -184,12 +184,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(coverage)
 
     diagnose = commands.add_parser(
-        "diagnose", help="check your conv2d against torch and name what it gets wrong"
+        "diagnose",
+        help="check your conv1d/conv2d/conv3d against torch and name what it gets wrong, per rank",
     )
     diagnose.add_argument(
         "impl",
-        metavar="module:function",
-        help="the implementation (module importable from here, or file.py:function)",
+        metavar="module[:function]",
+        help="the implementation: a module (importable from here, or file.py) whose conv1d, "
+        "conv2d and conv3d (and their _backward and conv_transpose{1,2,3}d) are each probed at "
+        "their rank, or module:function, the operation its name says (conv2d unless named "
+        "like conv1d, conv3d, ...)",
     )
     diagnose.add_argument("--json", action="store_true", help="machine-readable output")
     diagnose.add_argument(
@@ -242,9 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("case_id", metavar="CASE_ID")
     explain.add_argument(
         "--at",
-        metavar="n,o,i,j",
-        help="output index (default 0,0,0,0; for --quantity its "
-        "tensor's index: n,c,p,q for grad_input, o,c,u,v for grad_weight, o for grad_bias)",
+        metavar="n,o,i(,j(,k))",
+        help="output index of the case's rank: n,o,i (1-D), n,o,i,j (2-D), n,o,i,j,k (3-D); "
+        "default all zeros; for --quantity its tensor's index: n,c,p,q for grad_input, o,c,u,v "
+        "for grad_weight (one position per axis), o for grad_bias",
     )
     explain.add_argument(
         "--quantity",
@@ -263,8 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--plot",
         metavar="FILE.png",
-        help="also draw baseline, --versus output and their difference as heatmaps (png, pdf, "
-        "svg, ...: the formats matplotlib writes; missing folders are created)",
+        help="also draw baseline, --versus output and their difference: lines for a 1-D case, "
+        "heatmaps for 2-D, rows of depth slices for 3-D (png, pdf, svg, ...: the formats "
+        "matplotlib writes; missing folders are created)",
     )
     explain.add_argument(
         "--versus",

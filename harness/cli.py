@@ -173,10 +173,14 @@ def cmd_merge(args) -> int:
 
 
 def cmd_coverage(args) -> int:
-    from harness.coverage import coverage_lines, registry_coverage
+    from harness.coverage import coverage_lines, family_rank_lines, registry_coverage
 
     cases = [c for c in _load(args) if c.computes]
-    lines, warnings = coverage_lines(registry_coverage(cases), len(cases))
+    table = registry_coverage(cases)
+    lines, warnings = coverage_lines(table, len(cases))
+    rank_lines, rank_warnings = family_rank_lines(table, sorted({c.op for c in cases}))
+    lines += rank_lines
+    warnings += rank_warnings
     for line in lines:
         print(line)
     for line in warnings:
@@ -225,7 +229,7 @@ def cmd_explain(args) -> int:
         raise HarnessError(f"case '{case.id}' has no output to explain: {why}")
     if case.transposed and args.quantity == "output":
         raise HarnessError(
-            f"case '{case.id}' is a conv_transpose2d: explain shows conv2d's elements (its "
+            f"case '{case.id}' is a {case.op}: explain shows {case.forward_op}'s elements (its "
             "grad_input, with --quantity grad_input, is the same true convolution)"
         )
     if args.quantity != "output":

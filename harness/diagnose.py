@@ -1,17 +1,23 @@
-"""`conv-harness diagnose module:function`: does an implementation match torch's conv2d, and if not,
-which semantic does it get wrong?
+"""`conv-harness diagnose module[:function]`: does an implementation match torch's conv1d, conv2d
+and conv3d, and if not, which semantic does it get wrong, at which rank?
 
-The implementation is run on a fixed set of small probes, each built so that one property of
-conv2d shows (kernel orientation, depth summation, group mapping, 'same' padding side, padding
-axes, stride phase, dilation spacing, bias, rounding). Probes use small integer data, so every
+Every operation the implementation defines is probed (harness.registry.operations_of): a plug-in
+module's conv1d, conv2d and conv3d (and their backward passes and transposed convolutions,
+harness.diagnose_backward), a `module:function` as the operation its name says (conv2d unless
+named otherwise), each at its own rank, and the verdict is given overall and per rank. Each rank
+runs a fixed set of small probes (harness.probes), each built so that one property shows (kernel
+orientation along every axis, depth summation, group mapping, 'same' padding side, padding axes,
+stride phase, dilation spacing, bias, rounding). Probes use small integer data, so every
 correct output is exact and a counterexample reads well; the precision probe uses random normal
-data with a longer reduction. A diverging output is explained by the smallest combination of
-mutations (harness.mutations) that reproduces it, so several bugs at once are named together, and
-an output of the wrong shape is still attributed (ignored dilation gives a larger output).
+data with a longer reduction. A diverging output is explained by the bug families
+(harness.explanation), fewest first, so several bugs at once are named together, a flip along
+one axis is named with its axis ("kernel flipped along D only"), and an output of the wrong shape
+is still attributed (ignored dilation gives a larger output).
 Probes the implementation refuses with NotImplementedError are reported as unsupported; a result
 that breaks the output contract (harness.runner.output_contract) makes the probe an error, as it
 makes the row an error in `run`.
-The smallest diverging probe, shrunk further, is the counterexample, in the case file format.
+The smallest diverging probe, shrunk further (batch, then each spatial axis), is the
+counterexample, in the case file format and of the probe's rank (its `op` named at ranks 1 and 3).
 """
 
 from __future__ import annotations
@@ -29,7 +35,16 @@ from harness.data import materialize
 from harness.errors import CaseFileError
 from harness.explanation import Explanation, explain_output, order_causes
 from harness.implementations import harness_pads_first
-from harness.probes import AS_TORCH, PROBES, Probe, ProbeResult, probe_case
+from harness.probes import Probe, ProbeResult, as_torch, op_rank, probe_case, probes_for
+
+
+def verdict_of(results: list[ProbeResult]) -> str:
+    """diverges when a probe diverges, else error when one fails, else matches."""
+    if any(r.status == "diverges" for r in results):
+        return "diverges"
+    if any(r.status == "error" for r in results):
+        return "error"
+    return "matches"
 
 
 @dataclass
@@ -40,13 +55,28 @@ class Diagnosis:
     results: list[ProbeResult]
     counterexample: dict | None
 
+    @property
+    def ranks(self) -> list[dict]:
+        """Per spatial rank probed: its operations, verdict and causes."""
+        summaries = []
+        for rank in sorted({r.probe.rank for r in self.results}):
+            results = [r for r in self.results if r.probe.rank == rank]
+            operations = list(dict.fromkeys(r.probe.op for r in results))
+            causes = order_causes(c for r in results for c in r.causes)
+            summary = {"rank": rank, "operations": operations, "verdict": verdict_of(results)}
+            summaries.append({**summary, "causes": causes, "probes": len(results)})
+        return summaries
+
     def as_json(self) -> dict:
         return {
             "impl": self.impl,
             "verdict": self.verdict,
             "causes": self.causes,
+            "ranks": self.ranks,
             "properties": {
-                r.probe.property: {
+                r.probe.label: {
+                    "op": r.probe.op,
+                    "rank": r.probe.rank,
                     "status": r.status,
                     "finding": r.finding,
                     "causes": r.causes,
@@ -70,10 +100,7 @@ def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> 
             )
         if focused:
             return "; ".join(focused + [f"also: {w}" for w in others])
-        return (
-            f"{AS_TORCH[probe.property]}; this probe differs through another cause: "
-            + "; ".join(others)
-        )
+        return f"{as_torch(probe)}; this probe differs through another cause: " + "; ".join(others)
     if explanation.fallback == "precision":
         return (
             f"differs by rounding as of {explanation.arithmetic} arithmetic "
@@ -88,21 +115,17 @@ def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> 
 
 def simpler_forms(case: Case) -> list[tuple[dict, str]]:
     """Overrides that ask less of an implementation, with what they give up, in order:
-    equal stride and dilation on both axes, explicit pads instead of a padding string,
+    equal stride and dilation on every axis, explicit pads instead of a padding string,
     float32 instead of another dtype."""
     forms = []
+    every = "both axes" if case.rank == 2 else "every axis"
     for key in ("stride", "dilation"):
         value = getattr(case, key)
-        if value[0] != value[1]:
-            forms.append(({key: max(value)}, f"{key} {max(value)} on both axes"))
+        if len(set(value)) > 1:
+            forms.append(({key: max(value)}, f"{key} {max(value)} on {every}"))
     if isinstance(case.padding, str):
-        top, bottom, left, right = case.pads
-        forms.append(
-            (
-                {"padding": [top, bottom, left, right]},
-                f"explicit pads {[top, bottom, left, right]} instead of '{case.padding}'",
-            )
-        )
+        pads = list(case.pads)
+        forms.append(({"padding": pads}, f"explicit pads {pads} instead of '{case.padding}'"))
     if case.dtype != "float32":
         forms.append(({"dtype": "float32"}, f"float32 ({case.dtype} is not supported)"))
     return forms
@@ -148,7 +171,7 @@ def _run_probe_once(func: Callable, probe: Probe, case: Case) -> ProbeResult:
             probe,
             case,
             "ok",
-            AS_TORCH[probe.property],
+            as_torch(probe),
             max_abs_diff=metrics.max_abs_diff,
             message=outcome.message,
         )
@@ -194,14 +217,14 @@ def _run_probe_once(func: Callable, probe: Probe, case: Case) -> ProbeResult:
 
 
 def _cost(case: Case) -> int:
-    n, c_out, ho, wo = case.output_shape
-    return n * c_out * ho * wo * case.reduction_length
+    return int(np.prod(case.output_shape)) * case.reduction_length
 
 
 def shrink(func: Callable, result: ProbeResult) -> ProbeResult:
-    """Make the counterexample smaller (batch, height, width) while it shows the same causes."""
+    """Make the counterexample smaller (batch, then each spatial axis) while it shows the same
+    causes."""
     best = result
-    for axis in (0, 2, 3):
+    for axis in (0, *range(2, best.case.rank + 2)):
         while best.case.input_shape[axis] > 1 and isinstance(best.probe.fields["input"], dict):
             shape = list(best.case.input_shape)
             shape[axis] -= 1
@@ -238,13 +261,15 @@ def counterexample_dict(result: ProbeResult, impl: str) -> dict:
         return _plain(values)
 
     raw: dict = {
-        "id": "counterexample_" + _slug(impl) + "_" + result.probe.property,
+        "id": "counterexample_" + _slug(impl) + "_" + _slug(result.probe.label),
         "description": (
             f"Found by `conv-harness diagnose {impl}` "
             f"({'+'.join(result.causes) or result.status}): {result.probe.description}."
         ),
         "tags": ["counterexample", *[c for c in result.causes if c]],
     }
+    if case.rank != 2:  # a literal of fewer than 5 axes does not say its rank
+        raw["op"] = case.op
     small = all(
         not isinstance(t, TensorSpec) or np.prod(t.shape) <= 400 for t in (case.input, case.weight)
     )
@@ -263,10 +288,12 @@ def counterexample_dict(result: ProbeResult, impl: str) -> dict:
         )
     for key in ("stride", "dilation"):
         value = getattr(case, key)
-        if value != (1, 1):
-            raw[key] = list(value) if value[0] != value[1] else value[0]
-    if case.padding not in ("valid", (0, 0, 0, 0)):
+        if set(value) != {1}:
+            raw[key] = list(value) if len(set(value)) > 1 else value[0]
+    if case.padding != "valid" and any(case.pads):
         raw["padding"] = case.padding if isinstance(case.padding, str) else _padding(case.padding)
+    if case.padding_mode != "zeros":
+        raw["padding_mode"] = case.padding_mode
     if case.groups != 1:
         raw["groups"] = case.groups
     if case.dtype != "float64":
@@ -282,12 +309,14 @@ def counterexample_dict(result: ProbeResult, impl: str) -> dict:
 
 
 def _padding(pads):
-    top, bottom, left, right = pads
-    if top == bottom == left == right:
-        return top
-    if top == bottom and left == right:
-        return [top, left]
-    return [top, bottom, left, right]
+    """Flat (before, after) per axis in the shortest form a case file reads the same: one int,
+    one value per axis, or the flat list."""
+    befores, afters = list(pads[0::2]), list(pads[1::2])
+    if len(set(pads)) == 1:
+        return pads[0]
+    if befores == afters:
+        return befores
+    return list(pads)
 
 
 def _plain(values):
@@ -302,44 +331,51 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "impl"
 
 
-def diagnose(name: str, func: Callable) -> Diagnosis:
-    """Probe every operation the implementation defines: conv2d, conv2d_backward (its own, or
-    autograd through a conv2d that takes tensors) and conv_transpose2d."""
-    from harness.diagnose_backward import backward_results, transposed_results
+def probed_operations(name: str, func: Callable) -> dict[str, Callable]:
+    """The operations of `name` that diagnose probes, rank by rank: conv{r}d, conv{r}d_backward
+    (its own, or autograd through a conv{r}d that takes tensors) and conv_transpose{r}d."""
     from harness.registry import operations_of
 
     operations = operations_of(name, func)
+    order = [
+        f"{stem}{rank}d{suffix}"
+        for rank in (1, 2, 3)
+        for stem, suffix in (("conv", ""), ("conv", "_backward"), ("conv_transpose", ""))
+    ]
+    return {op: operations[op] for op in order if op in operations}
+
+
+def diagnose(name: str, func: Callable) -> Diagnosis:
+    """Probe every operation the implementation defines (`probed_operations`), each at its rank;
+    the counterexample is the failing probe showing the most causes, the smallest among those,
+    shrunk."""
+    from harness.diagnose_backward import backward_results, transposed_results
+
+    operations = probed_operations(name, func)
     results = []
-    if "conv2d" in operations:
-        results = [run_probe(operations["conv2d"], probe) for probe in PROBES]
-    if "conv2d_backward" in operations:
-        results += backward_results(operations["conv2d_backward"])
-    if "conv_transpose2d" in operations:
-        results += transposed_results(operations["conv_transpose2d"])
+    for op, function in operations.items():
+        rank = op_rank(op)
+        if op.endswith("_backward"):
+            results += backward_results(function, rank)
+        elif op.startswith("conv_transpose"):
+            results += transposed_results(function, rank)
+        else:
+            results += [run_probe(function, probe) for probe in probes_for(rank)]
     causes = order_causes(c for r in results for c in r.causes)
-    diverging = [r for r in results if r.status == "diverges"]
-    if diverging:
-        verdict = "diverges"
-    elif any(r.status == "error" for r in results):
-        verdict = "error"
-    else:
-        verdict = "matches"
+    verdict = verdict_of(results)
     counterexample = None
-    failing = diverging or [r for r in results if r.status == "error"]
+    failing = [r for r in results if r.status == verdict] if verdict != "matches" else []
     if failing:
         # the probe showing the most causes at once, the smallest among those
         smallest = min(failing, key=lambda r: (-len(r.causes), _cost(r.case)))
-        if (
-            smallest.status == "diverges"
-            and smallest.quantity == "output"
-            and not (smallest.case.transposed)
-        ):
-            smallest = shrink(func, smallest)
-        if smallest.quantity == "output" and not smallest.case.transposed:
+        forward = smallest.quantity == "output" and not smallest.case.transposed
+        if smallest.status == "diverges" and forward:
+            smallest = shrink(operations[smallest.probe.op], smallest)
+        if forward:
             counterexample = counterexample_dict(smallest, name)
         else:  # a backward or transposed probe: its configuration, as a case
             counterexample = {
-                "id": "counterexample_" + _slug(name) + "_" + _slug(smallest.probe.property),
+                "id": "counterexample_" + _slug(name) + "_" + _slug(smallest.probe.label),
                 "description": f"Found by `conv-harness diagnose {name}` "
                 f"({'+'.join(smallest.causes) or smallest.status}): {smallest.probe.description}.",
                 "tags": ["counterexample", *smallest.causes],
@@ -348,29 +384,49 @@ def diagnose(name: str, func: Callable) -> Diagnosis:
     return Diagnosis(name, verdict, causes, results, counterexample)
 
 
+def _torch_names(ranks) -> str:
+    """torch.nn.functional.conv2d, or torch.nn.functional.conv1d, conv2d and conv3d."""
+    names = [f"conv{rank}d" for rank in ranks]
+    listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+    return "torch.nn.functional." + listed
+
+
 def human_lines(diagnosis: Diagnosis) -> list[str]:
     from harness.yaml_io import dump_yaml
 
+    ranks = diagnosis.ranks
     if diagnosis.verdict == "matches":
-        head = f"{diagnosis.impl}: matches torch.nn.functional.conv2d on every probe"
-        unsupported = [r.probe.property for r in diagnosis.results if r.status == "unsupported"]
+        head = f"{diagnosis.impl}: matches {_torch_names(s['rank'] for s in ranks)} on every probe"
+        unsupported = [r.probe.label for r in diagnosis.results if r.status == "unsupported"]
         if unsupported:
             head += f" it supports (unsupported: {', '.join(unsupported)})"
     elif diagnosis.verdict == "diverges":
-        head = f"{diagnosis.impl}: diverges from torch.nn.functional.conv2d: " + ", ".join(
+        diverging = [s["rank"] for s in ranks if s["verdict"] == "diverges"]
+        head = f"{diagnosis.impl}: diverges from {_torch_names(diverging)}: " + ", ".join(
             diagnosis.causes
         )
     elif any(r.contract for r in diagnosis.results):
-        broken = next(r.contract for r in diagnosis.results if r.contract)
-        head = f"{diagnosis.impl}: breaks conv2d's output contract: {broken}"
+        broken = next(r for r in diagnosis.results if r.contract)
+        head = (
+            f"{diagnosis.impl}: breaks conv{broken.probe.rank}d's output contract: "
+            f"{broken.contract}"
+        )
     else:
         head = f"{diagnosis.impl}: could not be checked: it fails on the probes"
-    lines = [head, ""]
-    width = max(len(r.probe.property) for r in diagnosis.results)
+    lines = [head]
+    if len(ranks) > 1:  # a verdict per rank
+        for s in ranks:
+            causes = f": {', '.join(s['causes'])}" if s["causes"] else ""
+            lines.append(
+                f"  rank {s['rank']} ({', '.join(s['operations'])}; {s['probes']} probes): "
+                f"{s['verdict']}{causes}"
+            )
+    lines.append("")
+    width = max((len(r.probe.label) for r in diagnosis.results), default=0)
     for r in diagnosis.results:
         arrow = f" -> {'+'.join(r.causes)}" if r.causes else ""
         label = {"unsupported": "unsupported: ", "error": "error: "}.get(r.status, "")
-        lines.append(f"{r.probe.property + ':':<{width + 1}} {label}{r.finding}{arrow}")
+        lines.append(f"{r.probe.label + ':':<{width + 1}} {label}{r.finding}{arrow}")
     if diagnosis.counterexample:
         lines += ["", "smallest counterexample (save it with --save-case FILE):", ""]
         lines += dump_yaml({"cases": [diagnosis.counterexample]}).rstrip().splitlines()

@@ -1,11 +1,14 @@
-"""`diagnose` for the backward pass and for conv_transpose2d: probes and what they show.
+"""`diagnose` for the backward pass and for the transposed convolution, at every spatial rank
+(conv{r}d_backward, conv_transpose{r}d for r in 1, 2, 3): probes and what they show.
 
 Backward probes reuse the forward probes' configurations where the gradients' semantics show
 (an asymmetric kernel shows whether grad_input is the true convolution, a stride where grad_output
 is zero-upsampled, a bias whether grad_bias is a sum), with integer grad_output so every correct
-gradient is exact. Each (probe, quantity) is one result, named `grad_input:orientation` and so
-on, explained by the backward variants of harness.backward. Transposed probes are a few
-conv_transpose2d configurations (asymmetric kernel, stride with output_padding, groups).
+gradient is exact; they are the forward probes of the same rank (harness.probes.probes_for). Each
+(probe, quantity) is one result, named `grad_input:orientation` and so on (prefixed by the
+operation at ranks 1 and 3: `conv3d_backward:grad_input:orientation`), explained by the backward
+variants of harness.backward. Transposed probes are a few conv_transpose{r}d configurations per
+rank (asymmetric kernel, stride with output_padding, groups), named `conv_transpose3d:stride`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from harness.calling import call_implementation
 from harness.cases import case_from_dict
 from harness.compare import compare
 from harness.data import materialize
-from harness.probes import PROBES, Probe, ProbeResult
+from harness.probes import KERNEL_1D, KERNEL_3D, Probe, ProbeResult, probes_for
 from harness.transposed import transposed_baseline, transposed_variants
 
 BACKWARD_PROBES = (
@@ -54,49 +57,86 @@ def _ints(shape, seed):
     return {"shape": list(shape), "init": "integers", "low": -3, "high": 4, "seed": seed}
 
 
-TRANSPOSED_PROBES = (
-    Probe(
-        "orientation",
-        "kernel_flip",
-        {
-            "op": "conv_transpose2d",
-            "input": _ints([1, 1, 3, 4], 41),
-            "weight": [[1, 2, 0], [0, 1, 0], [0, 0, 3]],
-        },
-        "conv_transpose2d with an asymmetric kernel: it must flip the kernel (true convolution)",
+# per rank: (input, weight) shapes, stride, padding and output_padding of the stride probe,
+# (input, weight) of the groups probe, the input of the orientation probe and its kernel
+TRANSPOSED_SHAPES = {
+    1: ([1, 2, 4], [2, 1, 3], 3, 1, 2, [1, 4, 4], [4, 2, 2], [1, 1, 4], KERNEL_1D),
+    2: (
+        [1, 2, 3, 3],
+        [2, 1, 3, 2],
+        [2, 3],
+        1,
+        [1, 2],
+        [1, 4, 3, 3],
+        [4, 2, 2, 2],
+        [1, 1, 3, 4],
+        [[1, 2, 0], [0, 1, 0], [0, 0, 3]],
     ),
-    Probe(
-        "stride",
-        "stride",
-        {
-            "op": "conv_transpose2d",
-            "input": _ints([1, 2, 3, 3], 42),
-            "weight": _ints([2, 1, 3, 2], 43),
-            "stride": [2, 3],
-            "padding": 1,
-            "output_padding": [1, 2],
-        },
-        "stride (2, 3), padding 1 and output_padding (1, 2): shows the upsampling grid",
+    3: (
+        [1, 2, 2, 3, 3],
+        [2, 1, 2, 3, 2],
+        [2, 3, 2],
+        1,
+        [1, 2, 1],
+        [1, 4, 2, 2, 2],
+        [4, 2, 2, 2, 2],
+        [1, 1, 2, 3, 3],
+        KERNEL_3D,
     ),
-    Probe(
-        "groups",
-        "groups",
-        {
-            "op": "conv_transpose2d",
-            "input": _ints([1, 4, 3, 3], 44),
-            "weight": _ints([4, 2, 2, 2], 45),
-            "groups": 2,
-            "bias": [1, -2, 3, 4],
-        },
-        "groups=2 with a bias: shows the channel mapping of the transposed weight",
-    ),
-)
+}
 
 
-def backward_results(backward: Callable) -> list[ProbeResult]:
-    """One result per (probe, gradient) for a conv2d_backward."""
+def _words(value) -> str:
+    return str(value) if isinstance(value, int) else f"({', '.join(map(str, value))})"
+
+
+def transposed_probes(rank: int) -> tuple[Probe, ...]:
+    """conv_transpose{rank}d's probes: an asymmetric kernel, stride with output_padding, groups."""
+    op = f"conv_transpose{rank}d"
+    x, w, stride, padding, output_padding, gx, gw, ox, kernel = TRANSPOSED_SHAPES[rank]
+    return (
+        Probe(
+            "orientation",
+            "kernel_flip",
+            {"op": op, "input": _ints(ox, 41), "weight": kernel},
+            f"{op} with an asymmetric kernel: it must flip the kernel (true convolution)",
+            op,
+        ),
+        Probe(
+            "stride",
+            "stride",
+            {
+                "op": op,
+                "input": _ints(x, 42),
+                "weight": _ints(w, 43),
+                "stride": stride,
+                "padding": padding,
+                "output_padding": output_padding,
+            },
+            f"stride {_words(stride)}, padding {padding} and output_padding "
+            f"{_words(output_padding)}: shows the upsampling grid",
+            op,
+        ),
+        Probe(
+            "groups",
+            "groups",
+            {
+                "op": op,
+                "input": _ints(gx, 44),
+                "weight": _ints(gw, 45),
+                "groups": 2,
+                "bias": [1, -2, 3, 4],
+            },
+            "groups=2 with a bias: shows the channel mapping of the transposed weight",
+            op,
+        ),
+    )
+
+
+def backward_results(backward: Callable, rank: int = 2) -> list[ProbeResult]:
+    """One result per (probe, gradient) for a conv{rank}d_backward."""
     results = []
-    for probe in PROBES:
+    for probe in probes_for(rank):
         if probe.property not in BACKWARD_PROBES:
             continue
         fields = dict(probe.fields)
@@ -117,7 +157,11 @@ def backward_results(backward: Callable) -> list[ProbeResult]:
         variants = backward_variants(case, arrays, g64, baselines)
         for quantity, baseline in baselines.items():
             named = Probe(
-                f"{quantity}:{probe.property}", probe.cause, probe.fields, probe.description
+                f"{quantity}:{probe.property}",
+                probe.cause,
+                probe.fields,
+                probe.description,
+                f"conv{rank}d_backward",
             )
             value = gradients.values.get(quantity)
             if value is None:
@@ -133,21 +177,18 @@ def backward_results(backward: Callable) -> list[ProbeResult]:
     return results
 
 
-def transposed_results(transposed: Callable) -> list[ProbeResult]:
-    """One result per transposed probe for a conv_transpose2d."""
+def transposed_results(transposed: Callable, rank: int = 2) -> list[ProbeResult]:
+    """One result per transposed probe for a conv_transpose{rank}d."""
     results = []
-    for probe in TRANSPOSED_PROBES:
+    for named in transposed_probes(rank):
         raw = {
-            "id": f"transposed_probe_{probe.property}",
-            "description": probe.description,
-            **probe.fields,
+            "id": f"transposed_probe_{rank}d_{named.property}",
+            "description": named.description,
+            **named.fields,
         }
         case = case_from_dict(raw, source="<diagnose>")
         arrays = materialize(case)
         baseline = transposed_baseline(case, arrays)
-        named = Probe(
-            f"conv_transpose2d:{probe.property}", probe.cause, probe.fields, probe.description
-        )
         outcome = call_implementation(transposed, case, arrays)
         if outcome.output is None:
             status = "unsupported" if outcome.status == "unsupported" else "error"

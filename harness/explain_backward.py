@@ -1,5 +1,6 @@
 """`conv-harness explain CASE --quantity grad_input|grad_weight|grad_bias --at ...`: one element
-of a gradient computed by hand, next to torch's autograd value.
+of a gradient computed by hand, next to torch's autograd value, at any spatial rank (written below
+for 2-D; in 1-D the grids are rows, in 3-D one grid per depth slice, as harness.explain shows).
 
 grad_input[n, c, p, q] is a TRUE convolution: for each output channel o of c's group, the
 zero-upsampled grad_output (zeros between its rows and columns for the stride) around (p, q) is
@@ -9,6 +10,7 @@ v] is a correlation of the input (under tap u, v at every output position) with 
 summed over the batch and positions; grad_bias[o] the sum of grad_output over batch and positions.
 For padding modes other than zeros, padded positions that read the input add their gradient to
 it too (the fold); the by-hand part shows the zero-padding terms and the totals say so.
+`--plot` draws the gradient map as explain --plot draws an output (harness.explain_plot).
 """
 
 from __future__ import annotations
@@ -20,10 +22,22 @@ from harness.backward import grad_output_arrays
 from harness.case import Case
 from harness.data import materialize
 from harness.errors import HarnessError
-from harness.explain import grid, number, side_by_side
+from harness.explain import number, product_lines
 from harness.operations import torch_conv2d_backward
 
-SHAPES = {"grad_input": "n,c,p,q", "grad_weight": "o,c,u,v", "grad_bias": "o"}
+INPUT_POSITIONS = {1: ("p",), 2: ("p", "q"), 3: ("p", "q", "r")}
+KERNEL_TAPS = {1: ("u",), 2: ("u", "v"), 3: ("t", "u", "v")}
+FLIPPED = {1: "reversed", 2: "rotated 180", 3: "flipped on D, H, W"}
+
+
+def gradient_form(quantity: str, rank: int) -> str:
+    """The names of an index into a gradient: n,c,p,q for a 2-D grad_input."""
+    names = {
+        "grad_input": ("n", "c", *INPUT_POSITIONS[rank]),
+        "grad_weight": ("o", "c", *KERNEL_TAPS[rank]),
+        "grad_bias": ("o",),
+    }[quantity]
+    return ",".join(names)
 
 
 def parse_gradient_index(text: str | None, case: Case, quantity: str) -> tuple[int, ...]:
@@ -39,18 +53,20 @@ def parse_gradient_index(text: str | None, case: Case, quantity: str) -> tuple[i
     try:
         index = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise HarnessError(f"--at '{text}': expected integers {SHAPES[quantity]}") from None
+        raise HarnessError(
+            f"--at '{text}': expected integers {gradient_form(quantity, case.rank)}"
+        ) from None
     if len(index) != len(shape) or any(not 0 <= k < s for k, s in zip(index, shape, strict=True)):
         raise HarnessError(
             f"--at '{text}': not an index into {quantity} of shape {list(shape)} "
-            f"({SHAPES[quantity]})"
+            f"({gradient_form(quantity, case.rank)})"
         )
     return index
 
 
 def explain_gradient_lines(case: Case, quantity: str, at: tuple[int, ...]) -> list[str]:
     if case.transposed:
-        raise HarnessError("--quantity explains the gradients of a conv2d case")
+        raise HarnessError(f"--quantity explains the gradients of a {case.forward_op} case")
     arrays = materialize(case)
     g, g64 = grad_output_arrays(case)
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
@@ -97,17 +113,21 @@ def explain_gradient_lines(case: Case, quantity: str, at: tuple[int, ...]) -> li
 
 
 def _grad_input_lines(case: Case, g64, w, at) -> list[str]:
-    n, c, p, q = at
-    c_out, cg, kh, kw = w.shape
+    n, c, *position = at
+    c_out, cg, *kernel = w.shape
     og = c_out // case.groups
     group, channel = c // cg, c % cg
-    (sh, sw), (dh, dw) = case.stride, case.dilation
-    top, _, left, _ = case.pads
-    ho, wo = g64.shape[2:]
-    upsampled = np.zeros((g64.shape[0], c_out, (ho - 1) * sh + 1, (wo - 1) * sw + 1))
-    upsampled[:, :, ::sh, ::sw] = g64
-    rows = p + top - (kh - 1 - np.arange(kh)) * dh
-    cols = q + left - (kw - 1 - np.arange(kw)) * dw
+    rank = case.rank
+    sizes = [(size - 1) * s + 1 for size, s in zip(g64.shape[2:], case.stride, strict=True)]
+    upsampled = np.zeros((g64.shape[0], c_out, *sizes))
+    every_stride = (slice(None), slice(None), *(slice(None, None, s) for s in case.stride))
+    upsampled[every_stride] = g64
+    # the upsampled grad_output positions under the rotated kernel's taps, per axis
+    reads = [
+        p + before - (k - 1 - np.arange(k)) * d
+        for p, before, k, d in zip(position, case.pads[0::2], kernel, case.dilation, strict=True)
+    ]
+    inside = [(r >= 0) & (r < size) for r, size in zip(reads, sizes, strict=True)]
     lines = [
         f"input channel {c} is channel {channel} of group {group}: output channels "
         f"{group * og}..{group * og + og - 1} send gradient back through it",
@@ -115,67 +135,66 @@ def _grad_input_lines(case: Case, g64, w, at) -> list[str]:
     ]
     total = 0.0
     for o in range(group * og, group * og + og):
-        patch = np.zeros((kh, kw))
-        for a, r in enumerate(rows):
-            for bb, col in enumerate(cols):
-                if 0 <= r < upsampled.shape[2] and 0 <= col < upsampled.shape[3]:
-                    patch[a, bb] = upsampled[n, o, r, col]
-        kernel = w[o, channel, ::-1, ::-1]
-        products = patch * kernel
+        patch = np.zeros(kernel)
+        patch[np.ix_(*(np.flatnonzero(k) for k in inside))] = upsampled[n, o][
+            np.ix_(*(r[k] for r, k in zip(reads, inside, strict=True)))
+        ]
+        flipped = np.flip(w[o, channel])
+        products = patch * flipped
         total += float(products.sum())
-        lines += side_by_side(
-            [
-                grid(f"grad_output[{n},{o}] upsampled", patch),
-                grid(f"W[{o},{channel}] rotated 180", kernel),
-                grid("products", products),
-            ]
+        titles = (
+            f"grad_output[{n},{o}] upsampled",
+            f"W[{o},{channel}] {FLIPPED[rank]}",
+            "products",
         )
+        lines += product_lines(titles, patch, flipped, products)
         lines.append(f"  sum (output channel {o}) = {number(products.sum())}")
+    flip_words = "rotated 180 degrees" if rank == 2 else FLIPPED[rank].replace("on", "along")
     lines.append(
         f"sum over output channels: {number(total)} (a true convolution: the kernel "
-        "rotated 180 degrees, unlike the forward pass)"
+        f"{flip_words}, unlike the forward pass)"
     )
     return lines
 
 
 def _grad_weight_lines(case: Case, g64, x, at) -> list[str]:
-    o, c, u, v = at
+    o, c, *tap = at
     cg = case.weight_shape[1]
     og = case.weight_shape[0] // case.groups
     source = (o // og) * cg + c
-    (sh, sw), (dh, dw) = case.stride, case.dilation
     xp = reference.pad(x, case.pads, case.padding_mode)
-    ho, wo = g64.shape[2:]
-    taps = xp[
-        :,
+    windows = (
+        slice(None),
         source,
-        u * dh : u * dh + (ho - 1) * sh + 1 : sh,
-        v * dw : v * dw + (wo - 1) * sw + 1 : sw,
+        *(
+            slice(u * d, u * d + (size - 1) * s + 1, s)
+            for u, d, size, s in zip(tap, case.dilation, g64.shape[2:], case.stride, strict=True)
+        ),
+    )
+    taps = xp[windows]
+    lines = [
+        f"tap ({','.join(map(str, tap))}) of kernel slice W[{o},{c}] reads input channel {source}",
+        "",
     ]
-    lines = [f"tap ({u},{v}) of kernel slice W[{o},{c}] reads input channel {source}", ""]
     total = 0.0
     for n in range(g64.shape[0]):
         products = taps[n] * g64[n, o]
         total += float(products.sum())
-        lines += side_by_side(
-            [
-                grid(f"input under the tap, image {n}", taps[n]),
-                grid(f"grad_output[{n},{o}]", g64[n, o]),
-                grid("products", products),
-            ]
-        )
+        titles = (f"input under the tap, image {n}", f"grad_output[{n},{o}]", "products")
+        lines += product_lines(titles, taps[n], g64[n, o], products)
         lines.append(f"  sum (image {n}) = {number(products.sum())}")
     lines.append(f"sum over the batch: {number(total)}")
     return lines
 
 
 def plot_gradient(case: Case, quantity: str, at: tuple[int, ...], path: str) -> str:
-    """Heatmaps of the reference's gradient map containing `at` (an (n, c) map of grad_input, an
-    (o, c) kernel slice of grad_weight, grad_bias as one row), torch autograd's, and their
-    difference. Returns a summary line."""
+    """The reference's gradient map containing `at` (an (n, c) map of grad_input, an (o, c)
+    kernel slice of grad_weight, grad_bias as one row), torch autograd's, and their difference:
+    heatmaps in 2-D (and for grad_bias), lines in 1-D, rows of depth slices in 3-D. Returns a
+    summary line."""
     from matplotlib.ticker import MaxNLocator
 
-    from harness.explain import _pyplot, check_plot_arguments
+    from harness.explain_plot import DRAW, _pyplot, check_plot_arguments
 
     check_plot_arguments(path, "torch")
     plt = _pyplot()
@@ -191,6 +210,13 @@ def plot_gradient(case: Case, quantity: str, at: tuple[int, ...], path: str) -> 
     else:
         mine, other = ours[quantity][at[0], at[1]], theirs[quantity][at[0], at[1]]
     difference = other - mine
+    if quantity != "grad_bias" and case.rank != 2:
+        titles = tuple(
+            f"{quantity}: {t}"
+            for t in ("reference (float64)", "torch autograd", "torch - reference")
+        )
+        figure = DRAW[case.rank](plt, (mine, other, difference), titles, None)
+        return _save(plt, figure, path, difference)
     figure, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
     panels = (
         ("reference (float64)", mine),
@@ -203,6 +229,10 @@ def plot_gradient(case: Case, quantity: str, at: tuple[int, ...], path: str) -> 
         figure.colorbar(image, ax=axis, shrink=0.8)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    return _save(plt, figure, path, difference)
+
+
+def _save(plt, figure, path: str, difference) -> str:
     from pathlib import Path
 
     try:

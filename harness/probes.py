@@ -1,24 +1,56 @@
-"""The probes `diagnose` runs: small cases that each make one property of conv2d visible.
+"""The probes `diagnose` runs: small cases that each make one property of a convolution visible,
+for every spatial rank (`probes_for(rank)`: conv1d, conv2d, conv3d).
 
-Integer data keeps every correct output exact and a counterexample readable; the rounding probes
-use random normal data. Each probe names the family (cause) it is about and what torch does.
+Each rank has the same properties: kernel orientation (a kernel that differs from each of its
+flips along one axis, along two, along all, and from its axes swapped, so a flip along D only
+shows), depth summation, groups, padding forms ('same' with an even kernel, per axis, an int,
+'valid', 'same' dilated, asymmetric in 1-D), boundary modes, stride with a phase on every axis,
+dilation, bias and rounding. Integer data keeps every correct output exact and a counterexample
+readable; the rounding probes use random normal data. Each probe names the family (cause) it is
+about, its operation and what torch does (`as_torch`).
 """
 
 from __future__ import annotations
 
+import builtins
+import re
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from harness.cases import Case, case_from_dict
 
 
 @dataclass(frozen=True)
 class Probe:
-    """A small case that makes one property of conv2d visible."""
+    """A small case that makes one property of an operation visible."""
 
     property: str
     cause: str  # the family this property is about ("" for the rounding probes)
     fields: dict
     description: str
+    op: str = "conv2d"  # conv1d/2d/3d, conv{r}d_backward or conv_transpose{r}d
+
+    @builtins.property  # the field `property` hides the builtin in the class body
+    def rank(self) -> int:
+        return op_rank(self.op)
+
+    @builtins.property
+    def label(self) -> str:
+        """The name a diagnosis shows: the property for conv2d and its backward (as before
+        other ranks existed), else prefixed by the operation: `conv3d:orientation`."""
+        return self.property if self.op in LABELLED_BARE else f"{self.op}:{self.property}"
+
+
+LABELLED_BARE = ("conv2d", "conv2d_backward")
+
+
+def op_rank(op: str) -> int:
+    """The spatial rank an operation's name states: conv3d_backward -> 3."""
+    found = re.search(r"([123])d(_backward)?$", op)
+    if found is None:
+        raise ValueError(f"not an operation of a spatial rank: {op!r}")
+    return int(found.group(1))
 
 
 def _ints(shape, seed, low=-3, high=4):
@@ -203,9 +235,183 @@ AS_TORCH = {
 }
 
 
+# a 2x2x3 kernel that differs from its flip along every nonempty set of axes and from its axes
+# swapped: a flip along D only, H only or W only each changes the output
+KERNEL_3D = [[[1, 2, 0], [0, -1, 3]], [[4, 0, 0], [0, 2, -2]]]
+KERNEL_1D = [1, 2, 0, -1]  # unlike its reversal
+
+# what each property's probe shows, for ranks 1 and 3 (filled in from the probe's fields)
+SHOWS = {
+    "orientation": (
+        "kernel_flip",
+        "one channel, a {kernel} kernel unlike its {flips}: shows its orientation",
+    ),
+    "orientation_nonsquare": (
+        "kernel_flip",
+        "a {kernel} kernel: shows a reading with its axes swapped or mirrored",
+    ),
+    "depth": (
+        "depth_sum",
+        "{channels} input channels: shows whether they are summed (depth summation)",
+    ),
+    "groups": (
+        "groups",
+        "groups={groups} with three output channels per group: shows the channel-to-group mapping",
+    ),
+    "same_padding": (
+        "padding",
+        "padding 'same' with a {kernel} kernel: shows on which side the "
+        "extra element goes along an axis of even kernel size",
+    ),
+    "padding": (
+        "padding",
+        "padding {padding}: shows that (before, after) per axis are applied "
+        "to the right axes and sides",
+    ),
+    "padding_int": ("padding", "padding given as one int: shows it pads every side by that much"),
+    "padding_valid": ("padding", "padding 'valid': shows that nothing is padded"),
+    "same_dilated": (
+        "padding",
+        "padding 'same' with dilation {dilation}: shows that 'same' counts the dilated kernel",
+    ),
+    "boundary_reflect": (
+        "boundary",
+        "reflect padding of 2: shows what fills the padding (edge not repeated)",
+    ),
+    "boundary_replicate": (
+        "boundary",
+        "replicate padding of 2: shows what fills the padding (the edge sample)",
+    ),
+    "boundary_circular": (
+        "boundary",
+        "circular padding of 2: shows what fills the padding (the other side)",
+    ),
+    "stride": ("stride", "stride {stride}: shows where outputs are sampled (step and phase)"),
+    "dilation": ("dilation", "dilation {dilation}: shows how far apart the kernel taps are"),
+    "bias": ("bias", "a nonzero bias per output channel: shows that it is added"),
+    "precision": (
+        "precision",
+        "random normal data, K = {K} products per output: shows rounding error",
+    ),
+    "float32": ("precision", "float32 inputs: shows that float32 is computed to float32 accuracy"),
+    "float16": (
+        "precision",
+        "float16 inputs: shows that float16 is accumulated as torch does (in float32)",
+    ),
+    "bfloat16": ("precision", "bfloat16 inputs (float32 arrays holding bfloat16 values)"),
+}
+
+
+def _words(value) -> str:
+    return str(value) if isinstance(value, (int, str)) else f"({', '.join(map(str, value))})"
+
+
+def _probe(rank: int, name: str, input_shape, weight, seed: int, **extra) -> Probe:
+    """A probe of conv{rank}d: integer input (normal for the rounding probes) and weight (`weight`
+    a shape, or a literal kernel given as a tuple), `extra` fields; its words from SHOWS."""
+    cause, words = SHOWS[name]
+    draw = _normal if cause == "precision" else _ints
+    literal = isinstance(weight, tuple)
+    weight_shape = (1, 1, *np.shape(weight[0])) if literal else weight
+    fields = {
+        "op": f"conv{rank}d",
+        "input": draw(input_shape, seed),
+        "weight": weight[0] if literal else draw(weight, seed + 1),
+        **extra,
+    }
+    text = words.format(
+        kernel="x".join(map(str, weight_shape[2:])) + ("-tap" if rank == 1 else ""),
+        flips="reversal" if rank == 1 else "flip along any axis or set of axes",
+        channels=input_shape[1],
+        K=int(np.prod(weight_shape[1:])),
+        **{key: _words(value) for key, value in extra.items()},
+    )
+    return Probe(name, cause, fields, text, f"conv{rank}d")
+
+
+def _boundaries(rank: int, shape, seed: int, kernel) -> list[Probe]:
+    return [
+        _probe(rank, f"boundary_{mode}", shape, (kernel,), seed + k, padding=2, padding_mode=mode)
+        for k, mode in enumerate(("reflect", "replicate", "circular"))
+    ]
+
+
+def _roundings(rank: int, shape, weight, seed: int) -> list[Probe]:
+    return [
+        _probe(rank, "float32", shape, weight, seed, bias=[0.5, -0.25], dtype="float32"),
+        _probe(rank, "float16", shape, weight, seed + 2, dtype="float16"),
+        _probe(rank, "bfloat16", shape, weight, seed + 4, dtype="bfloat16"),
+    ]
+
+
+PROBES_1D = (
+    _probe(1, "orientation", [1, 1, 9], (KERNEL_1D,), 101),
+    _probe(1, "depth", [1, 3, 7], [2, 3, 3], 102),
+    _probe(1, "groups", [1, 4, 7], [6, 2, 2], 104, groups=2),
+    _probe(1, "same_padding", [1, 1, 8], [1, 1, 4], 106, padding="same"),
+    _probe(1, "padding", [1, 1, 7], [1, 1, 3], 108, padding=[2, 1]),
+    _probe(1, "padding_int", [1, 2, 7], [2, 2, 3], 110, padding=2),
+    _probe(1, "padding_valid", [1, 1, 8], [1, 1, 3], 112, padding="valid"),
+    _probe(1, "same_dilated", [1, 1, 9], [1, 1, 4], 114, padding="same", dilation=2),
+    *_boundaries(1, [1, 1, 8], 116, KERNEL_1D),
+    _probe(1, "stride", [1, 1, 11], [1, 1, 3], 119, stride=3),
+    _probe(1, "dilation", [1, 1, 12], [1, 1, 3], 121, dilation=3),
+    _probe(1, "bias", [2, 2, 6], [3, 2, 2], 123, bias=[5, -7, 11]),
+    _probe(1, "precision", [2, 32, 16], [4, 32, 9], 125, padding=4),
+    *_roundings(1, [1, 8, 10], [2, 8, 3], 127),
+)
+
+PROBES_3D = (
+    _probe(3, "orientation", [1, 1, 4, 5, 6], (KERNEL_3D,), 301),
+    _probe(3, "orientation_nonsquare", [1, 1, 5, 6, 7], [1, 1, 2, 3, 4], 301),
+    _probe(3, "depth", [1, 3, 3, 4, 4], [2, 3, 2, 2, 2], 303),
+    _probe(3, "groups", [1, 4, 3, 3, 3], [6, 2, 2, 2, 2], 305, groups=2),
+    _probe(3, "same_padding", [1, 1, 4, 5, 6], [1, 1, 2, 3, 4], 307, padding="same"),
+    _probe(3, "padding", [1, 1, 4, 5, 5], [1, 1, 3, 2, 2], 309, padding=[2, 1, 0]),
+    _probe(3, "padding_int", [1, 2, 3, 4, 4], [2, 2, 3, 3, 3], 311, padding=1),
+    _probe(3, "padding_valid", [1, 1, 4, 5, 4], [1, 1, 3, 2, 2], 313, padding="valid"),
+    _probe(
+        3, "same_dilated", [1, 1, 6, 5, 5], [1, 1, 3, 2, 2], 315, padding="same", dilation=[2, 1, 1]
+    ),
+    *_boundaries(3, [1, 1, 4, 5, 5], 317, KERNEL_3D),
+    _probe(3, "stride", [1, 1, 7, 9, 8], [1, 1, 2, 3, 2], 320, stride=[2, 3, 2]),
+    _probe(3, "dilation", [1, 1, 7, 8, 6], [1, 1, 2, 3, 2], 322, dilation=[3, 2, 2]),
+    _probe(3, "bias", [2, 2, 3, 3, 3], [3, 2, 2, 2, 2], 324, bias=[5, -7, 11]),
+    _probe(3, "precision", [2, 8, 5, 5, 5], [4, 8, 3, 3, 3], 326, padding=1),
+    *_roundings(3, [1, 4, 4, 4, 4], [2, 4, 2, 3, 3], 328),
+)
+
+
+def probes_for(rank: int) -> tuple[Probe, ...]:
+    """The forward probes of conv{rank}d."""
+    return {1: PROBES_1D, 2: PROBES, 3: PROBES_3D}[rank]
+
+
+# what torch does, where the words of AS_TORCH (2-D) do not fit another rank
+AS_TORCH_ND = {
+    1: {
+        "orientation": "cross-correlation (as torch)",
+        "same_padding": "'same' puts the extra pad element after (as torch)",
+        "padding": "(before, after) padding on the right sides (as torch)",
+        "padding_int": "an int pads both sides (as torch)",
+    },
+    3: {
+        "orientation_nonsquare": "a non-cubic kernel read as given, axes D, H, W (as torch)",
+        "same_padding": "'same' puts the extra pad element back/bottom/right (as torch)",
+        "padding": "(pD, pH, pW) applied to the right axes (as torch)",
+    },
+}
+
+
+def as_torch(probe: Probe) -> str:
+    """What torch does on this probe, in the words of a finding."""
+    return AS_TORCH_ND.get(probe.rank, {}).get(probe.property, AS_TORCH[probe.property])
+
+
 def probe_case(probe: Probe, overrides: dict | None = None) -> Case:
+    name = probe.property if probe.rank == 2 else f"{probe.op}_{probe.property}"
     raw = {
-        "id": f"probe_{probe.property}",
+        "id": f"probe_{name}",
         "description": probe.description,
         "tags": ["diagnose", probe.property],
         **probe.fields,

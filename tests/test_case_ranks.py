@@ -130,3 +130,19 @@ def test_large_cases_run_only_when_named():
     assert [c.id for c in select(cases, "one or wide")] == ["small_one", "wide_channels"]
     assert [c.id for c in select(cases, "large")] == ["wide_channels"]
     assert [c.id for c in select(cases, "not small")] == []  # not named: still left out
+
+
+def test_coverage_names_families_undetected_at_a_rank():
+    from harness.coverage import MutationCoverage, family_rank_lines
+
+    table = [
+        MutationCoverage("flipped", "kernel_flip", ["a1", "a3"], [], ["conv1d", "conv3d"]),
+        MutationCoverage("no_bias", "bias", ["a3"], [], ["conv3d"]),
+    ]
+    lines, warnings = family_rank_lines(table, ["conv1d", "conv3d"])
+    assert lines[1].split() == ["family", "conv1d", "conv3d", "(detecting", "cases)"]
+    assert lines[2].split() == ["kernel_flip", "1", "1"]
+    assert lines[3].split() == ["bias", "0", "1"]
+    assert warnings == [
+        "warning: no conv1d case detects a bias mutation; add a conv1d case where one shows"
+    ]

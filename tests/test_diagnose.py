@@ -64,7 +64,9 @@ def test_cli_json_and_exit_codes():
     flipped = run_cli("diagnose", "examples.flipped_kernel:conv2d", "--json")
     assert flipped.returncode == 1, flipped.stderr
     data = json.loads(flipped.stdout)
-    assert set(data) == {"impl", "verdict", "causes", "properties", "counterexample"}
+    assert set(data) == {"impl", "verdict", "causes", "ranks", "properties", "counterexample"}
+    assert [r["rank"] for r in data["ranks"]] == [2]
+    assert data["properties"]["orientation"]["op"] == "conv2d"
     assert (data["verdict"], data["causes"]) == ("diverges", ["kernel_flip"])
     assert data["properties"]["orientation"]["causes"] == ["kernel_flip"]
     assert "weight" in data["counterexample"]
