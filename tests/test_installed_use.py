@@ -146,7 +146,7 @@ def test_wheel_holds_the_registry_and_the_entry_point(tmp_path):
 def test_cli_uses_the_builtin_registry_where_there_is_no_cases_directory(tmp_path, elsewhere_env):
     listing = _run(["-m", "harness", "list"], cwd=tmp_path, env=elsewhere_env)
     assert listing.returncode == 0, listing.stderr
-    assert "seed_stats_se_335321  [float64" in listing.stdout
+    assert "seed_stats_se_335321  [conv2d, float64" in listing.stdout
     run = _run(
         ["-m", "harness", "run", "-k", "seed_stats", "--no-variants", "--jobs", "1"],
         cwd=tmp_path,
