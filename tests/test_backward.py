@@ -94,12 +94,12 @@ def test_transposed_cases_agree_with_torch():
     assert len(cases) >= 6
     records = run_records(cases, ["torch", "scipy", "reference"], RunOptions(variants=False))
     assert {r.status for r in records} == {"ok"}
-    assert "conv_transpose2d" in {r.op for r in records}
+    assert {r.op for r in records} == {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
     for case in cases:
         from harness.data import materialize
 
         arrays = materialize(case)
-        transpose = getattr(F, case.op)  # conv_transpose1d / 2d / 3d
+        transpose = getattr(F, case.op)  # F.conv_transpose1d / 2d / 3d
         expected = transpose(
             torch.from_numpy(np.array(arrays.input64)),
             torch.from_numpy(np.array(arrays.weight64)),

@@ -184,7 +184,7 @@ def test_loop_form_pins_the_baseline_on_small_registry_cases():
     for case in load_cases([ROOT / "cases"]):
         if not case.computes or case.transposed:
             continue
-        if math.prod(case.output_shape) * case.reduction_length > 20_000:  # any rank
+        if math.prod(case.output_shape) * case.reduction_length > 20_000:
             continue
         arrays = materialize(case)
         fast = compute_baseline(case, arrays).exact

@@ -163,7 +163,6 @@ def test_narrower_arithmetic_is_precision_on_every_registry_case_with_random_dat
     cases = [
         c
         for c in load_cases([ROOT / "cases"])
-        # the narrow implementations define conv2d only (1-D and 3-D cases are `unsupported`)
         if c.op == "conv2d" and c.computes and c.dtype == dtype and _random_data(c)
     ]
     assert len(cases) >= (10 if dtype == "float64" else 4)
@@ -368,3 +367,38 @@ def test_run_exits_1_with_a_report_on_a_harness_fault(write_cases, tmp_path):
     report = out.read_text()
     assert "harness fault while explaining the divergence" in report
     assert "planted fault" in report
+
+
+def _narrow_any_rank(rounding: str):
+    """F.conv1d/conv3d (by the input's rank) on float32 copies: float64 via float32, or float32
+    with its inputs rounded to bfloat16 first (accumulation in float32)."""
+
+    def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        tensors = [
+            None if a is None else torch.from_numpy(np.array(a, np.float32))
+            for a in (input, weight, bias)
+        ]
+        if rounding == "bfloat16":
+            tensors = [None if t is None else t.to(torch.bfloat16).float() for t in tensors]
+        operation = {3: F.conv1d, 4: F.conv2d, 5: F.conv3d}[np.ndim(input)]
+        out = operation(*tensors, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        return out.numpy().astype(np.asarray(input).dtype)
+
+    return conv
+
+
+@pytest.mark.parametrize(("dtype", "rounding"), [("float64", "float32"), ("float32", "bfloat16")])
+def test_narrower_arithmetic_is_precision_on_1d_and_3d_registry_cases(dtype, rounding):
+    cases = [
+        c
+        for c in load_cases([ROOT / "cases"])
+        if c.op in ("conv1d", "conv3d") and c.computes and c.dtype == dtype and _random_data(c)
+    ]
+    assert {c.op for c in cases} == ({"conv1d", "conv3d"} if dtype == "float64" else {"conv3d"})
+    func = _narrow_any_rank(rounding)
+    for case in cases:  # a plug-in named like the operation (narrow:conv1d) is that operation
+        (row,) = run_case(case, [(f"narrow:{case.op}", func)], RunOptions(variants=False))
+        assert (row.status, row.cause) == ("unexpected_divergence", "precision"), (
+            case.id,
+            row.message,
+        )
