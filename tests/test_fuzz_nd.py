@@ -140,6 +140,7 @@ def test_fuzz_finds_a_bug_planted_in_one_rank_and_saves_it_in_that_rank(tmp_path
     result = fuzz(implementations, count=60, seed=seed, variants=False)
     by_op = {finding.signature.op: finding for finding in result.findings}
     assert set(by_op) == {"conv1d", "conv3d"}, summary_lines(result)
+    assert by_op["conv1d"].signature.cause == "kernel_flip"  # the reversed 1-D kernel, named
     for index, (op, finding) in enumerate(sorted(by_op.items())):
         assert finding.signature.variant == "as_is"
         assert finding.signature.status == "unexpected_divergence"
