@@ -239,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only the implementations' rows (skip the mutation variant rows)",
     )
+    fuzz.add_argument(
+        "--rank",
+        action="append",
+        type=int,
+        choices=(1, 2, 3),
+        metavar="R",
+        help="draw only convolutions of spatial rank R: 1 (conv1d), 2 (conv2d), 3 (conv3d); "
+        "repeatable (default: every rank)",
+    )
 
     explain = commands.add_parser(
         "explain", help="compute one output element by hand: products, sums, dot product"

@@ -271,6 +271,7 @@ def cmd_fuzz(args) -> int:
         seed=args.seed,
         variants=not args.no_variants,
         progress=counter.update,
+        **({"ranks": tuple(sorted(set(args.rank)))} if args.rank else {}),
     )
     counter.close()
     for index, finding in enumerate(result.findings):

@@ -146,3 +146,40 @@ def test_coverage_names_families_undetected_at_a_rank():
     assert warnings == [
         "warning: no conv1d case detects a bias mutation; add a conv1d case where one shows"
     ]
+
+
+def test_fuzz_rank_option_draws_only_that_rank(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    def fuzz(rank: str):
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                "fuzz",
+                "--impl",
+                "tests.data.rank_bugs.flipped_d",
+                "--rank",
+                rank,
+                "--count",
+                "12",
+                "--no-variants",
+                "--save",
+                str(tmp_path / rank),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+
+    correct_rank = fuzz("1")  # this module's conv1d is right
+    assert correct_rank.returncode == 0, correct_rank.stdout + correct_rank.stderr
+    buggy_rank = fuzz("3")  # its conv3d flips the kernel along D
+    assert buggy_rank.returncode == 1, buggy_rank.stdout + buggy_rank.stderr
+    saved = list((tmp_path / "3").glob("*.yaml"))
+    assert saved
+    assert all("op: conv3d" in path.read_text() for path in saved)
