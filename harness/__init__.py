@@ -1,4 +1,4 @@
-"""conv-harness: cross-validate 2-D convolutions and name why they diverge.
+"""conv-harness: cross-validate 1-D, 2-D and 3-D convolutions and name why they diverge.
 
 Public API (DESIGN.md): `load_cases(paths) -> list[Case]`, `get_implementation(name) -> conv2d`,
 `run(cases, implementations=None) -> pandas.DataFrame` (exactly the report's rows).

@@ -87,8 +87,8 @@ def _memory_size(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="conv-harness",
-        description="Cross-validate 2-D convolutions (torch, scipy, a handwritten reference, "
-        "yours) on a registry of YAML cases, and say why they diverge.",
+        description="Cross-validate 1-D, 2-D and 3-D convolutions (torch, scipy, a handwritten "
+        "reference, yours) on a registry of YAML cases, and say why they diverge.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
