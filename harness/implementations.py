@@ -167,11 +167,19 @@ def torch_pad(x, w, padding, dilation, padding_mode: str):
 
 
 def torch_conv(
-    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    device="cpu",
 ):
-    """torch.nn.functional.conv1d / conv2d / conv3d by rank; padding_mode and (before, after)
-    padding per axis via F.pad first."""
-    x, w, b = torch_tensors(input, weight, bias)
+    """torch.nn.functional.conv1d / conv2d / conv3d by rank on `device` (harness.devices sets
+    it); padding_mode and (before, after) padding per axis via F.pad first."""
+    x, w, b = torch_tensors(input, weight, bias, device)
     rank = spatial_rank(w, x)
     if _needs_explicit_pad(padding, padding_mode, rank):
         if padding == "same" and reference.as_tuple(stride, rank, "stride") != (1,) * rank:

@@ -3,7 +3,8 @@ did-you-mean suggestions for a misspelt name.
 
 Standard library only, so that the case loader can check the names in a case's `diverges`
 without importing the implementations (`validate` and `list` stay instant). The names here are
-the keys of harness.registry.BUILTINS and harness.peers.PEERS (a test keeps them equal).
+the keys of harness.registry.BUILTINS and harness.peers.PEERS (a test keeps them equal), and the
+torch@DEVICE family (`is_device_name`), whose members `in IMPLEMENTATION_NAMES` accepts.
 """
 
 from __future__ import annotations
@@ -28,7 +29,31 @@ PEER_NAMES = (
 )
 
 
-IMPLEMENTATION_NAMES = BUILTIN_NAMES + PEER_NAMES
+# torch on any device: `torch@cpu`, `torch@cuda`, `torch@cuda:1`, `torch@mps`, `torch@xpu`, ...,
+# `+tf32` after a CUDA device allows TF32 (harness.devices resolves them)
+DEVICE_FAMILY = "torch@DEVICE"
+_DEVICE_NAME = re.compile(r"^torch@[a-z][a-z0-9_]*(:[0-9]+)?(\+tf32)?$")
+
+
+# the historical peer names of the CUDA device implementations
+DEVICE_ALIASES = {"torch_cuda": "torch@cuda", "torch_cuda_tf32": "torch@cuda+tf32"}
+
+
+def is_device_name(name: object) -> bool:
+    """True for a name of the torch@DEVICE family (`torch@cuda:1+tf32`); says nothing about
+    whether that device exists here."""
+    return isinstance(name, str) and bool(_DEVICE_NAME.match(name))
+
+
+class _Names(tuple):
+    """The shipped names, whose membership test also accepts every torch@DEVICE name, so that a
+    case's `diverges: {torch@cuda: precision}` validates."""
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or is_device_name(name)
+
+
+IMPLEMENTATION_NAMES: tuple[str, ...] = _Names(BUILTIN_NAMES + PEER_NAMES)
 
 
 PLUGIN_FORMS = "module:function or path.py:function"

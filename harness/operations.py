@@ -14,7 +14,8 @@ arrays: input (N, C, *S), weight (C_out, C_in/groups, *k), transposed (C_in, C_o
                                 output_padding=0, groups=1, dilation=1) -> (gi, gw, gb)
 
 Built in (each one rank-generic function serving every rank's name): `torch` (autograd through
-F.pad and F.conv{r}d / F.conv_transpose{r}d, one intra-op thread), `scipy`
+F.pad and F.conv{r}d / F.conv_transpose{r}d, one intra-op thread; a `device` keyword, which
+harness.devices binds for the torch@DEVICE family), `scipy`
 (harness.scipy_gradients: scipy.signal per slice, the flip explicit) and `reference`
 (harness.gradients). A plug-in module contributes every operation it defines by name (`--impl
 mymod`); a function named like an operation (`mymod:conv3d_backward`) is that operation. A
@@ -72,10 +73,10 @@ def operation_of(function_name: str) -> str:
     return "conv2d"
 
 
-def _grad_tensor(grad_output):
+def _grad_tensor(grad_output, device="cpu"):
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(grad_output).copy())
+    return torch.from_numpy(np.ascontiguousarray(grad_output).copy()).to(device)
 
 
 def _arrays(grads, with_bias: bool):
@@ -93,12 +94,13 @@ def torch_conv_backward(
     dilation=1,
     groups=1,
     padding_mode="zeros",
+    device="cpu",
 ):
     """torch.autograd through F.pad (for the padding mode) and F.conv1d / conv2d / conv3d."""
     import torch
 
-    x, w, b = torch_tensors(input, weight, bias)
-    g = _grad_tensor(grad_output)
+    x, w, b = torch_tensors(input, weight, bias, device)
+    g = _grad_tensor(grad_output, device)
     leaves = [t.requires_grad_() for t in (x, w, b) if t is not None]
     conv = torch_convolution(spatial_rank(w, x))
     with torch_threads(), torch.enable_grad():
@@ -109,16 +111,24 @@ def torch_conv_backward(
 
 
 def torch_conv_transpose(
-    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    device="cpu",
 ):
     """torch.nn.functional.conv_transpose1d / 2d / 3d by rank."""
     import torch
 
-    x, w, b = torch_tensors(input, weight, bias)
+    x, w, b = torch_tensors(input, weight, bias, device)
     transpose = torch_convolution(spatial_rank(w, x), transposed=True)
     with torch_threads(), torch.no_grad():
         out = transpose(x, w, b, stride, padding, output_padding, groups, dilation)
-    return out.numpy()
+    return out.cpu().numpy()
 
 
 def torch_conv_transpose_backward(
@@ -131,12 +141,13 @@ def torch_conv_transpose_backward(
     output_padding=0,
     groups=1,
     dilation=1,
+    device="cpu",
 ):
     """torch.autograd through F.conv_transpose1d / 2d / 3d."""
     import torch
 
-    x, w, b = torch_tensors(input, weight, bias)
-    g = _grad_tensor(grad_output)
+    x, w, b = torch_tensors(input, weight, bias, device)
+    g = _grad_tensor(grad_output, device)
     leaves = [t.requires_grad_() for t in (x, w, b) if t is not None]
     transpose = torch_convolution(spatial_rank(w, x), transposed=True)
     with torch_threads(), torch.enable_grad():

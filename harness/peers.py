@@ -22,6 +22,8 @@ Known, documented differences (declared per case with `diverges:` in the registr
 - `jax` returns an empty output where the kernel is larger than the padded input; torch raises.
 - `torch_cuda_tf32` rounds float32 inputs to TF32 (10-bit mantissa) as cuDNN does by default:
   float32 rows diverge by `precision`, which that implementation declares as known.
+`torch_cuda` and `torch_cuda_tf32` are the historical names of `torch@cuda` and
+`torch@cuda+tf32` (harness.devices), which the registry resolves with every operation.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from collections.abc import Callable
 import numpy as np
 
 from harness import reference
-from harness.errors import ImplementationError
+from harness.devices import ImplementationUnavailable as ImplementationUnavailable
+from harness.devices import check_device, device_conv
 from harness.implementations import (
     pad_pairs,
     spatial_index,
@@ -41,10 +44,6 @@ from harness.implementations import (
     torch_forward,
     torch_tensors,
 )
-
-
-class ImplementationUnavailable(ImplementationError):
-    """A peer implementation whose package (or device) is not available here."""
 
 
 def _require(module: str, name: str, extra: str = "peers") -> None:
@@ -307,36 +306,10 @@ def torch_no_mkldnn_conv(input, weight, bias=None, stride=1, padding=0, dilation
             return _torch_call(input, weight, bias, stride, padding, dilation, groups, lambda t: t)
 
 
-def _cuda(name: str):
-    import torch
-
-    if not torch.cuda.is_available():
-        raise ImplementationUnavailable(f"implementation '{name}' needs a CUDA device; none here")
-
-
-def torch_cuda_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """F.conv1d / 2d / 3d on the GPU with TF32 disabled (full float32 precision in cuDNN)."""
-    import torch
-
-    _cuda("torch_cuda")
-    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-        return _torch_call(
-            input, weight, bias, stride, padding, dilation, groups, lambda t: t, "cuda"
-        )
-
-
-def torch_cuda_tf32_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """F.conv1d / 2d / 3d on the GPU with TF32 allowed, as cuDNN does by default for float32."""
-    import torch
-
-    _cuda("torch_cuda_tf32")
-    with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
-        return _torch_call(
-            input, weight, bias, stride, padding, dilation, groups, lambda t: t, "cuda"
-        )
-
-
-torch_cuda_tf32_conv.known_causes = ("precision",)  # type: ignore[attr-defined]
+# the historical names of torch@cuda and torch@cuda+tf32 (harness.devices): the same functions,
+# TF32 off / on, cuDNN deterministic, no benchmarking
+torch_cuda_conv = device_conv("torch_cuda")
+torch_cuda_tf32_conv = device_conv("torch_cuda_tf32")
 
 
 def _require_onnxruntime() -> None:
@@ -351,8 +324,8 @@ PEERS: dict[str, tuple[Callable, Callable[[], None]]] = {
     "scipy_ndimage": (scipy_ndimage_conv, lambda: None),
     "torch_channels_last": (torch_channels_last_conv, lambda: None),
     "torch_no_mkldnn": (torch_no_mkldnn_conv, lambda: None),
-    "torch_cuda": (torch_cuda_conv, lambda: _cuda("torch_cuda")),
-    "torch_cuda_tf32": (torch_cuda_tf32_conv, lambda: _cuda("torch_cuda_tf32")),
+    "torch_cuda": (torch_cuda_conv, lambda: check_device("torch_cuda")),
+    "torch_cuda_tf32": (torch_cuda_tf32_conv, lambda: check_device("torch_cuda_tf32")),
 }
 
 

@@ -14,6 +14,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.devices import (
+    canonical,
+    device_implementation,
+    device_operations,
+    is_device_implementation,
+)
 from harness.errors import ImplementationError
 from harness.implementations import (
     CONV2D_PARAMETERS,
@@ -21,7 +27,14 @@ from harness.implementations import (
     scipy_conv2d,
     torch_conv2d,
 )
-from harness.naming import PLUGIN_FORMS, is_module_name, is_plugin_name, suggest
+from harness.naming import (
+    DEVICE_FAMILY,
+    PLUGIN_FORMS,
+    is_device_name,
+    is_module_name,
+    is_plugin_name,
+    suggest,
+)
 from harness.operations import (
     BUILTIN_OPERATIONS,
     OPERATIONS,
@@ -46,7 +59,7 @@ DEFAULT_IMPLEMENTATIONS = ("torch", "scipy", "reference")
 def is_plugin(name: str) -> bool:
     """True for a user's implementation, False for one shipped with the harness (a built-in or a
     peer): those are held to every contract, e.g. refusing what torch rejects."""
-    return name not in BUILTINS and name not in PEERS
+    return name not in BUILTINS and name not in PEERS and not is_device_implementation(name)
 
 
 def check_signature(func: Callable, name: str) -> None:
@@ -69,7 +82,7 @@ def check_signature(func: Callable, name: str) -> None:
 
 def unknown_name_message(name: str) -> str:
     """One line for a name that is neither shipped with the harness nor a plug-in's form."""
-    known = [*BUILTINS, *PEERS]
+    known = [*BUILTINS, *PEERS, DEVICE_FAMILY]
     return (
         f"implementation '{name}': not a known name{suggest(name, known)}; known: "
         f"{', '.join(known)}; or a plug-in as {PLUGIN_FORMS}"
@@ -78,9 +91,16 @@ def unknown_name_message(name: str) -> str:
 
 def get_implementation(name: str) -> Callable:
     """A built-in or peer by name, or a user's callable as `module:function` (an importable module
-    or a .py path)."""
+    or a .py path); `torch@DEVICE` (harness.devices) and its aliases on their device."""
     if name in BUILTINS:
         return BUILTINS[name]
+    if is_device_implementation(name):
+        return device_implementation(name)
+    if name.startswith("torch@"):
+        raise ImplementationError(
+            f"implementation '{name}': not a device name; write torch@DEVICE with a torch device "
+            "type, an optional :index and +tf32 on CUDA (torch@cuda:1+tf32)"
+        )
     if name in PEERS:
         return get_peer(name)
     if is_module_name(name) and not is_plugin_name(name):
@@ -129,11 +149,14 @@ FORWARD_OPERATIONS = tuple(operation_name("conv", rank) for rank in RANKS)
 
 def operations_of(name: str, func: Callable) -> dict[str, Callable]:
     """Every operation implementation `name` defines (harness.operations.OPERATIONS): a built-in's
-    and a peer's for every rank (`func` serves conv1d/conv2d/conv3d), a module's by the names it
+    and a peer's for every rank (`func` serves conv1d/conv2d/conv3d), a torch@DEVICE's (and its
+    aliases') every operation on its device, a module's by the names it
     defines, a `module:function` as its name says (conv2d otherwise). A forward convolution that
     takes tensors (`accepts_tensors`) gets its backward from autograd."""
     if name in BUILTIN_OPERATIONS:
         return {**BUILTIN_OPERATIONS[name], "conv2d": func}
+    if is_device_name(canonical(name)):
+        return {**device_operations(name), "conv2d": func}
     operations: dict[str, Callable] = {}
     if name in PEERS:
         operations = dict.fromkeys(FORWARD_OPERATIONS, func)
