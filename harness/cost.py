@@ -1,8 +1,11 @@
 """What a case costs: the scipy leg's multiply-adds and sampled maps, and its memory.
 
 The scipy leg (a Python loop over N-d correlations, holding the GIL) runs 30-1500x slower than
-torch; above SCIPY_FULL_COST it computes a deterministic sample of output maps. The memory
-estimate lets a run refuse a case over its budget instead of running out of memory.
+torch; above SCIPY_FULL_COST it computes a deterministic sample of output maps. The memory guard
+(`memory_refusal`) lets a run refuse a case instead of running out of memory: the host side must
+fit in the --max-memory budget and in the RAM available now (/proc/meminfo MemAvailable), and a
+device implementation's tensors in its device's free memory (torch.cuda.mem_get_info on CUDA).
+No fixed element count limits a case: one needing 64-bit indexing runs where memory allows.
 """
 
 from __future__ import annotations
@@ -83,6 +86,86 @@ def memory_estimate(case: Case) -> int:
         3 * math.prod(case.input_shape) + 2 * padded + 8 * output + 3 * math.prod(case.weight_shape)
     )
     return 8 * elements + reference.CHUNK_BYTES
+
+
+# what a device call needs besides the case's tensors (cuDNN workspace, allocator rounding)
+DEVICE_WORKSPACE = 256 * 2**20
+
+
+_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+def device_estimate(case: Case) -> int:
+    """Bytes a device implementation needs on its device: the case's tensors in its dtype, a
+    padded input, the output and (for a backward pass) every gradient, and a workspace."""
+    n, c_in = case.input_shape[:2]
+    pads = case.pads
+    padded = (
+        n
+        * c_in
+        * math.prod(
+            size + pads[2 * a] + pads[2 * a + 1] for a, size in enumerate(case.input_shape[2:])
+        )
+    )
+    output = math.prod(case.output_shape) if case.computes else 0
+    elements = 2 * (math.prod(case.input_shape) + padded + output + math.prod(case.weight_shape))
+    return _ITEMSIZE.get(case.dtype, 8) * elements + DEVICE_WORKSPACE
+
+
+def available_ram() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes, or None where there is none (not Linux)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def free_device_memory(device: str) -> int | None:
+    """Free bytes on a torch device (torch.cuda.mem_get_info on CUDA), or None where torch does
+    not say (MPS, XPU and others: those rows are not refused ahead of the call)."""
+    if device.split(":")[0] != "cuda":
+        return None
+    import torch
+
+    try:
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    except Exception:  # no such device after all: the call itself will say so
+        return None
+
+
+def memory_refusal(case: Case, implementations, max_memory: int) -> str | None:
+    """Why the case is refused ahead of every call, or None when it fits: the host side (its
+    arrays, the float64 baseline, every comparison) must fit in --max-memory and in the RAM
+    available now, and each device implementation's tensors (a function's `device`, as
+    harness.devices sets) in its device's free memory."""
+    needed = memory_estimate(case)
+    if needed > max_memory:
+        return (
+            f"refused: the case needs about {size_text(needed)} for its tensors and "
+            f"intermediate buffers, over the {size_text(max_memory)} budget; raise --max-memory "
+            "or make the case smaller"
+        )
+    ram = available_ram()
+    if ram is not None and needed > ram:
+        return (
+            f"refused: the case needs about {size_text(needed)} of host memory for its tensors "
+            f"and intermediate buffers, over the {size_text(ram)} of RAM available now; free "
+            "memory or make the case smaller"
+        )
+    for name, func in implementations:
+        device = getattr(func, "device", "cpu")
+        free = free_device_memory(device)
+        on_device = device_estimate(case)
+        if free is not None and on_device > free:
+            return (
+                f"refused: {name} needs about {size_text(on_device)} on {device}, over its "
+                f"{size_text(free)} of free memory; make the case smaller or free the device"
+            )
+    return None
 
 
 def size_text(size: int) -> str:

@@ -317,7 +317,7 @@ def _require_onnxruntime() -> None:
     _require("onnx", "onnxruntime")
 
 
-PEERS: dict[str, tuple[Callable, Callable[[], None]]] = {
+PEERS: dict[str, tuple[Callable, Callable[[], object]]] = {
     "jax": (jax_conv, lambda: _require("jax", "jax")),
     "onnxruntime": (onnxruntime_conv, _require_onnxruntime),
     "opencv": (opencv_conv, lambda: _require("cv2", "opencv")),

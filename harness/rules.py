@@ -195,6 +195,4 @@ def _spec_problems(spec: TensorSpec) -> list[tuple[str, str]]:
         v is not None and v != int(v) for v in (spec.low, spec.high)
     ):
         problems.append(("low", "integers needs whole-number low/high"))
-    if math.prod(spec.shape) > 2**31:
-        problems.append(("shape", f"{spec.shape} has more than 2**31 elements"))
     return problems

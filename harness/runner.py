@@ -19,7 +19,7 @@ from harness.baseline import Baseline, compute_baseline
 from harness.calling import Outcome, call_implementation, one_line
 from harness.case import Case
 from harness.compare import compare, describe
-from harness.cost import DEFAULT_MAX_MEMORY, memory_estimate, sampled_maps, size_text
+from harness.cost import DEFAULT_MAX_MEMORY, memory_refusal, sampled_maps, size_text
 from harness.data import CaseArrays, expected_array, materialize
 from harness.explanation import explain_divergence
 from harness.implementations import harness_pads_first
@@ -288,9 +288,9 @@ def run_case(
 def _case_records(
     case: Case, implementations: Sequence[tuple[str, Callable]], options: RunOptions
 ) -> list[Record]:
-    needed = memory_estimate(case)
-    if needed > options.max_memory:
-        return refusal_records(case, implementations, needed, options.max_memory)
+    refusal = memory_refusal(case, implementations, options.max_memory)  # RAM, device memory
+    if refusal is not None:
+        return error_rows(case, implementations, refusal, shape_text(case.output_shape))
     if case.rejects is not False:
         return rejection_records(
             case, implementations, options.timeout, strict_rejections=options.strict_rejections
