@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness.layouts import LAYOUT_NAMES, parse_layouts
+
 EXIT_USAGE = 2
 
 
@@ -70,6 +72,13 @@ _UNITS = {
     "mb": 10**6,
     "gb": 10**9,
 }
+
+
+def _layouts(text: str) -> tuple[str, ...]:
+    try:
+        return parse_layouts(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _memory_size(text: str) -> int:
@@ -154,6 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also check the backward pass: rows for grad_input, grad_weight and grad_bias "
         "(column `quantity`) from each implementation's conv2d_backward",
+    )
+    run.add_argument(
+        "--layouts",
+        metavar="LIST",
+        type=_layouts,
+        default=(),
+        help="also run the implementations that take torch tensors (torch, accepts_tensors "
+        "plug-ins) with their tensors in these memory layouts: 'all' or a comma list of "
+        + ", ".join(LAYOUT_NAMES)
+        + " (one row each, column `layout`; cause `layout` when a result depends on it)",
     )
     run.add_argument(
         "--strict-rejections",

@@ -21,7 +21,15 @@ import numpy as np
 from harness import reference
 from harness.case import Case
 from harness.data import CaseArrays, round_to_dtype
-from harness.implementations import harness_pads_first
+from harness.implementations import (
+    _needs_explicit_pad,
+    harness_pads_first,
+    spatial_rank,
+    torch_conv,
+    torch_forward,
+    torch_pad,
+)
+from harness.layouts import CONTIGUOUS, laid_out
 
 
 class ImplementationFault(Exception):
@@ -180,10 +188,48 @@ def output_contract(dtype: str | None, case_dtype: str) -> str:
     return f"returned {dtype} for {case_dtype} inputs (conv2d returns the input's dtype)"
 
 
+def torch_layout_conv(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+):
+    """The built-in `torch` on the tensors as they are laid out (harness.layouts): the same
+    F.convNd call as harness.implementations.torch_conv, without its contiguous copies. A padding
+    nn.ConvNd applies with F.pad first makes a contiguous input."""
+    rank = spatial_rank(weight, input)
+    if _needs_explicit_pad(padding, padding_mode, rank):
+        if padding == "same" and reference.as_tuple(stride, rank, "stride") != (1,) * rank:
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
+        input = torch_pad(input, weight, padding, dilation, padding_mode)
+        padding = 0
+    return torch_forward(input, weight, bias, stride, padding, dilation, groups)
+
+
+torch_layout_conv.accepts_tensors = True  # type: ignore[attr-defined]
+torch_layout_conv.accepts_layouts = True  # type: ignore[attr-defined]
+torch_layout_conv.handles_padding_mode = True  # type: ignore[attr-defined]
+
+
+def layout_function(func: Callable) -> Callable | None:
+    """The function that takes `func`'s tensors in other memory layouts: a callable with
+    `accepts_tensors` or `accepts_layouts` itself, torch_layout_conv for the built-in torch's
+    forward convolution; None for an implementation that takes NumPy arrays."""
+    if func is torch_conv:
+        return torch_layout_conv
+    if getattr(func, "accepts_tensors", False) or getattr(func, "accepts_layouts", False):
+        return func
+    return None
+
+
 def call_implementation(
-    func: Callable, case: Case, arrays: CaseArrays, timeout: float | None = None, maps=None
+    func: Callable,
+    case: Case,
+    arrays: CaseArrays,
+    timeout: float | None = None,
+    maps=None,
+    layout: str = CONTIGUOUS,
 ) -> Outcome:
-    """Call a convolution (or, for a transposed case, a transposed convolution) on the case."""
+    """Call a convolution (or, for a transposed case, a transposed convolution) on the case;
+    with a `layout` other than contiguous, `func` (one that takes tensors) gets its tensors laid
+    out so (harness.layouts)."""
     handles = bool(getattr(func, "handles_padding_mode", False))
     try:
         args, kwargs = call_arguments(case, arrays, handles)
@@ -193,7 +239,7 @@ def call_implementation(
         kwargs = transposed_arguments(case)
     if maps is not None and getattr(func, "samples_output_maps", False):
         kwargs["output_maps"] = maps
-    called = safe_call(func, args, kwargs, timeout)
+    called = safe_call(func, args, kwargs, timeout, layout)
     if isinstance(called, Outcome):
         return called
     return read_result(called, case.dtype)
@@ -210,12 +256,20 @@ def transposed_arguments(case: Case) -> dict:
     }
 
 
-def safe_call(func: Callable, args: tuple, kwargs: dict, timeout: float | None):
+def safe_call(
+    func: Callable, args: tuple, kwargs: dict, timeout: float | None, layout: str = CONTIGUOUS
+):
     """func(*args, **kwargs) on copies it may not modify, within the time limit: its result, or
     the Outcome saying what went wrong. A function with `accepts_tensors = True` gets torch
-    tensors that require grad (its result may stay attached to autograd)."""
+    tensors that require grad (its result may stay attached to autograd), laid out as `layout`
+    says (harness.layouts; (input, weight, bias) only)."""
     originals = [None if a is None else a.copy() for a in args]
-    if getattr(func, "accepts_tensors", False):
+    if layout != CONTIGUOUS and getattr(func, "accepts_tensors", False) and len(args) == 3:
+        try:
+            args = laid_out(args, layout)
+        except Exception as error:  # the harness's own fault, said as such in the row
+            return Outcome(None, "error", one_line(f"laying out the tensors ({layout}): {error}"))
+    elif getattr(func, "accepts_tensors", False):
         import torch
 
         args = tuple(

@@ -53,6 +53,7 @@ class Case:
     grad_output: Any = None  # TensorSpec | nested list | None (drawn from the case)
     expected: Any = None
     diverges: dict = field(default_factory=dict)
+    layouts: tuple[str, ...] = ()  # the memory layouts this case is always run in (--layouts)
     rejects: bool | str = False
     rejection: str | None = None  # the validator's prediction, for cases declaring `rejects`
     sweep: str | None = None

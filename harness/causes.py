@@ -17,6 +17,10 @@ CAUSES = {
     "precision": "differs beyond tolerance only by rounding-sized errors",
     "nan": "propagates NaN/Inf differently",
     "conjugation": "conjugates a complex kernel",
+    "layout": (
+        "gives other values when its tensors are laid out otherwise in memory (channels_last, a "
+        "slice, strides) than for contiguous ones"
+    ),
     "shape": "returns another output shape that no cause above explains",
     "unknown": "diverges and no cause above explains it",
 }

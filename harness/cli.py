@@ -117,6 +117,7 @@ def cmd_run(args) -> int:
         max_memory=args.max_memory,
         strict_rejections=args.strict_rejections,
         backward=args.backward,
+        layouts=args.layouts,
     )
     records = []
     progress = Progress(len(runnable))

@@ -53,6 +53,7 @@ COLUMNS = (
     "case_index",
     "quantity",
     "op",
+    "layout",
 )
 
 # what a row compares: the forward output or one of the backward pass's gradients
@@ -101,6 +102,7 @@ class Record:
     case_index: int = -1  # the case's position in the loaded registry (merging shards)
     quantity: str = "output"  # output | grad_input | grad_weight | grad_bias
     op: str = "conv2d"  # conv2d | conv_transpose2d
+    layout: str = "contiguous"  # the tensors' memory layout (harness.layouts.LAYOUTS)
     # not a column: the run's policy for ACCEPTS_INVALID rows (RunOptions.strict_rejections)
     strict_rejections: bool = field(default=False, repr=False, compare=False)
 

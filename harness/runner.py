@@ -16,13 +16,20 @@ import numpy as np
 
 from harness.backward import backward_records
 from harness.baseline import Baseline, compute_baseline
-from harness.calling import Outcome, call_implementation, one_line
+from harness.calling import Outcome, call_implementation, layout_function, one_line
 from harness.case import Case
 from harness.compare import compare, describe
-from harness.cost import DEFAULT_MAX_MEMORY, memory_refusal, sampled_maps, size_text
+from harness.cost import (
+    DEFAULT_MAX_MEMORY,
+    maps_mask,
+    memory_refusal,
+    sampled_maps,
+    size_text,
+)
 from harness.data import CaseArrays, expected_array, materialize
 from harness.explanation import explain_divergence
 from harness.implementations import harness_pads_first
+from harness.layouts import CONTIGUOUS, applicable
 from harness.records import (
     ACCEPTS_INVALID,
     BASELINE,
@@ -47,6 +54,9 @@ class RunOptions:
     max_memory: int = DEFAULT_MAX_MEMORY
     strict_rejections: bool = False  # ACCEPTS_INVALID rows count as failing (Record.failed)
     backward: bool = False  # also the gradients' rows (harness.backward)
+    # memory layouts (harness.layouts) for the implementations that take tensors; a case's own
+    # `layouts` field takes the place of these
+    layouts: tuple[str, ...] = ()
 
 
 DEFAULT_OPTIONS = RunOptions()
@@ -268,6 +278,61 @@ def as_is_record(
     return record
 
 
+def layout_records(
+    case: Case,
+    name: str,
+    func: Callable,
+    arrays: CaseArrays,
+    baseline: Baseline,
+    contiguous: Outcome,
+    options: RunOptions,
+    maps=None,
+) -> list[Record]:
+    """The layout rows of one implementation that takes tensors (harness.layouts): an as_is row
+    per layout the case is run in and that applies to its tensors, after the contiguous row. A
+    layout output that differs from the same implementation's contiguous output beyond the
+    tolerance is an unexpected divergence of cause `layout`, whatever the contiguous row says."""
+    layouts = case.layouts or options.layouts
+    tensors = layout_function(func)
+    if not layouts or tensors is None:
+        return []
+    shapes = (
+        arrays.input.shape,
+        arrays.weight.shape,
+        None if arrays.bias is None else arrays.bias.shape,
+    )
+    records = []
+    for layout in layouts:
+        if layout == CONTIGUOUS or not applicable(layout, shapes):
+            continue
+        outcome = call_implementation(tensors, case, arrays, options.timeout, maps, layout)
+        record = as_is_record(case, name, tensors, arrays, baseline, outcome, maps)
+        record.layout = layout
+        if outcome.output is None or contiguous.output is None:
+            records.append(record)
+            continue
+        mask = maps if getattr(func, "samples_output_maps", False) else None
+        metrics = compare(
+            outcome.output,
+            contiguous.output,
+            baseline.tolerance,
+            where=None if mask is None else maps_mask(contiguous.output.shape, mask),
+        )
+        if not metrics.agree:
+            detail = describe(
+                metrics, baseline.tolerance, outcome.output.shape, contiguous.output.shape
+            )
+            record.status = "unexpected_divergence"
+            record.observed = "diverge"
+            record.cause = "layout"
+            record.message = one_line(
+                f"in layout {layout} it differs from its own contiguous output: {detail}; "
+                + record.message
+            )
+        records.append(record)
+    return records
+
+
 def run_case(
     case: Case,
     implementations: Sequence[tuple[str, Callable]],
@@ -308,6 +373,7 @@ def _case_records(
         func = operation_for(name, func, case)
         outcome = call_implementation(func, case, arrays, options.timeout, maps)
         records.append(as_is_record(case, name, func, arrays, baseline, outcome, maps))
+        records.extend(layout_records(case, name, func, arrays, baseline, outcome, options, maps))
     if options.variants:
         records.extend(variant_records(case, arrays, baseline))
     if options.backward:

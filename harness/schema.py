@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from harness.causes import CAUSES
+from harness.layouts import LAYOUT_NAMES
 from harness.naming import IMPLEMENTATION_NAMES, PLUGIN_FORMS, is_plugin_name, suggest
 
 ID_PATTERN = r"^[a-z0-9_]+$"
@@ -224,6 +225,13 @@ Cause = Annotated[
 ImplementationName = Annotated[str, BeforeValidator(_check_implementation_name)]
 
 
+LayoutName = Annotated[
+    Any,
+    BeforeValidator(_check_choice(LAYOUT_NAMES)),
+    WithJsonSchema({"enum": list(LAYOUT_NAMES)}),
+]
+
+
 class TensorSpec(BaseModel):
     """A generated tensor: `init` over `shape`, seeded (numpy Generator)."""
 
@@ -295,6 +303,11 @@ class CaseFields(BaseModel):
         default_factory=dict,
         description="implementations known to diverge on this case, with the expected cause "
         "(a documented semantic difference, e.g. scipy spreading NaN through dilation zeros)",
+    )
+    layouts: list[LayoutName] = Field(
+        default_factory=list,
+        description="memory layouts this case is run in for implementations that take torch "
+        "tensors (harness.layouts), in place of `run --layouts`; e.g. [channels_last]",
     )
 
 

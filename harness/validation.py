@@ -139,6 +139,7 @@ def to_case(
         grad_output=model.grad_output,
         expected=model.expected,
         diverges=dict(model.diverges),
+        layouts=tuple(model.layouts),
         rejects=model.rejects,
         sweep=sweep,
         raw=raw,
