@@ -59,6 +59,16 @@ OPTIONS = (
         },
     ),
     (
+        "layouts",
+        {
+            "default": None,
+            "metavar": "all|LIST",
+            "help": "also test the implementations that take torch tensors with their tensors in "
+            "these memory layouts (as conv-harness run --layouts): ids like "
+            "case-torch-as_is@channels_last",
+        },
+    ),
+    (
         "shard",
         {
             "default": None,
@@ -143,6 +153,14 @@ class MatrixState:
             self.implementations, self.unavailable = self._resolve()
         except HarnessError as error:
             raise _usage_error(error) from None
+        self.layouts: tuple[str, ...] = ()
+        if config.getoption("conv_layouts"):
+            from harness.layouts import parse_layouts
+
+            try:
+                self.layouts = parse_layouts(config.getoption("conv_layouts"))
+            except ValueError as error:
+                raise pytest.UsageError(f"conv-harness: --conv-layouts: {error}") from None
         self._rows: dict[str, dict] = {}
 
     @property
@@ -172,6 +190,7 @@ class MatrixState:
             options = RunOptions(
                 strict_rejections=self.config.getoption("conv_strict_rejections"),
                 backward=self.config.getoption("conv_backward"),
+                layouts=self.layouts,
             )
             records = run_case(case, self.implementations, options)
             self._rows[case.id] = {(r.implementation, row_label(r)): r for r in records}
@@ -179,13 +198,19 @@ class MatrixState:
 
     def matrix(self):
         """(case, implementation, variant) triples, in the report's order."""
+        from harness.runner import operation_for, planned_layouts
         from harness.variants import planned_variants
 
         names = self.names
+        functions = dict(self.implementations)
         backward = self.config.getoption("conv_backward")
         for case in self.cases:
             for name in names:
                 yield case, name, "as_is"
+                if name in functions:
+                    func = operation_for(name, functions[name], case)
+                    for layout in planned_layouts(case, func, self.layouts):
+                        yield case, name, f"as_is@{layout}"
             if case.computes:
                 for variant in planned_variants(case):
                     yield case, variant.implementation, variant.name
@@ -205,6 +230,8 @@ def row_label(record) -> str:
     """The matrix's third id part: the variant, or the gradient of a backward as_is row."""
     if record.quantity != "output" and record.variant == "as_is":
         return record.quantity
+    if record.layout != "contiguous":
+        return f"{record.variant}@{record.layout}"
     return record.variant
 
 

@@ -278,6 +278,23 @@ def as_is_record(
     return record
 
 
+def planned_layouts(case: Case, func: Callable, layouts: Sequence[str] = ()) -> list[str]:
+    """The layouts (other than contiguous) an implementation gets a row for on this case: the
+    case's own `layouts`, else those asked for, that apply to its tensors; none for an
+    implementation that takes NumPy arrays, a transposed case or one that computes nothing."""
+    chosen = case.layouts or tuple(layouts)
+    if not chosen or not case.computes or case.transposed:
+        return []
+    if layout_function(func) is None:  # func: the case's operation (operation_for)
+        return []
+    shapes = (
+        case.input_shape,
+        case.weight_shape,
+        None if case.bias is None else (case.weight_shape[0],),
+    )
+    return [layout for layout in chosen if layout != CONTIGUOUS and applicable(layout, shapes)]
+
+
 def layout_records(
     case: Case,
     name: str,
@@ -292,19 +309,12 @@ def layout_records(
     per layout the case is run in and that applies to its tensors, after the contiguous row. A
     layout output that differs from the same implementation's contiguous output beyond the
     tolerance is an unexpected divergence of cause `layout`, whatever the contiguous row says."""
-    layouts = case.layouts or options.layouts
     tensors = layout_function(func)
-    if not layouts or tensors is None:
+    layouts = planned_layouts(case, func, options.layouts)
+    if tensors is None:
         return []
-    shapes = (
-        arrays.input.shape,
-        arrays.weight.shape,
-        None if arrays.bias is None else arrays.bias.shape,
-    )
     records = []
     for layout in layouts:
-        if layout == CONTIGUOUS or not applicable(layout, shapes):
-            continue
         outcome = call_implementation(tensors, case, arrays, options.timeout, maps, layout)
         record = as_is_record(case, name, tensors, arrays, baseline, outcome, maps)
         record.layout = layout
