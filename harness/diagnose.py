@@ -350,6 +350,7 @@ def diagnose(name: str, func: Callable) -> Diagnosis:
     the counterexample is the failing probe showing the most causes, the smallest among those,
     shrunk."""
     from harness.diagnose_backward import backward_results, transposed_results
+    from harness.layout_probe import layout_results
 
     operations = probed_operations(name, func)
     results = []
@@ -361,6 +362,7 @@ def diagnose(name: str, func: Callable) -> Diagnosis:
             results += transposed_results(function, rank)
         else:
             results += [run_probe(function, probe) for probe in probes_for(rank)]
+            results += layout_results(function, rank)
     causes = order_causes(c for r in results for c in r.causes)
     verdict = verdict_of(results)
     counterexample = None
