@@ -149,7 +149,7 @@ def apply_layout(array: np.ndarray, layout: str, role: str = "input"):
 def laid_out(args: Sequence[Any], layout: str) -> tuple:
     """(input, weight, bias) arrays (bias may be None) as tensors in `layout`, requiring grad
     as safe_call's tensors do."""
-    tensors = []
+    tensors: list[Any] = []
     for array, role in zip(args, ROLES, strict=True):
         if array is None:
             tensors.append(None)

@@ -252,7 +252,9 @@ def merge_reports(paths: Sequence[str | os.PathLike]):
         frames.append(frame[list(COLUMNS)])
     merged = pd.concat(frames, ignore_index=True)
     key = merged["case_index"].astype("int64")
-    duplicated = merged.duplicated(subset=["case_id", "implementation", "variant"])
+    duplicated = merged.duplicated(
+        subset=["case_id", "implementation", "variant", "quantity", "layout"]
+    )
     if duplicated.any():
         row = merged[duplicated].iloc[0]
         raise HarnessError(
