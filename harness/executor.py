@@ -120,14 +120,20 @@ def run(
     max_memory: int = DEFAULT_MAX_MEMORY,
     strict_rejections: bool = False,
     backward: bool = False,
+    layouts: Sequence[str] | str = (),
 ):
     """Run cases through implementations; a pandas DataFrame with exactly the report's rows.
 
     `strict_rejections` makes `accepts_invalid` rows (a plug-in accepted a case declared
     `rejects`) count as failing, as `conv-harness run --strict-rejections` does; the rows
-    themselves are the same either way.
+    themselves are the same either way. `layouts` ('all', a comma list or a sequence of
+    harness.layouts names) adds the layout rows, as `conv-harness run --layouts`.
     """
+    from harness.layouts import parse_layouts
     from harness.report import to_dataframe
+
+    if isinstance(layouts, str):
+        layouts = parse_layouts(layouts)
 
     options = RunOptions(
         variants=variants,
@@ -135,5 +141,6 @@ def run(
         max_memory=max_memory,
         strict_rejections=strict_rejections,
         backward=backward,
+        layouts=parse_layouts(",".join(layouts)) if layouts else (),
     )
     return to_dataframe(run_records(cases, implementations, options))
