@@ -30,6 +30,7 @@ from harness.implementations import (
     torch_pad,
 )
 from harness.layouts import CONTIGUOUS, laid_out
+from harness.naming import is_device_name
 
 
 class ImplementationFault(Exception):
@@ -189,11 +190,20 @@ def output_contract(dtype: str | None, case_dtype: str) -> str:
 
 
 def torch_layout_conv(
-    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    device=None,
 ):
-    """The built-in `torch` on the tensors as they are laid out (harness.layouts): the same
-    F.convNd call as harness.implementations.torch_conv, without its contiguous copies. A padding
-    nn.ConvNd applies with F.pad first makes a contiguous input."""
+    """The built-in `torch` (and torch@DEVICE: `device` is where the tensors already are) on the
+    tensors as they are laid out (harness.layouts): the same F.convNd call as
+    harness.implementations.torch_conv, without its contiguous copies. A padding nn.ConvNd
+    applies with F.pad first makes a contiguous input."""
     rank = spatial_rank(weight, input)
     if _needs_explicit_pad(padding, padding_mode, rank):
         if padding == "same" and reference.as_tuple(stride, rank, "stride") != (1,) * rank:
@@ -208,12 +218,21 @@ torch_layout_conv.accepts_layouts = True  # type: ignore[attr-defined]
 torch_layout_conv.handles_padding_mode = True  # type: ignore[attr-defined]
 
 
-def layout_function(func: Callable) -> Callable | None:
+def layout_function(func: Callable, name: str = "") -> Callable | None:
     """The function that takes `func`'s tensors in other memory layouts: a callable with
     `accepts_tensors` or `accepts_layouts` itself, torch_layout_conv for the built-in torch's
-    forward convolution; None for an implementation that takes NumPy arrays."""
+    forward convolution (bound to its device and numerics for torch@DEVICE `name`); None for an
+    implementation that takes NumPy arrays."""
     if func is torch_conv:
         return torch_layout_conv
+    if (
+        is_device_name(name)
+        and getattr(func, "device", None)
+        and getattr(func, "__name__", "") == torch_conv.__name__
+    ):
+        from harness.devices import _bound
+
+        return _bound(torch_layout_conv, name)
     if getattr(func, "accepts_tensors", False) or getattr(func, "accepts_layouts", False):
         return func
     return None
@@ -266,7 +285,7 @@ def safe_call(
     originals = [None if a is None else a.copy() for a in args]
     if layout != CONTIGUOUS and getattr(func, "accepts_tensors", False) and len(args) == 3:
         try:
-            args = laid_out(args, layout)
+            args = laid_out(args, layout, getattr(func, "device", None) or "cpu")
         except Exception as error:  # the harness's own fault, said as such in the row
             return Outcome(None, "error", one_line(f"laying out the tensors ({layout}): {error}"))
     elif getattr(func, "accepts_tensors", False):

@@ -39,10 +39,10 @@ def layout_probe(rank: int) -> Probe:
     return Probe("layout", "layout", fields, text, f"conv{rank}d")
 
 
-def layout_results(func: Callable, rank: int) -> list[ProbeResult]:
-    """The layout probe of conv{rank}d for an implementation that takes tensors; none for one
-    that takes NumPy arrays."""
-    tensors = layout_function(func)
+def layout_results(func: Callable, rank: int, name: str = "") -> list[ProbeResult]:
+    """The layout probe of conv{rank}d for an implementation (named `name`) that takes tensors;
+    none for one that takes NumPy arrays."""
+    tensors = layout_function(func, name)
     if tensors is None:
         return []
     probe = layout_probe(rank)

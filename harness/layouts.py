@@ -102,11 +102,12 @@ def _permuted(values, order: Sequence[int]):
     return torch.Tensor.permute(stored, *inverse)
 
 
-def base_tensor(array: np.ndarray, base: str):
-    """The array's values in a torch tensor of one base layout (CPU)."""
+def base_tensor(array: np.ndarray, base: str, device: str = "cpu"):
+    """The array's values in a torch tensor of one base layout, made on `device` (so that its
+    strides are the layout's there too)."""
     import torch
 
-    values = torch.from_numpy(np.ascontiguousarray(array).copy())
+    values = torch.from_numpy(np.ascontiguousarray(array).copy()).to(device)
     ndim = values.ndim
     if base == CONTIGUOUS:
         return values
@@ -125,13 +126,13 @@ def base_tensor(array: np.ndarray, base: str):
         shape = list(values.shape)
         size = shape[axis]
         shape[axis] = size + 2
-        holder = torch.full(shape, float("nan"), dtype=values.dtype)
+        holder = torch.full(shape, float("nan"), dtype=values.dtype, device=values.device)
         holder.narrow(axis, 1, size).copy_(values)
         return holder.narrow(axis, 1, size)
     if base == "strided":
         shape = list(values.shape)
         shape[-1] *= 2
-        holder = torch.full(shape, float("nan"), dtype=values.dtype)
+        holder = torch.full(shape, float("nan"), dtype=values.dtype, device=values.device)
         holder[..., ::2] = values
         return holder[..., ::2]
     if base == "expanded":
@@ -140,21 +141,21 @@ def base_tensor(array: np.ndarray, base: str):
     raise ValueError(f"unknown base layout {base!r}")
 
 
-def apply_layout(array: np.ndarray, layout: str, role: str = "input"):
-    """The array as a torch tensor (CPU) in `layout`'s base layout for `role` (input, weight or
-    bias); its values are exactly the array's."""
-    return base_tensor(array, LAYOUTS[layout][ROLES.index(role)])
+def apply_layout(array: np.ndarray, layout: str, role: str = "input", device: str = "cpu"):
+    """The array as a torch tensor (on `device`) in `layout`'s base layout for `role` (input,
+    weight or bias); its values are exactly the array's."""
+    return base_tensor(array, LAYOUTS[layout][ROLES.index(role)], device)
 
 
-def laid_out(args: Sequence[Any], layout: str) -> tuple:
-    """(input, weight, bias) arrays (bias may be None) as tensors in `layout`, requiring grad
-    as safe_call's tensors do."""
+def laid_out(args: Sequence[Any], layout: str, device: str = "cpu") -> tuple:
+    """(input, weight, bias) arrays (bias may be None) as tensors in `layout` on `device`,
+    requiring grad as safe_call's tensors do."""
     tensors: list[Any] = []
     for array, role in zip(args, ROLES, strict=True):
         if array is None:
             tensors.append(None)
             continue
-        tensor = apply_layout(array, layout, role)
+        tensor = apply_layout(array, layout, role, device)
         tensors.append(tensor.requires_grad_() if tensor.is_leaf else tensor)
     return tuple(tensors)
 

@@ -209,7 +209,7 @@ class MatrixState:
                 yield case, name, "as_is"
                 if name in functions:
                     func = operation_for(name, functions[name], case)
-                    for layout in planned_layouts(case, func, self.layouts):
+                    for layout in planned_layouts(case, func, self.layouts, name):
                         yield case, name, f"as_is@{layout}"
             if case.computes:
                 for variant in planned_variants(case):

@@ -278,14 +278,16 @@ def as_is_record(
     return record
 
 
-def planned_layouts(case: Case, func: Callable, layouts: Sequence[str] = ()) -> list[str]:
+def planned_layouts(
+    case: Case, func: Callable, layouts: Sequence[str] = (), name: str = ""
+) -> list[str]:
     """The layouts (other than contiguous) an implementation gets a row for on this case: the
     case's own `layouts`, else those asked for, that apply to its tensors; none for an
     implementation that takes NumPy arrays, a transposed case or one that computes nothing."""
     chosen = case.layouts or tuple(layouts)
     if not chosen or not case.computes or case.transposed:
         return []
-    if layout_function(func) is None:  # func: the case's operation (operation_for)
+    if layout_function(func, name) is None:  # func: the case's operation (operation_for)
         return []
     shapes = (
         case.input_shape,
@@ -309,8 +311,8 @@ def layout_records(
     per layout the case is run in and that applies to its tensors, after the contiguous row. A
     layout output that differs from the same implementation's contiguous output beyond the
     tolerance is an unexpected divergence of cause `layout`, whatever the contiguous row says."""
-    tensors = layout_function(func)
-    layouts = planned_layouts(case, func, options.layouts)
+    tensors = layout_function(func, name)
+    layouts = planned_layouts(case, func, options.layouts, name)
     if tensors is None:
         return []
     records = []

@@ -230,3 +230,14 @@ def run_pytest(*args):
         text=True,
         timeout=300,
     )
+
+
+def test_torch_at_device_gets_layout_rows_on_its_device(write_cases):
+    cases = load_cases([write_cases(CASES)])
+    options = RunOptions(variants=False, layouts=("channels_last", "channel_slice"))
+    rows = run_case(cases[0], resolve_implementations(["torch@cpu"]), options)
+    assert [(r.layout, r.status) for r in rows] == [
+        ("contiguous", "ok"),
+        ("channels_last", "ok"),
+        ("channel_slice", "ok"),
+    ]
