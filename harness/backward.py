@@ -134,7 +134,7 @@ def call_backward(
             None if arrays.bias is None else np.array(arrays.bias),
         )
         return _read_gradients(
-            safe_call(func, args, transposed_arguments(case), timeout), case, False
+            safe_call(func, args, transposed_arguments(case), timeout), case, False, func
         )
     handles = bool(getattr(func, "handles_padding_mode", False))
     x = np.array(arrays.input)
@@ -155,10 +155,18 @@ def call_backward(
         np.array(arrays.weight),
         None if arrays.bias is None else np.array(arrays.bias),
     )
-    return _read_gradients(safe_call(func, args, kwargs, timeout), case, prepadded)
+    return _read_gradients(safe_call(func, args, kwargs, timeout), case, prepadded, func)
 
 
-def _read_gradients(called, case: Case, prepadded: bool) -> Gradients:
+def _read_gradients(called, case: Case, prepadded: bool, func: Callable) -> Gradients:
+    note = getattr(func, "numerics_note", "")
+    gradients_read = _gradient_values(called, case, prepadded)
+    if note:
+        gradients_read.message = "; ".join(p for p in (note, gradients_read.message) if p)
+    return gradients_read
+
+
+def _gradient_values(called, case: Case, prepadded: bool) -> Gradients:
     if isinstance(called, Outcome):
         return Gradients({}, called.status, called.message)
     if not isinstance(called, (tuple, list)) or len(called) != 3:
@@ -367,7 +375,9 @@ def backward_records(
                     )
                 )
                 continue
-            record = quantity_record(case, name, "as_is", quantity, baseline, value)
+            record = quantity_record(
+                case, name, "as_is", quantity, baseline, value, message=result.message
+            )
             record = judged(record, backward or func, value, baseline, quantity, variants)
             if result.contract:
                 record.status = "error"

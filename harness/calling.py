@@ -259,9 +259,17 @@ def call_implementation(
     if maps is not None and getattr(func, "samples_output_maps", False):
         kwargs["output_maps"] = maps
     called = safe_call(func, args, kwargs, timeout, layout)
-    if isinstance(called, Outcome):
-        return called
-    return read_result(called, case.dtype)
+    outcome = called if isinstance(called, Outcome) else read_result(called, case.dtype)
+    return with_numerics_note(func, outcome)
+
+
+def with_numerics_note(func: Callable, outcome: Outcome) -> Outcome:
+    """The outcome with the numerics a device implementation states (TF32, cuDNN settings; its
+    `numerics_note`) at the front of its message."""
+    note = getattr(func, "numerics_note", "")
+    if note:
+        outcome.message = "; ".join(p for p in (note, outcome.message) if p)
+    return outcome
 
 
 def transposed_arguments(case: Case) -> dict:

@@ -182,3 +182,36 @@ def test_gpu_check_runs_on_cpu_only_and_exits_0(tmp_path):
         assert "no accelerator found" in result.stdout
     assert (tmp_path / "gpu_check.csv").is_file()
     assert "| device |" in (tmp_path / "gpu_check.md").read_text()
+
+
+def test_a_device_implementation_states_its_numerics_in_every_row():
+    """Forward and gradient rows of an implementation with a `numerics_note` start with it."""
+    from harness.executor import run_records
+    from harness.implementations import torch_conv
+    from harness.operations import torch_conv_backward
+    from harness.runner import RunOptions
+
+    note = "torch@test: TF32 off, cuDNN deterministic on, benchmark off"
+
+    def conv2d(*args, **kwargs):
+        return torch_conv(*args, **kwargs)
+
+    def conv2d_backward(*args, **kwargs):
+        return torch_conv_backward(*args, **kwargs)
+
+    module = type(sys)("device_like_plugin")
+    for function in (conv2d, conv2d_backward):
+        function.numerics_note = note  # type: ignore[attr-defined]
+        function.handles_padding_mode = True  # type: ignore[attr-defined]
+        setattr(module, function.__name__, function)
+    sys.modules["device_like_plugin"] = module
+    try:
+        cases = load_cases([ROOT / "cases" / "seed.yaml"])[:2]
+        records = run_records(
+            cases, ["device_like_plugin"], RunOptions(variants=False, backward=True)
+        )
+    finally:
+        del sys.modules["device_like_plugin"]
+    assert {r.quantity for r in records} >= {"output", "grad_input", "grad_weight"}
+    assert all(r.status == "ok" for r in records)
+    assert all(r.message.startswith(note + "; ") for r in records)
