@@ -24,7 +24,6 @@ from harness.cost import (
     maps_mask,
     memory_refusal,
     sampled_maps,
-    size_text,
 )
 from harness.data import CaseArrays, expected_array, materialize
 from harness.explanation import explain_divergence
@@ -196,15 +195,6 @@ def error_rows(case: Case, implementations, message: str, baseline_shape: str) -
         )
         for name, _ in implementations
     ]
-
-
-def refusal_records(case: Case, implementations, needed: int, budget: int) -> list[Record]:
-    message = (
-        f"refused: the case needs about {size_text(needed)} for its tensors and "
-        f"intermediate buffers, over the {size_text(budget)} budget; raise --max-memory "
-        "or make the case smaller"
-    )
-    return error_rows(case, implementations, message, shape_text(case.output_shape))
 
 
 def as_is_record(
