@@ -93,6 +93,20 @@ def _memory_size(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[unit])
 
 
+def _add_cluster(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the cases on the workers of this dask.distributed scheduler "
+        "(needs conv-harness[cluster]); the report is the same as a one-process run",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="local:N",
+        help="start a local Dask cluster of N single-threaded worker processes for the run",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="conv-harness",
@@ -129,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: all cores, or 1 for a registry too small to "
         "repay starting workers); the report is the same for any N",
     )
+    _add_cluster(run)
     run.add_argument(
         "--shard",
         metavar="I/N",
@@ -253,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where to write the shrunk cases (default: reports/fuzz)",
     )
+    _add_cluster(fuzz)
     fuzz.add_argument(
         "--no-variants",
         action="store_true",

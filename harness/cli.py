@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.arguments import DEFAULT_REPORT, build_parser
+from harness.cluster import cluster_from_args
 from harness.errors import HarnessError
 from harness.progress import Counter, Progress
 
@@ -108,6 +109,7 @@ def cmd_run(args) -> int:
 
         cases = shard(cases, *parse_shard(args.shard))
     resolve_implementations(args.impl)  # fail fast (exit 2) on a bad --impl
+    cluster = cluster_from_args(args)
     runnable = [c for c in cases if c.skip_reason is None]
     if not runnable:
         raise HarnessError("no cases selected (check PATHS and -k)")
@@ -123,7 +125,7 @@ def cmd_run(args) -> int:
     progress = Progress(len(runnable))
     try:
         jobs = args.jobs or default_jobs(runnable)
-        for record in iter_records(runnable, args.impl, options, jobs=jobs):
+        for record in iter_records(runnable, args.impl, options, jobs=jobs, cluster=cluster):
             records.append(record)
             progress.update(record.case_id)
     except KeyboardInterrupt:
@@ -263,6 +265,7 @@ def cmd_fuzz(args) -> int:
     from harness.runner import resolve_implementations
 
     implementations = resolve_implementations(args.impl)
+    cluster = cluster_from_args(args)
     count = args.count if args.count or args.seconds else 500
     counter = Counter(count)
     result = fuzz(
@@ -272,6 +275,8 @@ def cmd_fuzz(args) -> int:
         seed=args.seed,
         variants=not args.no_variants,
         progress=counter.update,
+        cluster=cluster,
+        names=args.impl,
         **({"ranks": tuple(sorted(set(args.rank)))} if args.rank else {}),
     )
     counter.close()

@@ -13,9 +13,17 @@ from collections.abc import Iterator, Sequence
 
 from harness import reference
 from harness.case import Case
+from harness.cluster import THREAD_VARIABLES, Cluster
 from harness.cost import DEFAULT_MAX_MEMORY
-from harness.records import Record
-from harness.runner import DEFAULT_OPTIONS, RunOptions, resolve_implementations, run_case
+from harness.records import Record, harness_fault_text
+from harness.runner import (
+    DEFAULT_IMPLEMENTATIONS,
+    DEFAULT_OPTIONS,
+    RunOptions,
+    error_rows,
+    resolve_implementations,
+    run_case,
+)
 
 
 def iter_records(
@@ -23,15 +31,21 @@ def iter_records(
     implementations: Sequence[str] | None = None,
     options: RunOptions = DEFAULT_OPTIONS,
     jobs: int = 1,
+    cluster: Cluster | None = None,
 ) -> Iterator[Record]:
     """Records case by case, in the cases' order (so an interrupted run keeps what it has).
 
     jobs > 1 runs cases in that many worker processes (spawned, so each imports its own torch);
-    the rows and their order are the same as with one job.
+    `cluster` (harness.cluster: a dask.distributed scheduler) runs them on its workers instead.
+    The rows and their order are the same either way as with one job.
     """
     names = list(implementations) if implementations else None
     resolved = resolve_implementations(names)
     runnable = [case for case in cases if case.skip_reason is None]
+    if cluster is not None:
+        with cluster.executor() as pool:
+            yield from collect(pool, runnable, names, options)
+        return
     if jobs <= 1 or len(runnable) <= 1:
         for case in runnable:
             yield from run_case(case, resolved, options)
@@ -48,14 +62,8 @@ def iter_records(
         initargs=(names,),
     )
     try:
-        from harness.select import estimated_cost
-
-        # the costliest cases first, so that no worker starts a long case when the others finish
-        order = sorted(range(len(runnable)), key=lambda k: -estimated_cost(runnable[k]))
-        futures = {}
         with _worker_threads(max(1, reference.available_cores() // worker_count)):
-            for k in order:
-                futures[k] = pool.submit(_run_in_worker, runnable[k], options)
+            futures = submit_all(pool, runnable, names, options)
         for k in range(len(runnable)):  # rows in the cases' order
             yield from futures[k].result()
     except BaseException:  # Ctrl-C or a failure: stop the workers now, not after their cases
@@ -67,10 +75,32 @@ def iter_records(
     pool.shutdown(wait=False)  # the results are in: write the report while the workers exit
 
 
+def submit_all(pool, runnable: Sequence[Case], names, options: RunOptions) -> dict:
+    """Submit every case to a concurrent.futures executor, the costliest first; futures by index."""
+    from harness.select import estimated_cost
+
+    # the costliest cases first, so that no worker starts a long case when the others finish
+    order = sorted(range(len(runnable)), key=lambda k: -estimated_cost(runnable[k]))
+    return {k: pool.submit(_run_in_worker, runnable[k], options, names) for k in order}
+
+
+def collect(pool, runnable: Sequence[Case], names, options: RunOptions) -> Iterator[Record]:
+    """The rows of every case run on `pool`, in the cases' order; a case whose task failed (a
+    worker that could not import a plug-in, or that kept dying) gives error rows naming it."""
+    futures = submit_all(pool, runnable, names, options)
+    for k, case in enumerate(runnable):
+        try:
+            rows = futures[k].result()
+        except Exception as error:
+            listed = [(name, None) for name in (names or DEFAULT_IMPLEMENTATIONS)]
+            stage = f"running case {case.id} on a cluster worker"
+            rows = error_rows(
+                case, list(dict.fromkeys(listed)), harness_fault_text(stage, error), ""
+            )
+        yield from rows
+
+
 _WORKER_IMPLEMENTATIONS: list = []
-
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @contextlib.contextmanager
@@ -97,11 +127,15 @@ def _init_worker(names) -> None:
     import signal as signal_module
 
     signal_module.signal(signal_module.SIGINT, signal_module.SIG_IGN)  # the parent handles Ctrl-C
-    _WORKER_IMPLEMENTATIONS[:] = resolve_implementations(names)
+    _WORKER_IMPLEMENTATIONS[:] = [names, resolve_implementations(names)]
 
 
-def _run_in_worker(case: Case, options: RunOptions) -> list[Record]:
-    return run_case(case, _WORKER_IMPLEMENTATIONS, options)
+def _run_in_worker(case: Case, options: RunOptions, names=None) -> list[Record]:
+    """One case in a worker; implementations resolved by name once per worker (a dask worker has
+    no initializer, so the first case resolves them there)."""
+    if not _WORKER_IMPLEMENTATIONS or _WORKER_IMPLEMENTATIONS[0] != names:
+        _WORKER_IMPLEMENTATIONS[:] = [names, resolve_implementations(names)]
+    return run_case(case, _WORKER_IMPLEMENTATIONS[1], options)
 
 
 def run_records(

@@ -15,11 +15,14 @@ in its tags.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from harness.cluster import Cluster
 
 CHUNK = 50
 SEED_STRIDE = 1_000_003
@@ -107,6 +110,18 @@ def failing_rows(raw: dict, implementations, options) -> list:
     return [r for r in run_case(case, implementations, options) if r.failed]
 
 
+_RESOLVED: list = []
+
+
+def _failing_rows_named(raw: dict, options, names) -> list:
+    """failing_rows on a cluster worker, the implementations resolved there by name (once)."""
+    from harness.runner import resolve_implementations
+
+    if not _RESOLVED or _RESOLVED[0] != names:
+        _RESOLVED[:] = [names, resolve_implementations(names)]
+    return failing_rows(raw, _RESOLVED[1], options)
+
+
 def fuzz(
     implementations: Sequence[tuple[str, Callable]],
     count: int | None = None,
@@ -115,9 +130,23 @@ def fuzz(
     variants: bool = True,
     progress: Callable[[int], None] | None = None,
     ranks: Sequence[int] = RANKS,
+    cluster: Cluster | None = None,
+    names: Sequence[str] | None = None,
 ) -> FuzzResult:
     """Draw configurations of `ranks` until `count` or `seconds` runs out; the findings, not yet
-    shrunk."""
+    shrunk.
+
+    With `cluster` (harness.cluster), each chunk's configurations are drawn here first (the draws
+    do not depend on the check, which never raises) and run on the cluster's workers, which
+    resolve the implementations `names`; the findings are taken in the draws' order, so they are
+    the same as without it.
+    """
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(cluster.executor()) if cluster is not None else None
+        return _fuzz(implementations, count, seconds, seed, variants, progress, ranks, pool, names)
+
+
+def _fuzz(implementations, count, seconds, seed, variants, progress, ranks, pool, names):
     from harness.runner import RunOptions
 
     options = RunOptions(variants=variants)
@@ -134,12 +163,10 @@ def fuzz(
     while (count is None or done < count) and not out_of_time():
         size = CHUNK if count is None else min(CHUNK, count - done)
 
-        def check(raw, chunk_index=chunk_index):
+        def take(raw, rows, chunk_index=chunk_index):
             nonlocal done
-            if out_of_time() or (count is not None and done >= count):
-                return
             done += 1
-            for row in failing_rows(raw, implementations, options):
+            for row in rows:
                 key = signature_of(row)
                 if key in findings:
                     findings[key].count += 1
@@ -148,7 +175,20 @@ def fuzz(
             if progress:
                 progress(done)
 
-        _run_chunk(strategy, seed * SEED_STRIDE + chunk_index, size, check)
+        def check(raw):
+            if out_of_time() or (count is not None and done >= count):
+                return
+            take(raw, failing_rows(raw, implementations, options))
+
+        chunk_seed = seed * SEED_STRIDE + chunk_index
+        if pool is None:
+            _run_chunk(strategy, chunk_seed, size, check)
+        else:
+            drawn: list[dict] = []
+            _run_chunk(strategy, chunk_seed, size, drawn.append)
+            futures = [pool.submit(_failing_rows_named, raw, options, names) for raw in drawn]
+            for raw, future in zip(drawn, futures, strict=True):
+                take(raw, future.result())
         chunk_index += 1
     return FuzzResult(done, time.monotonic() - started, list(findings.values()))
 

@@ -1,0 +1,86 @@
+"""Running cases on a Dask cluster: `--scheduler tcp://HOST:PORT` or `--cluster local:N`.
+
+dask.distributed's `Client.get_executor()` is a concurrent.futures executor, so cases go to the
+cluster's workers through the same submit/collect code as to the local process pool
+(harness.executor); the workers resolve the implementations by name. Tasks are submitted with
+`retries`, and the scheduler reschedules the cases of a worker that dies; a case that still
+fails gives error rows naming it. dask is imported only when these options are used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from harness.errors import HarnessError
+
+INSTALL_HINT = "pip install 'conv-harness[cluster]'"
+RETRIES = 2
+# BLAS and OpenMP pools: one thread per single-threaded worker (harness.executor uses them too)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where to run: an existing scheduler's address, or N local single-threaded workers."""
+
+    scheduler: str | None = None
+    local_workers: int = 0
+
+    @contextlib.contextmanager
+    def executor(self) -> Iterator:
+        """A concurrent.futures executor on the cluster, closed (with any local cluster) after."""
+        distributed = import_distributed()
+        with contextlib.ExitStack() as stack:
+            if self.scheduler:
+                client = stack.enter_context(distributed.Client(self.scheduler))
+            else:
+                local = stack.enter_context(
+                    distributed.LocalCluster(
+                        n_workers=self.local_workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=":0",
+                        silence_logs=logging.ERROR,
+                        env={name: "1" for name in THREAD_VARIABLES},
+                    )
+                )
+                client = stack.enter_context(distributed.Client(local))
+            yield client.get_executor(retries=RETRIES, pure=False)
+
+
+def import_distributed():
+    try:
+        import distributed
+    except ImportError as error:
+        raise HarnessError(
+            f"--scheduler and --cluster need dask.distributed ({error}); {INSTALL_HINT}"
+        ) from None
+    return distributed
+
+
+def parse_local(text: str) -> int:
+    """N from `local:N` (N >= 1)."""
+    kind, _, count = text.partition(":")
+    if kind != "local" or not count.isdigit() or int(count) < 1:
+        raise HarnessError(f"--cluster expects local:N (N workers, N >= 1), got {text!r}")
+    return int(count)
+
+
+def cluster_from_args(args) -> Cluster | None:
+    """The Cluster that --scheduler / --cluster ask for, or None; a usage error without dask."""
+    scheduler = getattr(args, "scheduler", None)
+    local = getattr(args, "cluster", None)
+    if scheduler and local:
+        raise HarnessError("--scheduler and --cluster exclude each other; give one")
+    if not scheduler and not local:
+        return None
+    if scheduler and "://" not in scheduler:
+        raise HarnessError(
+            f"--scheduler expects an address like tcp://HOST:PORT, got {scheduler!r}"
+        )
+    count = parse_local(local) if local else 0
+    import_distributed()  # fail fast, before any case runs
+    return Cluster(scheduler=scheduler, local_workers=count)
