@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ class Cluster:
                         processes=True,
                         dashboard_address=":0",
                         silence_logs=logging.ERROR,
-                        env={name: "1" for name in THREAD_VARIABLES},
+                        env={name: os.environ.get(name, "1") for name in THREAD_VARIABLES},
                     )
                 )
                 client = stack.enter_context(distributed.Client(local))
