@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -35,9 +36,11 @@ def _cli(*args, tmp_path, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def test_run_on_a_local_cluster_gives_the_bytes_of_one_process(tmp_path):
+    """The whole built-in registry: the same report bytes on two cluster workers as in one
+    process."""
     one, two = tmp_path / "one.csv", tmp_path / "two.csv"
-    assert run_cli("run", *SUBSET, "--jobs", "1", "--out", one).returncode == 0
-    result = run_cli("run", *SUBSET, "--cluster", "local:2", "--out", two)
+    assert run_cli("run", "--jobs", "1", "--out", one).returncode == 0
+    result = run_cli("run", "--cluster", "local:2", "--out", two)
     assert result.returncode == 0, result.stderr
     assert one.read_bytes() == two.read_bytes()
 
@@ -160,3 +163,43 @@ def test_bad_cluster_options_are_usage_errors(capsys):
     assert main(["run", "--cluster", "local:1", "--scheduler", "tcp://h:1"]) == 2
     assert main(["fuzz", "--scheduler", "h:1"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 3
+
+
+def test_dask_scheduler_and_two_dask_workers_started_apart_give_the_same_bytes(tmp_path):
+    """The documented set-up: `dask scheduler` and two `dask worker` processes, reached with
+    --scheduler; the report equals a one-process run's."""
+    import json
+    import time
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    if not Path(dask).exists():
+        pytest.skip("the dask command is not installed beside this Python")
+    scheduler_file = tmp_path / "scheduler.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+    scheduler = [dask, "scheduler", "--port", "0", "--dashboard-address", ":0"]
+    processes = [subprocess.Popen([*scheduler, "--scheduler-file", str(scheduler_file)], **quiet)]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for _ in range(2):
+            processes.append(
+                subprocess.Popen(
+                    [dask, "worker", address, "--nthreads", "1", "--dashboard-address", ":0"],
+                    **quiet,
+                )
+            )
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+        assert run_cli("run", *SUBSET, "--jobs", "1", "--out", one).returncode == 0
+        result = run_cli("run", *SUBSET, "--scheduler", address, "--out", two)
+        assert result.returncode == 0, result.stderr
+        assert one.read_bytes() == two.read_bytes()
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
