@@ -21,14 +21,7 @@ import numpy as np
 from harness import reference
 from harness.case import Case
 from harness.data import CaseArrays, round_to_dtype
-from harness.implementations import (
-    _needs_explicit_pad,
-    harness_pads_first,
-    spatial_rank,
-    torch_conv,
-    torch_forward,
-    torch_pad,
-)
+from harness.implementations import harness_pads_first, torch_conv, torch_conv_on_tensors
 from harness.layouts import CONTIGUOUS, laid_out
 from harness.naming import is_device_name
 
@@ -204,13 +197,9 @@ def torch_layout_conv(
     tensors as they are laid out (harness.layouts): the same F.convNd call as
     harness.implementations.torch_conv, without its contiguous copies. A padding nn.ConvNd
     applies with F.pad first makes a contiguous input."""
-    rank = spatial_rank(weight, input)
-    if _needs_explicit_pad(padding, padding_mode, rank):
-        if padding == "same" and reference.as_tuple(stride, rank, "stride") != (1,) * rank:
-            raise RuntimeError("padding='same' is not supported for strided convolutions")
-        input = torch_pad(input, weight, padding, dilation, padding_mode)
-        padding = 0
-    return torch_forward(input, weight, bias, stride, padding, dilation, groups)
+    return torch_conv_on_tensors(
+        input, weight, bias, stride, padding, dilation, groups, padding_mode
+    )
 
 
 torch_layout_conv.accepts_tensors = True  # type: ignore[attr-defined]

@@ -180,6 +180,12 @@ def torch_conv(
     """torch.nn.functional.conv1d / conv2d / conv3d by rank on `device` (harness.devices sets
     it); padding_mode and (before, after) padding per axis via F.pad first."""
     x, w, b = torch_tensors(input, weight, bias, device)
+    return torch_conv_on_tensors(x, w, b, stride, padding, dilation, groups, padding_mode)
+
+
+def torch_conv_on_tensors(x, w, b, stride, padding, dilation, groups, padding_mode):
+    """F.convNd by rank on tensors as they are (no copies); padding_mode and (before, after)
+    padding per axis via F.pad first, which makes a contiguous input."""
     rank = spatial_rank(w, x)
     if _needs_explicit_pad(padding, padding_mode, rank):
         if padding == "same" and reference.as_tuple(stride, rank, "stride") != (1,) * rank:
