@@ -88,16 +88,20 @@ def collect(pool, runnable: Sequence[Case], names, options: RunOptions) -> Itera
     """The rows of every case run on `pool`, in the cases' order; a case whose task failed (a
     worker that could not import a plug-in, or that kept dying) gives error rows naming it."""
     futures = submit_all(pool, runnable, names, options)
-    for k, case in enumerate(runnable):
-        try:
-            rows = futures[k].result()
-        except Exception as error:
-            listed = [(name, None) for name in (names or DEFAULT_IMPLEMENTATIONS)]
-            stage = f"running case {case.id} on a cluster worker"
-            rows = error_rows(
-                case, list(dict.fromkeys(listed)), harness_fault_text(stage, error), ""
-            )
-        yield from rows
+    try:
+        for k, case in enumerate(runnable):
+            try:
+                rows = futures[k].result()
+            except Exception as error:
+                listed = [(name, None) for name in (names or DEFAULT_IMPLEMENTATIONS)]
+                stage = f"running case {case.id} on a cluster worker"
+                rows = error_rows(
+                    case, list(dict.fromkeys(listed)), harness_fault_text(stage, error), ""
+                )
+            yield from rows
+    except BaseException:  # Ctrl-C or the caller stopped early: the cluster drops what is left
+        pool.shutdown(wait=False)
+        raise
 
 
 _WORKER_IMPLEMENTATIONS: list = []

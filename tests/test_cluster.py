@@ -5,9 +5,11 @@ import gives error rows naming the cases, and without dask the options are a usa
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -136,8 +138,7 @@ def _findings(stdout: str) -> list[str]:
 
 
 def test_fuzz_on_a_local_cluster_finds_the_same(tmp_path):
-    common = ("fuzz", "--impl", "examples.bias_ignored:conv2d", "--rank", "2")
-    common += ("--count", "50", "--seed", "3", "--no-variants")
+    common = ("fuzz", "--impl", "examples.bias_ignored:conv2d", "--count", "200", "--seed", "3")
     alone = run_cli(*common, "--save", tmp_path / "a")
     spread = run_cli(*common, "--cluster", "local:2", "--save", tmp_path / "b")
     assert alone.returncode == spread.returncode == 1, spread.stderr
@@ -176,6 +177,11 @@ def test_dask_scheduler_and_two_dask_workers_started_apart_give_the_same_bytes(t
         pytest.skip("the dask command is not installed beside this Python")
     scheduler_file = tmp_path / "scheduler.json"
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    (tmp_path / "dask").mkdir()  # the README's worker config: glibc's malloc defaults kept
+    (tmp_path / "dask" / "conv-harness.yaml").write_text(
+        "distributed:\n  nanny:\n    pre-spawn-environ:\n      MALLOC_TRIM_THRESHOLD_: null\n"
+    )
+    env["DASK_CONFIG"] = str(tmp_path / "dask")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
     scheduler = [dask, "scheduler", "--port", "0", "--dashboard-address", ":0"]
     processes = [subprocess.Popen([*scheduler, "--scheduler-file", str(scheduler_file)], **quiet)]
@@ -203,3 +209,86 @@ def test_dask_scheduler_and_two_dask_workers_started_apart_give_the_same_bytes(t
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
+
+
+SLEEPER = """
+import os
+import time
+
+from examples.correct_numpy import conv2d as _conv2d
+
+
+def conv2d(input, weight, *args, **kwargs):
+    marker = os.path.join(os.environ["CONV_TEST_FOLDER"], f"size{input.shape[-1]}")
+    if input.shape[-1] == 9:  # the third case: wait until interrupted
+        open(marker, "w").close()
+        time.sleep(120)
+    result = _conv2d(input, weight, *args, **kwargs)
+    open(marker, "w").close()
+    return result
+"""
+
+THREE_CASES = "cases:\n" + "".join(
+    f"  - {{id: c{k}, input: {{shape: [1, 1, {size}, {size}], init: normal, seed: {k}}},"
+    f" weight: {{shape: [1, 1, 3, 3], init: normal, seed: 7}}}}\n"
+    for k, size in ((1, 5), (2, 6), (3, 9))
+)
+
+
+def test_ctrl_c_cancels_the_cluster_work_and_keeps_the_rows_so_far(tmp_path):
+    """Ctrl-C in the terminal (SIGINT to the whole process group, the workers included) while a
+    worker is busy: exit 130 within seconds, no traceback, the report untouched and the finished
+    cases' rows in REPORT.interrupted.csv."""
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    registry = tmp_path / "three.yaml"
+    registry.write_text(THREE_CASES)
+    out = tmp_path / "report.csv"
+    out.write_text("previous report\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]))
+    env["CONV_TEST_FOLDER"] = str(tmp_path)
+    command = [sys.executable, "-m", "harness", "run", str(registry), "--impl", "sleeper:conv2d"]
+    process = subprocess.Popen(
+        [*command, "--cluster", "local:2", "--no-variants", "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    markers = [tmp_path / f"size{size}" for size in (5, 6, 9)]
+    try:
+        deadline = time.monotonic() + 120
+        while not all(m.exists() for m in markers) and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.2)
+        time.sleep(1)  # c1's and c2's rows reach the harness; c3 is running
+        started = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        stopped = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, stderr
+    assert stopped < 30, stopped  # not the 120 s the busy worker would need
+    assert "Traceback" not in stderr, stderr
+    assert "interrupted" in stderr.splitlines()[-1]
+    assert out.read_text() == "previous report\n"
+    rows = (tmp_path / "report.interrupted.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["c1", "c2"]
+
+
+def test_local_workers_keep_glibc_malloc_defaults_and_our_environment_is_restored(monkeypatch):
+    """dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_ (large arrays then fault in
+    page by page) and writes its pre-spawn variables into the starting process's environment."""
+    from harness.cluster import Cluster
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with Cluster(local_workers=1).executor() as pool:
+        seen = pool.submit(os.environ.get, "MALLOC_TRIM_THRESHOLD_").result()
+        threads = pool.submit(os.environ.get, "OMP_NUM_THREADS").result()
+    assert seen is None
+    assert threads == "1"  # one BLAS/OpenMP thread per single-threaded worker
+    assert "OMP_NUM_THREADS" not in os.environ
