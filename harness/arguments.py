@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from harness.layouts import LAYOUT_NAMES, parse_layouts
+from harness.schema import DTYPES
 
 EXIT_USAGE = 2
 
@@ -282,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         help="draw only convolutions of spatial rank R: 1 (conv1d), 2 (conv2d), 3 (conv3d); "
         "repeatable (default: every rank)",
+    )
+    fuzz.add_argument(
+        "--dtype",
+        action="append",
+        choices=DTYPES,
+        metavar="D",
+        help="draw cases of dtype D (repeatable; default: the real ones, float64, float32, "
+        "float16, bfloat16; complex64 and complex128 when asked for)",
     )
 
     explain = commands.add_parser(

@@ -16,14 +16,14 @@ import numpy as np
 from harness import reference
 from harness.cases import Case
 from harness.compare import Arithmetic, Magnitudes, Tolerance, tolerance
-from harness.data import CaseArrays, round_to_dtype
+from harness.data import CaseArrays, exact_dtype, round_to_dtype
 
 
 @dataclass(frozen=True)
 class Baseline:
     """The rounded exact output of a case, its magnitudes and its honest tolerance."""
 
-    output: np.ndarray  # float64 holding values of the case dtype
+    output: np.ndarray  # float64 (complex128) holding values of the case dtype
     magnitudes: Magnitudes
     tolerance: Tolerance
     dtype: str
@@ -38,10 +38,17 @@ class Baseline:
 
 def rounded(exact: np.ndarray, dtype: str) -> np.ndarray:
     """Exact float64 values rounded once to `dtype`, as float64."""
-    if dtype == "float64":
+    if dtype in ("float64", "complex128"):
         return exact
     with np.errstate(over="ignore", invalid="ignore"):
-        return round_to_dtype(exact, dtype).astype(np.float64)
+        return round_to_dtype(exact, dtype).astype(exact_dtype(dtype))
+
+
+def squared_moduli(values: np.ndarray) -> np.ndarray:
+    """|v|^2 elementwise, real (for complex values too: the size of their products)."""
+    if np.iscomplexobj(values):
+        return np.square(values.real) + np.square(values.imag)
+    return np.square(values)
 
 
 def _finite_max(values: np.ndarray) -> float:
@@ -67,7 +74,7 @@ def case_magnitudes(
     x_scale = _finite_max(x) or 1.0
     w_scale = _finite_max(w) or 1.0
     with np.errstate(invalid="ignore", over="ignore"):
-        squares = conv(np.square(x / x_scale), np.square(w / w_scale))
+        squares = conv(squared_moduli(x / x_scale), squared_moduli(w / w_scale))
         term_norm = np.sqrt(squares) * (x_scale * w_scale)
         kernel_sums = np.abs(w).reshape(w.shape[0], -1).sum(axis=1) if w.size else np.zeros(1)
         largest = _finite_max(np.asarray(kernel_sums)) * _finite_max(x)

@@ -20,7 +20,7 @@ import numpy as np
 
 from harness import reference
 from harness.case import Case
-from harness.data import CaseArrays, round_to_dtype
+from harness.data import CaseArrays, exact_dtype, is_complex, round_to_dtype
 from harness.implementations import harness_pads_first, torch_conv, torch_conv_on_tensors
 from harness.layouts import CONTIGUOUS, laid_out
 from harness.naming import is_device_name
@@ -130,7 +130,7 @@ def to_numpy(result) -> tuple[np.ndarray, str | None]:
         ):
             tensor = tensor.float()  # bfloat16, float8: every value is a float32
         return tensor.numpy(), name
-    if isinstance(result, (list, tuple, int, float)):
+    if isinstance(result, (list, tuple, int, float, complex)):
         return np.asarray(result), None
     if isinstance(result, np.generic) or any(
         hasattr(result, attribute)
@@ -160,6 +160,14 @@ def real_values(array: np.ndarray) -> np.ndarray:
         except (TypeError, ValueError):
             pass
     raise ImplementationFault(f"returned an array of dtype {dtype}, not real numbers")
+
+
+def complex_values(array: np.ndarray) -> np.ndarray:
+    """The array's values in complex128 (a complex case's result; real results are read as
+    complex with zero imaginary parts, and break the output contract by their dtype)."""
+    if array.dtype.kind == "c":
+        return array.astype(np.complex128)
+    return real_values(array).astype(np.complex128)
 
 
 def output_contract(dtype: str | None, case_dtype: str) -> str:
@@ -316,13 +324,13 @@ def read_result(result, case_dtype: str) -> Outcome:
     """One result read as float64 values under the output contract."""
     try:
         values, dtype = to_numpy(result)
-        output = real_values(values)
+        output = complex_values(values) if is_complex(case_dtype) else real_values(values)
     except ImplementationFault as error:
         return Outcome(None, "error", one_line(str(error)))
     except Exception as error:
         return Outcome(None, "error", one_line(f"result could not be read as an array: {error}"))
     if dtype is None:  # no dtype of its own (a list): read in the case's dtype
-        output = round_to_dtype(output, case_dtype).astype(np.float64)
+        output = round_to_dtype(output, case_dtype).astype(exact_dtype(case_dtype))
     return Outcome(output, None, "", output_contract(dtype, case_dtype))
 
 

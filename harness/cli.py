@@ -278,6 +278,7 @@ def cmd_fuzz(args) -> int:
         cluster=cluster,
         names=args.impl,
         **({"ranks": tuple(sorted(set(args.rank)))} if args.rank else {}),
+        **({"dtypes": tuple(dict.fromkeys(args.dtype))} if args.dtype else {}),
     )
     counter.close()
     for index, finding in enumerate(result.findings):

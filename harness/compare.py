@@ -30,6 +30,11 @@ rounded to the case dtype (overflow to +-inf included). NaN matches NaN and an i
 infinity; an infinity also matches a finite baseline whose exact value lies within allowed_e of the
 dtype's overflow threshold. Any other NaN/Inf disagreement is a mismatch (cause `nan`).
 
+Complex outputs: the difference of two elements is the modulus |observed - baseline| and the sizes
+above are moduli. An element with a NaN or infinite part is non-finite, and two non-finite elements
+match: complex products with an infinite factor give NaN parts that differ between correct
+algorithms (torch's three real convolutions against four real products).
+
 `precision_models` names the narrower arithmetic a `precision` divergence must be consistent with.
 """
 
@@ -40,6 +45,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# A complex dtype rounds each part as its real counterpart does.
+PART_DTYPE = {"complex64": "float32", "complex128": "float64"}
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
 SMALLEST_SUBNORMAL = {
     "float64": 2.0**-1074,
@@ -61,6 +68,15 @@ ACCUMULATION = {
     "float16": "float32",
     "bfloat16": "float32",
 }
+for _complex, _part in PART_DTYPE.items():
+    UNIT_ROUNDOFF[_complex] = UNIT_ROUNDOFF[_part]
+    SMALLEST_SUBNORMAL[_complex] = SMALLEST_SUBNORMAL[_part]
+    OVERFLOW[_complex] = OVERFLOW[_part]
+    ACCUMULATION[_complex] = _complex
+# A complex product is four real products and two sums, and torch on CPU forms a complex conv from
+# three real ones (Gauss's trick: (xr+xi)(wr+wi) - xr wr - xi wi), whose terms reach 2|x||w|: the
+# rounding allowance of a complex element is that of a real one with twice the terms' size.
+COMPLEX_FACTOR = 2.0
 OUTPUT_FACTOR = 4.0  # two units in the last place of the result
 ACCUMULATION_FACTOR = 8.0  # C_acc
 FFT_FACTOR = 8.0  # C_fft
@@ -97,7 +113,11 @@ def precision_models(dtype: str, reduction_length: int) -> tuple[Arithmetic, ...
     """
     u = UNIT_ROUNDOFF
     models: tuple[Arithmetic, ...]
-    if dtype == "float64":
+    if dtype == "complex128":  # computed in complex64
+        models = (Arithmetic("complex64", u["float32"], u["float32"], u["float32"]),)
+    elif dtype == "complex64":
+        models = (Arithmetic("tf32", u["float32"], u["float32"], u["float16"]),)
+    elif dtype == "float64":
         models = (
             Arithmetic("float32", u["float32"], u["float32"], u["float32"]),
             Arithmetic("float16", u["float16"], u["float16"], u["float16"]),
@@ -157,6 +177,10 @@ def tolerance(
         + magnitudes.reduction_length * SMALLEST_SUBNORMAL[ACCUMULATION[dtype]]
     )
     fft = FFT_FACTOR * arithmetic.accumulation_unit * magnitudes.largest_terms
+    if dtype in PART_DTYPE:
+        relative *= COMPLEX_FACTOR
+        rtol = OUTPUT_FACTOR * arithmetic.output_unit + relative
+        fft *= COMPLEX_FACTOR
     with np.errstate(invalid="ignore", over="ignore"):
         atol = relative * magnitudes.term_norm + (fft + floor)
     atol = np.where(np.isfinite(atol), atol, 0.0)
@@ -205,7 +229,10 @@ def compare(
         baseline = np.where(where, baseline, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.subtract(observed, baseline)
-    np.abs(diff, out=diff)
+    if np.iscomplexobj(diff):  # complex outputs differ by the modulus of the difference
+        diff = np.abs(diff)
+    else:
+        np.abs(diff, out=diff)
     max_abs = float(diff.max())  # NaN or Inf exactly when some element is not finite
     special_mismatch = None
     nan_mismatches = 0
@@ -216,16 +243,14 @@ def compare(
     else:  # compare the finite pairs; NaN/Inf must match NaN/the same Inf
         obs_finite, base_finite = np.isfinite(observed), np.isfinite(baseline)
         both = obs_finite & base_finite
-        same_special = (
-            ~obs_finite
-            & ~base_finite
-            & ((np.isnan(observed) & np.isnan(baseline)) | (observed == baseline))
-        )
+        same_special = ~obs_finite & ~base_finite
+        if not np.iscomplexobj(baseline):
+            same_special &= (np.isnan(observed) & np.isnan(baseline)) | (observed == baseline)
         magnitude = np.abs(np.where(both, baseline, 0.0))
         allowed = magnitude * tol.rtol
         allowed += atol
         special_mismatch = ~both & ~same_special
-        if tol.exact is not None and special_mismatch.any():
+        if tol.exact is not None and special_mismatch.any() and not np.iscomplexobj(baseline):
             exact = tol.exact if where is None else np.where(where, tol.exact, 0.0)
             special_mismatch &= ~_overflow_allowed(observed, exact, allowed, tol.dtype)
             # a finite observation where the exact value rounds to infinity

@@ -92,7 +92,14 @@ def memory_estimate(case: Case) -> int:
 DEVICE_WORKSPACE = 256 * 2**20
 
 
-_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+_ITEMSIZE = {
+    "float16": 2,
+    "bfloat16": 2,
+    "float32": 4,
+    "float64": 8,
+    "complex64": 8,
+    "complex128": 16,
+}
 
 
 def device_estimate(case: Case) -> int:

@@ -5,6 +5,11 @@ same arrays on every machine. The arrays are then rounded to the case's dtype: i
 them in that dtype, and the float64 baseline is computed on exactly those rounded values.
 NumPy has no bfloat16: bfloat16 cases are rounded to bfloat16 (round to nearest even) and handed to
 implementations as float32 arrays holding bfloat16-representable values.
+
+Complex cases (complex64, complex128): a random init (normal, uniform, integers) draws the real
+parts, then the imaginary parts from the same generator, so the two are independent; the other
+inits (ones, zeros, arange, impulse) give real values with zero imaginary parts. Literal arrays
+may hold complex numbers written as strings ("1+2j"). The `exact` copies are then complex128.
 """
 
 from __future__ import annotations
@@ -15,13 +20,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.cases import Case, TensorSpec
+from harness.schema import complex_literal
 
 NUMPY_DTYPES = {
     "float64": np.float64,
     "float32": np.float32,
     "float16": np.float16,
     "bfloat16": np.float32,
+    "complex64": np.complex64,
+    "complex128": np.complex128,
 }
+RANDOM_INITS = ("normal", "uniform", "integers")
+
+
+def is_complex(dtype: str) -> bool:
+    return dtype.startswith("complex")
+
+
+def exact_dtype(dtype: str) -> type:
+    """The dtype of a case's exact copies and baseline: complex128 for complex cases."""
+    return np.complex128 if is_complex(dtype) else np.float64
 
 
 @dataclass(frozen=True)
@@ -36,10 +54,18 @@ class CaseArrays:
     bias64: np.ndarray | None
 
 
-def generate(spec: TensorSpec) -> np.ndarray:
-    """Float64 array for a tensor spec."""
-    shape = tuple(spec.shape)
+def generate(spec: TensorSpec, complex_values: bool = False) -> np.ndarray:
+    """Float64 array for a tensor spec; complex128 with independent imaginary parts drawn after
+    the real ones when `complex_values` and the init is random."""
     rng = np.random.default_rng(spec.seed)
+    real = _draw(spec, rng)
+    if complex_values and spec.init in RANDOM_INITS:
+        return real + 1j * _draw(spec, rng)
+    return real.astype(np.complex128) if complex_values else real
+
+
+def _draw(spec: TensorSpec, rng) -> np.ndarray:
+    shape = tuple(spec.shape)
     if spec.init == "normal":
         return rng.standard_normal(shape) * (1.0 if spec.std is None else spec.std)
     if spec.init == "uniform":
@@ -64,10 +90,23 @@ def generate(spec: TensorSpec) -> np.ndarray:
     raise AssertionError(f"unhandled init {spec.init}")
 
 
-def to_array(tensor, rank: int) -> np.ndarray:
-    """Float64 array for a spec or literal, with leading axes of size 1 up to `rank`."""
-    array = generate(tensor) if isinstance(tensor, TensorSpec) else np.asarray(tensor, np.float64)
+def to_array(tensor, rank: int, complex_values: bool = False) -> np.ndarray:
+    """Float64 (complex128 when `complex_values`) array for a spec or literal, with leading axes
+    of size 1 up to `rank`."""
+    if isinstance(tensor, TensorSpec):
+        array = generate(tensor, complex_values)
+    elif complex_values:
+        array = np.asarray(_complex_values(tensor), np.complex128)
+    else:
+        array = np.asarray(tensor, np.float64)
     return array.reshape((1,) * (rank - array.ndim) + array.shape)
+
+
+def _complex_values(literal):
+    """A literal with its complex strings ("1+2j") read as Python complex numbers."""
+    if isinstance(literal, list):
+        return [_complex_values(item) for item in literal]
+    return complex_literal(literal) if isinstance(literal, str) else literal
 
 
 def round_bfloat16(array: np.ndarray) -> np.ndarray:
@@ -99,13 +138,16 @@ def materialize(case: Case) -> CaseArrays:
 
 
 def _read_only(tensor, rank: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-    """The tensor rounded to `dtype`, and the same values in float64; both read-only."""
-    rounded = round_to_dtype(to_array(tensor, rank), dtype)
+    """The tensor rounded to `dtype`, and the same values in float64 (complex128 for a complex
+    dtype); both read-only."""
+    rounded = round_to_dtype(to_array(tensor, rank, is_complex(dtype)), dtype)
     rounded.setflags(write=False)
-    as64 = rounded.astype(np.float64)
+    as64: np.ndarray = rounded.astype(exact_dtype(dtype))
     as64.setflags(write=False)
     return rounded, as64
 
 
 def expected_array(case: Case) -> np.ndarray | None:
-    return None if case.expected is None else to_array(case.expected, case.rank + 2)
+    if case.expected is None:
+        return None
+    return to_array(case.expected, case.rank + 2, is_complex(case.dtype))

@@ -96,6 +96,13 @@ def _structured_alphas(cg: int) -> list[np.ndarray]:
     return alphas
 
 
+def _as_real_rows(values: np.ndarray) -> np.ndarray:
+    """Real rows for a least-squares fit: complex rows become their real then imaginary parts."""
+    if np.iscomplexobj(values):
+        return np.concatenate([values.real, values.imag])
+    return values
+
+
 NICE_FACTORS = (1.0, 0.0, 2.0, 0.5, -1.0, 3.0)
 
 
@@ -146,12 +153,13 @@ def fit_values(
     if not finite.any():
         return
     weights = 1.0 / np.maximum(allowed[finite], np.finfo(float).tiny)
-    columns = np.moveaxis(part, 2, -1)[finite] * weights[:, None]
-    target = observed[finite] * weights
+    # complex values: the real and imaginary parts are equations of their own (alpha, beta real)
+    columns = _as_real_rows(np.moveaxis(part, 2, -1)[finite] * weights[:, None])
+    target = _as_real_rows(observed[finite] * weights)
     layouts = [(None, "")] if bias is None else _bias_layouts(case, bias, outputs, shape)
     determined = target.size >= 2 * (cg + 1)
     for layout, words in layouts:
-        column = None if layout is None else layout[finite] * weights
+        column = None if layout is None else _as_real_rows(layout[finite] * weights)
         alphas: list[np.ndarray] = []
         if determined:
             design = columns if column is None else np.column_stack([columns, column])

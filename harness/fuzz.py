@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.cluster import Cluster
+from harness.schema import REAL_DTYPES
 
 CHUNK = 50
 SEED_STRIDE = 1_000_003
@@ -57,6 +58,7 @@ class Finding:
     smallest: dict | None = None
     saved: str = ""
     ranks: tuple[int, ...] = RANKS  # the ranks drawn: shrinking replays the same draws
+    dtypes: tuple[str, ...] = REAL_DTYPES  # the dtypes drawn, likewise
 
 
 @dataclass
@@ -132,9 +134,10 @@ def fuzz(
     ranks: Sequence[int] = RANKS,
     cluster: Cluster | None = None,
     names: Sequence[str] | None = None,
+    dtypes: Sequence[str] = REAL_DTYPES,
 ) -> FuzzResult:
-    """Draw configurations of `ranks` until `count` or `seconds` runs out; the findings, not yet
-    shrunk.
+    """Draw configurations of `ranks` and `dtypes` until `count` or `seconds` runs out; the
+    findings, not yet shrunk. The real dtypes are drawn unless complex ones are asked for.
 
     With `cluster` (harness.cluster), each chunk's configurations are drawn here first (the draws
     do not depend on the check, which never raises) and run on the cluster's workers, which
@@ -143,15 +146,16 @@ def fuzz(
     """
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(cluster.executor()) if cluster is not None else None
-        return _fuzz(implementations, count, seconds, seed, variants, progress, ranks, pool, names)
+        drawn = (tuple(ranks), tuple(dtypes))
+        return _fuzz(implementations, count, seconds, seed, variants, progress, drawn, pool, names)
 
 
-def _fuzz(implementations, count, seconds, seed, variants, progress, ranks, pool, names):
+def _fuzz(implementations, count, seconds, seed, variants, progress, kinds, pool, names):
     from harness.runner import RunOptions
 
     options = RunOptions(variants=variants)
-    ranks = tuple(ranks)
-    strategy = _strategy(ranks)
+    ranks, dtypes = kinds
+    strategy = _strategy(ranks, dtypes)
     findings: dict[Signature, Finding] = {}
     done = 0
     started = time.monotonic()
@@ -171,7 +175,9 @@ def _fuzz(implementations, count, seconds, seed, variants, progress, ranks, pool
                 if key in findings:
                     findings[key].count += 1
                 else:
-                    findings[key] = Finding(key, chunk_index, raw, row.message, ranks=ranks)
+                    findings[key] = Finding(
+                        key, chunk_index, raw, row.message, ranks=ranks, dtypes=dtypes
+                    )
             if progress:
                 progress(done)
 
@@ -193,10 +199,10 @@ def _fuzz(implementations, count, seconds, seed, variants, progress, ranks, pool
     return FuzzResult(done, time.monotonic() - started, list(findings.values()))
 
 
-def _strategy(ranks: tuple[int, ...]):
+def _strategy(ranks: tuple[int, ...], dtypes: tuple[str, ...] = REAL_DTYPES):
     from harness.strategies import conv_cases
 
-    return conv_cases(ranks=ranks, nonfinite=True, case_id="fuzz")
+    return conv_cases(ranks=ranks, dtypes=dtypes, nonfinite=True, case_id="fuzz")
 
 
 class _Shown(Exception):
@@ -220,7 +226,7 @@ def shrink(finding: Finding, implementations, seed: int, variants: bool = True) 
 
     try:
         _run_chunk(
-            _strategy(finding.ranks),
+            _strategy(finding.ranks, finding.dtypes),
             seed * SEED_STRIDE + finding.chunk,
             CHUNK,
             check,

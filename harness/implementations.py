@@ -230,7 +230,8 @@ def scipy_conv(
 
     Padding with np.pad (modes mapped to numpy's names), stride by subsampling the 'valid'
     result, dilation by spreading the kernel with zeros, groups by channel blocks. scipy rejects
-    float16, so float16 is computed in float32 and rounded back.
+    float16, so float16 is computed in float32 and rounded back. Complex kernels are conjugated
+    before scipy's correlate, which conjugates them again: torch's plain sum of products.
     `output_maps` (a list of (n, o)) computes only those output maps and leaves NaN elsewhere:
     the harness samples large cases this way, since this leg is slow by nature.
     """
@@ -250,7 +251,9 @@ def scipy_conv(
     reference.check_padding(x.shape[2:], pads, padding_mode)
     sizes = output_sizes(x.shape[2:], pads, kernel, strides, dilations)
     xp = np.pad(x, [(0, 0), (0, 0), *pad_pairs(pads)], mode=NUMPY_PAD_MODES[padding_mode])
-    spread = spread_kernel(w, dilations)
+    # scipy's correlate conjugates its second argument (sum of x * conj(w)); torch's conv does not,
+    # so a complex kernel is conjugated first and scipy's conjugation undoes it
+    spread = spread_kernel(np.conj(w) if np.iscomplexobj(w) else w, dilations)
     correlate = valid_correlation(rank)
     subsample = tuple(slice(None, None, s) for s in strides)  # of one (n, o) map
     c_out, cg = w.shape[:2]

@@ -309,7 +309,7 @@ def _grouped(xp, w, b, stride, dilation, groups, interleaved):
         )
         parts.append((outputs, part))
     first = parts[0][1]
-    out = np.empty((first.shape[0], c_out, *first.shape[2:]))
+    out = np.empty((first.shape[0], c_out, *first.shape[2:]), dtype=first.dtype)
     for outputs, part in parts:
         out[:, outputs] = part
     return out

@@ -209,7 +209,9 @@ def partials(
         xp = xp[window]
     c_out, cg = w.shape[:2]
     groups = case.groups
-    result = np.zeros((x.shape[0], len(outputs), cg, *reading.output_size(case)))
+    result = np.zeros(
+        (x.shape[0], len(outputs), cg, *reading.output_size(case)), dtype=np.result_type(x, w)
+    )
     by_group: dict[int, list[int]] = {}
     for k, o in enumerate(outputs):
         by_group.setdefault(_group_of(reading, o, c_out, groups), []).append(k)

@@ -7,7 +7,13 @@ from __future__ import annotations
 import math
 
 from harness.case import AXIS_NAMES, Case, extended_shape
-from harness.schema import TENSOR_FIELDS, TensorSpec, literal_shape
+from harness.schema import (
+    COMPLEX_DTYPES,
+    TENSOR_FIELDS,
+    TensorSpec,
+    literal_has_complex,
+    literal_shape,
+)
 
 
 def _shape_text(sizes) -> str:
@@ -116,6 +122,14 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
         elif len(literal_shape(tensor)) > rank:
             problems.append(
                 (name, f"has {len(literal_shape(tensor))} axes, at most {rank} allowed")
+            )
+        elif literal_has_complex(tensor) and case.dtype not in COMPLEX_DTYPES:
+            problems.append(
+                (
+                    name,
+                    f"holds complex numbers but the case's dtype is {case.dtype}: give dtype "
+                    "complex64 or complex128",
+                )
             )
     if problems:
         return problems

@@ -30,7 +30,9 @@ from harness.naming import IMPLEMENTATION_NAMES, PLUGIN_FORMS, is_plugin_name, s
 ID_PATTERN = r"^[a-z0-9_]+$"
 
 
-DTYPES = ("float64", "float32", "float16", "bfloat16")
+DTYPES = ("float64", "float32", "float16", "bfloat16", "complex64", "complex128")
+COMPLEX_DTYPES = ("complex64", "complex128")
+REAL_DTYPES = tuple(d for d in DTYPES if d not in COMPLEX_DTYPES)
 
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -134,11 +136,33 @@ def _check_positive_int(value: Any) -> int:
     raise ValueError("expected a positive int")
 
 
+def complex_literal(text: str) -> complex:
+    """A complex number written as a YAML string: "1+2j", "-0.5j", "3", "1.5e-3-2j"."""
+    try:
+        return complex(text.replace(" ", ""))
+    except ValueError:
+        raise ValueError(
+            f"literal arrays hold numbers only, found {text!r} (write a complex number as a "
+            f'string such as "1+2j" or "-0.5j")'
+        ) from None
+
+
+def literal_has_complex(value: Any) -> bool:
+    """Whether a literal array holds any complex number (a string such as "1+2j")."""
+    if isinstance(value, list):
+        return any(literal_has_complex(item) for item in value)
+    return isinstance(value, (str, complex))
+
+
 def literal_shape(value: Any) -> tuple[int, ...]:
-    """Shape of a nested list of numbers; ValueError if ragged, empty or non-numeric."""
-    if isinstance(value, bool) or isinstance(value, str):
+    """Shape of a nested list of numbers (complex ones as strings such as "1+2j"); ValueError if
+    ragged, empty or non-numeric."""
+    if isinstance(value, bool):
         raise ValueError(f"literal arrays hold numbers only, found {value!r}")
-    if isinstance(value, (int, float)):
+    if isinstance(value, str):
+        complex_literal(value)
+        return ()
+    if isinstance(value, (int, float, complex)):
         return ()
     if not isinstance(value, list):
         raise ValueError(f"literal arrays hold numbers only, found {type(value).__name__}")
@@ -174,7 +198,10 @@ def _axes_schema(minimum: int, most: int = 3) -> dict:
 _PADDING_SCHEMA = {"anyOf": [*_axes_schema(0, 6)["anyOf"], {"enum": ["same", "valid"]}]}
 
 
-_LITERAL_SCHEMA = {"type": "array", "description": "nested list of numbers (rank <= 5)"}
+_LITERAL_SCHEMA = {
+    "type": "array",
+    "description": 'nested list of numbers (rank <= 5); complex numbers as strings such as "1+2j"',
+}
 
 
 Stride = Annotated[Any, BeforeValidator(_check_stride), WithJsonSchema(_axes_schema(1))]

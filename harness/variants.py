@@ -77,7 +77,11 @@ def changes_operator(case: Case, arrays: CaseArrays, mutation: Mutation) -> bool
     if mutation.invisible(case, arrays):
         return False
     rng = np.random.default_rng(RANDOM_INPUT_SEED)
-    probe = replace(arrays, input64=rng.standard_normal(arrays.input64.shape))
+    shape = arrays.input64.shape
+    random_input = rng.standard_normal(shape)
+    if np.iscomplexobj(arrays.input64):
+        random_input = random_input + 1j * rng.standard_normal(shape)
+    probe = replace(arrays, input64=random_input)
     plain = mutated_output(case, probe, Semantics())
     try:
         changed = mutated_output(case, probe, mutation.semantics, plain)

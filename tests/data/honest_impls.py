@@ -64,9 +64,15 @@ def _fft_correlate(conv, dtype, fft):
     conv, original = _finite_part(conv), conv
     xg, wg = ca.by_group(conv)
     hp, wp = xg.shape[-2:]
-    X = fft.rfft2(xg.astype(dtype), s=(hp, wp))  # (N, G, Cg, Hp, Wp//2+1)
-    W = fft.rfft2(ca.dilated_kernel(wg.astype(dtype), conv.dilation), s=(hp, wp))
-    full = fft.irfft2(np.einsum("ngcij,gocij->ngoij", X, W.conj()), s=(hp, wp))
+    kernel = ca.dilated_kernel(wg.astype(dtype), conv.dilation)
+    if np.iscomplexobj(kernel):  # full complex FFTs; conj(FFT(conj(w))) makes a plain sum x * w
+        X = fft.fft2(xg.astype(dtype), s=(hp, wp))
+        W = fft.fft2(kernel.conj(), s=(hp, wp))
+        full = fft.ifft2(np.einsum("ngcij,gocij->ngoij", X, W.conj()), s=(hp, wp))
+    else:
+        X = fft.rfft2(xg.astype(dtype), s=(hp, wp))  # (N, G, Cg, Hp, Wp//2+1)
+        W = fft.rfft2(kernel, s=(hp, wp))
+        full = fft.irfft2(np.einsum("ngcij,gocij->ngoij", X, W.conj()), s=(hp, wp))
     (sh, sw), (ho, wo) = conv.stride, conv.out_hw
     out = full[..., : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]
     out = out.reshape(conv.x.shape[0], -1, ho, wo)
@@ -87,7 +93,8 @@ def _finite_part(conv):
 def fft_float64(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Zero-padded FFT cross-correlation (np.fft) in float64, subsampled by the stride."""
     conv = ca.prepare(input, weight, bias, stride, padding, dilation, groups)
-    return _finish(_fft_correlate(conv, np.float64, np.fft), conv, np.float64)
+    dtype = np.complex128 if np.iscomplexobj(conv.x) else np.float64
+    return _finish(_fft_correlate(conv, dtype, np.fft), conv, dtype)
 
 
 def fft_case_dtype(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
