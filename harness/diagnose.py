@@ -137,6 +137,16 @@ def run_probe(func: Callable, probe: Probe, case: Case | None = None) -> ProbeRe
     restricted implementation is still diagnosed on every property it supports."""
     case = case or probe_case(probe)
     result = _run_probe_once(func, probe, case)
+    if probe.optional and (
+        result.status == "error"
+        or result.contract
+        or (result.status == "diverges" and probe.cause not in result.causes)
+    ):  # e.g. real-only code given complex data: not what this probe is about
+        result.status = "unsupported"
+        result.finding = f"{case.dtype} is not handled as complex numbers ({result.finding})"
+        result.contract = ""
+        result.causes = []
+        return result
     if result.status not in ("unsupported", "error") or result.contract:
         return result
     overrides: dict = {}
@@ -322,6 +332,9 @@ def _padding(pads):
 def _plain(values):
     if isinstance(values, list):
         return [_plain(v) for v in values]
+    if isinstance(values, complex):  # a case file's complex literal: "1+2j"
+        real, imag = _plain(values.real), _plain(values.imag)
+        return f"{real}{'+' if imag >= 0 else '-'}{abs(imag)}j"
     return int(values) if float(values).is_integer() else float(values)
 
 
@@ -399,7 +412,11 @@ def human_lines(diagnosis: Diagnosis) -> list[str]:
     ranks = diagnosis.ranks
     if diagnosis.verdict == "matches":
         head = f"{diagnosis.impl}: matches {_torch_names(s['rank'] for s in ranks)} on every probe"
-        unsupported = [r.probe.label for r in diagnosis.results if r.status == "unsupported"]
+        unsupported = [
+            r.probe.label
+            for r in diagnosis.results
+            if r.status == "unsupported" and not r.probe.optional  # listed below only
+        ]
         if unsupported:
             head += f" it supports (unsupported: {', '.join(unsupported)})"
     elif diagnosis.verdict == "diverges":

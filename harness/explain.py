@@ -5,12 +5,15 @@ every input channel of the group (from the padded input: along each axis, positi
 out_position*stride + tap*dilation), the kernel slice W[o, c], the elementwise products (a row in
 1-D, a grid in 2-D, one grid per depth slice of the kernel in 3-D, whose sums add up to the
 channel's sum), the per-channel sums, the depth sum over input channels plus bias, the same number
-as one dot product of the flattened field and kernel, torch's value, and what the flipped kernel
+as one dot product of the flattened field and kernel (for complex values next to the Hermitian
+dot product, which conjugates the kernel), torch's value, and what the flipped kernel
 (true convolution) gives; in 3-D also the kernel flipped along one axis only (D, H or W). Plain
 text, readable in a terminal and in a log. `--plot` is harness.explain_plot's.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +38,18 @@ SYMMETRIC = {
 }
 
 
-def number(value: float) -> str:
+def number(value: float | complex) -> str:
+    """A value as short as it reads exactly: 3, 0.25, 1.5e-07; complex ones as 3+2j, -1.5j."""
+    if isinstance(value, (complex, np.complexfloating)):
+        if value.imag == 0:
+            return number(float(value.real))
+        imag = number(float(abs(value.imag))) + "j"
+        sign = "-" if value.imag < 0 else "+"
+        return (
+            f"{sign if sign == '-' else ''}{imag}"
+            if value.real == 0
+            else (f"{number(float(value.real))}{sign}{imag}")
+        )
     if value != value:
         return "nan"
     if float(value).is_integer() and abs(value) < 1e15:
@@ -122,6 +136,7 @@ def explain_lines(case: Case, at: tuple[int, ...]) -> list[str]:
     rank = case.rank
     n, o, *position = at
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
+    scalar: Any = complex if np.iscomplexobj(w) else float  # one value of the case's kind
     c_out, cg, *kernel_size = w.shape
     og = c_out // case.groups
     group = o // og
@@ -156,7 +171,7 @@ def explain_lines(case: Case, at: tuple[int, ...]) -> list[str]:
         kernel = w[o, c]
         with np.errstate(invalid="ignore", over="ignore"):
             products = patch * kernel
-            channel_sums.append(float(products.sum()))
+            channel_sums.append(scalar(products.sum()))
         patches.append(patch)
         if c < MAX_CHANNELS_SHOWN:
             depths = taps[0] - befores[0]
@@ -180,13 +195,13 @@ def explain_lines(case: Case, at: tuple[int, ...]) -> list[str]:
             f"... {cg - MAX_CHANNELS_SHOWN} more channels not shown; their sums: "
             + ", ".join(number(s) for s in channel_sums[MAX_CHANNELS_SHOWN:])
         )
-    bias = 0.0 if b is None else float(b[o])
-    depth_sum = float(np.sum(channel_sums))
+    bias = scalar(0.0) if b is None else scalar(b[o])
+    depth_sum = scalar(np.sum(channel_sums))
     total = depth_sum + bias
     field_flat = np.concatenate([p.ravel() for p in patches])
     kernel_flat = w[o].ravel()
     with np.errstate(invalid="ignore", over="ignore"):
-        dot = float(field_flat @ kernel_flat) + bias
+        dot = scalar(field_flat @ kernel_flat) + bias
     sums_text = " + ".join(number(s) for s in channel_sums[:MAX_CHANNELS_SHOWN])
     if cg > MAX_CHANNELS_SHOWN:
         sums_text += " + ..."
@@ -201,6 +216,8 @@ def explain_lines(case: Case, at: tuple[int, ...]) -> list[str]:
     lines.append(f"  {vector(field_flat)}")
     lines.append(f"  . {vector(kernel_flat)}")
     lines.append(f"  = {number(dot - bias)}  (+ bias {number(bias)} = {number(dot)})")
+    if scalar is complex:
+        lines += hermitian_lines(field_flat, kernel_flat, bias, dot)
 
     torch_out = np.asarray(
         torch_conv2d(
@@ -213,15 +230,15 @@ def explain_lines(case: Case, at: tuple[int, ...]) -> list[str]:
             case.groups,
             case.padding_mode,
         ),
-        dtype=np.float64,
+        dtype=np.complex128 if scalar is complex else np.float64,
     )
-    lines.append(f"torch F.conv{rank}d ({case.dtype}): {number(float(torch_out[at]))}")
+    lines.append(f"torch F.conv{rank}d ({case.dtype}): {number(scalar(torch_out[at]))}")
 
-    def with_kernel(flipped: np.ndarray) -> tuple[float, str]:
+    def with_kernel(flipped: np.ndarray) -> tuple[float | complex, str]:
         """This element computed with W[o] flipped, and whether that shows."""
         with np.errstate(invalid="ignore", over="ignore"):
             value = (
-                float(sum(float((p * k).sum()) for p, k in zip(patches, flipped, strict=True)))
+                scalar(sum(scalar((p * k).sum()) for p, k in zip(patches, flipped, strict=True)))
                 + bias
             )
         return value, "same value here" if np.isclose(value, total, equal_nan=True) else "differs"
@@ -238,6 +255,28 @@ def explain_lines(case: Case, at: tuple[int, ...]) -> list[str]:
             value, note = with_kernel(np.flip(w[o], axis))
             lines.append(f"kernel flipped along {name} only: {number(value)} ({note})")
     return lines
+
+
+def hermitian_lines(field: np.ndarray, kernel: np.ndarray, bias: complex, dot: complex) -> list:
+    """For complex values: the sum of products above next to the Hermitian dot product."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        hermitian = complex(np.vdot(kernel, field)) + bias
+    same = np.isclose(hermitian, dot, equal_nan=True)
+    return [
+        "  complex values: that is the plain sum of products x * w, torch's (no conjugation)",
+        "as a Hermitian dot product, np.vdot(kernel, field) = sum of conj(w) * x:",
+        f"  . {vector(np.conj(kernel))}  (the kernel conjugated)",
+        f"  = {number(hermitian - bias)}  (+ bias {number(bias)} = {number(hermitian)}; "
+        + (
+            (
+                "same value here: the kernel is real)"
+                if not np.any(kernel.imag)
+                else "same value here)"
+            )
+            if same
+            else "differs: what scipy.signal.correlate and a conjugating implementation give)"
+        ),
+    ]
 
 
 def _span(positions: np.ndarray) -> str:

@@ -135,6 +135,15 @@ def plot_comparison(case: Case, at: tuple[int, ...], versus: str, path: str) -> 
         worst = tuple(int(k) for k in np.unravel_index(int(np.argmax(magnitude)), difference.shape))
         worst_value = float(abs(difference[worst]))
     titles = ("baseline: reference, float64", label, f"difference: {versus} - baseline")
+    if np.iscomplexobj(base_map):  # complex maps: real parts drawn, the difference's modulus
+        titles = (
+            "baseline: reference, complex128 (real part)",
+            f"{label} (real part)",
+            f"|{versus} - baseline| (modulus)",
+        )
+        base_map = base_map.real
+        other_map = None if other_map is None else np.real(other_map)
+        difference = None if difference is None else np.abs(difference)
     figure = DRAW[case.rank](plt, (base_map, other_map, difference), titles, worst)
     names = POSITION_NAMES[case.rank]
     where = (

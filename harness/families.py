@@ -9,6 +9,7 @@ by least squares, and the fit is snapped to what an implementation would do:
 - depth (`depth_sum`): alpha all 1/C (averages), one-hot (one channel), 0/1 (a subset summed);
 - bias (`bias`): beta 0 (missing), any other factor (scaled, added twice), or B the bias laid
   along a spatial axis or in reverse channel order.
+A complex kernel is also tried conjugated (`conjugation`: the sum of x * conj(w)).
 A fitted candidate explains the output when it reproduces it within the case's tolerance, or
 within narrower arithmetic's (`precision`, harness.compare). The explanation with the fewest
 families wins (up to three, counting the fitted ones and narrower arithmetic), an exact one over
@@ -279,24 +280,49 @@ def explain_by_families(
         tried += 1
         if tried > budget:
             break
-        try:
-            part = partials(case, x, arrays.weight64, reading, outputs)
-        except ValueError:
-            continue
-        for fit in fit_values(case, part, arrays.bias64, outputs, sample, allowed):
-            changes = (*combo, *fit.changes)
-            causes = {c.cause for c in changes}
-            for name, tol in tolerances:
-                if not changes and not name:
-                    continue  # torch's own reading in the case's arithmetic: no explanation
-                cost = (len(causes) + (1 if name else 0), bool(name))
-                if len(causes) > 3 or (best is not None and cost >= best[0]):
-                    continue
-                if compare(sample, fit.output, tol).agree:
-                    ordered = sorted(changes, key=lambda c: list(CAUSES).index(c.cause))
-                    best = (cost, FamilyExplanation(tuple(ordered), name))
-                    break
+        for kernel, conjugated in _kernels(arrays.weight64):
+            try:
+                part = partials(case, x, kernel, reading, outputs)
+            except ValueError:
+                break
+            fits = fit_values(case, part, arrays.bias64, outputs, sample, allowed)
+            for fit in fits:
+                changes = (*combo, *conjugated, *fit.changes)
+                found = _first_agreeing(changes, fit, sample, tolerances, best)
+                if found is not None:
+                    best = found
     return None if best is None else best[1]
+
+
+CONJUGATED = Change(
+    "conjugation",
+    {},
+    "conjugates the complex kernel: sums x * conj(w), as scipy.signal.correlate and a Hermitian "
+    "dot product (np.vdot) do, where torch multiplies plainly",
+)
+
+
+def _kernels(weight: np.ndarray) -> list[tuple[np.ndarray, tuple[Change, ...]]]:
+    """The kernel as torch reads it and, when it is complex, conjugated (family `conjugation`)."""
+    kernels: list[tuple[np.ndarray, tuple[Change, ...]]] = [(weight, ())]
+    if np.iscomplexobj(weight) and np.any(weight.imag):
+        kernels.append((np.conj(weight), (CONJUGATED,)))
+    return kernels
+
+
+def _first_agreeing(changes, fit, sample, tolerances, best):
+    """(cost, explanation) when the fit reproduces the sample more cheaply than `best`."""
+    causes = {c.cause for c in changes}
+    for name, tol in tolerances:
+        if not changes and not name:
+            continue  # torch's own reading in the case's arithmetic: no explanation
+        cost = (len(causes) + (1 if name else 0), bool(name))
+        if len(causes) > 3 or (best is not None and cost >= best[0]):
+            continue
+        if compare(sample, fit.output, tol).agree:
+            ordered = sorted(changes, key=lambda c: list(CAUSES).index(c.cause))
+            return cost, FamilyExplanation(tuple(ordered), name)
+    return None
 
 
 def _sampled_tolerance(tol: Tolerance, images, outputs, shape) -> Tolerance:

@@ -3,8 +3,9 @@
 A mutation is a change of one semantic of torch's conv1d/conv2d/conv3d (cross-correlation, depth
 summation over the group's input channels, 'same' extra pad after, reflect without edge
 repetition, outputs at i*s, taps d apart, output channel o reading group o // (C_out/groups),
-bias added). Each has a cause from the vocabulary (harness.causes) and a predicate saying whether
-it is invisible for a case by the operator alone (configuration and weights, not the input data).
+bias added, the complex kernel taken as it is). Each has a cause from the vocabulary
+(harness.causes) and a predicate saying whether it is invisible for a case by the operator alone
+(configuration and weights, not the input data).
 The same mutations apply to every spatial rank, on every spatial axis at once: `flipped` flips
 the kernel along all of them, `stride_phase` shifts every strided axis, `padding_swapped` reads
 the per-axis pads in reverse axis order (F.pad's last-axis-first order: (pH, pW) as (pW, pH),
@@ -42,6 +43,7 @@ class Semantics:
     ignore_dilation: bool = False  # taps adjacent whatever the dilation
     groups_interleaved: bool = False  # output channel o reads group o % groups
     bias: bool = True  # add the bias
+    conjugate: bool = False  # the kernel conjugated (complex cases): sum of x * conj(w)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Mutation:
     semantics: Semantics
     doc: str
     invisible: Callable[[Case, CaseArrays], bool]
+    # whether the case has a row for it at all (the conjugated kernel: complex cases only)
+    applies: Callable[[Case], bool] = lambda case: True
 
 
 def _zero_weight(arrays: CaseArrays) -> bool:
@@ -135,6 +139,15 @@ def _groups_invisible(case: Case, arrays: CaseArrays) -> bool:
 
 def _bias_invisible(case: Case, arrays: CaseArrays) -> bool:
     return arrays.bias64 is None or not np.any(arrays.bias64)
+
+
+def _conjugate_invisible(case: Case, arrays: CaseArrays) -> bool:
+    """A real kernel is its own conjugate."""
+    return not np.any(np.imag(arrays.weight64))
+
+
+def _complex_case(case: Case) -> bool:
+    return case.dtype.startswith("complex")
 
 
 MUTATIONS: dict[str, Mutation] = {
@@ -224,6 +237,16 @@ MUTATIONS: dict[str, Mutation] = {
             "The bias is not added. Invisible without a (nonzero) bias.",
             _bias_invisible,
         ),
+        Mutation(
+            "conjugated",
+            "conjugation",
+            Semantics(conjugate=True),
+            "The complex kernel conjugated: the sum of x * conj(w), what scipy.signal.correlate "
+            "and a Hermitian dot product (np.vdot) compute; torch multiplies plainly. Complex "
+            "cases only. Invisible when the kernel is real.",
+            _conjugate_invisible,
+            _complex_case,
+        ),
     )
 }
 
@@ -266,6 +289,8 @@ def mutated_output(
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
     if semantics.flip:
         w = np.flip(w, _spatial(w))
+    if semantics.conjugate:
+        w = np.conj(w)
     if not semantics.bias:
         b = None
     dilation = (1,) * case.rank if semantics.ignore_dilation else case.dilation

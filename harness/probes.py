@@ -30,6 +30,9 @@ class Probe:
     fields: dict
     description: str
     op: str = "conv2d"  # conv1d/2d/3d, conv{r}d_backward or conv_transpose{r}d
+    # a failure (an exception, a real result) makes an optional probe `unsupported`, not an error:
+    # the complex probe, which real-only implementations cannot take
+    optional: bool = False
 
     @builtins.property  # the field `property` hides the builtin in the class body
     def rank(self) -> int:
@@ -209,6 +212,18 @@ PROBES = (
         },
         "bfloat16 inputs (float32 arrays holding bfloat16 values)",
     ),
+    Probe(
+        "complex",
+        "conjugation",
+        {
+            "input": _ints([1, 1, 5, 6], 29),
+            "weight": _ints([1, 1, 2, 3], 30),
+            "dtype": "complex128",
+        },
+        "complex128 input and 2x3 kernel (integer real and imaginary parts): shows whether the "
+        "kernel is conjugated",
+        optional=True,
+    ),
 )
 
 
@@ -232,6 +247,7 @@ AS_TORCH = {
     "float32": "agrees within float32 tolerance",
     "float16": "agrees within float16 tolerance",
     "bfloat16": "agrees within bfloat16 tolerance",
+    "complex": "multiplies complex values plainly, the kernel not conjugated (as torch)",
 }
 
 
@@ -299,6 +315,11 @@ SHOWS = {
         "float16 inputs: shows that float16 is accumulated as torch does (in float32)",
     ),
     "bfloat16": ("precision", "bfloat16 inputs (float32 arrays holding bfloat16 values)"),
+    "complex": (
+        "conjugation",
+        "complex128 input and {kernel} kernel (integer real and imaginary parts): shows whether "
+        "the kernel is conjugated",
+    ),
 }
 
 
@@ -326,7 +347,7 @@ def _probe(rank: int, name: str, input_shape, weight, seed: int, **extra) -> Pro
         K=int(np.prod(weight_shape[1:])),
         **{key: _words(value) for key, value in extra.items()},
     )
-    return Probe(name, cause, fields, text, f"conv{rank}d")
+    return Probe(name, cause, fields, text, f"conv{rank}d", optional=cause == "conjugation")
 
 
 def _boundaries(rank: int, shape, seed: int, kernel) -> list[Probe]:
@@ -359,6 +380,7 @@ PROBES_1D = (
     _probe(1, "bias", [2, 2, 6], [3, 2, 2], 123, bias=[5, -7, 11]),
     _probe(1, "precision", [2, 32, 16], [4, 32, 9], 125, padding=4),
     *_roundings(1, [1, 8, 10], [2, 8, 3], 127),
+    _probe(1, "complex", [1, 1, 9], [1, 1, 3], 133, dtype="complex128"),
 )
 
 PROBES_3D = (
@@ -379,6 +401,7 @@ PROBES_3D = (
     _probe(3, "bias", [2, 2, 3, 3, 3], [3, 2, 2, 2, 2], 324, bias=[5, -7, 11]),
     _probe(3, "precision", [2, 8, 5, 5, 5], [4, 8, 3, 3, 3], 326, padding=1),
     *_roundings(3, [1, 4, 4, 4, 4], [2, 4, 2, 3, 3], 328),
+    _probe(3, "complex", [1, 1, 4, 4, 5], [1, 1, 2, 2, 3], 334, dtype="complex128"),
 )
 
 

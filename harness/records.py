@@ -18,6 +18,12 @@ from harness.compare import compare, describe
 from harness.cost import maps_mask
 
 BASELINE = "reference_float64"
+COMPLEX_BASELINE = "reference_complex128"  # the baseline of complex cases
+
+
+def baseline_label(case) -> str:
+    """The `baseline` column: the reference in float64, or in complex128 for complex cases."""
+    return COMPLEX_BASELINE if case.dtype.startswith("complex") else BASELINE
 
 
 COLUMNS = (
@@ -150,11 +156,12 @@ def make_record(
     status: str | None = None,
     message: str = "",
     cause: str = "",
-    baseline_name: str = BASELINE,
+    baseline_name: str | None = None,
     maps=None,
 ) -> Record:
     """A row for one output compared with the baseline (or a row for a failed call)."""
     baseline, tol = reference_result.output, reference_result.tolerance
+    baseline_name = baseline_name or baseline_label(case)
     columns = case_columns(case)
     if output is None:
         return Record(

@@ -31,8 +31,8 @@ from harness.implementations import harness_pads_first
 from harness.layouts import CONTIGUOUS, applicable
 from harness.records import (
     ACCEPTS_INVALID,
-    BASELINE,
     Record,
+    baseline_label,
     case_columns,
     harness_fault_text,
     make_record,
@@ -177,7 +177,7 @@ def error_rows(case: Case, implementations, message: str, baseline_shape: str) -
             **case_columns(case),
             implementation=name,
             variant="as_is",
-            baseline=BASELINE,
+            baseline=baseline_label(case),
             output_shape="",
             baseline_shape=baseline_shape,
             max_abs_diff=None,

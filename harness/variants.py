@@ -52,7 +52,7 @@ def planned_variants(case: Case) -> list[PlannedVariant]:
         from harness.transposed import TRANSPOSED_VARIANTS
 
         return [PlannedVariant(name, PRODUCER) for name in TRANSPOSED_VARIANTS]
-    return [PlannedVariant(m.name, producer(m)) for m in MUTATIONS.values()]
+    return [PlannedVariant(m.name, producer(m)) for m in MUTATIONS.values() if m.applies(case)]
 
 
 class ImpossibleMutation(Exception):
@@ -101,6 +101,8 @@ def variant_records(case: Case, arrays: CaseArrays, reference_result) -> list:
     """One row per mutation."""
     records = []
     for mutation in MUTATIONS.values():
+        if not mutation.applies(case):
+            continue
         try:
             records.append(_variant_record(case, arrays, reference_result, mutation))
         except Exception as error:  # the harness's own fault: recorded, the run goes on

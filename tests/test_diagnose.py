@@ -55,7 +55,7 @@ def test_partial_support_is_reported_not_failed():
     result = diagnose(name, get_implementation(name))
     assert result.verdict == "matches"
     statuses = {r.probe.property: r.status for r in result.results}
-    dilated = {"dilation", "same_dilated"}
+    dilated = {"dilation", "same_dilated", "complex"}  # real-only code: complex is unsupported
     assert {statuses[p] for p in dilated} == {"unsupported"}
     assert {s for p, s in statuses.items() if p not in dilated} == {"ok"}
 

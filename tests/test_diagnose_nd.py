@@ -74,7 +74,10 @@ def test_a_conv3d_flipped_along_d_only_is_named_and_the_conv1d_beside_it_matches
     assert orientation.causes == ["kernel_flip"]
     assert re.search(r"\bD\b", orientation.finding), orientation.finding
     assert not re.search(r"\b[HW]\b", orientation.finding), orientation.finding
-    assert {r.status for r in result.results if r.probe.rank == 1} == {"ok"}
+    # the complex probe is optional: these float64-only modules do not handle complex numbers
+    assert {r.status for r in result.results if r.probe.rank == 1 and not r.probe.optional} == {
+        "ok"
+    }
     counterexample = result.counterexample
     assert counterexample is not None
     assert counterexample["op"] == "conv3d"
@@ -91,7 +94,7 @@ def test_a_conv1d_sampling_at_a_phase_is_named_stride_and_the_conv3d_beside_it_m
     assert result.counterexample["op"] == "conv1d"
     lines = human_lines(result)
     assert lines[0] == f"{STRIDE_PHASE}: diverges from torch.nn.functional.conv1d: stride"
-    assert "  rank 1 (conv1d; 18 probes): diverges: stride" in lines
+    assert "  rank 1 (conv1d; 19 probes): diverges: stride" in lines
     assert any(
         line.startswith("  rank 3 (conv3d; ") and line.endswith(": matches") for line in lines
     )

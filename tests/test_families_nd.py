@@ -316,6 +316,11 @@ def _random_case(rng, rank: int, index: int) -> dict:
     raw["input"].update(init="normal", seed=index)
     if rng.random() < 0.5:
         raw["bias"] = {"shape": [c_out], "init": "normal", "seed": index + 1}
+    if index % 3 == 0:  # complex, with a real kernel one time in two (conjugation invisible)
+        raw["dtype"] = "complex128"
+        if index % 2:
+            imag = np.round(np.random.default_rng(index).standard_normal(weight.shape), 3)
+            raw["weight"] = np.vectorize(lambda r, i: f"{r}{i:+}j")(weight, imag).tolist()
     return raw
 
 

@@ -177,9 +177,15 @@ def _random_case_text(rng) -> str:
         if rng.random() < 0.5
         else f"\n    bias: {{shape: [{c_out}], init: normal, seed: {seed}}}"
     )
+    weight_text = str(weight.tolist())
+    if seed % 3 == 0:  # complex, with a real kernel one time in two (conjugation invisible)
+        bias += "\n    dtype: complex128"
+        if seed % 2:
+            imag = np.round(np.random.default_rng(seed).standard_normal(weight.shape), 3)
+            weight_text = str(np.vectorize(lambda r, i: f"{r}{i:+}j")(weight, imag).tolist())
     return f"""
     input: {{shape: [2, {groups * cg}, 8, 9], init: normal, seed: {seed + 1}}}
-    weight: {weight.tolist()}
+    weight: {weight_text}
     stride: {stride}
     dilation: {dilation}
     padding: {padding}

@@ -23,7 +23,7 @@ RANK_FILES = {1: CASES / "conv1d.yaml", 3: CASES / "conv3d.yaml"}
 REGISTRY = load_cases([CASES])
 MODES = {"zeros", "reflect", "replicate", "circular"}
 FORMS = {"int", "per_axis", "before_after", "same_odd", "same_even", "valid"}
-DTYPES = {"float64", "float32", "float16", "bfloat16"}
+DTYPES = {"float64", "float32", "float16", "bfloat16", "complex64", "complex128"}
 
 
 def of_rank(rank: int, cases=REGISTRY) -> list:

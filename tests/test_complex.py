@@ -1,0 +1,183 @@
+"""Complex64/complex128 cases: torch's plain sum of products in every leg, the `conjugated`
+variant and cause `conjugation`, its diagnosis, the tolerance in moduli, the literal form and
+explain, checked against hand-worked numbers and plain Python complex arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+import torch.nn.functional as F
+
+from harness.cases import case_from_dict, load_cases
+from harness.compare import Magnitudes, compare, tolerance
+from harness.diagnose import diagnose
+from harness.explain import explain_lines
+from harness.registry import get_implementation
+from harness.runner import RunOptions, resolve_implementations, run_case
+from tests.conftest import ROOT, run_cli
+
+BUILTINS = resolve_implementations(None)
+HAND_2X2 = {
+    "id": "hand",
+    "dtype": "complex128",
+    "input": [["1+2j", "3-1j"], ["-2j", "2+1j"]],
+    "weight": [["1j", "2"], ["1-1j", "-1"]],
+}
+
+
+def _python_window(x, w, conjugate=False):
+    """One window's sum of products in plain Python complex arithmetic."""
+    return sum(
+        xv * (wv.conjugate() if conjugate else wv)
+        for xr, wr in zip(x, w, strict=True)
+        for xv, wv in zip(xr, wr, strict=True)
+    )
+
+
+def test_the_hand_worked_2x2_window_through_every_leg_and_the_conjugated_variant():
+    # by hand: (1+2j)(1j) + (3-1j)(2) + (-2j)(1-1j) + (2+1j)(-1)
+    #        = (-2+1j) + (6-2j) + (-2-2j) + (-2-1j) = -4j
+    x = [[1 + 2j, 3 - 1j], [-2j, 2 + 1j]]
+    w = [[1j, 2], [1 - 1j, -1]]
+    assert _python_window(x, w) == -4j
+    assert _python_window(x, w, conjugate=True) == 8 - 6j == np.vdot(w, x)
+    rows = {
+        r.implementation + "/" + r.variant: r
+        for r in run_case(case_from_dict(HAND_2X2), BUILTINS, RunOptions())
+    }
+    for leg in ("torch/as_is", "scipy/as_is", "reference/as_is"):
+        assert rows[leg].status == "ok", rows[leg].message
+        assert rows[leg].max_abs_diff == 0.0
+    conjugated = rows["reference/conjugated"]
+    assert (conjugated.status, conjugated.observed, conjugated.cause) == (
+        "ok",
+        "diverge",
+        "conjugation",
+    )
+    assert conjugated.max_abs_diff == pytest.approx(abs((8 - 6j) - (-4j)))  # |8-2j|
+
+
+def test_torch_and_correlate2d_differ_until_the_kernel_is_conjugated():
+    """The README's numbers: scipy's correlate2d conjugates its second argument, torch does not."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 8)) + 1j * rng.standard_normal((8, 8))
+    w = rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3))
+    torch_out = F.conv2d(torch.from_numpy(x)[None, None], torch.from_numpy(w)[None, None])[0, 0]
+    plain = scipy.signal.correlate2d(x, w, "valid")
+    fixed = scipy.signal.correlate2d(x, np.conj(w), "valid")
+    assert np.abs(torch_out.numpy() - plain).max() > 1.0
+    assert np.abs(torch_out.numpy() - fixed).max() < 1e-13
+
+
+def test_complex_registry_cases_agree_and_the_conjugated_row_shows_unless_the_kernel_is_real():
+    cases = load_cases([ROOT / "cases" / "complex.yaml"])
+    assert len(cases) >= 15
+    for case in cases:
+        rows = run_case(case, BUILTINS, RunOptions())
+        for row in rows:
+            assert row.status == "ok", (case.id, row.implementation, row.variant, row.message)
+        (conjugated,) = [r for r in rows if r.variant == "conjugated"]
+        weight = np.asarray(case_arrays(case).weight64)
+        visible = bool(np.any(weight.imag))
+        assert (conjugated.observed == "diverge") == visible, case.id
+        if visible:
+            assert conjugated.cause == "conjugation"
+
+
+def case_arrays(case):
+    from harness.data import materialize
+
+    return materialize(case)
+
+
+def test_real_cases_have_no_conjugated_row():
+    case = case_from_dict(
+        {
+            "id": "r",
+            "input": {"shape": [1, 1, 5, 5], "init": "normal", "seed": 1},
+            "weight": {"shape": [1, 1, 3, 3], "init": "normal", "seed": 2},
+        }
+    )
+    assert "conjugated" not in {r.variant for r in run_case(case, BUILTINS, RunOptions())}
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_a_conjugating_implementation_is_diagnosed_conjugation(rank):
+    name = f"tests.data.complex_bugs:conjugated_conv{rank}d"
+    result = diagnose(name, get_implementation(name))
+    assert (result.verdict, result.causes) == ("diverges", ["conjugation"])
+    (probe,) = [r for r in result.results if r.probe.property == "complex"]
+    assert probe.causes == ["conjugation"]
+    assert {r.status for r in result.results if r.probe.property != "complex"} == {"ok"}
+
+
+def test_a_conjugating_implementation_is_named_in_run_rows():
+    cases = load_cases([ROOT / "cases" / "complex.yaml"])
+    impl = resolve_implementations(["tests.data.complex_bugs"])
+    for case in cases:
+        rows = [r for r in run_case(case, impl, RunOptions(variants=False))]
+        kernel_is_real = not np.any(case_arrays(case).weight64.imag)
+        for row in rows:
+            if kernel_is_real:
+                assert row.status == "ok", (case.id, row.message)
+            else:
+                assert (row.status, row.cause) == ("unexpected_divergence", "conjugation"), case.id
+
+
+def test_a_complex128_conv_computed_in_complex64_is_flagged_precision():
+    case = load_cases([ROOT / "cases" / "complex.yaml"])
+    (wide,) = [c for c in case if c.id == "complex128_multichannel_bias"]
+    impl = resolve_implementations(["tests.data.complex_bugs:complex64_inside_conv2d"])
+    (row,) = run_case(wide, impl, RunOptions(variants=False))
+    assert (row.status, row.cause) == ("unexpected_divergence", "precision"), row.message
+
+
+def test_differences_are_complex_moduli():
+    baseline = np.array([1 + 1j, 2 - 2j])
+    observed = np.array([1 + 1j, 5 + 2j])  # off by 3+4j: modulus 5
+    magnitudes = Magnitudes(baseline, np.ones(2), 1.0, 1)
+    metrics = compare(observed, baseline, tolerance(magnitudes, "complex128"))
+    assert metrics.max_abs_diff == 5.0
+    assert metrics.mismatched == 1
+    assert metrics.worst_index == (1,)
+    assert metrics.max_rel_diff == pytest.approx(5.0 / abs(2 - 2j))
+
+
+def test_complex_literals_in_a_real_case_or_malformed_are_one_line_errors(tmp_path):
+    real = tmp_path / "real.yaml"
+    real.write_text("cases:\n  - id: c\n    input: [[1, '2j']]\n    weight: [[1]]\n")
+    result = run_cli("run", real, "--out", tmp_path / "r.csv")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "c" in result.stderr
+    assert "input" in result.stderr
+    assert "complex" in result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "cases:\n  - id: c\n    dtype: complex128\n    input: [[1, 'two']]\n    weight: [[1]]\n"
+    )
+    result = run_cli("run", bad, "--out", tmp_path / "r.csv")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "'two'" in result.stderr
+
+
+def test_explain_shows_the_sum_of_products_next_to_the_hermitian_dot_product():
+    lines = explain_lines(case_from_dict(HAND_2X2), (0, 0, 0, 0))
+    text = "\n".join(lines)
+    assert "sum of products (channel 0) = -4j" in text
+    assert "np.vdot(kernel, field)" in text
+    assert "= 8-6j" in text
+    assert "torch F.conv2d (complex128): -4j" in text
+
+
+def test_fuzz_draws_complex_only_when_asked_and_finds_the_conjugation():
+    from harness.fuzz import fuzz
+
+    impl = resolve_implementations(["tests.data.complex_bugs"])
+    found = fuzz(impl, count=30, seed=1, variants=False, ranks=(2,), dtypes=("complex128",))
+    assert {f.signature.cause for f in found.findings} == {"conjugation"}
+    real = fuzz(impl, count=30, seed=1, variants=False, ranks=(2,))
+    assert real.findings == []  # the bug needs a complex kernel
