@@ -20,6 +20,9 @@ Known, documented differences (declared per case with `diverges:` in the registr
   bfloat16 cases arrive as float32 and run) are `unsupported`.
 - `opencv` and `scipy_ndimage` skip zero taps, so NaN/Inf under a zero weight does not give NaN.
 - `jax` returns an empty output where the kernel is larger than the padded input; torch raises.
+- Complex cases: `jax` and `scipy_ndimage` (its kernel conjugated first, since ndimage.correlate
+  conjugates it) compute torch's plain sum of products; `opencv` and `onnxruntime` have no
+  complex convolution and are `unsupported`.
 - `torch_cuda_tf32` rounds float32 inputs to TF32 (10-bit mantissa) as cuDNN does by default:
   float32 rows diverge by `precision`, which that implementation declares as known.
 `torch_cuda` and `torch_cuda_tf32` are the historical names of `torch@cuda` and
@@ -111,8 +114,14 @@ def scipy_ndimage_conv(input, weight, bias=None, stride=1, padding=0, dilation=1
     from scipy import ndimage
 
     def correlate_valid(slice_, kernel):
+        # ndimage.correlate conjugates a complex kernel (as signal.correlate does); torch does not,
+        # so it gets the conjugate, and its conjugation gives the kernel back
         full = ndimage.correlate(
-            slice_, kernel, mode="constant", cval=0.0, origin=[-(k // 2) for k in kernel.shape]
+            slice_,
+            np.conj(kernel) if np.iscomplexobj(kernel) else kernel,
+            mode="constant",
+            cval=0.0,
+            origin=[-(k // 2) for k in kernel.shape],
         )
         return full[
             tuple(slice(0, s - k + 1) for s, k in zip(slice_.shape, kernel.shape, strict=True))
@@ -132,6 +141,8 @@ def opencv_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     ndim = np.asarray(input).ndim
     if ndim in (3, 5) and np.asarray(weight).ndim == ndim:
         raise NotImplementedError(f"opencv's filter2D is 2-D only: no conv{ndim - 2}d")
+    if np.iscomplexobj(input) or np.iscomplexobj(weight):
+        raise NotImplementedError("opencv's filter2D has no complex numbers")
 
     def correlate_valid(x2d, w2d):
         kh, kw = w2d.shape

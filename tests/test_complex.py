@@ -181,3 +181,16 @@ def test_fuzz_draws_complex_only_when_asked_and_finds_the_conjugation():
     assert {f.signature.cause for f in found.findings} == {"conjugation"}
     real = fuzz(impl, count=30, seed=1, variants=False, ranks=(2,))
     assert real.findings == []  # the bug needs a complex kernel
+
+
+def test_peers_with_complex_convolution_join_and_the_others_are_unsupported():
+    from harness.devices import ImplementationUnavailable
+
+    case = case_from_dict({**HAND_2X2, "id": "hand_peers"})
+    for name, wanted in (("jax", "ok"), ("scipy_ndimage", "ok"), ("opencv", "unsupported")):
+        try:
+            impl = resolve_implementations([name])
+        except ImplementationUnavailable:
+            continue  # the peer's package is not installed here
+        (row,) = run_case(case, impl, RunOptions(variants=False))
+        assert row.status == wanted, (name, row.message)
