@@ -265,9 +265,7 @@ class TensorSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    shape: Annotated[
-        list[Size], Field(min_length=1, max_length=5), WithJsonSchema(_SHAPE_SCHEMA)
-    ]
+    shape: Annotated[list[Size], Field(min_length=1, max_length=5), WithJsonSchema(_SHAPE_SCHEMA)]
     init: Literal["normal", "uniform", "integers", "ones", "zeros", "arange", "impulse"]
     seed: int = 0
     low: float | None = None
