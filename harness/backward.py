@@ -305,7 +305,12 @@ def variant_rows(case: Case, baselines: dict[str, Baseline], variants) -> list[R
             record.cause = cause
         else:
             record.expected, record.status = "agree", "ok"
-            record.message = f"{name} does not change this case's {quantity}; {record.message}"
+            change = (
+                "is invisible here: the batch is empty (N = 0)"
+                if case.input_shape[0] == 0
+                else "does not change"
+            )
+            record.message = f"{name} {change} this case's {quantity}; {record.message}"
         rows.append(record)
     return rows
 
