@@ -15,7 +15,8 @@ file's `cases:` list, `op` naming the rank) that torch accepts: batch (now and t
 one, N = 0), channels and groups, kernels with a different size per axis, stride, dilation, every
 padding form of the rank (an int, one value per axis, (before, after) per axis, 'same',
 'valid') and every padding mode, bias or none, every dtype, and data kinds (random normal and
-uniform, integers, ones, arange, impulse, and with `nonfinite=True` the occasional NaN or Inf). Load one with `harness.cases.case_from_dict`.
+uniform, integers, ones, arange, impulse, and with `nonfinite=True` the occasional NaN or Inf).
+Load one with `harness.cases.case_from_dict`.
 Sizes stay small (a few channels; signals of up to about twenty elements, images of about a dozen
 pixels a side, volumes of a few voxels a side), so thousands run in seconds and shrinking ends on
 readable cases. `conv1d_cases`, `conv2d_cases` and `conv3d_cases` draw one rank (no rank is drawn
