@@ -55,8 +55,8 @@ def _by_hand(case) -> tuple[int, ...]:
 
 def _torch_shape(case) -> tuple[int, ...]:
     arrays = materialize(case)
-    x, w = torch.from_numpy(arrays.input64), torch.from_numpy(arrays.weight64)
-    b = None if arrays.bias64 is None else torch.from_numpy(arrays.bias64)
+    x, w = torch.tensor(arrays.input64), torch.tensor(arrays.weight64)
+    b = None if arrays.bias64 is None else torch.tensor(arrays.bias64)
     rank = case.rank
     if case.transposed:
         conv = getattr(F, f"conv_transpose{rank}d")
