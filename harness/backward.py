@@ -240,7 +240,11 @@ def backward_variants(
         ),
     ]
     if grad_bias is not None:
-        variants.append(("grad_bias_mean", "grad_bias", "bias", grad_bias / positions))
+        variants.append(
+            ("grad_bias_mean", "grad_bias", "bias", grad_bias / positions if positions else None)
+        )
+    if x.shape[0] == 0:  # an empty batch: empty grad_input, zero grad_weight and grad_bias
+        return [(name, quantity, cause, None) for name, quantity, cause, _ in variants]
     return variants
 
 
@@ -285,7 +289,12 @@ def variant_rows(case: Case, baselines: dict[str, Baseline], variants) -> list[R
                     quantity,
                     baseline,
                     baseline.exact,
-                    message=f"{name} is invisible here",
+                    message=f"{name} is invisible here"
+                    + (
+                        ": the batch is empty (N = 0), so every gradient is empty or zero"
+                        if case.input_shape[0] == 0
+                        else ""
+                    ),
                 )
             )
             continue
@@ -296,7 +305,12 @@ def variant_rows(case: Case, baselines: dict[str, Baseline], variants) -> list[R
             record.cause = cause
         else:
             record.expected, record.status = "agree", "ok"
-            record.message = f"{name} does not change this case's {quantity}; {record.message}"
+            change = (
+                "is invisible here: the batch is empty (N = 0)"
+                if case.input_shape[0] == 0
+                else "does not change"
+            )
+            record.message = f"{name} {change} this case's {quantity}; {record.message}"
         rows.append(record)
     return rows
 

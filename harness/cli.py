@@ -235,6 +235,11 @@ def cmd_explain(args) -> int:
             f"case '{case.id}' is a {case.op}: explain shows {case.forward_op}'s elements (its "
             "grad_input, with --quantity grad_input, is the same true convolution)"
         )
+    if case.input_shape[0] == 0 and args.quantity in ("output", "grad_input"):
+        from harness.explain import empty_batch_line
+
+        print(empty_batch_line(case, args.quantity))
+        return EXIT_OK
     if args.quantity != "output":
         from harness.explain_backward import explain_gradient_lines, parse_gradient_index
 

@@ -303,6 +303,8 @@ def describe(metrics: Metrics, tol: Tolerance, observed_shape=None, baseline_sha
         if metrics.allowed_at_worst is None
         else f" (up to {metrics.allowed_at_worst:.3g} allowed there)"
     )
+    if metrics.agree and metrics.total == 0:
+        return "no elements to compare: both outputs are empty and their shapes agree"
     if metrics.agree:
         return (
             f"all {metrics.total} elements within tolerance (greatest absolute difference "

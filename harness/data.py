@@ -84,6 +84,8 @@ def _draw(spec: TensorSpec, rng) -> np.ndarray:
         return np.arange(math.prod(shape), dtype=np.float64).reshape(shape)
     if spec.init == "impulse":
         out = np.zeros(shape)
+        if out.size == 0:  # an empty batch has no element to set
+            return out
         at = tuple(spec.at) if spec.at is not None else tuple(s // 2 for s in shape)
         out[at] = 1.0
         return out

@@ -129,6 +129,16 @@ def product_lines(titles, field, kernel, products, slice_titles=None) -> list[st
     return lines
 
 
+def empty_batch_line(case: Case, quantity: str) -> str:
+    """What explain says of an empty batch's output or grad_input: it has no element."""
+    shape = case.output_shape if quantity == "output" else case.input_shape
+    return (
+        f"case {case.id} ({case.file}): the batch is empty (N = 0): its {quantity} has shape "
+        f"{list(shape)} and no element to explain (grad_weight and grad_bias, sums over the "
+        "batch, are exactly 0: --quantity grad_weight or grad_bias shows them)"
+    )
+
+
 def explain_lines(case: Case, at: tuple[int, ...]) -> list[str]:
     from harness.implementations import torch_conv2d  # any spatial rank, by the arrays
 

@@ -119,6 +119,7 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
             if len(tensor.shape) != rank:
                 problems.append((f"{name}.shape", _rank_problem(name, tensor.shape, axes - 2)))
             problems.extend((f"{name}.{f}", m) for f, m in _spec_problems(tensor))
+            problems.extend(_zero_size_problems(name, tensor.shape, case.transposed))
         elif len(literal_shape(tensor)) > rank:
             problems.append(
                 (name, f"has {len(literal_shape(tensor))} axes, at most {rank} allowed")
@@ -164,6 +165,37 @@ def consistency_problems(case: Case) -> list[tuple[str, str]]:
                     f"has shape {list(shape)} but the output shape is {list(case.output_shape)}",
                 )
             )
+    return problems
+
+
+# torch 2.x returns an output of shape (N, 0, ...) for C_in = 0 instead of the bias-filled
+# (N, C_out, ...) the arithmetic gives, and raises for C_out = 0 and for a zero spatial size
+_NO_C_IN = (
+    "C_in = 0 is refused: torch returns an output with 0 channels instead of C_out, so there is "
+    "nothing meaningful to compare"
+)
+_NO_C_OUT = (
+    "C_out = 0 is refused: torch rejects it (expected weight to be at least 1 at dimension 0)"
+)
+
+
+def _zero_size_problems(name: str, shape: list[int], transposed: bool) -> list[tuple[str, str]]:
+    """(field, message) for each 0 in a generated tensor's shape other than an empty batch (axis
+    0 of input and grad_output)."""
+    problems = []
+    for axis, size in enumerate(shape):
+        if size != 0 or (axis == 0 and name in ("input", "grad_output")):
+            continue
+        if name == "weight" and axis < 2:
+            c_in_axis = 0 if transposed else 1
+            message = _NO_C_IN if axis == c_in_axis else _NO_C_OUT
+        elif name == "input" and axis == 1:
+            message = _NO_C_IN
+        elif name in ("bias", "grad_output") and axis == (0 if name == "bias" else 1):
+            message = _NO_C_OUT
+        else:
+            message = "a zero spatial size is refused: torch rejects it"
+        problems.append((f"{name}.shape[{axis}]", f"expected a positive int; got 0: {message}"))
     return problems
 
 

@@ -154,6 +154,14 @@ def literal_has_complex(value: Any) -> bool:
     return isinstance(value, (str, complex))
 
 
+def _check_size(value: Any) -> int:
+    """A generated tensor's axis size: an int >= 0 here; harness.rules refuses a 0 anywhere but
+    the batch axis (N, axis 0) of the input and grad_output, with the reason."""
+    if _is_int(value) and value >= 0:
+        return value
+    raise ValueError("expected a positive int")
+
+
 def literal_shape(value: Any) -> tuple[int, ...]:
     """Shape of a nested list of numbers (complex ones as strings such as "1+2j"); ValueError if
     ragged, empty or non-numeric."""
@@ -226,6 +234,26 @@ PositiveInt = Annotated[
 ]
 
 
+Size = Annotated[
+    Any,
+    BeforeValidator(_check_size),
+    WithJsonSchema({"type": "integer", "minimum": 0}),
+]
+
+
+# the batch axis may be 0 (an empty batch); every other axis needs at least 1 (the loader says
+# why: weight axis 0 of a forward convolution is C_out, which torch refuses to be 0)
+_SHAPE_SCHEMA = {
+    "type": "array",
+    "prefixItems": [{"type": "integer", "minimum": 0}],
+    "items": {"type": "integer", "minimum": 1},
+    "minItems": 1,
+    "maxItems": 5,
+    "description": "sizes (N, C, *spatial) for input and grad_output, N may be 0 (an empty "
+    "batch); (C_out, C_in/groups, *kernel) for weight; (C_out,) for bias: all other sizes >= 1",
+}
+
+
 Dtype = Annotated[
     Any, BeforeValidator(_check_choice(DTYPES)), WithJsonSchema({"enum": list(DTYPES)})
 ]
@@ -264,7 +292,7 @@ class TensorSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    shape: Annotated[list[PositiveInt], Field(min_length=1, max_length=5)]
+    shape: Annotated[list[Size], Field(min_length=1, max_length=5), WithJsonSchema(_SHAPE_SCHEMA)]
     init: Literal["normal", "uniform", "integers", "ones", "zeros", "arange", "impulse"]
     seed: int = 0
     low: float | None = None

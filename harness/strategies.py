@@ -11,11 +11,12 @@ the fuzzer.
     def test_my_conv2d(case_dict): ...
 
 `conv_cases(ranks=(1, 2, 3))` draws raw case dictionaries (the case file format: one entry of a
-file's `cases:` list, `op` naming the rank) that torch accepts: batch, channels and groups,
-kernels with a different size per axis, stride, dilation, every padding form of the rank (an int,
-one value per axis, (before, after) per axis, 'same', 'valid') and every padding mode, bias or
-none, every dtype, and data kinds (random normal and uniform, integers, ones, arange, impulse, and
-with `nonfinite=True` the occasional NaN or Inf). Load one with `harness.cases.case_from_dict`.
+file's `cases:` list, `op` naming the rank) that torch accepts: batch (now and then an empty
+one, N = 0), channels and groups, kernels with a different size per axis, stride, dilation, every
+padding form of the rank (an int, one value per axis, (before, after) per axis, 'same',
+'valid') and every padding mode, bias or none, every dtype, and data kinds (random normal and
+uniform, integers, ones, arange, impulse, and with `nonfinite=True` the occasional NaN or Inf).
+Load one with `harness.cases.case_from_dict`.
 Sizes stay small (a few channels; signals of up to about twenty elements, images of about a dozen
 pixels a side, volumes of a few voxels a side), so thousands run in seconds and shrinking ends on
 readable cases. `conv1d_cases`, `conv2d_cases` and `conv3d_cases` draw one rank (no rank is drawn
@@ -96,12 +97,14 @@ def conv_cases(
     max_dilation: int | None = None,
     nonfinite: bool = False,
     case_id: str = "drawn",
+    empty_batches: bool = True,
 ) -> dict:
     """A raw case dictionary of one of `ranks` (conv1d, conv2d, conv3d) that torch accepts.
 
     `max_kernel` and `max_dilation` default to each rank's own (MAX_KERNEL, MAX_DILATION); the
     rank is drawn first (shrinking towards the first of `ranks`), and not drawn at all when only
-    one is asked for."""
+    one is asked for. With `empty_batches` (the default) about one case in sixteen has an empty
+    batch (N = 0), which torch accepts: an empty output, zero grad_weight and grad_bias."""
     ranks = tuple(ranks)
     if not ranks or any(r not in RANKS for r in ranks):
         raise ValueError(f"ranks must be drawn from {RANKS}, got {ranks}")
@@ -124,7 +127,9 @@ def conv_cases(
     for axis in range(rank):
         low = _smallest_side(pads[2 * axis], pads[2 * axis + 1], effective[axis], mode)
         sizes.append(draw(st.integers(low, low + EXTRA_SIZE[rank])))
-    batch = draw(st.integers(1, max_batch))
+    # an empty batch (N = 0) about one time in sixteen; shrinking leads away from it
+    batch = 0 if empty_batches and draw(st.integers(0, 15)) == 15 else None
+    batch = draw(st.integers(1, max_batch)) if batch is None else batch
     dtype = draw(st.sampled_from(dtypes))
     raw: dict = {
         "id": case_id,
@@ -142,7 +147,7 @@ def conv_cases(
         raw["bias"] = draw(
             tensor_specs([groups * per_group_out], ("normal", "uniform", "integers"))
         )
-    if nonfinite and draw(st.integers(0, 9)) == 0:
+    if nonfinite and batch and draw(st.integers(0, 9)) == 0:
         raw["input"] = _with_special(draw, raw["input"])
     return raw
 

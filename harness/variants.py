@@ -153,8 +153,14 @@ def _variant_record(case: Case, arrays: CaseArrays, reference_result, mutation: 
     else:
         record.expected = "agree"
         record.status = "ok"
-        record.message = (
-            f"{mutation.name} is invisible for this operator (no input could show "
-            f"it); {record.message}"
-        )
+        if arrays.input64.shape[0] == 0:
+            record.message = (
+                f"{mutation.name} is invisible here: the batch is empty (N = 0), so no output "
+                f"element could show it; {record.message}"
+            )
+        else:
+            record.message = (
+                f"{mutation.name} is invisible for this operator (no input could show "
+                f"it); {record.message}"
+            )
     return record

@@ -85,8 +85,10 @@ HONEST_NAMES = (
 )
 
 
+# the plug-ins in tests/data are written for non-empty batches (their reshapes infer an axis with
+# -1, which an empty array leaves undetermined): an empty batch makes them error rows, rightly
 @SETTINGS
-@given(conv2d_cases(), st.sampled_from(HONEST_NAMES))
+@given(conv2d_cases(empty_batches=False), st.sampled_from(HONEST_NAMES))
 def test_honest_implementations_written_other_ways_are_ok(raw, name):
     case = case_from_dict(raw)
     (record,) = run_case(case, [(name, getattr(HONEST, name))], RunOptions(variants=False))
@@ -95,7 +97,7 @@ def test_honest_implementations_written_other_ways_are_ok(raw, name):
 
 @SETTINGS
 @given(
-    conv2d_cases(dtypes=("float64", "float32")),
+    conv2d_cases(dtypes=("float64", "float32"), empty_batches=False),
     st.sampled_from(("bias_twice", "drop_last_channel", "halved_output", "zeros_output")),
 )
 def test_planted_bugs_are_never_ok_where_they_change_the_output(raw, name):
