@@ -11,7 +11,10 @@ from ._common import check_shapes, output_size, padding_amounts, pair
 
 __all__ = ["conv2d"]
 
-_TORCH_DTYPES = {np.dtype(t): getattr(torch, t) for t in ("float16", "float32", "float64")}
+_TORCH_DTYPES = {
+    np.dtype(t): getattr(torch, t)
+    for t in ("float16", "float32", "float64", "complex64", "complex128")
+}
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -21,8 +24,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (sH, sW), (dH, dW) = pair(stride, "stride"), pair(dilation, "dilation")
     C_out, Cg, kH, kW = w_np.shape
     top, bottom, left, right = padding_amounts(padding, (kH, kW), (dH, dW), (sH, sW))
-    x = torch.tensor(x_np, dtype=torch.float64, requires_grad=True)
-    w = torch.tensor(w_np, dtype=torch.float64, requires_grad=True)
+    work = torch.complex128 if np.iscomplexobj(x_np) else torch.float64
+    x = torch.tensor(x_np, dtype=work, requires_grad=True)
+    w = torch.tensor(w_np, dtype=work, requires_grad=True)
     xp = torch.nn.functional.pad(x, (left, right, top, bottom))
     N, Hp, Wp = x_np.shape[0], xp.shape[2], xp.shape[3]
     Ho, Wo = output_size(Hp, kH, sH, dH), output_size(Wp, kW, sW, dW)
@@ -32,5 +36,5 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     wg = w.reshape(groups, C_out // groups, Cg * kH * kW)
     out = torch.einsum("gok,ngkp->ngop", wg, cols).reshape(N, C_out, Ho, Wo)
     if b_np is not None:
-        out = out + torch.tensor(b_np, dtype=torch.float64, requires_grad=True)[None, :, None, None]
+        out = out + torch.tensor(b_np, dtype=work, requires_grad=True)[None, :, None, None]
     return out.to(_TORCH_DTYPES[x_np.dtype])
