@@ -4,15 +4,16 @@ axis in 1-D and 3-D).
 
 For a conv2d case, the gradients of y = conv2d(x, w, b) for a grad_output g (the case's
 `grad_output`, else drawn from the case: normal, seeded by the case id) are compared quantity by
-quantity (grad_input, grad_weight, grad_bias) with the exact ones (harness.gradients in float64
-on the rounded inputs), each with the rounding model of harness.compare: grad_input sums
-(C_out/groups)*kH*kW products, grad_weight and grad_bias N*H_out*W_out (a conv_transpose2d
-case's gradients likewise, with its own lengths; its output rows are harness.transposed's).
-Variant rows show what the classic backward bugs do
-on the case's data: grad_input without the flip (`kernel_flip`), the stride's zeros inserted at
-the wrong phase (`stride`), grad_weight flipped or transposed (`kernel_flip`), grad_bias averaged
-instead of summed (`bias`). A divergence is explained by the variant that reproduces it,
-else by narrower arithmetic (`precision`), else `unknown`.
+quantity (grad_input, grad_weight, grad_bias) with the exact ones (harness.gradients in float64,
+complex128 for complex cases, on the rounded inputs), each with the rounding model of
+harness.compare: grad_input sums (C_out/groups)*kH*kW products, grad_weight and grad_bias
+N*H_out*W_out (a conv_transpose2d case's gradients likewise, with its own lengths; its output rows
+are harness.transposed's). Complex cases have a complex grad_output and torch's conjugate
+vector-Jacobian products as their exact gradients (harness.gradients). Variant rows show what the
+classic backward bugs do on the case's data: grad_input without the flip (`kernel_flip`), the
+stride's zeros inserted at the wrong phase (`stride`), grad_weight flipped or transposed
+(`kernel_flip`), grad_bias averaged instead of summed (`bias`). A divergence is explained by the
+variant that reproduces it, else by narrower arithmetic (`precision`), else `unknown`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness import gradients
-from harness.baseline import Baseline, rounded
+from harness.baseline import Baseline, rounded, squared_moduli
 from harness.calling import Outcome, compact, read_result, safe_call
 from harness.case import Case
 from harness.compare import (
@@ -36,7 +37,7 @@ from harness.compare import (
     precision_models,
     tolerance,
 )
-from harness.data import CaseArrays, generate, round_to_dtype, to_array
+from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
 from harness.implementations import harness_pads_first
 from harness.records import Record, harness_fault_text, make_record
 from harness.schema import TensorSpec
@@ -53,23 +54,27 @@ BACKWARD_VARIANTS = (
 
 
 def grad_output_arrays(case: Case) -> tuple[np.ndarray, np.ndarray]:
-    """(in the case dtype, in float64): the case's grad_output, or one drawn from its id."""
+    """(in the case dtype, in float64 or complex128): the case's grad_output, or one drawn from
+    its id (complex, with independent imaginary parts, for a complex case)."""
+    complex_values = is_complex(case.dtype)
     if case.grad_output is not None:
-        values = to_array(case.grad_output, case.rank + 2)
+        values = to_array(case.grad_output, case.rank + 2, complex_values)
     else:
         seed = zlib.crc32(case.id.encode())
-        values = generate(TensorSpec(shape=list(case.output_shape), init="normal", seed=seed))
+        spec = TensorSpec(shape=list(case.output_shape), init="normal", seed=seed)
+        values = generate(spec, complex_values)
     native = round_to_dtype(values, case.dtype)
-    return native, native.astype(np.float64)
+    return native, native.astype(exact_dtype(case.dtype))
 
 
 def magnitude_baselines(case: Case, compute: Callable, names, exact, counts) -> dict:
-    """Baselines of bilinear quantities: q from squares, M from absolute values.
+    """Baselines of bilinear quantities: q from squares (squared moduli of complex values), M
+    from absolute values.
 
     In float16 and bfloat16 the gradients are allowed accumulation in the dtype itself: torch's
     CPU backward kernels round partial sums to it (measured: one unit in the last place beyond
     float32 accumulation on grad_input of the registry's float16 cases)."""
-    squares = compute(np.square)
+    squares = compute(squared_moduli)
     absolute = compute(np.abs)
     baselines = {}
     for k, name in enumerate(names):

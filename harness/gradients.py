@@ -34,12 +34,18 @@ grad_input, so the same routine computes both; its own backward is a conv (grad_
 same per-tap products (grad_weight). The 2-D names (conv2d_backward, conv_transpose2d,
 conv_transpose2d_backward) are the same functions and take any rank too.
 
-Everything is computed in the input's dtype (float64 for the baseline). NaN and Inf propagate as
-in the formulas above, with one consequence of the zero-upsampling and zero padding: a NaN or Inf
-in the weight reaches every grad_input position of its input channel (0 * NaN), where torch's
-col2im reaches only the positions its tap touches (7x7 input, 3x3 kernel, padding 1: 49 NaN
-against torch's 36 at stride 1, 9 at stride 2). NaN in grad_output or the input reaches what it
-reaches in torch.
+Complex arrays (complex64, complex128): the forward passes are the plain sums of products above
+(no conjugation, as torch's F.convNd and F.conv_transposeNd), and the gradients are torch's
+conjugate vector-Jacobian products: the formulas above with the other factor conjugated, that is
+grad_input from conj(w), grad_weight from conj(xp) (conj(x) for conv_transpose), grad_bias the
+plain sum of gy.
+
+Everything is computed in the input's dtype (float64, complex128 for complex cases, for the
+baseline). NaN and Inf propagate as in the formulas above, with one consequence of the
+zero-upsampling and zero padding: a NaN or Inf in the weight reaches every grad_input position of
+its input channel (0 * NaN), where torch's col2im reaches only the positions its tap touches (7x7
+input, 3x3 kernel, padding 1: 49 NaN against torch's 36 at stride 1, 9 at stride 2). NaN in
+grad_output or the input reaches what it reaches in torch.
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ def conv_backward(
     strides, dilations, pads = backward_geometry(
         x, w, b, gy, stride, padding, dilation, groups, padding_mode
     )
+    x, w = _conjugated(x), _conjugated(w)  # torch's conjugate vector-Jacobian product
     sizes, befores = tuple(x.shape[2:]), pads[0::2]
     if padding_mode == "zeros":  # only the interior of xp's gradient: the rest is cropped away
         grad_input = transposed_window(gy, w, groups, strides, dilations, befores, sizes)
@@ -133,6 +140,7 @@ def conv_transpose_backward(
     )
     _, og, *kernel = w.shape
     check_grad_output(gy, (x.shape[0], og * groups, *out_sizes))
+    x, w = _conjugated(x), _conjugated(w)  # torch's conjugate vector-Jacobian product
     # the padded grad_output has (S-1)*s + d*(k-1) + 1 + output_padding elements along an axis;
     # the conv reads all but the last output_padding: pad the end less, or crop grad_output
     # where the padding is less
@@ -382,6 +390,11 @@ def _group_major_padded(x, sources, mode: str, groups: int) -> np.ndarray:
             tuple([slice(None), slice(None), slice(None), *read])
         ].transpose(group_major)
     return padded
+
+
+def _conjugated(a: np.ndarray) -> np.ndarray:
+    """conj(a) for a complex array, a itself (the same object) otherwise."""
+    return np.conj(a) if np.iscomplexobj(a) else a
 
 
 def _bias_gradient(gy: np.ndarray) -> np.ndarray:

@@ -21,6 +21,11 @@ scipy's 2-D routines (convolve2d, correlate2d) in 2-D and signal.convolve / sign
   forward convolution (harness.implementations.scipy_conv), its grad_weight the correlation
   above with the roles of input and grad_output exchanged.
 
+Complex arrays: torch's semantics (harness.gradients), the conjugations explicit: grad_input
+from conj(w), grad_weight from conj(x) (torch's conjugate vector-Jacobian product), and scipy's
+correlate, which conjugates its second argument where convolve does not, given that argument
+conjugated first so that every correlation is a plain sum of products.
+
 `conv2d_backward`, `conv_transpose2d` and `conv_transpose2d_backward` are the same rank-generic
 functions under their historical names.
 Argument rules (shapes, padding, output_padding) are harness.reference's and harness.gradients'.
@@ -64,13 +69,15 @@ def conv_backward(
         x, w, b, gy, stride, padding, dilation, groups, padding_mode
     )
     upsampled = upsample(gy, strides)
-    spread = spread_kernel(w, dilations)
+    # torch's conjugate vector-Jacobian product for complex arrays: grad_input from conj(w),
+    # grad_weight from conj(x) (conj is the identity on real arrays)
+    spread = spread_kernel(np.conj(w), dilations)
     pairs = pad_pairs(pads)
     padded_sizes = tuple(s + p + q for s, (p, q) in zip(x.shape[2:], pairs, strict=True))
     grad_padded = full_convolutions(upsampled, spread, groups, padded_sizes)
     grad_input = fold(grad_padded, pads, padding_mode)
     padded = np.pad(x, [(0, 0), (0, 0), *pairs], mode=NUMPY_PAD_MODES[padding_mode])
-    grad_weight = valid_correlations(padded, upsampled, w.shape[2:], dilations, groups)
+    grad_weight = valid_correlations(np.conj(padded), upsampled, w.shape[2:], dilations, groups)
     grad_bias = None if b is None else _bias_gradient(gy)
     return _cast(grad_input, dtype), _cast(grad_weight, dtype), _cast(grad_bias, dtype)
 
@@ -119,10 +126,14 @@ def conv_transpose_backward(
         raise ValueError(f"grad_output must have shape {expected}, got {gy.shape}")
     # the adjoint of the transposed convolution is the forward one; output_padding beyond a whole
     # stride gives one more output position, which is not part of the input
-    forward = scipy_conv(gy, w, None, strides, paddings, dilations, groups)
+    # torch's conjugate vector-Jacobian product for complex arrays: grad_input from conj(w),
+    # grad_weight from conj(x) (conj is the identity on real arrays)
+    forward = scipy_conv(gy, np.conj(w), None, strides, paddings, dilations, groups)
     grad_input = forward[spatial_index(slice(0, s) for s in x.shape[2:])]
     padded = np.pad(gy, [(0, 0), (0, 0), *((p, p) for p in paddings)])
-    grad_weight = valid_correlations(padded, upsample(x, strides), w.shape[2:], dilations, groups)
+    grad_weight = valid_correlations(
+        padded, upsample(np.conj(x), strides), w.shape[2:], dilations, groups
+    )
     grad_bias = None if b is None else _bias_gradient(gy)
     return _cast(grad_input, dtype), _cast(grad_weight, dtype), _cast(grad_bias, dtype)
 
@@ -171,18 +182,20 @@ def full_convolutions(a, kernel, groups: int, sizes: tuple[int, ...] | None = No
 def valid_correlations(padded, upsampled, kernel, dilation, groups: int) -> np.ndarray:
     """grad_w[o, c, *u] = sum_n of the 'valid' correlation of padded[n, g*Cg + c] with
     upsampled[n, o], at u * dilation: the padded input against the zero-upsampled gradient, one
-    slice at a time."""
+    slice at a time. Plain products for complex arrays too: scipy's correlate conjugates its
+    second argument, so that argument is conjugated first and scipy's conjugation undoes it."""
     n, c_in = padded.shape[:2]
     c_out = upsampled.shape[1]
     cg, og = c_in // groups, c_out // groups
     correlate = valid_correlation(padded.ndim - 2)
     taps = tuple(slice(0, d * k, d) for k, d in zip(kernel, dilation, strict=True))
     out = np.zeros((c_out, cg, *kernel), dtype=padded.dtype)
+    kernels = np.conj(upsampled)  # undone by scipy's correlate (the identity on real arrays)
     for o in range(c_out):
         g = o // og
         for c in range(cg):
             for i in range(n):
-                out[o, c] += correlate(padded[i, g * cg + c], upsampled[i, o])[taps]
+                out[o, c] += correlate(padded[i, g * cg + c], kernels[i, o])[taps]
     return out
 
 

@@ -1,8 +1,8 @@
 """Transposed cases (conv_transpose1d/2d/3d): their rows, compared with F.conv_transposeNd's
-semantics computed
-exactly (harness.gradients in float64), and their variants: the kernel not flipped
-(`kernel_flip`), output_padding ignored or put before the output (`padding`), the weight's channel
-axes read the wrong way round (`groups`). Their gradients (`run --backward`) are harness.backward's.
+semantics computed exactly (harness.gradients in float64, complex128 for complex cases: a plain sum
+of products, no conjugation), and their variants: the kernel not flipped (`kernel_flip`),
+output_padding ignored or put before the output (`padding`), the weight's channel axes read the
+wrong way round (`groups`). Their gradients (`run --backward`) are harness.backward's.
 """
 
 from __future__ import annotations
