@@ -194,3 +194,22 @@ def test_peers_with_complex_convolution_join_and_the_others_are_unsupported():
             continue  # the peer's package is not installed here
         (row,) = run_case(case, impl, RunOptions(variants=False))
         assert row.status == wanted, (name, row.message)
+
+
+def test_an_empty_complex_batch_is_ok_everywhere_and_hides_every_variant():
+    case = case_from_dict(
+        {
+            "id": "empty_complex",
+            "dtype": "complex64",
+            "input": {"shape": [0, 2, 6, 6], "init": "normal", "seed": 1},
+            "weight": {"shape": [3, 2, 3, 3], "init": "normal", "seed": 2},
+            "bias": {"shape": [3], "init": "normal", "seed": 3},
+        }
+    )
+    rows = run_case(case, BUILTINS, RunOptions(backward=True))
+    assert {r.status for r in rows} == {"ok"}, [r.message for r in rows if r.status != "ok"]
+    assert {r.output_shape for r in rows if r.variant == "as_is" and r.quantity == "output"} == {
+        "0x3x4x4"
+    }
+    (conjugated,) = [r for r in rows if r.variant == "conjugated"]
+    assert conjugated.expected == "agree"
