@@ -107,8 +107,9 @@ def explain_gradient_lines(case: Case, quantity: str, at: tuple[int, ...]) -> li
             f"{case.padding_mode} padding: padded positions that read this input "
             "position add their gradient too (folded back)"
         )
-    lines.append(f"total (reference, float64): {number(exact[quantity][at])}")
-    lines.append(f"torch autograd (float64): {number(torch_values[quantity][at])}")
+    exact_kind = "complex128" if np.iscomplexobj(exact[quantity]) else "float64"
+    lines.append(f"total (reference, {exact_kind}): {number(exact[quantity][at])}")
+    lines.append(f"torch autograd ({exact_kind}): {number(torch_values[quantity][at])}")
     return lines
 
 
@@ -119,7 +120,8 @@ def _grad_input_lines(case: Case, g64, w, at) -> list[str]:
     group, channel = c // cg, c % cg
     rank = case.rank
     sizes = [(size - 1) * s + 1 for size, s in zip(g64.shape[2:], case.stride, strict=True)]
-    upsampled = np.zeros((g64.shape[0], c_out, *sizes))
+    upsampled = np.zeros((g64.shape[0], c_out, *sizes), dtype=g64.dtype)
+    conjugate = np.iscomplexobj(w)  # torch's gradient of complex values reads conj(W)
     every_stride = (slice(None), slice(None), *(slice(None, None, s) for s in case.stride))
     upsampled[every_stride] = g64
     # the upsampled grad_output positions under the rotated kernel's taps, per axis
@@ -135,24 +137,25 @@ def _grad_input_lines(case: Case, g64, w, at) -> list[str]:
     ]
     total = 0.0
     for o in range(group * og, group * og + og):
-        patch = np.zeros(kernel)
+        patch = np.zeros(kernel, dtype=upsampled.dtype)
         patch[np.ix_(*(np.flatnonzero(k) for k in inside))] = upsampled[n, o][
             np.ix_(*(r[k] for r, k in zip(reads, inside, strict=True)))
         ]
-        flipped = np.flip(w[o, channel])
+        flipped = np.flip(np.conj(w[o, channel]) if conjugate else w[o, channel])
         products = patch * flipped
-        total += float(products.sum())
+        total = total + products.sum()
         titles = (
             f"grad_output[{n},{o}] upsampled",
-            f"W[{o},{channel}] {FLIPPED[rank]}",
+            f"{'conj ' if conjugate else ''}W[{o},{channel}] {FLIPPED[rank]}",
             "products",
         )
         lines += product_lines(titles, patch, flipped, products)
         lines.append(f"  sum (output channel {o}) = {number(products.sum())}")
     flip_words = "rotated 180 degrees" if rank == 2 else FLIPPED[rank].replace("on", "along")
+    conjugated = " and conjugated, as torch's gradient of complex values" if conjugate else ""
     lines.append(
         f"sum over output channels: {number(total)} (a true convolution: the kernel "
-        f"{flip_words}, unlike the forward pass)"
+        f"{flip_words}{conjugated}, unlike the forward pass)"
     )
     return lines
 
@@ -177,11 +180,17 @@ def _grad_weight_lines(case: Case, g64, x, at) -> list[str]:
         "",
     ]
     total = 0.0
+    conjugate = np.iscomplexobj(taps)  # torch's gradient of complex values reads conj(x)
     for n in range(g64.shape[0]):
-        products = taps[n] * g64[n, o]
-        total += float(products.sum())
-        titles = (f"input under the tap, image {n}", f"grad_output[{n},{o}]", "products")
-        lines += product_lines(titles, taps[n], g64[n, o], products)
+        read = np.conj(taps[n]) if conjugate else taps[n]
+        products = read * g64[n, o]
+        total = total + products.sum()
+        titles = (
+            f"{'conj of the ' if conjugate else ''}input under the tap, image {n}",
+            f"grad_output[{n},{o}]",
+            "products",
+        )
+        lines += product_lines(titles, read, g64[n, o], products)
         lines.append(f"  sum (image {n}) = {number(products.sum())}")
     lines.append(f"sum over the batch: {number(total)}")
     return lines
@@ -210,6 +219,8 @@ def plot_gradient(case: Case, quantity: str, at: tuple[int, ...], path: str) -> 
     else:
         mine, other = ours[quantity][at[0], at[1]], theirs[quantity][at[0], at[1]]
     difference = other - mine
+    if np.iscomplexobj(difference):  # complex gradients: real parts drawn, |difference|
+        mine, other, difference = np.real(mine), np.real(other), np.abs(difference)
     if quantity != "grad_bias" and case.rank != 2:
         titles = tuple(
             f"{quantity}: {t}"

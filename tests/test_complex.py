@@ -213,3 +213,24 @@ def test_an_empty_complex_batch_is_ok_everywhere_and_hides_every_variant():
     }
     (conjugated,) = [r for r in rows if r.variant == "conjugated"]
     assert conjugated.expected == "agree"
+
+
+@pytest.mark.parametrize("quantity", ["grad_input", "grad_weight"])
+def test_explain_of_a_complex_gradient_conjugates_and_its_sum_is_torchs(quantity):
+    from harness.explain_backward import explain_gradient_lines
+
+    (case,) = [c for c in load_cases([ROOT / "cases" / "complex.yaml"]) if c.id == "complex_groups"]
+    lines = explain_gradient_lines(case, quantity, (0, 1, 1, 2))
+    text = "\n".join(lines)
+    assert "conj" in text
+    reference = next(line for line in lines if line.startswith("total (reference, complex128)"))
+    autograd = next(line for line in lines if line.startswith("torch autograd (complex128)"))
+    summed = next(
+        line
+        for line in lines
+        if line.startswith(("sum over output channels", "sum over the batch"))
+    )
+    value = reference.split(": ", 1)[1]
+    assert complex(value) != complex(value).real  # a complex value, printed whole
+    assert value == autograd.split(": ", 1)[1]
+    assert summed.split(": ", 1)[1].split(" (")[0] == value
