@@ -14,11 +14,13 @@ def conv_loop(
     input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
 ):
     """The formula as literal loops (images, output channels, output positions, input channels,
-    kernel taps; a position or a tap is one index per spatial axis), in float64, for input
-    (N, C_in, *S) of 1 to 3 spatial axes. Only for small cases."""
-    x = np.asarray(input, dtype=np.float64)
-    w = np.asarray(weight, dtype=np.float64)
-    b = None if bias is None else np.asarray(bias, dtype=np.float64)
+    kernel taps; a position or a tap is one index per spatial axis), in float64 (complex128 for
+    complex inputs, no conjugation), for input (N, C_in, *S) of 1 to 3 spatial axes. Only for
+    small cases."""
+    work = np.complex128 if np.iscomplexobj(input) or np.iscomplexobj(weight) else np.float64
+    x = np.asarray(input, dtype=work)
+    w = np.asarray(weight, dtype=work)
+    b = None if bias is None else np.asarray(bias, dtype=work)
     check_arguments(x, w, b, groups)
     rank = x.ndim - 2
     strides = as_tuple(stride, rank, "stride")
@@ -31,7 +33,7 @@ def conv_loop(
             zip(x.shape[2:], kernel, strides, dilations, strict=True)
         )
     )
-    out = np.zeros((x.shape[0], w.shape[0], *outs))
+    out = np.zeros((x.shape[0], w.shape[0], *outs), dtype=work)
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs are legitimate
         _loop(x, w, b, out, strides, dilations, pads[0::2], w.shape[0] // groups, padding_mode)
     return out
@@ -48,7 +50,7 @@ def _loop(x, w, b, out, strides, dilations, befores, og, padding_mode):
         for o in range(c_out):
             g = o // og
             for position in itertools.product(*(range(m) for m in outs)):
-                total = 0.0 if b is None else float(b[o])
+                total = 0.0 if b is None else b[o]
                 for c in range(cg):
                     for tap in itertools.product(*(range(k) for k in kernel)):
                         index = []
