@@ -9,7 +9,8 @@ by least squares, and the fit is snapped to what an implementation would do:
 - depth (`depth_sum`): alpha all 1/C (averages), one-hot (one channel), 0/1 (a subset summed);
 - bias (`bias`): beta 0 (missing), any other factor (scaled, added twice), or B the bias laid
   along a spatial axis or in reverse channel order.
-A complex kernel is also tried conjugated (`conjugation`: the sum of x * conj(w)).
+Complex operands are also tried conjugated (`conjugation`): the kernel (x * conj(w), as
+scipy.signal.correlate), the input (conj(x) * w, as np.vdot(patch, kernel)) or both.
 A fitted candidate explains the output when it reproduces it within the case's tolerance, or
 within narrower arithmetic's (`precision`, harness.compare). The explanation with the fewest
 families wins (up to three, counting the fitted ones and narrower arithmetic), an exact one over
@@ -280,9 +281,9 @@ def explain_by_families(
         tried += 1
         if tried > budget:
             break
-        for kernel, conjugated in _kernels(arrays.weight64):
+        for data, kernel, conjugated in _operands(x, arrays.weight64):
             try:
-                part = partials(case, x, kernel, reading, outputs)
+                part = partials(case, data, kernel, reading, outputs)
             except ValueError:
                 break
             fits = fit_values(case, part, arrays.bias64, outputs, sample, allowed)
@@ -302,12 +303,32 @@ CONJUGATED = Change(
 )
 
 
-def _kernels(weight: np.ndarray) -> list[tuple[np.ndarray, tuple[Change, ...]]]:
-    """The kernel as torch reads it and, when it is complex, conjugated (family `conjugation`)."""
-    kernels: list[tuple[np.ndarray, tuple[Change, ...]]] = [(weight, ())]
-    if np.iscomplexobj(weight) and np.any(weight.imag):
-        kernels.append((np.conj(weight), (CONJUGATED,)))
-    return kernels
+INPUT_CONJUGATED = Change(
+    "conjugation",
+    {},
+    "conjugates the complex input: sums conj(x) * w, as np.vdot(patch, kernel) does (it "
+    "conjugates its first argument), where torch multiplies plainly",
+)
+BOTH_CONJUGATED = Change(
+    "conjugation",
+    {},
+    "conjugates input and kernel: sums conj(x) * conj(w), the conjugate of torch's products",
+)
+
+
+def _operands(x: np.ndarray, weight: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, tuple]]:
+    """(input, kernel, changes): as torch reads them and, for complex values, with the kernel,
+    the input or both conjugated (family `conjugation`)."""
+    operands: list[tuple[np.ndarray, np.ndarray, tuple]] = [(x, weight, ())]
+    complex_kernel = np.iscomplexobj(weight) and bool(np.any(weight.imag))
+    complex_input = np.iscomplexobj(x) and bool(np.any(x.imag))
+    if complex_kernel:
+        operands.append((x, np.conj(weight), (CONJUGATED,)))
+    if complex_input:
+        operands.append((np.conj(x), weight, (INPUT_CONJUGATED,)))
+    if complex_kernel and complex_input:
+        operands.append((np.conj(x), np.conj(weight), (BOTH_CONJUGATED,)))
+    return operands
 
 
 def _first_agreeing(changes, fit, sample, tolerances, best):

@@ -113,6 +113,21 @@ def test_a_conjugating_implementation_is_diagnosed_conjugation(rank):
     assert {r.status for r in result.results if r.probe.property != "complex"} == {"ok"}
 
 
+@pytest.mark.parametrize(
+    ("function", "words"),
+    [
+        ("vdot_patch_first_conv2d", "conjugates the complex input"),
+        ("conjugated_output_conv2d", "conjugates input and kernel"),
+    ],
+)
+def test_conjugating_the_input_or_both_is_named_conjugation_too(function, words):
+    name = f"tests.data.complex_bugs:{function}"
+    result = diagnose(name, get_implementation(name))
+    assert (result.verdict, result.causes) == ("diverges", ["conjugation"])
+    (probe,) = [r for r in result.results if r.probe.property == "complex"]
+    assert probe.finding.startswith(words), probe.finding
+
+
 def test_a_conjugating_implementation_is_named_in_run_rows():
     cases = load_cases([ROOT / "cases" / "complex.yaml"])
     impl = resolve_implementations(["tests.data.complex_bugs"])

@@ -53,3 +53,18 @@ def complex64_inside_conv2d(input, weight, bias=None, stride=1, padding=0, dilat
 
 # module-level names a `diagnose tests.data.complex_bugs` would probe: every rank conjugating
 conv1d, conv2d, conv3d = conjugated_conv1d, conjugated_conv2d, conjugated_conv3d
+
+
+def vdot_patch_first_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Each window as np.vdot(patch, kernel): the patch (the input) conjugated, not the kernel."""
+    x = np.asarray(input)
+    return _conv(np.conj(x), weight, bias, stride, padding, dilation, groups, False).astype(x.dtype)
+
+
+def conjugated_output_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """The conjugate of torch's products (plus the bias as given)."""
+    x = np.asarray(input)
+    out = _conv(
+        np.conj(x), np.conj(np.asarray(weight)), bias, stride, padding, dilation, groups, False
+    )
+    return out.astype(x.dtype)
