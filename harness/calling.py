@@ -40,6 +40,7 @@ class Outcome:
     # the output contract (output_contract) broken despite an output: an `error` row in `run`,
     # an `error` probe in `diagnose`
     contract: str = ""
+    result_dtype: str | None = None  # the dtype the result had of its own (None: a list)
 
 
 class CallTimeout(Exception):
@@ -331,7 +332,7 @@ def read_result(result, case_dtype: str) -> Outcome:
         return Outcome(None, "error", one_line(f"result could not be read as an array: {error}"))
     if dtype is None:  # no dtype of its own (a list): read in the case's dtype
         output = round_to_dtype(output, case_dtype).astype(exact_dtype(case_dtype))
-    return Outcome(output, None, "", output_contract(dtype, case_dtype))
+    return Outcome(output, None, "", output_contract(dtype, case_dtype), dtype)
 
 
 def one_line(text: str, limit: int = 300) -> str:

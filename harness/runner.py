@@ -207,7 +207,49 @@ def as_is_record(
     maps=None,
 ) -> Record:
     """The as_is row of one implementation: its output against the baseline, its cause, the
-    case's declared divergence and golden output, the dtype contract."""
+    case's declared divergence and golden output, the dtype contract. On a complex case, an
+    implementation that shows it has no complex numbers is `unsupported` (complex_refusal)."""
+    record = _as_is_record(case, name, func, arrays, baseline, outcome, maps)
+    refusal = complex_refusal(case, outcome, record, baseline)
+    if refusal:
+        record.status, record.expected, record.cause = "unsupported", "agree", ""
+        joined = record.message and outcome.output is not None  # the failure is in `refusal`
+        record.message = f"{refusal}; {record.message}" if joined else refusal
+    return record
+
+
+def complex_refusal(case: Case, outcome: Outcome, record: Record, baseline: Baseline) -> str:
+    """Why a failing row of a complex case says the implementation has no complex numbers
+    (it raised on them, returned a real array, or complex values whose imaginary parts are all
+    zero where torch's are not), or ''. Real-only code then reads `unsupported`, as for
+    NotImplementedError, not failing; any other divergence stays what it is."""
+    if not case.dtype.startswith("complex") or record.status in ("ok", "unsupported"):
+        return ""
+    words = f"complex numbers not supported ({case.dtype} inputs)"
+    if outcome.output is None:
+        raised = outcome.status == "error" and outcome.message.startswith("raised ")
+        return f"{words}: it {outcome.message}" if raised else ""
+    if outcome.contract and not (outcome.result_dtype or "").startswith("complex"):
+        return f"{words}: it returned {outcome.result_dtype} values"
+    output = outcome.output
+    if (
+        output.shape == baseline.output.shape
+        and np.any(baseline.output.imag)
+        and not np.any(np.nan_to_num(output.imag))
+    ):
+        return f"{words}: every imaginary part it returned is 0"
+    return ""
+
+
+def _as_is_record(
+    case: Case,
+    name: str,
+    func: Callable,
+    arrays: CaseArrays,
+    baseline: Baseline,
+    outcome: Outcome,
+    maps=None,
+) -> Record:
     if outcome.output is None:
         return make_record(
             case, name, "as_is", baseline, None, status=outcome.status, message=outcome.message

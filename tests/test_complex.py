@@ -4,6 +4,8 @@ explain, checked against hand-worked numbers and plain Python complex arithmetic
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.signal
@@ -249,3 +251,43 @@ def test_explain_of_a_complex_gradient_conjugates_and_its_sum_is_torchs(quantity
     assert complex(value) != complex(value).real  # a complex value, printed whole
     assert value == autograd.split(": ", 1)[1]
     assert summed.split(": ", 1)[1].split(" (")[0] == value
+
+
+def _raises_on_complex(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    if np.iscomplexobj(input):
+        raise TypeError("only real arrays")
+    return F.conv2d(torch.from_numpy(input), torch.from_numpy(weight)).numpy()
+
+
+def _returns_float64(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    x, w = (torch.from_numpy(np.real(a).astype(np.float64)) for a in (input, weight))
+    return F.conv2d(x, w).numpy()
+
+
+@pytest.mark.parametrize(
+    ("impl", "words"),
+    [
+        (("raises", _raises_on_complex), "it raised TypeError: only real arrays"),
+        (("float64", _returns_float64), "it returned float64 values"),
+        (None, "every imaginary part it returned is 0"),  # examples.flipped_kernel, real-only
+    ],
+)
+def test_real_only_code_is_unsupported_on_complex_cases_not_failing(impl, words):
+    implementations = [impl] if impl else resolve_implementations(["examples.flipped_kernel"])
+    case = case_from_dict({**HAND_2X2, "id": "hand_real_only"})
+    with warnings.catch_warnings():  # the example drops the imaginary parts, with a warning
+        warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+        (row,) = run_case(case, implementations, RunOptions(variants=False))
+    assert (row.status, row.cause) == ("unsupported", ""), row.message
+    assert row.message.startswith("complex numbers not supported (complex128 inputs): " + words)
+
+
+def test_a_complex_result_of_the_wrong_precision_stays_an_error():
+    def complex64_result(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        out = F.conv2d(torch.from_numpy(input), torch.from_numpy(weight)).numpy()
+        return out.astype(np.complex64)
+
+    case = case_from_dict({**HAND_2X2, "id": "hand_c64_result"})
+    (row,) = run_case(case, [("c64", complex64_result)], RunOptions(variants=False))
+    assert row.status == "error"
+    assert "returned complex64 for complex128 inputs" in row.message
