@@ -170,17 +170,14 @@ def tolerance(
 ) -> Tolerance:
     """The allowed error of every element under `arithmetic` (default: honest, in `dtype`)."""
     arithmetic = arithmetic or honest_arithmetic(dtype)
-    relative = relative_allowance(arithmetic, magnitudes.reduction_length)
+    factor = COMPLEX_FACTOR if dtype in PART_DTYPE else 1.0
+    relative = relative_allowance(arithmetic, magnitudes.reduction_length) * factor
     rtol = OUTPUT_FACTOR * arithmetic.output_unit + relative
     floor = (
         SMALLEST_SUBNORMAL[dtype]
         + magnitudes.reduction_length * SMALLEST_SUBNORMAL[ACCUMULATION[dtype]]
     )
-    fft = FFT_FACTOR * arithmetic.accumulation_unit * magnitudes.largest_terms
-    if dtype in PART_DTYPE:
-        relative *= COMPLEX_FACTOR
-        rtol = OUTPUT_FACTOR * arithmetic.output_unit + relative
-        fft *= COMPLEX_FACTOR
+    fft = FFT_FACTOR * arithmetic.accumulation_unit * magnitudes.largest_terms * factor
     with np.errstate(invalid="ignore", over="ignore"):
         atol = relative * magnitudes.term_norm + (fft + floor)
     atol = np.where(np.isfinite(atol), atol, 0.0)

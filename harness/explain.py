@@ -44,12 +44,9 @@ def number(value: float | complex) -> str:
         if value.imag == 0:
             return number(float(value.real))
         imag = number(float(abs(value.imag))) + "j"
-        sign = "-" if value.imag < 0 else "+"
-        return (
-            f"{sign if sign == '-' else ''}{imag}"
-            if value.real == 0
-            else (f"{number(float(value.real))}{sign}{imag}")
-        )
+        if value.real == 0:
+            return ("-" if value.imag < 0 else "") + imag
+        return f"{number(float(value.real))}{'-' if value.imag < 0 else '+'}{imag}"
     if value != value:
         return "nan"
     if float(value).is_integer() and abs(value) < 1e15:
@@ -271,21 +268,17 @@ def hermitian_lines(field: np.ndarray, kernel: np.ndarray, bias: complex, dot: c
     """For complex values: the sum of products above next to the Hermitian dot product."""
     with np.errstate(invalid="ignore", over="ignore"):
         hermitian = complex(np.vdot(kernel, field)) + bias
-    same = np.isclose(hermitian, dot, equal_nan=True)
+    if not np.isclose(hermitian, dot, equal_nan=True):
+        note = "differs: what scipy.signal.correlate and a conjugating implementation give"
+    elif np.any(kernel.imag):
+        note = "same value here"
+    else:
+        note = "same value here: the kernel is real"
     return [
         "  complex values: that is the plain sum of products x * w, torch's (no conjugation)",
         "as a Hermitian dot product, np.vdot(kernel, field) = sum of conj(w) * x:",
         f"  . {vector(np.conj(kernel))}  (the kernel conjugated)",
-        f"  = {number(hermitian - bias)}  (+ bias {number(bias)} = {number(hermitian)}; "
-        + (
-            (
-                "same value here: the kernel is real)"
-                if not np.any(kernel.imag)
-                else "same value here)"
-            )
-            if same
-            else "differs: what scipy.signal.correlate and a conjugating implementation give)"
-        ),
+        f"  = {number(hermitian - bias)}  (+ bias {number(bias)} = {number(hermitian)}; {note})",
     ]
 
 

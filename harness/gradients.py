@@ -80,7 +80,10 @@ def conv_backward(
     strides, dilations, pads = backward_geometry(
         x, w, b, gy, stride, padding, dilation, groups, padding_mode
     )
-    x, w = _conjugated(x), _conjugated(w)  # torch's conjugate vector-Jacobian product
+    x, w = (
+        reference.conjugated(x),
+        reference.conjugated(w),
+    )  # torch's conjugate vector-Jacobian product
     sizes, befores = tuple(x.shape[2:]), pads[0::2]
     if padding_mode == "zeros":  # only the interior of xp's gradient: the rest is cropped away
         grad_input = transposed_window(gy, w, groups, strides, dilations, befores, sizes)
@@ -140,7 +143,10 @@ def conv_transpose_backward(
     )
     _, og, *kernel = w.shape
     check_grad_output(gy, (x.shape[0], og * groups, *out_sizes))
-    x, w = _conjugated(x), _conjugated(w)  # torch's conjugate vector-Jacobian product
+    x, w = (
+        reference.conjugated(x),
+        reference.conjugated(w),
+    )  # torch's conjugate vector-Jacobian product
     # the padded grad_output has (S-1)*s + d*(k-1) + 1 + output_padding elements along an axis;
     # the conv reads all but the last output_padding: pad the end less, or crop grad_output
     # where the padding is less
@@ -390,11 +396,6 @@ def _group_major_padded(x, sources, mode: str, groups: int) -> np.ndarray:
             tuple([slice(None), slice(None), slice(None), *read])
         ].transpose(group_major)
     return padded
-
-
-def _conjugated(a: np.ndarray) -> np.ndarray:
-    """conj(a) for a complex array, a itself (the same object) otherwise."""
-    return np.conj(a) if np.iscomplexobj(a) else a
 
 
 def _bias_gradient(gy: np.ndarray) -> np.ndarray:

@@ -253,7 +253,7 @@ def scipy_conv(
     xp = np.pad(x, [(0, 0), (0, 0), *pad_pairs(pads)], mode=NUMPY_PAD_MODES[padding_mode])
     # scipy's correlate conjugates its second argument (sum of x * conj(w)); torch's conv does not,
     # so a complex kernel is conjugated first and scipy's conjugation undoes it
-    spread = spread_kernel(np.conj(w) if np.iscomplexobj(w) else w, dilations)
+    spread = spread_kernel(reference.conjugated(w), dilations)
     correlate = valid_correlation(rank)
     subsample = tuple(slice(None, None, s) for s in strides)  # of one (n, o) map
     c_out, cg = w.shape[:2]

@@ -27,7 +27,7 @@ import numpy as np
 
 from harness import reference
 from harness.cases import Case
-from harness.data import CaseArrays
+from harness.data import CaseArrays, is_complex
 
 
 @dataclass(frozen=True)
@@ -146,10 +146,6 @@ def _conjugate_invisible(case: Case, arrays: CaseArrays) -> bool:
     return not np.any(np.imag(arrays.weight64))
 
 
-def _complex_case(case: Case) -> bool:
-    return case.dtype.startswith("complex")
-
-
 MUTATIONS: dict[str, Mutation] = {
     m.name: m
     for m in (
@@ -245,7 +241,7 @@ MUTATIONS: dict[str, Mutation] = {
             "and a Hermitian dot product (np.vdot) compute; torch multiplies plainly. Complex "
             "cases only. Invisible when the kernel is real.",
             _conjugate_invisible,
-            _complex_case,
+            lambda case: is_complex(case.dtype),
         ),
     )
 }

@@ -118,7 +118,7 @@ def scipy_ndimage_conv(input, weight, bias=None, stride=1, padding=0, dilation=1
         # so it gets the conjugate, and its conjugation gives the kernel back
         full = ndimage.correlate(
             slice_,
-            np.conj(kernel) if np.iscomplexobj(kernel) else kernel,
+            reference.conjugated(kernel),
             mode="constant",
             cval=0.0,
             origin=[-(k // 2) for k in kernel.shape],

@@ -16,6 +16,7 @@ from harness.calling import one_line
 from harness.case import Case
 from harness.compare import compare, describe
 from harness.cost import maps_mask
+from harness.data import is_complex
 
 BASELINE = "reference_float64"
 COMPLEX_BASELINE = "reference_complex128"  # the baseline of complex cases
@@ -23,7 +24,7 @@ COMPLEX_BASELINE = "reference_complex128"  # the baseline of complex cases
 
 def baseline_label(case) -> str:
     """The `baseline` column: the reference in float64, or in complex128 for complex cases."""
-    return COMPLEX_BASELINE if case.dtype.startswith("complex") else BASELINE
+    return COMPLEX_BASELINE if is_complex(case.dtype) else BASELINE
 
 
 COLUMNS = (

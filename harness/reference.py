@@ -100,6 +100,12 @@ def source_index(position: np.ndarray, size: int, mode: str) -> np.ndarray:
     raise ValueError(f"unknown padding_mode {mode!r}")
 
 
+def conjugated(a: np.ndarray) -> np.ndarray:
+    """conj(a) for a complex array, `a` itself (the same object, no copy) otherwise: where torch's
+    complex semantics need a conjugate, or where a library conjugates what torch does not."""
+    return np.conj(a) if np.iscomplexobj(a) else a
+
+
 def pad(x: np.ndarray, pads, mode: str = "zeros") -> np.ndarray:
     """x (N, C, *S) padded by pads = (before, after) per spatial axis, flat ((top, bottom, left,
     right) in 2-D), in `mode` (torch's names, plus 'symmetric')."""

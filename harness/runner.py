@@ -25,7 +25,7 @@ from harness.cost import (
     memory_refusal,
     sampled_maps,
 )
-from harness.data import CaseArrays, expected_array, materialize
+from harness.data import CaseArrays, expected_array, is_complex, materialize
 from harness.explanation import explain_divergence
 from harness.implementations import harness_pads_first
 from harness.layouts import CONTIGUOUS, applicable
@@ -223,13 +223,13 @@ def complex_refusal(case: Case, outcome: Outcome, record: Record, baseline: Base
     (it raised on them, returned a real array, or complex values whose imaginary parts are all
     zero where torch's are not), or ''. Real-only code then reads `unsupported`, as for
     NotImplementedError, not failing; any other divergence stays what it is."""
-    if not case.dtype.startswith("complex") or record.status in ("ok", "unsupported"):
+    if not is_complex(case.dtype) or record.status in ("ok", "unsupported"):
         return ""
     words = f"complex numbers not supported ({case.dtype} inputs)"
     if outcome.output is None:
         raised = outcome.status == "error" and outcome.message.startswith("raised ")
         return f"{words}: it {outcome.message}" if raised else ""
-    if outcome.contract and not (outcome.result_dtype or "").startswith("complex"):
+    if outcome.contract and not is_complex(outcome.result_dtype or ""):
         return f"{words}: it returned {outcome.result_dtype} values"
     output = outcome.output
     if (

@@ -49,6 +49,7 @@ from harness.implementations import (
     spread_kernel,
     valid_correlation,
 )
+from harness.reference import conjugated
 
 
 def conv_backward(
@@ -70,14 +71,14 @@ def conv_backward(
     )
     upsampled = upsample(gy, strides)
     # torch's conjugate vector-Jacobian product for complex arrays: grad_input from conj(w),
-    # grad_weight from conj(x) (conj is the identity on real arrays)
-    spread = spread_kernel(np.conj(w), dilations)
+    # grad_weight from conj(x)
+    spread = spread_kernel(conjugated(w), dilations)
     pairs = pad_pairs(pads)
     padded_sizes = tuple(s + p + q for s, (p, q) in zip(x.shape[2:], pairs, strict=True))
     grad_padded = full_convolutions(upsampled, spread, groups, padded_sizes)
     grad_input = fold(grad_padded, pads, padding_mode)
     padded = np.pad(x, [(0, 0), (0, 0), *pairs], mode=NUMPY_PAD_MODES[padding_mode])
-    grad_weight = valid_correlations(np.conj(padded), upsampled, w.shape[2:], dilations, groups)
+    grad_weight = valid_correlations(conjugated(padded), upsampled, w.shape[2:], dilations, groups)
     grad_bias = None if b is None else _bias_gradient(gy)
     return _cast(grad_input, dtype), _cast(grad_weight, dtype), _cast(grad_bias, dtype)
 
@@ -127,12 +128,12 @@ def conv_transpose_backward(
     # the adjoint of the transposed convolution is the forward one; output_padding beyond a whole
     # stride gives one more output position, which is not part of the input
     # torch's conjugate vector-Jacobian product for complex arrays: grad_input from conj(w),
-    # grad_weight from conj(x) (conj is the identity on real arrays)
-    forward = scipy_conv(gy, np.conj(w), None, strides, paddings, dilations, groups)
+    # grad_weight from conj(x)
+    forward = scipy_conv(gy, conjugated(w), None, strides, paddings, dilations, groups)
     grad_input = forward[spatial_index(slice(0, s) for s in x.shape[2:])]
     padded = np.pad(gy, [(0, 0), (0, 0), *((p, p) for p in paddings)])
     grad_weight = valid_correlations(
-        padded, upsample(np.conj(x), strides), w.shape[2:], dilations, groups
+        padded, upsample(conjugated(x), strides), w.shape[2:], dilations, groups
     )
     grad_bias = None if b is None else _bias_gradient(gy)
     return _cast(grad_input, dtype), _cast(grad_weight, dtype), _cast(grad_bias, dtype)
@@ -190,7 +191,7 @@ def valid_correlations(padded, upsampled, kernel, dilation, groups: int) -> np.n
     correlate = valid_correlation(padded.ndim - 2)
     taps = tuple(slice(0, d * k, d) for k, d in zip(kernel, dilation, strict=True))
     out = np.zeros((c_out, cg, *kernel), dtype=padded.dtype)
-    kernels = np.conj(upsampled)  # undone by scipy's correlate (the identity on real arrays)
+    kernels = conjugated(upsampled)  # undone by scipy's correlate
     for o in range(c_out):
         g = o // og
         for c in range(cg):
