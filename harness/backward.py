@@ -38,6 +38,9 @@ from harness.compare import (
     tolerance,
 )
 from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
+from harness.explanation import Explanation
+from harness.families import FamilyExplanation
+from harness.family_changes import Change
 from harness.implementations import harness_pads_first
 from harness.records import Record, harness_fault_text, make_record
 from harness.schema import TensorSpec
@@ -253,19 +256,47 @@ def backward_variants(
     return variants
 
 
-def explain_quantity(value: np.ndarray, baseline: Baseline, quantity: str, variants) -> str:
-    """The variant that reproduces a diverging quantity, else precision, else unknown."""
-    for _name, target, cause, output in variants:
+@dataclass(frozen=True)
+class QuantityContext:
+    """What a quantity's explanation may recompute from: the case, its arrays and the exact
+    grad_output (float64, complex128 for complex cases; None for a transposed case's output)."""
+
+    case: Case
+    arrays: CaseArrays
+    grad_output: np.ndarray | None = None
+
+
+def explain_quantity_output(
+    value: np.ndarray,
+    baseline: Baseline,
+    quantity: str,
+    variants,
+    context: QuantityContext | None = None,
+) -> Explanation:
+    """Why a quantity (output, grad_input, grad_weight, grad_bias) diverges: the variant that
+    reproduces it, else precision, else shape or unknown."""
+    for name, target, cause, output in variants:
         if target == quantity and output is not None and output.shape == value.shape:
             if compare(value, rounded(output, baseline.dtype), baseline.tolerance).agree:
-                return cause
+                return Explanation(FamilyExplanation((Change(cause, {}, name),)))
     if value.shape != baseline.output.shape:
-        return "shape"
+        return Explanation(fallback="shape")
     k = baseline.magnitudes.reduction_length
     for model in precision_models(baseline.dtype, k):
         if compare(value, baseline.output, baseline.tolerance_for(model)).agree:
-            return "precision"
-    return "unknown"
+            return Explanation(fallback="precision", arithmetic=model.name)
+    return Explanation(fallback="unknown")
+
+
+def explain_quantity(
+    value: np.ndarray,
+    baseline: Baseline,
+    quantity: str,
+    variants,
+    context: QuantityContext | None = None,
+) -> str:
+    """The cause(s) of a diverging quantity, joined with '+' in vocabulary order."""
+    return explain_quantity_output(value, baseline, quantity, variants, context).cause
 
 
 def quantity_record(
@@ -320,12 +351,20 @@ def variant_rows(case: Case, baselines: dict[str, Baseline], variants) -> list[R
     return rows
 
 
-def judged(record: Record, func: Callable, value, baseline, quantity, variants) -> Record:
+def judged(
+    record: Record,
+    func: Callable,
+    value,
+    baseline,
+    quantity,
+    variants,
+    context: QuantityContext | None = None,
+) -> Record:
     """A diverging row with its cause; a known cause of the implementation is expected."""
     if record.observed != "diverge":
         return record
     try:
-        record.cause = explain_quantity(value, baseline, quantity, variants)
+        record.cause = explain_quantity(value, baseline, quantity, variants, context)
     except Exception as error:  # never lose the row
         record.status = "error"
         record.message = (
@@ -397,7 +436,15 @@ def backward_records(
             record = quantity_record(
                 case, name, "as_is", quantity, baseline, value, message=result.message
             )
-            record = judged(record, backward or func, value, baseline, quantity, variants)
+            record = judged(
+                record,
+                backward or func,
+                value,
+                baseline,
+                quantity,
+                variants,
+                QuantityContext(case, arrays, g64),
+            )
             if result.contract:
                 record.status = "error"
                 record.message = f"{result.contract}; {record.message}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.backward import (
+    QuantityContext,
     backward_variants,
     call_backward,
     explain_quantity,
@@ -171,8 +172,9 @@ def backward_results(backward: Callable, rank: int = 2) -> list[ProbeResult]:
                     ProbeResult(named, case, status, message, message=message, quantity=quantity)
                 )
                 continue
+            context = QuantityContext(case, arrays, g64)
             results.append(
-                _judge(named, case, value, baseline, quantity, variants, gradients.contract)
+                _judge(named, value, baseline, quantity, variants, gradients.contract, context)
             )
     return results
 
@@ -199,18 +201,21 @@ def transposed_results(transposed: Callable, rank: int = 2) -> list[ProbeResult]
         results.append(
             _judge(
                 named,
-                case,
                 outcome.output,
                 baseline,
                 "output",
                 transposed_variants(case, arrays),
                 outcome.contract,
+                QuantityContext(case, arrays),
             )
         )
     return results
 
 
-def _judge(probe: Probe, case, value, baseline, quantity, variants, contract) -> ProbeResult:
+def _judge(
+    probe: Probe, value, baseline, quantity, variants, contract, context: QuantityContext
+) -> ProbeResult:
+    case = context.case
     metrics = compare(value, baseline.output, baseline.tolerance)
     if contract:
         return ProbeResult(
@@ -232,7 +237,7 @@ def _judge(probe: Probe, case, value, baseline, quantity, variants, contract) ->
             max_abs_diff=metrics.max_abs_diff,
             quantity=quantity,
         )
-    cause = explain_quantity(value, baseline, quantity, variants)
+    cause = explain_quantity(value, baseline, quantity, variants, context)
     finding = f"{quantity}: {FINDINGS.get(cause, cause)}"
     if cause == "shape":
         finding += f" ({list(value.shape)}, torch {list(baseline.output.shape)})"

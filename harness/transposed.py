@@ -12,7 +12,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from harness import gradients
-from harness.backward import judged, magnitude_baselines, quantity_record, variant_rows
+from harness.backward import (
+    QuantityContext,
+    judged,
+    magnitude_baselines,
+    quantity_record,
+    variant_rows,
+)
 from harness.baseline import Baseline
 from harness.case import Case
 from harness.data import CaseArrays
@@ -119,7 +125,15 @@ def transposed_records(
             )
             continue
         record = quantity_record(case, name, "as_is", "output", baseline, outcome.output)
-        record = judged(record, transposed or func, outcome.output, baseline, "output", variants)
+        record = judged(
+            record,
+            transposed or func,
+            outcome.output,
+            baseline,
+            "output",
+            variants,
+            QuantityContext(case, arrays),
+        )
         if outcome.contract:
             record.status = "error"
             record.message = f"{outcome.contract}; {record.message}"
