@@ -290,6 +290,7 @@ def test_diagnose_names_the_planted_cause(module, causes, capsys):
     assert report["causes"] == causes
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize(("module", "rank"), CORRECT)
 def test_diagnose_finds_correct_plugins_match(module, rank, capsys):
     code = cli_main(["diagnose", f"{PACKAGE}.{module}", "--json"])

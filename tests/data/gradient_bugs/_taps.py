@@ -17,6 +17,11 @@ import numpy as np
 
 
 def per_axis(value, rank: int) -> tuple[int, ...]:
+    """One int per spatial axis; 'valid' is no padding, 'same' is not supported here."""
+    if value == "valid":
+        return (0,) * rank
+    if isinstance(value, str):
+        raise NotImplementedError(f"padding {value!r}: give the pads as numbers")
     if isinstance(value, (int, np.integer)):
         return (int(value),) * rank
     values = tuple(int(v) for v in value)
