@@ -39,7 +39,9 @@ class Planted:
     dilation_delta: dict = field(default_factory=dict)  # axis -> added to that axis's dilation
     dilation_ignored: bool = False
     stride_delta: dict = field(default_factory=dict)  # axis -> added to that axis's step
-    offset: dict = field(default_factory=dict)  # axis -> added to q (phase, padding side)
+    offset: dict = field(default_factory=dict)  # axis -> added to q (a stride phase)
+    padding_after: tuple = ()  # on these axes all the padding is taken after, none before
+    output_padding_first: tuple = ()  # transposed: these axes' extra output_padding put first
     drop_last_channel: bool = False  # the summed channel axis misses its last member
     channel_mean: bool = False  # the summed channels averaged
     batch_mean: bool = False  # grad_weight averaged over the batch
@@ -50,7 +52,7 @@ class Planted:
     conj_kernel: bool = False  # complex forward: the kernel conjugated
 
 
-def _geometry(rank, stride, padding, dilation, planted: Planted):
+def _geometry(rank, stride, padding, dilation, planted: Planted, output_padding=0):
     s = list(per_axis(stride, rank))
     p = per_axis(padding, rank)
     d = list(per_axis(dilation, rank))
@@ -60,7 +62,12 @@ def _geometry(rank, stride, padding, dilation, planted: Planted):
         d[axis] += delta
     if planted.dilation_ignored:
         d = [1] * rank
+    op = per_axis(output_padding, rank)
     off = [planted.offset.get(axis, 0) - p[axis] for axis in range(rank)]
+    for axis in planted.padding_after:
+        off[axis] += p[axis]
+    for axis in planted.output_padding_first:
+        off[axis] += op[axis]
     return s, d, off
 
 
@@ -195,7 +202,7 @@ def conv_transpose(
     kernel = w.shape[2:]
     p0 = per_axis(padding, rank)
     op = (0,) * rank if output_padding_ignored else per_axis(output_padding, rank)
-    s, d, off = _geometry(rank, stride, padding, dilation, pl)
+    s, d, off = _geometry(rank, stride, padding, dilation, pl, output_padding)
     shape = [
         transposed_size(x.shape[2 + a], kernel[a], s[a], p0[a], d[a], op[a]) for a in range(rank)
     ]
@@ -239,7 +246,7 @@ def conv_transpose_backward(
     out_channels = g.shape[1]
 
     pl = planted_gi or Planted()
-    s, d, off = _geometry(rank, stride, padding, dilation, pl)
+    s, d, off = _geometry(rank, stride, padding, dilation, pl, output_padding)
     gi = np.zeros(x.shape, acc)
     pairs = _connections(x.shape[1], out_channels, groups, pl)
     for tap, small, big in _tap_windows(kernel, x.shape[2:], g.shape[2:], s, d, off):
@@ -251,7 +258,7 @@ def conv_transpose_backward(
         gi /= out_channels // groups
 
     pl = planted_gw or Planted()
-    s, d, off = _geometry(rank, stride, padding, dilation, pl)
+    s, d, off = _geometry(rank, stride, padding, dilation, pl, output_padding)
     gw = np.zeros(w.shape, acc)
     pairs = _connections(x.shape[1], out_channels, groups, pl)
     images = x.shape[0] - 1 if pl.drop_last_image else x.shape[0]

@@ -11,12 +11,8 @@ from tests.data.gradient_bugs._taps import (
 )
 from tests.data.gradient_bugs._torch_styles import bind
 
-PAD_CONV, PAD_TRANSPOSED = 2, 1  # the paddings of this family's rank-1 cases
-
-conv1d_backward = bind("conv1d_backward", conv_backward, planted_gw=Planted(offset={0: PAD_CONV}))
+conv1d_backward = bind("conv1d_backward", conv_backward, planted_gw=Planted(padding_after=(0,)))
 conv_transpose1d = bind("conv_transpose1d", conv_transpose, output_padding_ignored=True)
 conv_transpose1d_backward = bind(
-    "conv_transpose1d_backward",
-    conv_transpose_backward,
-    planted_gi=Planted(offset={0: PAD_TRANSPOSED}),
+    "conv_transpose1d_backward", conv_transpose_backward, planted_gi=Planted(padding_after=(0,))
 )

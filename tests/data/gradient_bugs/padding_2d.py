@@ -8,7 +8,7 @@ from tests.data.gradient_bugs import _fft
 from tests.data.gradient_bugs._taps import Planted, conv_backward
 from tests.data.gradient_bugs._torch_styles import autograd_transpose_backward, bind
 
-conv2d_backward = bind("conv2d_backward", conv_backward, planted_gi=Planted(offset={0: 2}))
+conv2d_backward = bind("conv2d_backward", conv_backward, planted_gi=Planted(padding_after=(0,)))
 conv_transpose2d = bind("conv_transpose2d", _fft.conv_transpose, output_padding_first=True)
 conv_transpose2d_backward = bind(
     "conv_transpose2d_backward", autograd_transpose_backward, output_padding_first=True

@@ -11,8 +11,10 @@ from tests.data.gradient_bugs._taps import (
 )
 from tests.data.gradient_bugs._torch_styles import bind
 
-conv3d_backward = bind("conv3d_backward", conv_backward, planted_gw=Planted(offset={1: 2}))
-conv_transpose3d = bind("conv_transpose3d", conv_transpose, planted=Planted(offset={0: 2}))
+conv3d_backward = bind("conv3d_backward", conv_backward, planted_gw=Planted(padding_after=(1,)))
+conv_transpose3d = bind("conv_transpose3d", conv_transpose, planted=Planted(padding_after=(0,)))
 conv_transpose3d_backward = bind(
-    "conv_transpose3d_backward", conv_transpose_backward, planted_gi=Planted(offset={2: 1})
+    "conv_transpose3d_backward",
+    conv_transpose_backward,
+    planted_gi=Planted(output_padding_first=(2,)),
 )
