@@ -27,10 +27,11 @@ from harness import load_cases, run
 from harness.backward import grad_output_arrays
 from harness.cli import main as cli_main
 from harness.data import materialize
+from tests.conftest import ROOT
 from tests.data.gradient_bugs import CORRECT, EXPECTED, FAMILIES
 
 PACKAGE = "tests.data.gradient_bugs"
-CASES_DIR = "tests/data/gradient_cases"
+CASES_DIR = ROOT / "tests" / "data" / "gradient_cases"
 NEEDS_FAMILIES = pytest.mark.xfail(reason="needs issue 23 families", strict=False)
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -48,10 +49,6 @@ def expectations():
                 yield pytest.param(
                     module, case_id, quantity, cause, id=f"{module}-{case_id}-{quantity}"
                 )
-
-
-def planted():
-    return [p for p in expectations() if p.values[3] != "ok"]
 
 
 # --- torch, computed here ----------------------------------------------------------------------
@@ -308,7 +305,7 @@ def test_the_command_line_gives_the_rows_the_api_gives(tmp_path):
     code = cli_main(
         [
             "run",
-            f"{CASES_DIR}/stride.yaml",
+            str(CASES_DIR / "stride.yaml"),
             "-k",
             "gb_stride_3d",
             "--backward",
