@@ -211,3 +211,36 @@ def test_diagnose_matches_an_honest_tensor_module_and_keeps_the_old_call():
         "conv1d:size1_strides",
     ]
     assert {r.status for r in old} == {"ok"}
+
+
+def test_torch_at_device_gets_gradient_layout_rows_on_its_device():
+    case = _case("conv_transpose", 2)
+    rows = _layout_rows("torch@cpu", case, backward=True)
+    assert {r.status for r in rows} == {"ok"}
+    gradient = {r.layout for r in rows if r.quantity == "grad_weight"}
+    assert gradient == _expected_layouts(2, True) | {"contiguous"}
+
+
+def test_pytest_matrix_ids_name_gradient_layouts():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    args = ["tests/test_matrix.py", "-p", "no:cacheprovider", "--conv-impl", "torch"]
+    args += ["--conv-backward", "--layouts", "channels_last_grad_output,channels_last_weight"]
+    args += ["--conv-cases", "cases/transposed.yaml", "-q"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "--co"], cwd=ROOT, capture_output=True, text=True
+    )
+    ids = [line for line in listed.stdout.splitlines() if "::test_matrix[" in line]
+    assert any(i.endswith("-torch-grad_input@channels_last_grad_output]") for i in ids)
+    assert any(i.endswith("-torch-as_is@channels_last_weight]") for i in ids)
+    assert not any(i.endswith("-torch-as_is@channels_last_grad_output]") for i in ids)
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "-k", "channels_last"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stdout[-2000:]
