@@ -33,7 +33,7 @@ from harness.compare import compare, describe
 from harness.data import CaseArrays
 from harness.layout_operations import in_layout, layout_operation
 from harness.layouts import CONTIGUOUS, GRADIENT_ROLES, applicable
-from harness.records import Record, shape_text
+from harness.records import Record, harness_fault_text, shape_text
 
 
 def planned_operation_layouts(
@@ -110,7 +110,14 @@ def _quantity_row(
     contract: str = "",
 ) -> Record:
     record = quantity_record(case, name, "as_is", quantity, baseline, value, message=message)
-    difference = layout_difference(value, contiguous, baseline)
+    record.layout = layout
+    try:
+        difference = layout_difference(value, contiguous, baseline)
+    except Exception as error:  # never lose the row: the harness's own fault is recorded
+        record.status = "error"
+        fault = harness_fault_text("comparing with the contiguous value", error)
+        record.message = one_line(f"{fault}; {record.message}")
+        return record
     if not difference:
         record = explain(record)
     if contract:

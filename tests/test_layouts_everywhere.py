@@ -244,3 +244,35 @@ def test_pytest_matrix_ids_name_gradient_layouts():
         text=True,
     )
     assert ran.returncode == 0, ran.stdout[-2000:]
+
+
+MISBEHAVING = "tests/data/layout_misbehaving.py"
+
+
+@pytest.mark.parametrize("mode", ["shape", "raise", "none", "short", "nan"])
+def test_misbehaving_only_in_a_layout_is_a_row_never_a_harness_fault(mode):
+    for op, rank in (("conv_transpose{r}d", 1), ("conv{r}d_backward", 3)):
+        name = f"{MISBEHAVING}:{mode}_{op.format(r=rank)}"
+        backward = op.endswith("_backward")
+        case = _case("conv" if backward else "conv_transpose", rank)
+        rows = [
+            r for r in _layout_rows(name, case, backward) if (r.quantity != "output") == backward
+        ]
+        assert all("harness fault" not in r.message for r in rows), [r.message for r in rows]
+        contiguous = [r for r in rows if r.layout == "contiguous"]
+        assert {r.status for r in contiguous} == {"ok"}
+        laid = [r for r in rows if r.layout != "contiguous"]
+        assert laid
+        changed = mode != "nan" or not backward  # its NaN replaces only a transposed output
+        for row in laid:
+            if changed and _moves(row.layout, backward):
+                assert row.status in ("unexpected_divergence", "error"), row.message
+            else:
+                assert row.status == "ok", (row.layout, row.message)
+
+
+def _moves(layout: str, backward: bool) -> bool:
+    """Whether the tensor the plug-in checks (grad_output in a backward, else the input) is
+    laid out non-contiguously by this layout (every test tensor has C > 1)."""
+    base = _base(layout, "grad_output" if backward else "input")
+    return base in ("channels_last", "channel_slice", "transposed", "strided")
