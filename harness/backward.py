@@ -396,7 +396,11 @@ def transposed_gradient_baselines(case: Case, arrays: CaseArrays, g64) -> dict[s
 
 
 def backward_records(
-    case: Case, implementations: Sequence[tuple[str, Callable]], arrays: CaseArrays, options
+    case: Case,
+    implementations: Sequence[tuple[str, Callable]],
+    arrays: CaseArrays,
+    options,
+    layouts=None,
 ) -> list[Record]:
     from harness.registry import operations_of
 
@@ -449,6 +453,8 @@ def backward_records(
                 record.status = "error"
                 record.message = f"{result.contract}; {record.message}"
             records.append(record)
+        if layouts is not None:  # its layout rows (harness.layout_rows), after its own
+            records += layouts(name, backward, result, baselines, variants)
     if options.variants:
         records.extend(variant_rows(case, baselines, variants))
     return records

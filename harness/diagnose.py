@@ -375,7 +375,7 @@ def diagnose(name: str, func: Callable) -> Diagnosis:
             results += transposed_results(function, rank)
         else:
             results += [run_probe(function, probe) for probe in probes_for(rank)]
-            results += layout_results(function, rank, name)
+        results += layout_results(function, rank, name, op)
     causes = order_causes(c for r in results for c in r.causes)
     verdict = verdict_of(results)
     counterexample = None

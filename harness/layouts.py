@@ -11,8 +11,16 @@ channels_last in 4-D, channels_last_3d in 5-D); `channel_slice` (channels [1:C+1
 with C+2 channels, the two extra ones NaN); `transposed` (the last two spatial axes swapped in
 storage, seen through a transpose; not applicable to 1-D tensors, where it would be
 channels_last); `strided` (every other element of a tensor twice as long along the last axis);
-`expanded` (a batch of 1 read through a batch stride of 0; applicable only when N == 1). A
-layout that is not applicable to a case makes no row. It imports torch only when a tensor is made.
+`expanded` (a batch of 1 read through a batch stride of 0; applicable only when N == 1);
+`unit_strides` (every size-1 axis given stride 1 through as_strided, as torch 1.12 gave a
+one-channel channels_last weight: torch's own is_contiguous ignores such strides, a kernel that
+decides a memory format from them may not; applicable where some size-1 axis would change stride).
+
+A backward call also takes a grad_output (GRADIENT_ROLES): a layout of the whole graph
+(`channels_last`, `channel_slice`, `transposed`, `strided`) lays it out as the input, the
+`_grad_output` layouts lay out only it (GRAD_OUTPUT_LAYOUTS); a forward or transposed call has no
+grad_output, so those make no row there. A layout that is not applicable to a case makes no row.
+It imports torch only when a tensor is made.
 """
 
 from __future__ import annotations
@@ -24,7 +32,17 @@ import numpy as np
 
 ROLES = ("input", "weight", "bias")
 
-BASE_LAYOUTS = ("contiguous", "channels_last", "channel_slice", "transposed", "strided", "expanded")
+GRADIENT_ROLES = ("grad_output", *ROLES)  # a backward call's tensors, in its argument order
+
+BASE_LAYOUTS = (
+    "contiguous",
+    "channels_last",
+    "channel_slice",
+    "transposed",
+    "strided",
+    "expanded",
+    "unit_strides",
+)
 
 # name -> (input, weight, bias) base layouts, in the order layout rows come
 LAYOUTS: dict[str, tuple[str, str, str]] = {
@@ -42,6 +60,26 @@ LAYOUTS: dict[str, tuple[str, str, str]] = {
     "strided_input": ("strided", "contiguous", "contiguous"),
     "strided_weight": ("contiguous", "strided", "contiguous"),
     "expanded": ("expanded", "contiguous", "contiguous"),
+    "unit_strides": ("unit_strides", "unit_strides", "contiguous"),
+    "unit_strides_weight": ("contiguous", "unit_strides", "contiguous"),
+    "channels_last_grad_output": ("contiguous", "contiguous", "contiguous"),
+    "channel_slice_grad_output": ("contiguous", "contiguous", "contiguous"),
+    "transposed_grad_output": ("contiguous", "contiguous", "contiguous"),
+    "strided_grad_output": ("contiguous", "contiguous", "contiguous"),
+    "expanded_grad_output": ("contiguous", "contiguous", "contiguous"),
+}
+
+# name -> grad_output's base layout in a backward call (contiguous for a name not listed)
+GRAD_OUTPUT_LAYOUTS: dict[str, str] = {
+    "channels_last": "channels_last",
+    "channel_slice": "channel_slice",
+    "transposed": "transposed",
+    "strided": "strided",
+    "channels_last_grad_output": "channels_last",
+    "channel_slice_grad_output": "channel_slice",
+    "transposed_grad_output": "transposed",
+    "strided_grad_output": "strided",
+    "expanded_grad_output": "expanded",
 }
 
 LAYOUT_NAMES = tuple(LAYOUTS)
@@ -66,6 +104,36 @@ def parse_layouts(text: str) -> tuple[str, ...]:
     return tuple(n for n in LAYOUT_NAMES if n in names)
 
 
+def role_base(layout: str, role: str) -> str:
+    """The base layout `layout` gives a tensor of `role` (one of GRADIENT_ROLES)."""
+    if role == "grad_output":
+        return GRAD_OUTPUT_LAYOUTS.get(layout, CONTIGUOUS)
+    return LAYOUTS[layout][ROLES.index(role)]
+
+
+def _contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    strides: list[int] = []
+    step = 1
+    for size in reversed(shape):
+        strides.insert(0, step)
+        step *= max(size, 1)
+    return tuple(strides)
+
+
+def unit_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    """Contiguous strides with every size-1 axis given stride 1."""
+    contiguous = _contiguous_strides(shape)
+    return tuple(1 if size == 1 else s for size, s in zip(shape, contiguous, strict=True))
+
+
+def base_changes(shape: Sequence[int], base: str) -> bool:
+    """Whether a base layout (one that applies) gives a tensor of this shape other strides than
+    contiguous ones: unit_strides only where it has a size-1 axis of another stride."""
+    if base == "unit_strides":
+        return unit_strides(shape) != _contiguous_strides(shape)
+    return base != CONTIGUOUS
+
+
 def base_applicable(shape: Sequence[int], base: str) -> bool:
     """Whether a base layout can hold a tensor of this shape."""
     if base == "transposed":
@@ -79,17 +147,26 @@ def base_applicable(shape: Sequence[int], base: str) -> bool:
     return True
 
 
-def applicable(layout: str, shapes: Sequence[Sequence[int] | None]) -> bool:
-    """Whether every role's base layout holds its tensor (shapes: input, weight, bias or None),
-    and the layout differs from contiguous somewhere."""
-    bases = LAYOUTS[layout]
+def applicable(
+    layout: str,
+    shapes: Sequence[Sequence[int] | None],
+    grad_output: Sequence[int] | None = None,
+) -> bool:
+    """Whether every role's base layout holds its tensor (shapes: input, weight, bias or None;
+    `grad_output`: its shape in a backward call, None elsewhere), and the layout differs from
+    contiguous somewhere."""
+    bases = list(LAYOUTS[layout])
+    shapes = list(shapes)
+    if grad_output is not None:
+        bases.append(role_base(layout, "grad_output"))
+        shapes.append(grad_output)
     used = False
     for shape, base in zip(shapes, bases, strict=True):
         if shape is None or base == CONTIGUOUS:
             continue
         if not base_applicable(shape, base):
             return False
-        used = True
+        used = used or base_changes(shape, base)
     return used or layout == CONTIGUOUS
 
 
@@ -135,6 +212,8 @@ def base_tensor(array: np.ndarray, base: str, device: str = "cpu"):
         holder = torch.full(shape, float("nan"), dtype=values.dtype, device=values.device)
         holder[..., ::2] = values
         return holder[..., ::2]
+    if base == "unit_strides":
+        return torch.as_strided(values, tuple(values.shape), unit_strides(values.shape))
     if base == "expanded":
         one = values[0].clone()  # the batch of 1, read through a batch stride of 0
         return torch.as_strided(one, tuple(values.shape), (0, *one.stride()))
@@ -143,15 +222,17 @@ def base_tensor(array: np.ndarray, base: str, device: str = "cpu"):
 
 def apply_layout(array: np.ndarray, layout: str, role: str = "input", device: str = "cpu"):
     """The array as a torch tensor (on `device`) in `layout`'s base layout for `role` (input,
-    weight or bias); its values are exactly the array's."""
-    return base_tensor(array, LAYOUTS[layout][ROLES.index(role)], device)
+    weight, bias or grad_output); its values are exactly the array's."""
+    return base_tensor(array, role_base(layout, role), device)
 
 
-def laid_out(args: Sequence[Any], layout: str, device: str = "cpu") -> tuple:
-    """(input, weight, bias) arrays (bias may be None) as tensors in `layout` on `device`,
-    requiring grad as safe_call's tensors do."""
+def laid_out(
+    args: Sequence[Any], layout: str, device: str = "cpu", roles: Sequence[str] = ROLES
+) -> tuple:
+    """The arrays of `roles` ((input, weight, bias), or GRADIENT_ROLES for a backward call; bias
+    may be None) as tensors in `layout` on `device`, requiring grad as safe_call's tensors do."""
     tensors: list[Any] = []
-    for array, role in zip(args, ROLES, strict=True):
+    for array, role in zip(args, roles, strict=True):
         if array is None:
             tensors.append(None)
             continue

@@ -253,6 +253,7 @@ def autograd_backward(conv: Callable, name: str = "conv2d_backward") -> Callable
         return _arrays(grads, b is not None)
 
     conv_backward.__name__ = name
+    conv_backward.autograd_of = conv  # type: ignore[attr-defined]  # for its layout rows
     return conv_backward
 
 

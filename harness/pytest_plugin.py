@@ -196,6 +196,17 @@ class MatrixState:
             self._rows[case.id] = {(r.implementation, row_label(r)): r for r in records}
         return self._rows[case.id]
 
+    def gradient_layouts(self, case, name, functions) -> list[str]:
+        """The layouts of `name`'s backward rows on the case (harness.layout_rows)."""
+        if name not in functions or (not self.layouts and not case.layouts):
+            return []
+        from harness.layout_rows import planned_operation_layouts
+        from harness.registry import operations_of
+
+        op = f"{case.op}_backward"
+        backward = operations_of(name, functions[name]).get(op)
+        return planned_operation_layouts(case, backward, self.layouts, name, op)
+
     def matrix(self):
         """(case, implementation, variant) triples, in the report's order."""
         from harness.runner import operation_for, planned_layouts
@@ -221,14 +232,20 @@ class MatrixState:
                 for name in names:
                     for quantity in quantities:
                         yield case, name, quantity
+                    for layout in self.gradient_layouts(case, name, functions):
+                        for quantity in quantities:
+                            yield case, name, f"{quantity}@{layout}"
                 for variant_name, quantity in BACKWARD_VARIANTS:
                     if quantity in quantities and not case.transposed:
                         yield case, "reference", variant_name
 
 
 def row_label(record) -> str:
-    """The matrix's third id part: the variant, or the gradient of a backward as_is row."""
+    """The matrix's third id part: the variant, or the gradient of a backward as_is row; `@` and
+    the layout on a layout row."""
     if record.quantity != "output" and record.variant == "as_is":
+        if record.layout != "contiguous":
+            return f"{record.quantity}@{record.layout}"
         return record.quantity
     if record.layout != "contiguous":
         return f"{record.variant}@{record.layout}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -28,7 +29,13 @@ from harness.cost import (
 from harness.data import CaseArrays, expected_array, is_complex, materialize
 from harness.explanation import explain_divergence
 from harness.implementations import harness_pads_first
-from harness.layouts import CONTIGUOUS, applicable
+from harness.layout_rows import (
+    gradient_layout_records,
+    layout_difference,
+    mark_layout,
+    planned_operation_layouts,
+    transposed_layout_records,
+)
 from harness.records import (
     ACCEPTS_INVALID,
     Record,
@@ -205,11 +212,13 @@ def as_is_record(
     baseline: Baseline,
     outcome: Outcome,
     maps=None,
+    explain: bool = True,
 ) -> Record:
-    """The as_is row of one implementation: its output against the baseline, its cause, the
-    case's declared divergence and golden output, the dtype contract. On a complex case, an
-    implementation that shows it has no complex numbers is `unsupported` (complex_refusal)."""
-    record = _as_is_record(case, name, func, arrays, baseline, outcome, maps)
+    """The as_is row of one implementation: its output against the baseline, its cause (unless
+    not to `explain`: a layout row that its layout changes), the case's declared divergence and
+    golden output, the dtype contract. On a complex case, an implementation that shows it has no
+    complex numbers is `unsupported` (complex_refusal)."""
+    record = _as_is_record(case, name, func, arrays, baseline, outcome, maps, explain)
     refusal = complex_refusal(case, outcome, record, baseline)
     if refusal:
         record.status, record.expected, record.cause = "unsupported", "agree", ""
@@ -249,6 +258,7 @@ def _as_is_record(
     baseline: Baseline,
     outcome: Outcome,
     maps=None,
+    explain: bool = True,
 ) -> Record:
     if outcome.output is None:
         return make_record(
@@ -266,7 +276,7 @@ def _as_is_record(
         expected="diverge" if known_cause else "agree",
         maps=sampled,
     )
-    if record.observed == "diverge":
+    if record.observed == "diverge" and explain:
         try:
             record.cause = explain_divergence(
                 case,
@@ -313,20 +323,11 @@ def _as_is_record(
 def planned_layouts(
     case: Case, func: Callable, layouts: Sequence[str] = (), name: str = ""
 ) -> list[str]:
-    """The layouts (other than contiguous) an implementation gets a row for on this case: the
-    case's own `layouts`, else those asked for, that apply to its tensors; none for an
-    implementation that takes NumPy arrays, a transposed case or one that computes nothing."""
-    chosen = case.layouts or tuple(layouts)
-    if not chosen or not case.computes or case.transposed:
-        return []
-    if layout_function(func, name) is None:  # func: the case's operation (operation_for)
-        return []
-    shapes = (
-        case.input_shape,
-        case.weight_shape,
-        None if case.bias is None else (case.weight_shape[0],),
-    )
-    return [layout for layout in chosen if layout != CONTIGUOUS and applicable(layout, shapes)]
+    """The layouts (other than contiguous) an implementation's as_is row of this case is
+    followed by (func: the case's operation, operation_for): the case's own `layouts`, else those
+    asked for, that apply to its tensors; none for an implementation that takes NumPy arrays or a
+    case that computes nothing (harness.layout_rows.planned_operation_layouts)."""
+    return planned_operation_layouts(case, func, layouts, name, case.op)
 
 
 def layout_records(
@@ -342,37 +343,26 @@ def layout_records(
     """The layout rows of one implementation that takes tensors (harness.layouts): an as_is row
     per layout the case is run in and that applies to its tensors, after the contiguous row. A
     layout output that differs from the same implementation's contiguous output beyond the
-    tolerance is an unexpected divergence of cause `layout`, whatever the contiguous row says."""
+    tolerance is an unexpected divergence of cause `layout`, whatever the contiguous row says,
+    without a family search (harness.layout_rows.layout_difference)."""
     tensors = layout_function(func, name)
     layouts = planned_layouts(case, func, options.layouts, name)
     if tensors is None:
         return []
+    sampled = getattr(func, "samples_output_maps", False) and maps is not None
+    where = maps_mask(baseline.output.shape, maps) if sampled else None
     records = []
     for layout in layouts:
         outcome = call_implementation(tensors, case, arrays, options.timeout, maps, layout)
-        record = as_is_record(case, name, tensors, arrays, baseline, outcome, maps)
-        record.layout = layout
-        if outcome.output is None or contiguous.output is None:
-            records.append(record)
-            continue
-        mask = maps if getattr(func, "samples_output_maps", False) else None
-        metrics = compare(
-            outcome.output,
-            contiguous.output,
-            baseline.tolerance,
-            where=None if mask is None else maps_mask(contiguous.output.shape, mask),
+        difference = ""
+        if outcome.output is not None:
+            difference = layout_difference(outcome.output, contiguous.output, baseline, where)
+        record = as_is_record(
+            case, name, tensors, arrays, baseline, outcome, maps, explain=not difference
         )
-        if not metrics.agree:
-            detail = describe(
-                metrics, baseline.tolerance, outcome.output.shape, contiguous.output.shape
-            )
-            record.status = "unexpected_divergence"
-            record.observed = "diverge"
-            record.cause = "layout"
-            record.message = one_line(
-                f"in layout {layout} it differs from its own contiguous output: {detail}; "
-                + record.message
-            )
+        if difference:
+            record = mark_layout(record, layout, difference)
+        record.layout = layout
         records.append(record)
     return records
 
@@ -405,10 +395,19 @@ def _case_records(
             case, implementations, options.timeout, strict_rejections=options.strict_rejections
         )
     arrays = materialize(case)
+    gradient_layouts = partial(gradient_layout_records, case, arrays, options)
     if case.transposed:
-        records = transposed_records(case, implementations, arrays, options)
+        records = transposed_records(
+            case,
+            implementations,
+            arrays,
+            options,
+            partial(transposed_layout_records, case, arrays, options),
+        )
         if options.backward:
-            records.extend(backward_records(case, implementations, arrays, options))
+            records.extend(
+                backward_records(case, implementations, arrays, options, gradient_layouts)
+            )
         return records
     baseline = compute_baseline(case, arrays)
     maps = sampled_maps(case)
@@ -421,7 +420,7 @@ def _case_records(
     if options.variants:
         records.extend(variant_records(case, arrays, baseline))
     if options.backward:
-        records.extend(backward_records(case, implementations, arrays, options))
+        records.extend(backward_records(case, implementations, arrays, options, gradient_layouts))
     return records
 
 

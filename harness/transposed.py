@@ -96,8 +96,14 @@ def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
 
 
 def transposed_records(
-    case: Case, implementations: Sequence[tuple[str, Callable]], arrays: CaseArrays, options
+    case: Case,
+    implementations: Sequence[tuple[str, Callable]],
+    arrays: CaseArrays,
+    options,
+    layouts: Callable | None = None,
 ) -> list[Record]:
+    """The as_is row of every implementation (each followed by its layout rows, which
+    `layouts(name, function, outcome, baseline, variants)` gives), then the variant rows."""
     from harness.calling import Outcome, call_implementation
     from harness.registry import operations_of
 
@@ -110,34 +116,33 @@ def transposed_records(
             outcome = Outcome(None, "unsupported", f"{name} defines no {case.op}")
         else:
             outcome = call_implementation(transposed, case, arrays, options.timeout)
-        if outcome.output is None:
-            records.append(
-                quantity_record(
-                    case,
-                    name,
-                    "as_is",
-                    "output",
-                    baseline,
-                    None,
-                    status=outcome.status,
-                    message=outcome.message,
-                )
-            )
-            continue
-        record = quantity_record(case, name, "as_is", "output", baseline, outcome.output)
-        record = judged(
-            record,
-            transposed or func,
-            outcome.output,
-            baseline,
-            "output",
-            variants,
-            QuantityContext(case, arrays),
+        records.append(
+            _as_is_row(case, name, transposed or func, arrays, outcome, baseline, variants)
         )
-        if outcome.contract:
-            record.status = "error"
-            record.message = f"{outcome.contract}; {record.message}"
-        records.append(record)
+        if layouts is not None:
+            records += layouts(name, transposed, outcome, baseline, variants)
     if options.variants:
         records.extend(variant_rows(case, {"output": baseline}, variants))
     return records
+
+
+def _as_is_row(case, name, func, arrays, outcome, baseline, variants) -> Record:
+    if outcome.output is None:
+        return quantity_record(
+            case,
+            name,
+            "as_is",
+            "output",
+            baseline,
+            None,
+            status=outcome.status,
+            message=outcome.message,
+        )
+    record = quantity_record(case, name, "as_is", "output", baseline, outcome.output)
+    record = judged(
+        record, func, outcome.output, baseline, "output", variants, QuantityContext(case, arrays)
+    )
+    if outcome.contract:
+        record.status = "error"
+        record.message = f"{outcome.contract}; {record.message}"
+    return record
