@@ -259,7 +259,9 @@ def explain_by_families(
     """The reading and fitted values with the fewest families that reproduce `observed`."""
     if observed.ndim != case.rank + 2 or observed.shape[:2] != tuple(case.output_shape[:2]):
         return None
-    if observed.size == 0:  # no values (an empty batch or axis): its shape is all there is
+    if observed.size == 0 or not (
+        np.isfinite(observed).any() or np.isfinite(baseline.output).any()
+    ):  # no values (an empty batch or axis, or NaN/Inf everywhere): its shape is all there is
         return shape_only(case, observed.shape)
     images, outputs = sample_plan(case, observed.shape)
     x = arrays.input64[images]
@@ -308,9 +310,10 @@ def _engaged(case: Case, cause: str) -> bool:
 
 
 def shape_only(case: Case, observed_shape) -> FamilyExplanation | None:
-    """An output without values (an empty batch or axis) is reproduced by every reading of its
-    shape: the simplest one (fewest families), preferring readings that misapply a parameter the
-    case sets (a dilation of 2 ignored rather than a pad added to a 'valid' case)."""
+    """An output without values (an empty batch or axis, or NaN/Inf everywhere, as torch's) is
+    reproduced by every reading of its shape: the simplest one (fewest families), preferring
+    readings that misapply a parameter the case sets (a dilation of 2 ignored rather than a pad
+    added to a 'valid' case)."""
     simplest: list[tuple] = []
     for _, combo in readings(case, observed_shape):
         if not combo or (simplest and len(combo) > len(simplest[0])):

@@ -7,6 +7,8 @@ these tests in their own styles (tap loops, scatter, sliding windows, JAX, torch
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 import torch
@@ -323,7 +325,14 @@ def test_size_changing_bugs_are_their_family_alone(function, cause):
             {"input": {"shape": [1, 1, 2, 4]}, "weight": {"shape": [1, 1, 1, 3]}},
             "kernel_flip",
         ),
-        (  # every value NaN: nothing to fit, the reading's shape and NaN positions decide
+        (  # the rotated 1x2 kernel, dilated 2 along H, is taller than the input: an empty axis,
+            # not a negative size (a reading whose size formula is negative reads nothing)
+            "rotated_conv2d",
+            {"input": {"shape": [1, 1, 1, 2]}, "weight": {"shape": [1, 1, 1, 2]},
+             "dilation": [2, 1]},
+            "kernel_flip",
+        ),
+        (  # every value NaN (torch's too): nothing to fit, the reading's shape decides
             "stride_minus_one_conv3d",
             {"op": "conv3d", "input": np.full([1, 1, 3, 3, 1], np.nan).tolist(),
              "weight": {"shape": [1, 1, 3, 3, 1]}, "stride": [1, 2, 1],
@@ -358,3 +367,20 @@ def test_a_transposed_convolution_conjugating_its_kernel_is_conjugation_at_every
     assert (result.verdict, result.causes) == ("diverges", ["conjugation"])
     diverging = {r.probe.label for r in result.results if r.status == "diverges"}
     assert diverging == {f"conv_transpose{rank}d:complex" for rank in (1, 2, 3)}
+
+
+def test_run_backward_rows_of_an_impossible_grad_input_are_divergences_not_harness_faults(
+    tmp_path,
+):
+    """The harness pads a reflect case first and folds grad_input back through the padding; a
+    grad_input of another shape is not folded (it crashed the fold): a `shape` row."""
+    out = tmp_path / "report.csv"
+    result = run_cli(
+        "run", "-k", "boundary_reflect_row_literal", "--backward", "--no-variants",
+        "--impl", "tests.data.refusing_impls_backward:conv2d_backward", "--out", out,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr
+    rows = [r for r in csv.DictReader(out.open()) if r["implementation"].startswith("tests.data")]
+    grad_input = next(r for r in rows if r["quantity"] == "grad_input")
+    assert (grad_input["status"], grad_input["cause"]) == ("unexpected_divergence", "shape")
+    assert not any("harness fault" in r["message"] for r in rows)
