@@ -2,9 +2,11 @@
 and conv3d, and if not, which semantic does it get wrong, at which rank?
 
 Every operation the implementation defines is probed (harness.registry.operations_of): a plug-in
-module's conv1d, conv2d and conv3d (and their backward passes and transposed convolutions,
-harness.diagnose_backward), a `module:function` as the operation its name says (conv2d unless
-named otherwise), each at its own rank, and the verdict is given overall and per rank. Each rank
+module's conv1d, conv2d and conv3d, their backward passes (harness.diagnose_backward), its
+transposed convolutions and their backward passes (harness.diagnose_transposed), a
+`module:function` as the operation its name says (conv2d unless named otherwise), each at its own
+rank, and the verdict is given overall and per rank (harness.diagnosis); nothing to probe is a
+one-line error (exit 2). Each rank
 runs a fixed set of small probes (harness.probes), each built so that one property shows (kernel
 orientation along every axis, depth summation, group mapping, 'same' padding side, padding axes,
 stride phase, dilation spacing, bias, rounding). Probes use small integer data, so every
@@ -13,9 +15,10 @@ data with a longer reduction. A diverging output is explained by the bug familie
 (harness.explanation), fewest first, so several bugs at once are named together, a flip along
 one axis is named with its axis ("kernel flipped along D only"), and an output of the wrong shape
 is still attributed (ignored dilation gives a larger output).
-Probes the implementation refuses with NotImplementedError are reported as unsupported; a result
-that breaks the output contract (harness.runner.output_contract) makes the probe an error, as it
-makes the row an error in `run`.
+Probes the implementation refuses are retried in simpler forms (harness.probe_retry), else
+reported as unsupported (NotImplementedError) or an error; a result that breaks the output
+contract (harness.runner.output_contract) makes the probe an error, as it makes the row an error
+in `run`; a failure while judging a probe is its error, never a traceback.
 The smallest diverging probe, shrunk further (batch, then each spatial axis), is the
 counterexample, in the case file format and of the probe's rank (its `op` named at ranks 1 and 3).
 """

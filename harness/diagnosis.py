@@ -62,6 +62,7 @@ class Diagnosis:
                     "causes": r.causes,
                     "max_abs_diff": r.max_abs_diff,
                     "message": r.message,
+                    **({"retried": r.retried} if r.retried else {}),
                 }
                 for r in self.results
             },

@@ -5,9 +5,11 @@ Each rank has the same properties: kernel orientation (a kernel that differs fro
 flips along one axis, along two, along all, and from its axes swapped, so a flip along D only
 shows), depth summation, groups, padding forms ('same' with an even kernel, per axis, an int,
 'valid', 'same' dilated, asymmetric in 1-D), boundary modes, stride with a phase on every axis,
-dilation, bias and rounding. Integer data keeps every correct output exact and a counterexample
-readable; the rounding probes use random normal data. Each probe names the family (cause) it is
-about, its operation and what torch does (`as_torch`).
+dilation, bias, rounding, complex data, channel counts that are not multiples of 4 or 8 (7 and 5
+per group) and depthwise with a channel multiplier. Integer data keeps every correct output exact
+and a counterexample readable; the rounding probes use random normal data. Each probe names the
+family (cause) it is about, its operation and what torch does (`as_torch`, words in
+harness.probe_words).
 """
 
 from __future__ import annotations

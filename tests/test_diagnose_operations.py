@@ -217,6 +217,9 @@ def test_probes_refused_on_groups_are_retried_with_one_group_and_say_so():
     assert "TypeError: complex inputs are not supported" in labels["complex"].finding
     head = human_lines(result)[0]
     assert "retried in simpler forms: groups" in head
+    properties = result.as_json()["properties"]
+    assert properties["groups"]["retried"] == "groups 1 instead of 2"
+    assert "retried" not in properties["orientation"]
 
 
 def test_an_error_verdict_names_the_failing_probes_and_why():
