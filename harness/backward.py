@@ -194,7 +194,8 @@ def _gradient_values(called, case: Case, prepadded: bool) -> Gradients:
         if outcome.output is None:
             return Gradients({}, outcome.status, f"{name}: {outcome.message}")
         value = outcome.output
-        if name == "grad_input" and prepadded and value.ndim == case.rank + 2:
+        padded = [n + sum(case.pads[2 * a : 2 * a + 2]) for a, n in enumerate(case.input_shape[2:])]
+        if name == "grad_input" and prepadded and list(value.shape[2:]) == padded:
             value = gradients.fold_padding(
                 value, case.pads, case.input_shape[2:], case.padding_mode
             )
@@ -204,10 +205,8 @@ def _gradient_values(called, case: Case, prepadded: bool) -> Gradients:
     return Gradients(values, None, "", "; ".join(contracts))
 
 
-# name -> (quantity, cause, how it changes the exact gradients)
 def _shift_strided(a: np.ndarray, stride) -> np.ndarray:
-    """grad_input as if the stride's zeros were inserted one position late (on every strided
-    axis)."""
+    """grad_input as if the stride's zeros were inserted one position late on strided axes."""
     out = np.zeros_like(a)
     late = [1 if s > 1 else 0 for s in stride]
     target = tuple(slice(k, None) for k in late)

@@ -2,9 +2,11 @@
 and conv3d, and if not, which semantic does it get wrong, at which rank?
 
 Every operation the implementation defines is probed (harness.registry.operations_of): a plug-in
-module's conv1d, conv2d and conv3d (and their backward passes and transposed convolutions,
-harness.diagnose_backward), a `module:function` as the operation its name says (conv2d unless
-named otherwise), each at its own rank, and the verdict is given overall and per rank. Each rank
+module's conv1d, conv2d and conv3d, their backward passes (harness.diagnose_backward), its
+transposed convolutions and their backward passes (harness.diagnose_transposed), a
+`module:function` as the operation its name says (conv2d unless named otherwise), each at its own
+rank, and the verdict is given overall and per rank (harness.diagnosis); nothing to probe is a
+one-line error (exit 2). Each rank
 runs a fixed set of small probes (harness.probes), each built so that one property shows (kernel
 orientation along every axis, depth summation, group mapping, 'same' padding side, padding axes,
 stride phase, dilation spacing, bias, rounding). Probes use small integer data, so every
@@ -13,9 +15,10 @@ data with a longer reduction. A diverging output is explained by the bug familie
 (harness.explanation), fewest first, so several bugs at once are named together, a flip along
 one axis is named with its axis ("kernel flipped along D only"), and an output of the wrong shape
 is still attributed (ignored dilation gives a larger output).
-Probes the implementation refuses with NotImplementedError are reported as unsupported; a result
-that breaks the output contract (harness.runner.output_contract) makes the probe an error, as it
-makes the row an error in `run`.
+Probes the implementation refuses are retried in simpler forms (harness.probe_retry), else
+reported as unsupported (NotImplementedError) or an error; a result that breaks the output
+contract (harness.runner.output_contract) makes the probe an error, as it makes the row an error
+in `run`; a failure while judging a probe is its error, never a traceback.
 The smallest diverging probe, shrunk further (batch, then each spatial axis), is the
 counterexample, in the case file format and of the probe's rank (its `op` named at ranks 1 and 3).
 """
@@ -23,70 +26,22 @@ counterexample, in the case file format and of the probe's rank (its `op` named 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from harness.baseline import compute_baseline
-from harness.calling import call_implementation
+from harness.calling import call_implementation, one_line
 from harness.cases import Case, torch_rejection
 from harness.compare import compare
+from harness.counterexample import counterexample_dict, quantity_counterexample
 from harness.data import materialize
+from harness.diagnosis import Diagnosis, human_lines, verdict_of
 from harness.errors import CaseFileError
 from harness.explanation import Explanation, explain_output, order_causes
 from harness.implementations import harness_pads_first
+from harness.probe_retry import retried, simpler_forms, valid
 from harness.probes import Probe, ProbeResult, as_torch, op_rank, probe_case, probes_for
-
-
-def verdict_of(results: list[ProbeResult]) -> str:
-    """diverges when a probe diverges, else error when one fails, else matches."""
-    if any(r.status == "diverges" for r in results):
-        return "diverges"
-    if any(r.status == "error" for r in results):
-        return "error"
-    return "matches"
-
-
-@dataclass
-class Diagnosis:
-    impl: str
-    verdict: str  # matches | diverges | error
-    causes: list[str]
-    results: list[ProbeResult]
-    counterexample: dict | None
-
-    @property
-    def ranks(self) -> list[dict]:
-        """Per spatial rank probed: its operations, verdict and causes."""
-        summaries = []
-        for rank in sorted({r.probe.rank for r in self.results}):
-            results = [r for r in self.results if r.probe.rank == rank]
-            operations = list(dict.fromkeys(r.probe.op for r in results))
-            causes = order_causes(c for r in results for c in r.causes)
-            summary = {"rank": rank, "operations": operations, "verdict": verdict_of(results)}
-            summaries.append({**summary, "causes": causes, "probes": len(results)})
-        return summaries
-
-    def as_json(self) -> dict:
-        return {
-            "impl": self.impl,
-            "verdict": self.verdict,
-            "causes": self.causes,
-            "ranks": self.ranks,
-            "properties": {
-                r.probe.label: {
-                    "op": r.probe.op,
-                    "rank": r.probe.rank,
-                    "status": r.status,
-                    "finding": r.finding,
-                    "causes": r.causes,
-                    "max_abs_diff": r.max_abs_diff,
-                    "message": r.message,
-                }
-                for r in self.results
-            },
-            "counterexample": self.counterexample,
-        }
 
 
 def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> str:
@@ -100,7 +55,7 @@ def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> 
             )
         if focused:
             return "; ".join(focused + [f"also: {w}" for w in others])
-        return f"{as_torch(probe)}; this probe differs through another cause: " + "; ".join(others)
+        return "; ".join(others)  # the probe shows a cause other than the one it is about
     if explanation.fallback == "precision":
         return (
             f"differs by rounding as of {explanation.arithmetic} arithmetic "
@@ -113,30 +68,12 @@ def _describe(probe: Probe, explanation: Explanation, max_abs: float | None) -> 
     return f"diverges (max abs diff {max_abs:.3g}) and no known cause explains it"
 
 
-def simpler_forms(case: Case) -> list[tuple[dict, str]]:
-    """Overrides that ask less of an implementation, with what they give up, in order:
-    equal stride and dilation on every axis, explicit pads instead of a padding string,
-    float32 instead of another dtype."""
-    forms = []
-    every = "both axes" if case.rank == 2 else "every axis"
-    for key in ("stride", "dilation"):
-        value = getattr(case, key)
-        if len(set(value)) > 1:
-            forms.append(({key: max(value)}, f"{key} {max(value)} on {every}"))
-    if isinstance(case.padding, str):
-        pads = list(case.pads)
-        forms.append(({"padding": pads}, f"explicit pads {pads} instead of '{case.padding}'"))
-    if case.dtype != "float32":
-        forms.append(({"dtype": "float32"}, f"float32 ({case.dtype} is not supported)"))
-    return forms
-
-
 def run_probe(func: Callable, probe: Probe, case: Case | None = None) -> ProbeResult:
     """Run one probe. A probe the implementation refuses (NotImplementedError or an exception)
-    is retried in simpler forms (harness.diagnose.simpler_forms), one more at a time, so a
+    is retried in simpler forms (harness.probe_retry.simpler_forms), one more at a time, so a
     restricted implementation is still diagnosed on every property it supports."""
     case = case or probe_case(probe)
-    result = _run_probe_once(func, probe, case)
+    result = _guarded(func, probe, case)
     if probe.optional and (
         result.status == "error"
         or result.contract
@@ -147,24 +84,26 @@ def run_probe(func: Callable, probe: Probe, case: Case | None = None) -> ProbeRe
         result.contract = ""
         result.causes = []
         return result
-    if result.status not in ("unsupported", "error") or result.contract:
-        return result
-    overrides: dict = {}
-    given_up = []
-    for change, words in simpler_forms(case):
-        overrides.update(change)
-        given_up.append(words)
+
+    def attempt(overrides: dict) -> list[ProbeResult] | None:
         try:
             simpler = probe_case(probe, overrides)
         except CaseFileError:
-            continue
-        if torch_rejection(simpler) is not None:
-            continue
-        retry = _run_probe_once(func, probe, simpler)
-        if retry.status not in ("unsupported", "error"):
-            retry.finding += f" (with {', '.join(given_up)}; as given: {result.message})"
-            return retry
-    return result
+            return None
+        return [_guarded(func, probe, simpler)] if valid(simpler) else None
+
+    return retried(attempt, case, [result])[0]
+
+
+def _guarded(func: Callable, probe: Probe, case: Case) -> ProbeResult:
+    """One run of a probe; a failure while judging it (a result that cannot be compared) is the
+    probe's error, with the reason, never a traceback."""
+    try:
+        return _run_probe_once(func, probe, case)
+    except Exception as error:
+        first = str(error).splitlines()[0] if str(error) else ""
+        text = one_line(f"the result could not be judged: {type(error).__name__}: {first}")
+        return ProbeResult(probe, case, "error", text, message=text)
 
 
 def _run_probe_once(func: Callable, probe: Probe, case: Case) -> ProbeResult:
@@ -258,124 +197,56 @@ def shrink(func: Callable, result: ProbeResult) -> ProbeResult:
     return best
 
 
-def counterexample_dict(result: ProbeResult, impl: str) -> dict:
-    """The diverging probe as a self-contained case (literal arrays, torch's output expected)."""
-    from harness.cases import TensorSpec
-
-    case = result.case
-    arrays = materialize(case)
-    baseline = compute_baseline(case, arrays).output
-
-    def literal(array: np.ndarray):
-        values = array.tolist()
-        return _plain(values)
-
-    raw: dict = {
-        "id": "counterexample_" + _slug(impl) + "_" + _slug(result.probe.label),
-        "description": (
-            f"Found by `conv-harness diagnose {impl}` "
-            f"({'+'.join(result.causes) or result.status}): {result.probe.description}."
-        ),
-        "tags": ["counterexample", *[c for c in result.causes if c]],
-    }
-    if case.rank != 2:  # a literal of fewer than 5 axes does not say its rank
-        raw["op"] = case.op
-    small = all(
-        not isinstance(t, TensorSpec) or np.prod(t.shape) <= 400 for t in (case.input, case.weight)
-    )
-    for name, array in (
-        ("input", arrays.input64),
-        ("weight", arrays.weight64),
-        ("bias", arrays.bias64),
-    ):
-        if array is None:
-            continue
-        spec = getattr(case, name)
-        raw[name] = (
-            literal(array)
-            if small
-            else (spec.model_dump(exclude_none=True) if isinstance(spec, TensorSpec) else spec)
-        )
-    for key in ("stride", "dilation"):
-        value = getattr(case, key)
-        if set(value) != {1}:
-            raw[key] = list(value) if len(set(value)) > 1 else value[0]
-    if case.padding != "valid" and any(case.pads):
-        raw["padding"] = case.padding if isinstance(case.padding, str) else _padding(case.padding)
-    if case.padding_mode != "zeros":
-        raw["padding_mode"] = case.padding_mode
-    if case.groups != 1:
-        raw["groups"] = case.groups
-    if case.dtype != "float64":
-        raw["dtype"] = case.dtype
-    if (
-        small
-        and case.dtype == "float64"
-        and np.all(np.isfinite(baseline))
-        and np.array_equal(baseline, np.round(baseline))
-    ):
-        raw["expected"] = literal(baseline)
-    return raw
-
-
-def _padding(pads):
-    """Flat (before, after) per axis in the shortest form a case file reads the same: one int,
-    one value per axis, or the flat list."""
-    befores, afters = list(pads[0::2]), list(pads[1::2])
-    if len(set(pads)) == 1:
-        return pads[0]
-    if befores == afters:
-        return befores
-    return list(pads)
-
-
-def _plain(values):
-    if isinstance(values, list):
-        return [_plain(v) for v in values]
-    if isinstance(values, complex):  # a case file's complex literal: "1+2j"
-        real, imag = _plain(values.real), _plain(values.imag)
-        return f"{real}{'+' if imag >= 0 else '-'}{abs(imag)}j"
-    return int(values) if float(values).is_integer() else float(values)
-
-
-def _slug(text: str) -> str:
-    import re
-
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "impl"
+ORDER = [
+    f"{stem}{rank}d{suffix}"
+    for rank in (1, 2, 3)
+    for stem in ("conv", "conv_transpose")
+    for suffix in ("", "_backward")
+]
 
 
 def probed_operations(name: str, func: Callable) -> dict[str, Callable]:
     """The operations of `name` that diagnose probes, rank by rank: conv{r}d, conv{r}d_backward
-    (its own, or autograd through a conv{r}d that takes tensors) and conv_transpose{r}d."""
+    (its own, or autograd through a conv{r}d that takes tensors), conv_transpose{r}d and
+    conv_transpose{r}d_backward."""
     from harness.registry import operations_of
 
     operations = operations_of(name, func)
-    order = [
-        f"{stem}{rank}d{suffix}"
-        for rank in (1, 2, 3)
-        for stem, suffix in (("conv", ""), ("conv", "_backward"), ("conv_transpose", ""))
-    ]
-    return {op: operations[op] for op in order if op in operations}
+    return {op: operations[op] for op in ORDER if op in operations}
+
+
+def operation_results(name: str, op: str, function: Callable) -> list[ProbeResult]:
+    """Every probe of one operation."""
+    from harness.diagnose_backward import backward_results
+    from harness.diagnose_transposed import transposed_backward_results, transposed_results
+    from harness.layout_probe import layout_results
+
+    rank = op_rank(op)
+    if op.startswith("conv_transpose"):
+        if op.endswith("_backward"):
+            results = transposed_backward_results(function, rank)
+        else:
+            results = transposed_results(function, rank)
+    elif op.endswith("_backward"):
+        results = backward_results(function, rank)
+    else:
+        results = [run_probe(function, probe) for probe in probes_for(rank)]
+    return results + layout_results(function, rank, name, op)
 
 
 def diagnose(name: str, func: Callable) -> Diagnosis:
     """Probe every operation the implementation defines (`probed_operations`), each at its rank;
     the counterexample is the failing probe showing the most causes, the smallest among those,
-    shrunk."""
-    from harness.diagnose_backward import backward_results, transposed_results
-    from harness.layout_probe import layout_results
+    shrunk. No operation to probe is a HarnessError (exit 2), never "matches"."""
+    from harness.errors import HarnessError
 
     operations = probed_operations(name, func)
-    results = []
-    for op, function in operations.items():
-        rank = op_rank(op)
-        if op.endswith("_backward"):
-            results += backward_results(function, rank)
-        elif op.startswith("conv_transpose"):
-            results += transposed_results(function, rank)
-        else:
-            results += [run_probe(function, probe) for probe in probes_for(rank)]
-        results += layout_results(function, rank, name, op)
+    results = [r for op, f in operations.items() for r in operation_results(name, op, f)]
+    if not results:
+        raise HarnessError(
+            f"implementation '{name}': defines no operation diagnose can probe "
+            "(conv1d/2d/3d, conv_transpose1d/2d/3d or their _backward)"
+        )
     causes = order_causes(c for r in results for c in r.causes)
     verdict = verdict_of(results)
     counterexample = None
@@ -389,64 +260,16 @@ def diagnose(name: str, func: Callable) -> Diagnosis:
         if forward:
             counterexample = counterexample_dict(smallest, name)
         else:  # a backward or transposed probe: its configuration, as a case
-            counterexample = {
-                "id": "counterexample_" + _slug(name) + "_" + _slug(smallest.probe.label),
-                "description": f"Found by `conv-harness diagnose {name}` "
-                f"({'+'.join(smallest.causes) or smallest.status}): {smallest.probe.description}.",
-                "tags": ["counterexample", *smallest.causes],
-                **{k: v for k, v in smallest.case.raw.items() if k not in ("id", "description")},
-            }
+            counterexample = quantity_counterexample(smallest, name)
     return Diagnosis(name, verdict, causes, results, counterexample)
 
 
-def _torch_names(ranks) -> str:
-    """torch.nn.functional.conv2d, or torch.nn.functional.conv1d, conv2d and conv3d."""
-    names = [f"conv{rank}d" for rank in ranks]
-    listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
-    return "torch.nn.functional." + listed
-
-
-def human_lines(diagnosis: Diagnosis) -> list[str]:
-    from harness.yaml_io import dump_yaml
-
-    ranks = diagnosis.ranks
-    if diagnosis.verdict == "matches":
-        head = f"{diagnosis.impl}: matches {_torch_names(s['rank'] for s in ranks)} on every probe"
-        unsupported = [
-            r.probe.label
-            for r in diagnosis.results
-            if r.status == "unsupported" and not r.probe.optional  # listed below only
-        ]
-        if unsupported:
-            head += f" it supports (unsupported: {', '.join(unsupported)})"
-    elif diagnosis.verdict == "diverges":
-        diverging = [s["rank"] for s in ranks if s["verdict"] == "diverges"]
-        head = f"{diagnosis.impl}: diverges from {_torch_names(diverging)}: " + ", ".join(
-            diagnosis.causes
-        )
-    elif any(r.contract for r in diagnosis.results):
-        broken = next(r for r in diagnosis.results if r.contract)
-        head = (
-            f"{diagnosis.impl}: breaks conv{broken.probe.rank}d's output contract: "
-            f"{broken.contract}"
-        )
-    else:
-        head = f"{diagnosis.impl}: could not be checked: it fails on the probes"
-    lines = [head]
-    if len(ranks) > 1:  # a verdict per rank
-        for s in ranks:
-            causes = f": {', '.join(s['causes'])}" if s["causes"] else ""
-            lines.append(
-                f"  rank {s['rank']} ({', '.join(s['operations'])}; {s['probes']} probes): "
-                f"{s['verdict']}{causes}"
-            )
-    lines.append("")
-    width = max((len(r.probe.label) for r in diagnosis.results), default=0)
-    for r in diagnosis.results:
-        arrow = f" -> {'+'.join(r.causes)}" if r.causes else ""
-        label = {"unsupported": "unsupported: ", "error": "error: "}.get(r.status, "")
-        lines.append(f"{r.probe.label + ':':<{width + 1}} {label}{r.finding}{arrow}")
-    if diagnosis.counterexample:
-        lines += ["", "smallest counterexample (save it with --save-case FILE):", ""]
-        lines += dump_yaml({"cases": [diagnosis.counterexample]}).rstrip().splitlines()
-    return lines
+__all__ = [
+    "Diagnosis",
+    "counterexample_dict",
+    "diagnose",
+    "human_lines",
+    "run_probe",
+    "simpler_forms",
+    "verdict_of",
+]

@@ -152,7 +152,8 @@ def fit_values(
     n, k, cg, *spatial = part.shape
     shape = (n, k, *spatial)
     finite = np.isfinite(observed) & np.isfinite(part).all(axis=2) & np.isfinite(allowed)
-    if not finite.any():
+    if not finite.any():  # nothing to fit (every value NaN/Inf): the reading as it is
+        yield Fit(part.sum(axis=2), ())
         return
     weights = 1.0 / np.maximum(allowed[finite], np.finfo(float).tiny)
     # complex values: the real and imaginary parts are equations of their own (alpha, beta real)
@@ -258,6 +259,10 @@ def explain_by_families(
     """The reading and fitted values with the fewest families that reproduce `observed`."""
     if observed.ndim != case.rank + 2 or observed.shape[:2] != tuple(case.output_shape[:2]):
         return None
+    if observed.size == 0 or not (
+        np.isfinite(observed).any() or np.isfinite(baseline.output).any()
+    ):  # no values (an empty batch or axis, or NaN/Inf everywhere): its shape is all there is
+        return shape_only(case, observed.shape)
     images, outputs = sample_plan(case, observed.shape)
     x = arrays.input64[images]
     sample = observed[images][:, outputs]
@@ -293,6 +298,33 @@ def explain_by_families(
                 if found is not None:
                     best = found
     return None if best is None else best[1]
+
+
+def _engaged(case: Case, cause: str) -> bool:
+    """Whether the case uses the parameter a family misapplies (a stride above 1, say)."""
+    return {
+        "padding": any(case.pads) or case.padding == "same",
+        "stride": max(case.stride) > 1,
+        "dilation": max(case.dilation) > 1,
+    }.get(cause, True)
+
+
+def shape_only(case: Case, observed_shape) -> FamilyExplanation | None:
+    """An output without values (an empty batch or axis, or NaN/Inf everywhere, as torch's) is
+    reproduced by every reading of its shape: the simplest one (fewest families), preferring
+    readings that misapply a parameter the case sets (a dilation of 2 ignored rather than a pad
+    added to a 'valid' case)."""
+    simplest: list[tuple] = []
+    for _, combo in readings(case, observed_shape):
+        if not combo or (simplest and len(combo) > len(simplest[0])):
+            if simplest:
+                break
+            continue
+        simplest.append(combo)
+    if not simplest:
+        return None
+    combo = next((c for c in simplest if all(_engaged(case, x.cause) for x in c)), simplest[0])
+    return FamilyExplanation(tuple(sorted(combo, key=lambda c: list(CAUSES).index(c.cause))))
 
 
 CONJUGATED = Change(

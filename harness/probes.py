@@ -5,9 +5,11 @@ Each rank has the same properties: kernel orientation (a kernel that differs fro
 flips along one axis, along two, along all, and from its axes swapped, so a flip along D only
 shows), depth summation, groups, padding forms ('same' with an even kernel, per axis, an int,
 'valid', 'same' dilated, asymmetric in 1-D), boundary modes, stride with a phase on every axis,
-dilation, bias and rounding. Integer data keeps every correct output exact and a counterexample
-readable; the rounding probes use random normal data. Each probe names the family (cause) it is
-about, its operation and what torch does (`as_torch`).
+dilation, bias, rounding, complex data, channel counts that are not multiples of 4 or 8 (7 and 5
+per group) and depthwise with a channel multiplier. Integer data keeps every correct output exact
+and a counterexample readable; the rounding probes use random normal data. Each probe names the
+family (cause) it is about, its operation and what torch does (`as_torch`, words in
+harness.probe_words).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.cases import Case, case_from_dict
+from harness.probe_words import SHOWS, torch_words
 
 
 @dataclass(frozen=True)
@@ -227,100 +230,10 @@ PROBES = (
 )
 
 
-AS_TORCH = {
-    "orientation": "cross-correlation (as torch)",
-    "orientation_nonsquare": "a non-square kernel read as given (as torch)",
-    "depth": "sums the input channels of each group (as torch)",
-    "groups": "output channel o reads group o // (C_out/groups) (as torch)",
-    "same_padding": "'same' puts the extra pad pixel bottom/right (as torch)",
-    "padding": "(pH, pW) applied to the right axes (as torch)",
-    "padding_int": "an int pads every side (as torch)",
-    "padding_valid": "'valid' pads nothing (as torch)",
-    "same_dilated": "'same' pads for the dilated kernel (as torch)",
-    "boundary_reflect": "reflect padding without repeating the edge (as torch)",
-    "boundary_replicate": "replicate padding repeats the edge sample (as torch)",
-    "boundary_circular": "circular padding wraps around (as torch)",
-    "stride": "samples outputs at i*s (as torch)",
-    "dilation": "taps d apart (as torch)",
-    "bias": "adds the bias (as torch)",
-    "precision": "agrees within tolerance on random data",
-    "float32": "agrees within float32 tolerance",
-    "float16": "agrees within float16 tolerance",
-    "bfloat16": "agrees within bfloat16 tolerance",
-    "complex": "multiplies complex values plainly, the kernel not conjugated (as torch)",
-}
-
-
 # a 2x2x3 kernel that differs from its flip along every nonempty set of axes and from its axes
 # swapped: a flip along D only, H only or W only each changes the output
 KERNEL_3D = [[[1, 2, 0], [0, -1, 3]], [[4, 0, 0], [0, 2, -2]]]
 KERNEL_1D = [1, 2, 0, -1]  # unlike its reversal
-
-# what each property's probe shows, for ranks 1 and 3 (filled in from the probe's fields)
-SHOWS = {
-    "orientation": (
-        "kernel_flip",
-        "one channel, a {kernel} kernel unlike its {flips}: shows its orientation",
-    ),
-    "orientation_nonsquare": (
-        "kernel_flip",
-        "a {kernel} kernel: shows a reading with its axes swapped or mirrored",
-    ),
-    "depth": (
-        "depth_sum",
-        "{channels} input channels: shows whether they are summed (depth summation)",
-    ),
-    "groups": (
-        "groups",
-        "groups={groups} with three output channels per group: shows the channel-to-group mapping",
-    ),
-    "same_padding": (
-        "padding",
-        "padding 'same' with a {kernel} kernel: shows on which side the "
-        "extra element goes along an axis of even kernel size",
-    ),
-    "padding": (
-        "padding",
-        "padding {padding}: shows that (before, after) per axis are applied "
-        "to the right axes and sides",
-    ),
-    "padding_int": ("padding", "padding given as one int: shows it pads every side by that much"),
-    "padding_valid": ("padding", "padding 'valid': shows that nothing is padded"),
-    "same_dilated": (
-        "padding",
-        "padding 'same' with dilation {dilation}: shows that 'same' counts the dilated kernel",
-    ),
-    "boundary_reflect": (
-        "boundary",
-        "reflect padding of 2: shows what fills the padding (edge not repeated)",
-    ),
-    "boundary_replicate": (
-        "boundary",
-        "replicate padding of 2: shows what fills the padding (the edge sample)",
-    ),
-    "boundary_circular": (
-        "boundary",
-        "circular padding of 2: shows what fills the padding (the other side)",
-    ),
-    "stride": ("stride", "stride {stride}: shows where outputs are sampled (step and phase)"),
-    "dilation": ("dilation", "dilation {dilation}: shows how far apart the kernel taps are"),
-    "bias": ("bias", "a nonzero bias per output channel: shows that it is added"),
-    "precision": (
-        "precision",
-        "random normal data, K = {K} products per output: shows rounding error",
-    ),
-    "float32": ("precision", "float32 inputs: shows that float32 is computed to float32 accuracy"),
-    "float16": (
-        "precision",
-        "float16 inputs: shows that float16 is accumulated as torch does (in float32)",
-    ),
-    "bfloat16": ("precision", "bfloat16 inputs (float32 arrays holding bfloat16 values)"),
-    "complex": (
-        "conjugation",
-        "complex128 input and {kernel} kernel (integer real and imaginary parts): shows whether "
-        "the kernel is conjugated",
-    ),
-}
 
 
 def _words(value) -> str:
@@ -345,6 +258,9 @@ def _probe(rank: int, name: str, input_shape, weight, seed: int, **extra) -> Pro
         flips="reversal" if rank == 1 else "flip along any axis or set of axes",
         channels=input_shape[1],
         K=int(np.prod(weight_shape[1:])),
+        outputs=weight_shape[0],
+        per_group=input_shape[1] // extra.get("groups", 1),
+        multiplier=weight_shape[0] // input_shape[1],
         **{key: _words(value) for key, value in extra.items()},
     )
     return Probe(name, cause, fields, text, f"conv{rank}d", optional=cause == "conjugation")
@@ -354,6 +270,17 @@ def _boundaries(rank: int, shape, seed: int, kernel) -> list[Probe]:
     return [
         _probe(rank, f"boundary_{mode}", shape, (kernel,), seed + k, padding=2, padding_mode=mode)
         for k, mode in enumerate(("reflect", "replicate", "circular"))
+    ]
+
+
+def _channel_counts(rank: int, spatial, kernel, seed: int) -> list[Probe]:
+    """Channel counts that are not multiples of 4 or 8 (7 and 5 per group), and depthwise with a
+    channel multiplier: a kernel that works in channel blocks, or maps depthwise outputs to
+    inputs its own way, shows here."""
+    return [
+        _probe(rank, "channels_odd", [1, 7, *spatial], [5, 7, *kernel], seed),
+        _probe(rank, "groups_odd", [1, 10, *spatial], [6, 5, *kernel], seed + 2, groups=2),
+        _probe(rank, "depthwise", [1, 3, *spatial], [6, 1, *kernel], seed + 4, groups=3),
     ]
 
 
@@ -381,6 +308,7 @@ PROBES_1D = (
     _probe(1, "precision", [2, 32, 16], [4, 32, 9], 125, padding=4),
     *_roundings(1, [1, 8, 10], [2, 8, 3], 127),
     _probe(1, "complex", [1, 1, 9], [1, 1, 3], 133, dtype="complex128"),
+    *_channel_counts(1, [7], [3], 135),
 )
 
 PROBES_3D = (
@@ -402,33 +330,19 @@ PROBES_3D = (
     _probe(3, "precision", [2, 8, 5, 5, 5], [4, 8, 3, 3, 3], 326, padding=1),
     *_roundings(3, [1, 4, 4, 4, 4], [2, 4, 2, 3, 3], 328),
     _probe(3, "complex", [1, 1, 4, 4, 5], [1, 1, 2, 2, 3], 334, dtype="complex128"),
+    *_channel_counts(3, [3, 4, 3], [2, 2, 3], 336),
 )
+PROBES_2D = (*PROBES, *_channel_counts(2, [5, 4], [2, 3], 235))
 
 
 def probes_for(rank: int) -> tuple[Probe, ...]:
     """The forward probes of conv{rank}d."""
-    return {1: PROBES_1D, 2: PROBES, 3: PROBES_3D}[rank]
-
-
-# what torch does, where the words of AS_TORCH (2-D) do not fit another rank
-AS_TORCH_ND = {
-    1: {
-        "orientation": "cross-correlation (as torch)",
-        "same_padding": "'same' puts the extra pad element after (as torch)",
-        "padding": "(before, after) padding on the right sides (as torch)",
-        "padding_int": "an int pads both sides (as torch)",
-    },
-    3: {
-        "orientation_nonsquare": "a non-cubic kernel read as given, axes D, H, W (as torch)",
-        "same_padding": "'same' puts the extra pad element back/bottom/right (as torch)",
-        "padding": "(pD, pH, pW) applied to the right axes (as torch)",
-    },
-}
+    return {1: PROBES_1D, 2: PROBES_2D, 3: PROBES_3D}[rank]
 
 
 def as_torch(probe: Probe) -> str:
     """What torch does on this probe, in the words of a finding."""
-    return AS_TORCH_ND.get(probe.rank, {}).get(probe.property, AS_TORCH[probe.property])
+    return torch_words(probe.property, probe.rank)
 
 
 def probe_case(probe: Probe, overrides: dict | None = None) -> Case:
@@ -454,3 +368,4 @@ class ProbeResult:
     message: str = ""
     contract: str = ""  # the output contract it broke (harness.calling.output_contract), if any
     quantity: str = "output"  # or grad_input, grad_weight, grad_bias (backward probes)
+    retried: str = ""  # what was given up when the probe as given was refused (probe_retry)

@@ -72,7 +72,8 @@ class Reading:
             strict=True,
         ):
             padded = size + before + after - (0 if self.phase_fill else p)
-            sizes.append((padded - d * (k - 1) - 1) // s + 1)
+            # a kernel larger than the padded input reads nothing: an empty axis
+            sizes.append(max((padded - d * (k - 1) - 1) // s + 1, 0))
         return tuple(sizes)
 
 
@@ -171,7 +172,7 @@ def _matching(case: Case, per_family, start: int, stop: int, target) -> np.ndarr
         pads = field("pads")
         before, after = pads[..., 0::2], pads[..., 1::2]
     padded = np.array(case.input_shape[2:]) + before + after - field("cut")
-    sizes = (padded - span - 1) // field("stride") + 1
+    sizes = np.maximum((padded - span - 1) // field("stride") + 1, 0)  # empty, not negative
     return (sizes == np.array(target)).all(axis=-1)
 
 

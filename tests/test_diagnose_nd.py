@@ -94,7 +94,7 @@ def test_a_conv1d_sampling_at_a_phase_is_named_stride_and_the_conv3d_beside_it_m
     assert result.counterexample["op"] == "conv1d"
     lines = human_lines(result)
     assert lines[0] == f"{STRIDE_PHASE}: diverges from torch.nn.functional.conv1d: stride"
-    assert "  rank 1 (conv1d; 19 probes): diverges: stride" in lines
+    assert "  rank 1 (conv1d; 22 probes): diverges: stride" in lines
     assert any(
         line.startswith("  rank 3 (conv3d; ") and line.endswith(": matches") for line in lines
     )
