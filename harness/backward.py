@@ -30,8 +30,6 @@ from harness.baseline import Baseline, rounded, squared_moduli
 from harness.calling import Outcome, compact, read_result, safe_call
 from harness.case import Case
 from harness.compare import (
-    UNIT_ROUNDOFF,
-    Arithmetic,
     Magnitudes,
     compare,
     precision_models,
@@ -42,6 +40,12 @@ from harness.explanation import Explanation
 from harness.families import FamilyExplanation
 from harness.family_changes import Change
 from harness.implementations import harness_pads_first
+from harness.quantity_rounding import (
+    gradient_blocks,
+    padding_folds,
+    transposed_gradient_blocks,
+    variant_change,
+)
 from harness.records import Record, harness_fault_text, make_record
 from harness.schema import TensorSpec
 
@@ -70,15 +74,15 @@ def grad_output_arrays(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return native, native.astype(exact_dtype(case.dtype))
 
 
-def magnitude_baselines(case: Case, compute: Callable, names, exact, counts) -> dict:
+def magnitude_baselines(case: Case, compute: Callable, names, exact, counts, blocks=None) -> dict:
     """Baselines of bilinear quantities: q from squares (squared moduli of complex values), M
-    from absolute values.
-
-    In float16 and bfloat16 the gradients are allowed accumulation in the dtype itself: torch's
-    CPU backward kernels round partial sums to it (measured: one unit in the last place beyond
-    float32 accumulation on grad_input of the registry's float16 cases)."""
+    from absolute values, K = counts[k] and B = blocks[k] (default 1) of harness.compare's
+    rounding model, the same as the forward's: float32 accumulation for float16 and bfloat16,
+    whose kernels may round each block's partial sum to the dtype (B blocks), capped below 1/8
+    of |y| + q."""
     squares = compute(squared_moduli)
     absolute = compute(np.abs)
+    blocks = blocks or (1,) * len(names)
     baselines = {}
     for k, name in enumerate(names):
         if exact[k] is None:
@@ -87,14 +91,9 @@ def magnitude_baselines(case: Case, compute: Callable, names, exact, counts) -> 
             norm = np.sqrt(squares[k])
         finite = absolute[k][np.isfinite(absolute[k])]
         largest = float(finite.max()) if finite.size else 0.0
-        magnitudes = Magnitudes(exact[k], norm, largest, counts[k])
-        unit = UNIT_ROUNDOFF[case.dtype]
-        arithmetic = Arithmetic(case.dtype, unit, unit) if unit > UNIT_ROUNDOFF["float32"] else None
+        magnitudes = Magnitudes(exact[k], norm, largest, counts[k], max(blocks[k], 1))
         baselines[name] = Baseline(
-            rounded(exact[k], case.dtype),
-            magnitudes,
-            tolerance(magnitudes, case.dtype, arithmetic),
-            case.dtype,
+            rounded(exact[k], case.dtype), magnitudes, tolerance(magnitudes, case.dtype), case.dtype
         )
     return baselines
 
@@ -109,10 +108,9 @@ def gradient_baselines(case: Case, arrays: CaseArrays, g64: np.ndarray) -> dict[
     exact = gradients.conv2d_backward(g64, x, w, b, *params)
     c_out, taps = case.output_shape[1], math.prod(case.kernel)
     positions = case.output_shape[0] * math.prod(case.output_shape[2:])
-    # padded positions fold onto the edges: up to 2 per axis
-    folds = 1 if case.padding_mode == "zeros" else 2**case.rank
-    counts = ((c_out // case.groups) * taps * folds, positions, positions)
-    return magnitude_baselines(case, compute, GRADIENTS, exact, counts)
+    # padded positions fold onto the edges
+    counts = ((c_out // case.groups) * taps * padding_folds(case), positions, positions)
+    return magnitude_baselines(case, compute, GRADIENTS, exact, counts, gradient_blocks(case))
 
 
 @dataclass
@@ -341,12 +339,11 @@ def variant_rows(case: Case, baselines: dict[str, Baseline], variants) -> list[R
             record.cause = cause
         else:
             record.expected, record.status = "agree", "ok"
-            change = (
-                "is invisible here: the batch is empty (N = 0)"
-                if case.input_shape[0] == 0
-                else "does not change"
-            )
-            record.message = f"{name} {change} this case's {quantity}; {record.message}"
+            if case.input_shape[0] == 0:
+                change = f"is invisible here: the batch is empty (N = 0) this case's {quantity}"
+            else:
+                change = variant_change(output, baseline, quantity)
+            record.message = f"{name} {change}; {record.message}"
         rows.append(record)
     return rows
 
@@ -392,7 +389,8 @@ def transposed_gradient_baselines(case: Case, arrays: CaseArrays, g64) -> dict[s
         n * math.prod(case.input_shape[2:]),
         n * math.prod(case.output_shape[2:]),
     )
-    return magnitude_baselines(case, compute, GRADIENTS, exact, counts)
+    blocks = transposed_gradient_blocks(case)
+    return magnitude_baselines(case, compute, GRADIENTS, exact, counts, blocks)
 
 
 def backward_records(

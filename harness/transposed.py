@@ -22,6 +22,7 @@ from harness.backward import (
 from harness.baseline import Baseline
 from harness.case import Case
 from harness.data import CaseArrays
+from harness.quantity_rounding import transposed_output_blocks
 from harness.records import Record
 
 # the variant rows of a transposed case (harness.variants has the forward convolution's)
@@ -41,9 +42,8 @@ def transposed_baseline(case: Case, arrays: CaseArrays) -> Baseline:
         return (gradients.conv_transpose2d(f(x), f(w), None if b is None else f(b), *params),)
 
     exact = (gradients.conv_transpose2d(x, w, b, *params),)
-    return magnitude_baselines(case, compute, ("output",), exact, (case.reduction_length,))[
-        "output"
-    ]
+    counts, blocks = (case.reduction_length,), (transposed_output_blocks(case),)
+    return magnitude_baselines(case, compute, ("output",), exact, counts, blocks)["output"]
 
 
 def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
