@@ -26,15 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness import gradients
-from harness.baseline import Baseline, rounded, squared_moduli
+from harness.baseline import Baseline, rounded
 from harness.calling import Outcome, compact, read_result, safe_call
 from harness.case import Case
-from harness.compare import (
-    Magnitudes,
-    compare,
-    precision_models,
-    tolerance,
-)
+from harness.compare import compare, precision_models
 from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
 from harness.explanation import Explanation
 from harness.families import FamilyExplanation
@@ -42,8 +37,11 @@ from harness.family_changes import Change
 from harness.implementations import harness_pads_first
 from harness.quantity_rounding import (
     gradient_blocks,
+    gradient_spreads,
+    magnitude_baselines,
     padding_folds,
     transposed_gradient_blocks,
+    transposed_gradient_spreads,
     variant_change,
 )
 from harness.records import Record, harness_fault_text, make_record
@@ -74,30 +72,6 @@ def grad_output_arrays(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return native, native.astype(exact_dtype(case.dtype))
 
 
-def magnitude_baselines(case: Case, compute: Callable, names, exact, counts, blocks=None) -> dict:
-    """Baselines of bilinear quantities: q from squares (squared moduli of complex values), M
-    from absolute values, K = counts[k] and B = blocks[k] (default 1) of harness.compare's
-    rounding model, the same as the forward's: float32 accumulation for float16 and bfloat16,
-    whose kernels may round each block's partial sum to the dtype (B blocks), capped below 1/8
-    of |y| + q."""
-    squares = compute(squared_moduli)
-    absolute = compute(np.abs)
-    blocks = blocks or (1,) * len(names)
-    baselines = {}
-    for k, name in enumerate(names):
-        if exact[k] is None:
-            continue
-        with np.errstate(invalid="ignore", over="ignore"):
-            norm = np.sqrt(squares[k])
-        finite = absolute[k][np.isfinite(absolute[k])]
-        largest = float(finite.max()) if finite.size else 0.0
-        magnitudes = Magnitudes(exact[k], norm, largest, counts[k], max(blocks[k], 1))
-        baselines[name] = Baseline(
-            rounded(exact[k], case.dtype), magnitudes, tolerance(magnitudes, case.dtype), case.dtype
-        )
-    return baselines
-
-
 def gradient_baselines(case: Case, arrays: CaseArrays, g64: np.ndarray) -> dict[str, Baseline]:
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
     params = (case.stride, case.pads, case.dilation, case.groups, case.padding_mode)
@@ -110,7 +84,8 @@ def gradient_baselines(case: Case, arrays: CaseArrays, g64: np.ndarray) -> dict[
     positions = case.output_shape[0] * math.prod(case.output_shape[2:])
     # padded positions fold onto the edges
     counts = ((c_out // case.groups) * taps * padding_folds(case), positions, positions)
-    return magnitude_baselines(case, compute, GRADIENTS, exact, counts, gradient_blocks(case))
+    blocks, spreads = gradient_blocks(case), gradient_spreads(x, w, g64)
+    return magnitude_baselines(case, compute, GRADIENTS, exact, counts, blocks, spreads)
 
 
 @dataclass
@@ -389,8 +364,8 @@ def transposed_gradient_baselines(case: Case, arrays: CaseArrays, g64) -> dict[s
         n * math.prod(case.input_shape[2:]),
         n * math.prod(case.output_shape[2:]),
     )
-    blocks = transposed_gradient_blocks(case)
-    return magnitude_baselines(case, compute, GRADIENTS, exact, counts, blocks)
+    blocks, spreads = transposed_gradient_blocks(case), transposed_gradient_spreads(x, w, g64)
+    return magnitude_baselines(case, compute, GRADIENTS, exact, counts, blocks, spreads)
 
 
 def backward_records(

@@ -15,14 +15,17 @@ from harness import gradients
 from harness.backward import (
     QuantityContext,
     judged,
-    magnitude_baselines,
     quantity_record,
     variant_rows,
 )
 from harness.baseline import Baseline
 from harness.case import Case
 from harness.data import CaseArrays
-from harness.quantity_rounding import transposed_output_blocks
+from harness.quantity_rounding import (
+    magnitude_baselines,
+    transposed_output_blocks,
+    transposed_output_spread,
+)
 from harness.records import Record
 
 # the variant rows of a transposed case (harness.variants has the forward convolution's)
@@ -43,7 +46,8 @@ def transposed_baseline(case: Case, arrays: CaseArrays) -> Baseline:
 
     exact = (gradients.conv_transpose2d(x, w, b, *params),)
     counts, blocks = (case.reduction_length,), (transposed_output_blocks(case),)
-    return magnitude_baselines(case, compute, ("output",), exact, counts, blocks)["output"]
+    spreads = (transposed_output_spread(x, w),)
+    return magnitude_baselines(case, compute, ("output",), exact, counts, blocks, spreads)["output"]
 
 
 def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
