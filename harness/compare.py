@@ -31,16 +31,17 @@ fall back to im2col + matrix product (float16 on CPUs without native float16 con
 on CPUs without AVX-512 BF16 support, measured with benchmarks/half_accumulation.py): grad_input
 and a transposed convolution's output add one column per kernel tap into the dtype (col2im:
 B = taps, times the folds of a non-zero padding mode), grad_weight adds one matrix product per
-batch image (B = N), while grad_bias, the forward output and a transposed case's grad_input round
-once (B = 1). Each of the B - 1 extra roundings moves the result by at most u_out times a partial
-sum, so they add about u_out * sqrt(B - 1) * (|y_e| + q_e). Measured worst |error| / (|y_e| + q_e)
-in units of u_out (float16 and bfloat16, ranks 1-3, 3 draws each): grad_input 0.6 at one tap,
-2.2-2.9 at 9 taps, 4.2-5.1 at 49 and 6.7 at 27 taps in 3-D (about 1.3 * sqrt(B)); grad_weight
-0.6 at N = 1 whatever the spatial size (K up to 65,536), 1.2-1.6 at N = 4, 1.9-3.1 at 16, 4.4-5.9
-at 64 and 9.2-12.1 at 256 (about 0.75 * sqrt(B)); grad_bias and the mkldnn bfloat16 path below
-0.9 everywhere (one rounding). C_blk = 8 covers them with a margin of at least 5. It is never
-u_out * sqrt(K) over the whole reduction: that lets a bfloat16 grad_weight at K = 1024 be all
-zeros.
+batch image (B = N), grad_bias one sum per image where the kernel handles dilation (B = N + 1,
+which also covers one intermediate rounding elsewhere), while the forward output and a transposed
+case's grad_input round once (B = 1). Each of the B - 1 extra roundings moves the result by at
+most u_out times a partial sum, so they add about u_out * sqrt(B - 1) * (|y_e| + q_e). Measured
+worst |error| / (|y_e| + q_e) in units of u_out (float16 and bfloat16, ranks 1-3, 3 draws each):
+grad_input 0.6 at one tap, 2.2-2.9 at 9 taps, 4.2-5.1 at 49 and 6.7 at 27 taps in 3-D (about
+1.3 * sqrt(B)); grad_weight 0.6 at N = 1 whatever the spatial size (K up to 65,536), 1.2-1.6 at
+N = 4, 1.9-3.1 at 16, 4.4-5.9 at 64 and 9.2-12.1 at 256 (about 0.75 * sqrt(B)); grad_bias up
+to 0.7; the mkldnn bfloat16 path below 0.9 everywhere (one rounding). C_blk = 8 covers them with
+a margin of at least 5. It is never u_out * sqrt(K) over the whole reduction: that let a
+bfloat16 grad_weight at K = 1024 be all zeros.
 
 The cap: no allowance reaches 1/8 of |y_e| + q_e. r is capped at 1/8 - 4 * u_out, so
 rtol * |y_e| + r * q_e < (|y_e| + q_e) / 8 for every element, whatever K and B (only the C_fft
