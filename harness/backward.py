@@ -8,12 +8,15 @@ quantity (grad_input, grad_weight, grad_bias) with the exact ones (harness.gradi
 complex128 for complex cases, on the rounded inputs), each with the rounding model of
 harness.compare: grad_input sums (C_out/groups)*kH*kW products, grad_weight and grad_bias
 N*H_out*W_out (a conv_transpose2d case's gradients likewise, with its own lengths; its output rows
-are harness.transposed's). Complex cases have a complex grad_output and torch's conjugate
-vector-Jacobian products as their exact gradients (harness.gradients). Variant rows show what the
-classic backward bugs do on the case's data: grad_input without the flip (`kernel_flip`), the
-stride's zeros inserted at the wrong phase (`stride`), grad_weight flipped or transposed
-(`kernel_flip`), grad_bias averaged instead of summed (`bias`). A divergence is explained by the
-variant that reproduces it, else by narrower arithmetic (`precision`), else `unknown`.
+are harness.transposed's), with the blocks float16/bfloat16 kernels round to the dtype
+(harness.quantity_rounding: kernel taps for grad_input, batch images for grad_weight). Complex
+cases have a complex grad_output and torch's conjugate vector-Jacobian products as their exact
+gradients (harness.gradients). Variant rows show what the classic backward bugs do on the case's
+data: grad_input without the flip (`kernel_flip`), the stride's zeros inserted at the wrong phase
+(`stride`), grad_weight flipped or transposed (`kernel_flip`), grad_bias averaged instead of
+summed (`bias`); an agreeing one says whether it changes the values at all. A divergence is
+explained by the variant that reproduces it, else by narrower arithmetic (`precision`), else
+`unknown`.
 """
 
 from __future__ import annotations
