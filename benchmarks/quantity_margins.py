@@ -5,7 +5,8 @@ grad_input, grad_weight, grad_bias), on both sides.
 
 Settings: every registry case (rejections and empty batches left out) in its own dtype and re-cast
 into the other real dtypes (complex cases into the other complex dtype), and N configurations of
-every rank and dtype drawn with harness.strategies (derandomized).
+every rank and dtype drawn with harness.strategies and quantity_impls.transposed_cases
+(derandomized).
 
 Honest side: per quantity and dtype, the largest max-over-elements |value - baseline| / allowed
 of torch at 1 and 2 threads, the reference, scipy, an FFT in float64 and torch in float64
@@ -37,6 +38,7 @@ from tests.data import quantity_impls as qi  # noqa: E402
 
 def drawn_cases(count: int) -> list:
     from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 
     from harness.strategies import conv_cases
 
@@ -49,13 +51,19 @@ def drawn_cases(count: int) -> list:
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(conv_cases(case_id="drawn"))
+    @given(st.one_of(conv_cases(case_id="drawn"), qi.transposed_cases()))
     def collect(raw):
         drawn.append(raw)
 
     if count:
         collect()
-    return [case_from_dict({**raw, "id": f"drawn_{k}"}) for k, raw in enumerate(drawn)]
+    cases = []
+    for k, raw in enumerate(drawn):
+        try:
+            cases.append(case_from_dict({**raw, "id": f"drawn_{k}"}))
+        except Exception:  # a transposed output size of zero or less
+            continue
+    return cases
 
 
 def main(argv=None) -> int:

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
 from harness import load_cases
 from harness.backward import backward_records, variant_rows
@@ -235,6 +235,25 @@ def test_registry_half_precision_grad_bias_mean_rows_diverge_with_cause_bias():
 @given(conv_cases(case_id="drawn"))
 def test_drawn_configurations_honest_on_every_quantity(raw):
     s = qi.setting(case_from_dict(raw))
+    if s is None:
+        return
+    assert not check_honest(s, (*FAST_HONEST, "reference"))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+@given(qi.transposed_cases())
+def test_drawn_transposed_configurations_honest_on_every_quantity(raw):
+    try:
+        case = case_from_dict(raw)
+    except Exception:  # an output size of zero or less: not a configuration torch accepts
+        assume(False)
+    s = qi.setting(case)
     if s is None:
         return
     assert not check_honest(s, (*FAST_HONEST, "reference"))

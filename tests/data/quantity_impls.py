@@ -8,6 +8,8 @@ autograd in float64/complex128 rounded once (float64 accumulation, then rounding
 torch's own values: zeroed, halved, averaged (divided by the quantity's reduction length) and one
 channel dropped (the first input channel left out of the output's sum, the first output channel
 left out of grad_input's, the first output channel of grad_weight and grad_bias set to 0).
+transposed_cases draws conv_transpose1d/2d/3d configurations (harness.strategies draws
+convolutions only).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from hypothesis import strategies as st
 
 from harness.backward import (
     call_backward,
@@ -32,6 +35,7 @@ from harness.case import Case
 from harness.data import CaseArrays, materialize, round_to_dtype
 from harness.gradients import fold_padding
 from harness.registry import get_implementation, operations_of
+from harness.strategies import DTYPES, tensor_specs
 from harness.transposed import transposed_baseline
 
 QUANTITIES = ("output", "grad_input", "grad_weight", "grad_bias")
@@ -331,6 +335,38 @@ HONEST: dict[str, Callable[[Setting], Values]] = {
     "fft_float64": fft_values,
     "float64_then_rounded": float64_rounded,
 }
+
+
+@st.composite
+def transposed_cases(draw) -> dict:
+    """A conv_transpose1d/2d/3d configuration torch accepts (harness.strategies draws
+    convolutions only): channels, groups, kernel, stride, dilation, padding and output_padding
+    per axis, every dtype."""
+    rank = draw(st.sampled_from((1, 2, 3)))
+    groups, per_in, per_out = (draw(st.integers(1, n)) for n in (2, 3, 3))
+    axes = []
+    for _ in range(rank):
+        k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        p = draw(st.integers(0, d * (k - 1)))
+        op = draw(st.integers(0, max(s, d) - 1))
+        size = draw(st.integers(1, 5 if rank < 3 else 3))
+        axes.append((k, s, d, p, op, size))
+    k, s, d, p, op, sizes = (list(a) for a in zip(*axes, strict=True))
+    raw: dict = {
+        "id": "drawn_transposed",
+        "op": f"conv_transpose{rank}d",
+        "input": draw(tensor_specs([draw(st.integers(1, 2)), groups * per_in, *sizes])),
+        "weight": draw(tensor_specs([groups * per_in, per_out, *k])),
+        "stride": s,
+        "padding": p,
+        "output_padding": op,
+        "dilation": d,
+        "groups": groups,
+        "dtype": draw(st.sampled_from(DTYPES)),
+    }
+    if draw(st.booleans()):
+        raw["bias"] = draw(tensor_specs([groups * per_out], ("normal", "integers")))
+    return raw
 
 
 # ---- mutations of torch's values ---------------------------------------------------------------
