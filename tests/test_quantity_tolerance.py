@@ -99,7 +99,7 @@ def check_cap(s: qi.Setting) -> list[str]:
     return over
 
 
-FAST_HONEST = ("torch_1_thread", "fft_float64", "float64_then_rounded")
+FAST_HONEST = ("torch_1_thread", "fft_float64", "float64_then_rounded", "torch_in_dtype")
 
 
 def test_registry_honest_implementations_agree_on_every_quantity():

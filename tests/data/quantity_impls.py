@@ -3,8 +3,9 @@ grad_weight, grad_bias) computed several honest ways, and torch's values mutated
 tests/test_quantity_tolerance.py and benchmarks/quantity_margins.py.
 
 Honest: torch at 1 and 2 threads, the harness reference and scipy legs (through the registry),
-an FFT convolution written here (numpy.fft in float64/complex128, then rounded once) and torch
-autograd in float64/complex128 rounded once (float64 accumulation, then rounding). Mutations of
+an FFT convolution written here (numpy.fft in float64/complex128, then rounded once), torch
+autograd in float64/complex128 rounded once (float64 accumulation, then rounding) and torch
+autograd in the case's own torch dtype, with mkldnn and without (the im2col path). Mutations of
 torch's own values: zeroed, halved, averaged (divided by the quantity's reduction length) and one
 channel dropped (the first input channel left out of the output's sum, the first output channel
 left out of grad_input's, the first output channel of grad_weight and grad_bias set to 0).
@@ -141,11 +142,25 @@ def _torch_pads(case: Case) -> tuple[int, ...]:
     return tuple(p for pair in reversed(pairs) for p in pair)
 
 
-def float64_rounded(s: Setting) -> Values:
+TORCH_DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "complex64": torch.complex64,
+    "complex128": torch.complex128,
+}
+
+
+def _autograd(s: Setting, dtype: torch.dtype) -> dict[str, np.ndarray]:
+    """Every quantity by torch autograd with every tensor in `dtype` (F.pad, then F.convNd; or
+    F.conv_transposeNd), as float64/complex128 arrays."""
     case, arrays = s.case, s.arrays
-    x = torch.tensor(np.array(arrays.input64), requires_grad=True)
-    w = torch.tensor(np.array(arrays.weight64), requires_grad=True)
-    b = None if arrays.bias64 is None else torch.tensor(np.array(arrays.bias64), requires_grad=True)
+
+    def tensor(a):
+        return None if a is None else torch.tensor(np.array(a)).to(dtype).requires_grad_()
+
+    x, w, b = tensor(arrays.input64), tensor(arrays.weight64), tensor(arrays.bias64)
     rank = case.rank
     if case.transposed:
         transpose = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
@@ -164,12 +179,35 @@ def float64_rounded(s: Setting) -> Values:
         padded = F.pad(x, _torch_pads(case), mode=mode)
         conv = (F.conv1d, F.conv2d, F.conv3d)[rank - 1]
         y = conv(padded, w, b, stride=case.stride, dilation=case.dilation, groups=case.groups)
-    y.backward(torch.tensor(np.array(s.grad_output64)))
-    exact = {"output": y.detach().numpy(), "grad_input": x.grad.numpy()}
-    exact["grad_weight"] = w.grad.numpy()
+    y.backward(torch.tensor(np.array(s.grad_output64)).to(dtype))
+    wide = torch.complex128 if dtype.is_complex else torch.float64
+    found = {"output": y, "grad_input": x.grad, "grad_weight": w.grad}
     if b is not None:
-        exact["grad_bias"] = b.grad.numpy()
-    return {q: rounded(v, case.dtype) for q, v in exact.items()}
+        found["grad_bias"] = b.grad
+    return {q: v.detach().to(wide).numpy() for q, v in found.items()}
+
+
+def float64_rounded(s: Setting) -> Values:
+    """float64 (complex128) accumulation, then one rounding to the case dtype."""
+    wide = torch.complex128 if s.case.dtype.startswith("complex") else torch.float64
+    return {q: rounded(v, s.case.dtype) for q, v in _autograd(s, wide).items()}
+
+
+def torch_in_dtype(s: Setting) -> Values:
+    """torch's own kernels in the case dtype (the registry's torch gets bfloat16 cases as float32
+    arrays and computes in float32): mkldnn's path for bfloat16 on this CPU, im2col for float16."""
+    return _autograd(s, TORCH_DTYPES[s.case.dtype])
+
+
+def torch_in_dtype_without_mkldnn(s: Setting) -> Values:
+    """The same with mkldnn off: the im2col path of a CPU without native bfloat16 convolution,
+    whose float16/bfloat16 kernels round blocks of partial sums to the dtype."""
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        return _autograd(s, TORCH_DTYPES[s.case.dtype])
+    finally:
+        torch.backends.mkldnn.enabled = previous
 
 
 # ---- FFT convolution in float64 / complex128, rounded once -----------------------------------
@@ -334,6 +372,8 @@ HONEST: dict[str, Callable[[Setting], Values]] = {
     "scipy": scipy_values,
     "fft_float64": fft_values,
     "float64_then_rounded": float64_rounded,
+    "torch_in_dtype": torch_in_dtype,
+    "torch_in_dtype_without_mkldnn": torch_in_dtype_without_mkldnn,
 }
 
 
