@@ -9,8 +9,9 @@ every rank and dtype drawn with harness.strategies and quantity_impls.transposed
 (derandomized).
 
 Honest side: per quantity and dtype, the largest max-over-elements |value - baseline| / allowed
-of torch at 1 and 2 threads, the reference, scipy, an FFT in float64 and torch in float64
-rounded once (tests/data/quantity_impls.py). Below 1 means never flagged; the margin is 1 / ratio.
+of torch at 1 and 2 threads, the reference, scipy, an FFT in float64, torch in float64
+rounded once and torch's own kernels in the case dtype with and without mkldnn
+(tests/data/quantity_impls.py). Below 1 means never flagged; the margin is 1 / ratio.
 
 Mutations of torch's values (zeroed, halved, averaged instead of summed, one channel dropped): how
 many are flagged, the smallest max-over-elements |mutated - baseline| / allowed among the flagged
