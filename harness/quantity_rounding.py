@@ -1,4 +1,6 @@
-"""How the kernels of every quantity round (the B of harness.compare's rounding model), and what a
+"""The rounding model of the quantities beyond the forward output (grad_input, grad_weight,
+grad_bias, a transposed convolution's output): their baselines (magnitude_baselines), how their
+kernels round (the B of harness.compare's model), how far an FFT spreads (its M), and what a
 variant that stays within that rounding does to a quantity.
 
 torch's CPU kernels for float16 and bfloat16 fall back, where the CPU has no native convolution of
