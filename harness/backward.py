@@ -8,12 +8,15 @@ quantity (grad_input, grad_weight, grad_bias) with the exact ones (harness.gradi
 complex128 for complex cases, on the rounded inputs), each with the rounding model of
 harness.compare: grad_input sums (C_out/groups)*kH*kW products, grad_weight and grad_bias
 N*H_out*W_out (a conv_transpose2d case's gradients likewise, with its own lengths; its output rows
-are harness.transposed's). Complex cases have a complex grad_output and torch's conjugate
-vector-Jacobian products as their exact gradients (harness.gradients). Variant rows show what the
-classic backward bugs do on the case's data: grad_input without the flip (`kernel_flip`), the
-stride's zeros inserted at the wrong phase (`stride`), grad_weight flipped or transposed
-(`kernel_flip`), grad_bias averaged instead of summed (`bias`). A divergence is explained by the
-variant that reproduces it, else by narrower arithmetic (`precision`), else `unknown`.
+are harness.transposed's), with the blocks float16/bfloat16 kernels round to the dtype
+(harness.quantity_rounding: kernel taps for grad_input, batch images for grad_weight). Complex
+cases have a complex grad_output and torch's conjugate vector-Jacobian products as their exact
+gradients (harness.gradients). Variant rows show what the classic backward bugs do on the case's
+data: grad_input without the flip (`kernel_flip`), the stride's zeros inserted at the wrong phase
+(`stride`), grad_weight flipped or transposed (`kernel_flip`), grad_bias averaged instead of
+summed (`bias`); an agreeing one says whether it changes the values at all. A divergence is
+explained by the variant that reproduces it, else by narrower arithmetic (`precision`), else
+`unknown`.
 """
 
 from __future__ import annotations
@@ -26,22 +29,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness import gradients
-from harness.baseline import Baseline, rounded, squared_moduli
+from harness.baseline import Baseline, rounded
 from harness.calling import Outcome, compact, read_result, safe_call
 from harness.case import Case
-from harness.compare import (
-    UNIT_ROUNDOFF,
-    Arithmetic,
-    Magnitudes,
-    compare,
-    precision_models,
-    tolerance,
-)
+from harness.compare import compare, precision_models
 from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
 from harness.explanation import Explanation
 from harness.families import FamilyExplanation
 from harness.family_changes import Change
 from harness.implementations import harness_pads_first
+from harness.quantity_rounding import (
+    gradient_blocks,
+    gradient_spreads,
+    magnitude_baselines,
+    padding_folds,
+    transposed_gradient_blocks,
+    transposed_gradient_spreads,
+    variant_change,
+)
 from harness.records import Record, harness_fault_text, make_record
 from harness.schema import TensorSpec
 
@@ -70,35 +75,6 @@ def grad_output_arrays(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return native, native.astype(exact_dtype(case.dtype))
 
 
-def magnitude_baselines(case: Case, compute: Callable, names, exact, counts) -> dict:
-    """Baselines of bilinear quantities: q from squares (squared moduli of complex values), M
-    from absolute values.
-
-    In float16 and bfloat16 the gradients are allowed accumulation in the dtype itself: torch's
-    CPU backward kernels round partial sums to it (measured: one unit in the last place beyond
-    float32 accumulation on grad_input of the registry's float16 cases)."""
-    squares = compute(squared_moduli)
-    absolute = compute(np.abs)
-    baselines = {}
-    for k, name in enumerate(names):
-        if exact[k] is None:
-            continue
-        with np.errstate(invalid="ignore", over="ignore"):
-            norm = np.sqrt(squares[k])
-        finite = absolute[k][np.isfinite(absolute[k])]
-        largest = float(finite.max()) if finite.size else 0.0
-        magnitudes = Magnitudes(exact[k], norm, largest, counts[k])
-        unit = UNIT_ROUNDOFF[case.dtype]
-        arithmetic = Arithmetic(case.dtype, unit, unit) if unit > UNIT_ROUNDOFF["float32"] else None
-        baselines[name] = Baseline(
-            rounded(exact[k], case.dtype),
-            magnitudes,
-            tolerance(magnitudes, case.dtype, arithmetic),
-            case.dtype,
-        )
-    return baselines
-
-
 def gradient_baselines(case: Case, arrays: CaseArrays, g64: np.ndarray) -> dict[str, Baseline]:
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
     params = (case.stride, case.pads, case.dilation, case.groups, case.padding_mode)
@@ -109,10 +85,10 @@ def gradient_baselines(case: Case, arrays: CaseArrays, g64: np.ndarray) -> dict[
     exact = gradients.conv2d_backward(g64, x, w, b, *params)
     c_out, taps = case.output_shape[1], math.prod(case.kernel)
     positions = case.output_shape[0] * math.prod(case.output_shape[2:])
-    # padded positions fold onto the edges: up to 2 per axis
-    folds = 1 if case.padding_mode == "zeros" else 2**case.rank
-    counts = ((c_out // case.groups) * taps * folds, positions, positions)
-    return magnitude_baselines(case, compute, GRADIENTS, exact, counts)
+    # padded positions fold onto the edges
+    counts = ((c_out // case.groups) * taps * padding_folds(case), positions, positions)
+    blocks, spreads = gradient_blocks(case), gradient_spreads(x, w, g64)
+    return magnitude_baselines(case, compute, GRADIENTS, exact, counts, blocks, spreads)
 
 
 @dataclass
@@ -340,12 +316,11 @@ def variant_rows(case: Case, baselines: dict[str, Baseline], variants) -> list[R
             record.cause = cause
         else:
             record.expected, record.status = "agree", "ok"
-            change = (
-                "is invisible here: the batch is empty (N = 0)"
-                if case.input_shape[0] == 0
-                else "does not change"
-            )
-            record.message = f"{name} {change} this case's {quantity}; {record.message}"
+            if case.input_shape[0] == 0:
+                change = f"is invisible here: the batch is empty (N = 0) this case's {quantity}"
+            else:
+                change = variant_change(output, baseline, quantity)
+            record.message = f"{name} {change}; {record.message}"
         rows.append(record)
     return rows
 
@@ -391,7 +366,8 @@ def transposed_gradient_baselines(case: Case, arrays: CaseArrays, g64) -> dict[s
         n * math.prod(case.input_shape[2:]),
         n * math.prod(case.output_shape[2:]),
     )
-    return magnitude_baselines(case, compute, GRADIENTS, exact, counts)
+    blocks, spreads = transposed_gradient_blocks(case), transposed_gradient_spreads(x, w, g64)
+    return magnitude_baselines(case, compute, GRADIENTS, exact, counts, blocks, spreads)
 
 
 def backward_records(

@@ -15,13 +15,17 @@ from harness import gradients
 from harness.backward import (
     QuantityContext,
     judged,
-    magnitude_baselines,
     quantity_record,
     variant_rows,
 )
 from harness.baseline import Baseline
 from harness.case import Case
 from harness.data import CaseArrays
+from harness.quantity_rounding import (
+    magnitude_baselines,
+    transposed_output_blocks,
+    transposed_output_spread,
+)
 from harness.records import Record
 
 # the variant rows of a transposed case (harness.variants has the forward convolution's)
@@ -41,9 +45,9 @@ def transposed_baseline(case: Case, arrays: CaseArrays) -> Baseline:
         return (gradients.conv_transpose2d(f(x), f(w), None if b is None else f(b), *params),)
 
     exact = (gradients.conv_transpose2d(x, w, b, *params),)
-    return magnitude_baselines(case, compute, ("output",), exact, (case.reduction_length,))[
-        "output"
-    ]
+    counts, blocks = (case.reduction_length,), (transposed_output_blocks(case),)
+    spreads = (transposed_output_spread(x, w),)
+    return magnitude_baselines(case, compute, ("output",), exact, counts, blocks, spreads)["output"]
 
 
 def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
