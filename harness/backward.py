@@ -33,14 +33,10 @@ from harness.compare import (
     UNIT_ROUNDOFF,
     Arithmetic,
     Magnitudes,
-    compare,
-    precision_models,
     tolerance,
 )
 from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
 from harness.explanation import Explanation
-from harness.families import FamilyExplanation
-from harness.family_changes import Change
 from harness.implementations import harness_pads_first
 from harness.records import Record, harness_fault_text, make_record
 from harness.schema import TensorSpec
@@ -264,6 +260,7 @@ class QuantityContext:
     case: Case
     arrays: CaseArrays
     grad_output: np.ndarray | None = None
+    prepadded: bool = False  # the harness padded the input first (implementations)
 
 
 def explain_quantity_output(
@@ -273,19 +270,12 @@ def explain_quantity_output(
     variants,
     context: QuantityContext | None = None,
 ) -> Explanation:
-    """Why a quantity (output, grad_input, grad_weight, grad_bias) diverges: the variant that
-    reproduces it, else precision, else shape or unknown."""
-    for name, target, cause, output in variants:
-        if target == quantity and output is not None and output.shape == value.shape:
-            if compare(value, rounded(output, baseline.dtype), baseline.tolerance).agree:
-                return Explanation(FamilyExplanation((Change(cause, {}, name),)))
-    if value.shape != baseline.output.shape:
-        return Explanation(fallback="shape")
-    k = baseline.magnitudes.reduction_length
-    for model in precision_models(baseline.dtype, k):
-        if compare(value, baseline.output, baseline.tolerance_for(model)).agree:
-            return Explanation(fallback="precision", arithmetic=model.name)
-    return Explanation(fallback="unknown")
+    """Why a quantity (output, grad_input, grad_weight, grad_bias) diverges: its bug families
+    (harness.quantity_explain), else a variant that reproduces it, else shape, precision or
+    unknown."""
+    from harness.quantity_explain import explain_quantity_value
+
+    return explain_quantity_value(value, baseline, quantity, variants, context)
 
 
 def explain_quantity(
@@ -395,6 +385,10 @@ def transposed_gradient_baselines(case: Case, arrays: CaseArrays, g64) -> dict[s
     return magnitude_baselines(case, compute, GRADIENTS, exact, counts)
 
 
+def _prepadded(case: Case, func) -> bool:
+    return harness_pads_first(case, bool(getattr(func, "handles_padding_mode", False)))
+
+
 def backward_records(
     case: Case, implementations: Sequence[tuple[str, Callable]], arrays: CaseArrays, options
 ) -> list[Record]:
@@ -443,7 +437,9 @@ def backward_records(
                 baseline,
                 quantity,
                 variants,
-                QuantityContext(case, arrays, g64),
+                QuantityContext(
+                    case, arrays, g64, not case.transposed and _prepadded(case, backward)
+                ),
             )
             if result.contract:
                 record.status = "error"

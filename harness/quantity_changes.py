@@ -1,0 +1,213 @@
+"""Each geometric family's alternatives for a gradient or a transposed output, in the quantity's
+own words ("grad_input: zeros of the stride inserted 1 position late on W only",
+"conv_transpose2d: dilation ignored (taps adjacent)", "conv_transpose2d: output_padding filled
+with zeros on H only").
+
+They are the forward's readings (harness.family_changes: orientation, stride value and phase,
+padding, dilation, group mapping, boundary) re-worded for the quantity, plus a transposed
+output's own padding family: its padding and output_padding per axis (ignored, put before the
+output, filled with zeros, off by one, taken from another axis) and its weight read with the
+channel axes swapped (`groups`).
+"""
+
+from __future__ import annotations
+
+from harness.case import Case
+from harness.family_changes import GROUP_MAPS, Change, assignments, geometric_changes
+from harness.orientations import axes_phrase, orientations
+
+# what a spread quantity (built by scattering) says of a sampling phase, and what a gathering one
+SPREAD = ("grad_input", "output")
+
+
+def quantity_label(case: Case, quantity: str) -> str:
+    """How findings name it: grad_input, conv_transpose2d, conv_transpose2d grad_weight."""
+    if quantity == "output":
+        return case.op
+    return f"{case.op} {quantity}" if case.transposed else quantity
+
+
+def _changed(new, old) -> list[int]:
+    return [a for a in range(len(new)) if new[a] != old[a]]
+
+
+def _fmt(values) -> str:
+    return str(values[0]) if len(values) == 1 else str(tuple(values))
+
+
+def stride_words(case: Case, quantity: str, stride, phase) -> str:
+    names, base = case.axis_names, case.stride
+    words = []
+    moved = _changed(stride, base)
+    if moved:
+        words.append(
+            f"stride read as {_fmt(stride)} instead of {_fmt(base)} on {axes_phrase(names, moved)}"
+        )
+    shifted = [a for a in range(case.rank) if phase[a]]
+    if shifted:
+        offsets = sorted({phase[a] for a in shifted})
+        by = str(offsets[0]) if len(offsets) == 1 else _fmt([phase[a] for a in shifted])
+        unit = "position" if by == "1" else "positions"
+        if quantity in SPREAD:
+            words.append(
+                f"zeros of the stride inserted {by} {unit} late on {axes_phrase(names, shifted)}"
+            )
+        else:
+            words.append(
+                f"input read from i*s + {by} instead of i*s on {axes_phrase(names, shifted)}"
+            )
+    return "; ".join(words)
+
+
+def dilation_words(case: Case, dilation) -> str:
+    names, base = case.axis_names, case.dilation
+    changed = _changed(dilation, base)
+    where = (
+        "" if len(changed) == case.rank and case.rank > 1 else f" on {axes_phrase(names, changed)}"
+    )
+    if case.rank == 1:
+        where = ""
+    if all(dilation[a] == 1 for a in changed):
+        return f"dilation ignored (taps adjacent){where}"
+    return f"taps {_fmt(dilation)} apart instead of {_fmt(base)}{where}"
+
+
+def _reworded(label: str, change: Change, finding: str) -> Change:
+    return Change(change.cause, change.fields, f"{label}: {finding}", change.tier)
+
+
+def convolution_changes(case: Case, quantity: str) -> dict[str, list[Change]]:
+    """A convolution's grad_input or grad_weight: the forward's families, re-worded."""
+    label = quantity_label(case, quantity)
+    found = geometric_changes(case)
+    families: dict[str, list[Change]] = {}
+    rank = case.rank
+    families["orientation"] = [
+        _reworded(label, c, _orientation_words(rank, c.fields["orientation"], quantity))
+        for c in found["orientation"]
+    ]
+    families["stride"] = [
+        _reworded(label, c, stride_words(case, quantity, c.fields["stride"], c.fields["phase"]))
+        for c in found["stride"]
+        if not c.fields["phase_fill"]
+    ]
+    families["padding"] = [_reworded(label, c, c.finding) for c in found["padding"]]
+    families["dilation"] = [
+        _reworded(label, c, dilation_words(case, c.fields["dilation"])) for c in found["dilation"]
+    ]
+    families["groups"] = [
+        _reworded(label, c, _group_words(quantity, c.fields["groups_map"])) for c in found["groups"]
+    ]
+    families["boundary"] = [_reworded(label, c, c.finding) for c in found["boundary"]]
+    return families
+
+
+def _orientation_words(rank: int, orientation: str, quantity: str) -> str:
+    if quantity in ("grad_weight",):
+        from harness.quantity_readings import inverse_orientation
+
+        applied = orientations(rank)[inverse_orientation(rank, orientation)].words
+        return f"returned {applied.replace('kernel ', '', 1)}"
+    return orientations(rank)[orientation].words
+
+
+def _group_words(quantity: str, groups_map: str) -> str:
+    if quantity == "grad_weight":
+        return {
+            "interleaved_outputs": "reads input group o % groups (not o // (C_out/groups))",
+            "reversed": "reads input group groups-1 - o // (C_out/groups)",
+            "interleaved_inputs": "reads input channels g, g+groups, ... for group g",
+        }[groups_map]
+    return GROUP_MAPS[groups_map]
+
+
+def transposed_changes(case: Case) -> dict[str, list[Change]]:
+    """A transposed output's families: orientation, stride, its padding and output_padding,
+    dilation, group mapping and the weight's channel axes swapped."""
+    label = quantity_label(case, "output")
+    found = geometric_changes(case)
+    families: dict[str, list[Change]] = {}
+    families["orientation"] = [
+        _reworded(label, c, orientations(case.rank)[c.fields["orientation"]].words)
+        for c in found["orientation"]
+    ]
+    families["stride"] = [
+        _reworded(label, c, stride_words(case, "output", c.fields["stride"], c.fields["phase"]))
+        for c in found["stride"]
+        if not c.fields["phase_fill"]
+    ]
+    families["padding"] = _transposed_padding(case, label)
+    families["dilation"] = [
+        _reworded(label, c, dilation_words(case, c.fields["dilation"])) for c in found["dilation"]
+    ]
+    groups = [
+        Change("groups", {"groups_map": m}, f"{label}: {words}")
+        for m, words in GROUP_MAPS.items()
+        if m != "torch" and case.groups > 1
+    ]
+    c_in, og = case.weight_shape[:2]
+    if case.groups == 1 and c_in == og and c_in > 1:
+        groups.append(
+            Change(
+                "groups",
+                {"groups_map": "swapped_axes"},
+                f"{label}: weight read as (C_out, C_in, ...) instead of (C_in, C_out/groups, ...)",
+            )
+        )
+    families["groups"] = groups
+    return families
+
+
+def _transposed_padding(case: Case, label: str) -> list[Change]:
+    """Per axis (before, after, tail): torch's (p, p - op, 0) and the misreadings."""
+    befores, extras, names = case.pads[0::2], case.output_padding, case.axis_names
+    options = []
+    for axis, (p, op) in enumerate(zip(befores, extras, strict=True)):
+        own = (p, p - op, 0)
+        alternatives = []
+        if op:
+            alternatives += [
+                ((p, p, 0), "output_padding ignored"),
+                ((p - op, p, 0), "output_padding put before the output (zeros at the start)"),
+                ((p, p - op, op), "output_padding filled with zeros"),
+            ]
+        if p:
+            alternatives.append(((0, -op, 0), "padding ignored"))
+        alternatives += [
+            ((p + 1, p + 1 - op, 0), "padding one more on both sides"),
+            ((p - 1, p - 1 - op, 0), "padding one fewer on both sides"),
+            ((p + 1, p - op, 0), "one more cropped at the start"),
+            ((p, p + 1 - op, 0), "one more cropped at the end"),
+            ((2 * p, 2 * p - op, 0), "padding doubled"),
+        ]
+        for b in range(case.rank):
+            if b != axis:
+                alternatives.append(
+                    ((befores[b], befores[b] - op, 0), f"padding taken from {names[b]}")
+                )
+                alternatives.append(
+                    ((p, p - extras[b], 0), f"output_padding taken from {names[b]}")
+                )
+        kept: dict = {own: (own, frozenset(), "")}
+        for value, words in alternatives:
+            if value not in kept:
+                kept[value] = (value, frozenset({words}), words)
+        options.append(list(kept.values()))
+    changes = []
+    base = tuple((p, p - op, 0) for p, op in zip(befores, extras, strict=True))
+    for chosen in assignments(base, options):
+        changed = [a for a, (_, words) in enumerate(chosen) if words]
+        if not changed:
+            continue
+        pads = tuple(v for value, _ in chosen for v in value[:2])
+        tail = tuple(value[2] for value, _ in chosen)
+        phrases = list(dict.fromkeys(words for _, words in chosen if words))
+        if len(phrases) == 1:
+            finding = (
+                f"{phrases[0]}{'' if case.rank == 1 else ' on ' + axes_phrase(names, changed)}"
+            )
+        else:
+            finding = "; ".join(f"{names[a]} {chosen[a][1]}" for a in changed)
+        tier = 0 if len(changed) in (1, case.rank) else 1
+        changes.append(Change("padding", {"pads": pads, "tail": tail}, f"{label}: {finding}", tier))
+    return changes

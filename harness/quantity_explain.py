@@ -1,0 +1,188 @@
+"""Why a gradient or a transposed output diverges: the cause(s) a backward or transposed row
+names (the body of harness.backward.explain_quantity_output).
+
+In order: NaN/Inf reaching more or fewer elements while every finite value agrees (`nan`); the
+bug families of the quantity (harness.quantity_families; a transposed convolution's grad_input
+through harness.families on the forward convolution it is; grad_bias through its own value
+families below), fewest families first, with or without narrower arithmetic; a fixed variant row
+that reproduces it (the variant rows a case shows); a shape no family gives (`shape`);
+rounding-shaped differences (`precision`); else `unknown`. A failure inside the search skips
+what failed and never escapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from harness.baseline import Baseline, rounded
+from harness.case import Case
+from harness.compare import compare, precision_models
+from harness.data import CaseArrays
+from harness.explanation import Explanation, nan_spread_only
+from harness.families import (
+    BOTH_CONJUGATED,
+    CONJUGATED,
+    INPUT_CONJUGATED,
+    FamilyExplanation,
+    explain_by_families,
+)
+from harness.family_changes import Change
+from harness.quantity_changes import quantity_label
+from harness.quantity_families import (
+    SEARCH_BUDGET,
+    convolution_problem,
+    search,
+    transposed_problem,
+)
+from harness.schema import TensorSpec
+
+
+def explain_quantity_value(
+    value: np.ndarray, baseline: Baseline, quantity: str, variants, context=None
+) -> Explanation:
+    """Explain a diverging quantity (output of a transposed case, grad_input, grad_weight,
+    grad_bias); `context` carries the case, its arrays, the exact grad_output and whether the
+    harness padded the input first (harness.backward.QuantityContext)."""
+    if nan_spread_only(value, baseline):
+        return Explanation(fallback="nan")
+    family = None
+    if context is not None:
+        try:
+            family = explain_by_quantity_families(value, baseline, quantity, context)
+        except Exception:  # the search never loses the row: fall back below
+            family = None
+    if family is not None:
+        if family.changes:
+            return Explanation(family)
+        return Explanation(fallback="precision", arithmetic=family.arithmetic)
+    for name, target, cause, output in variants:
+        if target == quantity and output is not None and output.shape == value.shape:
+            if compare(value, rounded(output, baseline.dtype), baseline.tolerance).agree:
+                return Explanation(FamilyExplanation((Change(cause, {}, name),)))
+    if value.shape != baseline.output.shape:
+        return Explanation(fallback="shape")
+    k = baseline.magnitudes.reduction_length
+    for model in precision_models(baseline.dtype, k):
+        if compare(value, baseline.output, baseline.tolerance_for(model)).agree:
+            return Explanation(fallback="precision", arithmetic=model.name)
+    return Explanation(fallback="unknown")
+
+
+def explain_by_quantity_families(
+    value: np.ndarray, baseline: Baseline, quantity: str, context, budget: int = SEARCH_BUDGET
+) -> FamilyExplanation | None:
+    """The families (fewest first) that reproduce a quantity's value, or None."""
+    case, arrays, g = context.case, context.arrays, context.grad_output
+    value = np.asarray(value)
+    if value.ndim != baseline.output.ndim:
+        return None
+    if quantity == "grad_bias":
+        return grad_bias_families(case, g, value, baseline)
+    if case.transposed:
+        if quantity == "grad_input":
+            return transposed_grad_input_families(case, arrays, g, value, baseline, budget)
+        problem = transposed_problem(case, arrays, g, quantity)
+    else:
+        prepadded = bool(getattr(context, "prepadded", False))
+        problem = convolution_problem(case, arrays, g, quantity, prepadded)
+    return search(problem, value, baseline, budget)
+
+
+def grad_bias_families(case: Case, g, value, baseline: Baseline) -> FamilyExplanation | None:
+    """grad_bias read as other sums of grad_output: averaged, of one image, scaled, reversed,
+    conjugated (`bias`, `conjugation`)."""
+    if g is None or value.shape != baseline.output.shape:
+        return None
+    label = quantity_label(case, "grad_bias")
+    spatial = tuple(range(2, g.ndim))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        total = g.sum(axis=(0, *spatial))
+        positions = max(1, int(np.prod(g.shape[2:])))
+        n = g.shape[0]
+        candidates = [
+            ("bias", total / positions, "averaged over the positions instead of summed"),
+            ("bias", total / (positions * max(n, 1)), "averaged over batch and positions"),
+            ("bias", total / max(n, 1), "averaged over the batch instead of summed"),
+            ("bias", total[::-1], "channels in reverse order"),
+            ("bias", 0 * total, "not computed (zeros)"),
+            ("bias", 2 * total, "summed twice"),
+            ("bias", -total, "negated"),
+            ("bias", 0.5 * total, "halved"),
+        ]
+        if n > 1:
+            candidates.insert(
+                3, ("bias", g[0].sum(axis=tuple(a - 1 for a in spatial)), "of image 0 only")
+            )
+            candidates.insert(
+                4,
+                (
+                    "bias",
+                    g[-1].sum(axis=tuple(a - 1 for a in spatial)),
+                    f"of the last image ({n - 1}) only",
+                ),
+            )
+        if np.iscomplexobj(g) and np.any(np.imag(g)):
+            candidates.append(
+                (
+                    "conjugation",
+                    np.conj(total),
+                    "sums conj(grad_output) where torch sums grad_output",
+                )
+            )
+    models = [("", baseline.tolerance)] + [
+        (m.name, baseline.tolerance_for(m))
+        for m in precision_models(baseline.dtype, baseline.magnitudes.reduction_length)
+    ]
+    for name, tol in models:
+        for cause, output, words in candidates:
+            if compare(value, rounded(output, baseline.dtype), tol).agree:
+                return FamilyExplanation((Change(cause, {}, f"{label} {words}"),), name)
+    return None
+
+
+def transposed_grad_input_families(
+    case: Case, arrays: CaseArrays, g, value, baseline: Baseline, budget: int
+) -> FamilyExplanation | None:
+    """A transposed convolution's grad_input is the forward convolution of grad_output (its
+    trailing output_padding elements cropped where the padding cannot hold them) with conj(w):
+    searched as that convolution's output by harness.families, its findings re-worded."""
+    rank = case.rank
+    befores, extras = case.pads[0::2], case.output_padding
+    kept = tuple(
+        slice(0, m - max(0, op - p))
+        for m, op, p in zip(case.output_shape[2:], extras, befores, strict=True)
+    )
+    cropped = g[tuple([slice(None), slice(None), *kept])]
+    pads = tuple(v for p, op in zip(befores, extras, strict=True) for v in (p, max(0, p - op)))
+    forward = replace(
+        case,
+        op=f"conv{rank}d",
+        input=TensorSpec(shape=list(cropped.shape), init="zeros"),
+        weight=TensorSpec(shape=list(case.weight_shape), init="zeros"),
+        bias=None,
+        padding=pads,
+        padding_mode="zeros",
+        output_padding=(0,) * rank,
+        grad_output=None,
+    )
+    operands = CaseArrays(cropped, arrays.weight, None, cropped, np.conj(arrays.weight64), None)
+    found = explain_by_families(forward, operands, value, baseline, budget)
+    if found is None:
+        return None
+    label = quantity_label(case, "grad_input")
+    conjugation = {
+        CONJUGATED.finding: f"{label} reads w where torch reads conj(w)",
+        INPUT_CONJUGATED.finding: f"{label} reads conj(grad_output) where torch reads grad_output",
+        BOTH_CONJUGATED.finding: f"{label} is the conjugate of torch's (both operands conjugated)",
+    }
+    changes = tuple(
+        replace(
+            c,
+            finding=conjugation.get(c.finding)
+            or f"{label}: {c.finding.replace('input channel', 'grad_output channel')}",
+        )
+        for c in found.changes
+    )
+    return FamilyExplanation(changes, found.arithmetic)

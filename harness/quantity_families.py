@@ -1,0 +1,371 @@
+"""Bug families of every quantity: why a gradient or a transposed output diverges, in the
+quantity's own words.
+
+A family member of a quantity is that quantity computed from the forward convolution read with a
+family change (harness.quantity_changes, computed by harness.quantity_readings): grad_input and
+a transposed output are the adjoint of the misread forward (their size follows the reading where
+an implementation sizes its output from the parameters it uses), grad_weight the correlation of
+grad_output with the input as the misread forward pairs them (the batch as depth), a transposed
+convolution's grad_input the misread forward convolution itself (harness.families' search on that
+convolution). On each reading the value families are fitted as harness.families.fit_values does
+for the forward: `depth_sum` (the channel sum the quantity does: over the grad_output channels of
+a group for grad_input, over the input channels of a group for a transposed output, over the
+batch for grad_weight), `bias` (a transposed output's bias) and `conjugation` (complex operands
+read conjugated where torch does not, or plain where torch conjugates). grad_bias has its own
+value families (averaged, one image, scaled, channels reversed, conjugated).
+
+The explanation with the fewest families wins, an exact one over one that needs narrower
+arithmetic (`precision`); the search computes at most SEARCH_BUDGET readings, on a sample of a
+large case's quantity, and a reading that raises is skipped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from harness.baseline import Baseline
+from harness.case import Case
+from harness.causes import CAUSES
+from harness.compare import Tolerance, compare, precision_models
+from harness.data import CaseArrays
+from harness.explanation import as_called
+from harness.families import (
+    FamilyExplanation,
+    fit_values,
+)
+from harness.family_changes import Change
+from harness.quantity_changes import convolution_changes, quantity_label, transposed_changes
+from harness.quantity_readings import (
+    QuantityReading,
+    correlate_partials,
+    grad_input_partials,
+    inverse_orientation,
+    oriented,
+    spread_partials,
+    transposed_size,
+)
+from harness.readings import _same_pads
+
+SEARCH_BUDGET = 300  # readings computed per explanation
+SHAPE_BUDGET = 60_000  # combinations of changes whose shape is checked per explanation
+SAMPLE_ELEMENTS = 200_000  # quantity elements x reduction length above which a sample is searched
+
+
+@dataclass
+class Problem:
+    """One quantity's search: its readings, operands and how a reading's partials are made."""
+
+    case: Case
+    quantity: str
+    base: QuantityReading
+    families: list[list[Change]]
+    operands: list[tuple[tuple, tuple[Change, ...]]]  # (operands, conjugation changes)
+    compute: Callable  # (reading, operands) -> partials shaped like fit_values' `part`
+    shape_of: Callable  # reading -> the quantity's full shape
+    sample: Callable  # array of the quantity's full shape -> the sampled part
+    bias: np.ndarray | None = None
+    outputs: list[int] | None = None
+    depth_words: tuple[str, str] = ("input channel", "input channel")
+
+
+def _conjugation(label: str, first: str, second: str, torch_conjugates: str, a, b):
+    """Operand pairs (a, b) and their conjugation changes: torch's first; `torch_conjugates`
+    names which operand torch reads conjugated ('' none, 'a', 'b')."""
+    options: list[tuple[tuple, tuple[Change, ...]]] = [((a, b), ())]
+    has_a = np.iscomplexobj(a) and bool(np.any(np.imag(a)))
+    has_b = np.iscomplexobj(b) and bool(np.any(np.imag(b)))
+
+    def read(name: str, torch_conj: bool) -> str:
+        return (
+            f"{name} where torch reads conj({name})"
+            if torch_conj
+            else f"conj({name}) where torch reads {name}"
+        )
+
+    if has_b:
+        words = f"{label} reads {read(second, torch_conjugates == 'b')}"
+        options.append(((a, np.conj(b)), (Change("conjugation", {}, words),)))
+    if has_a:
+        words = f"{label} reads {read(first, torch_conjugates == 'a')}"
+        options.append(((np.conj(a), b), (Change("conjugation", {}, words),)))
+    if has_a and has_b:
+        words = f"{label} is the complex conjugate of torch's (both operands conjugated)"
+        options.append(((np.conj(a), np.conj(b)), (Change("conjugation", {}, words),)))
+    return options
+
+
+def _targets(case: Case, count: int, groups: int, size: int) -> list[int]:
+    """Every channel of a small quantity; a few per group (first, last) of a large one."""
+    if size <= SAMPLE_ELEMENTS:
+        return list(range(count))
+    per = count // groups
+    chosen = sorted({0, groups // 2, groups - 1})
+    return sorted({g * per + k for g in chosen for k in {0, per - 1}})
+
+
+def _with_fields(base: QuantityReading, case: Case, combo, same: bool) -> QuantityReading:
+    fields: dict = {}
+    for change in combo:
+        fields.update(change.fields)
+    if same and "pads" not in fields:
+        fields["pads"] = _same_pads(case, fields)
+    return replace(base, **fields)
+
+
+def convolution_problem(case: Case, arrays: CaseArrays, g, quantity: str, prepadded: bool):
+    """grad_input or grad_weight of a convolution case."""
+    called, called_arrays = (case, arrays)
+    if prepadded:
+        called, called_arrays = as_called(case, arrays)
+    x, w = called_arrays.input64, called_arrays.weight64
+    label = quantity_label(case, quantity)
+    families = list(convolution_changes(called, quantity).values())
+    base = QuantityReading.of_case(called)
+    groups, n = case.groups, case.input_shape[0]
+    size = math.prod(case.input_shape if quantity == "grad_input" else case.weight_shape)
+    size *= max(case.reduction_length, 1)
+    if quantity == "grad_input":
+        targets = _targets(case, case.input_shape[1], groups, size)
+        images = list(range(n)) if size <= SAMPLE_ELEMENTS else [0]
+        padded_sizes = called.input_shape[2:]
+
+        def compute(reading, operands):
+            a, k = operands
+            part = grad_input_partials(a, k, reading, padded_sizes, groups, targets, images)
+            if prepadded:  # the harness folds the padded input's gradient back
+                from harness.gradients import fold_padding
+
+                n_, t, j = part.shape[:3]
+                flat = fold_padding(
+                    part.reshape(n_, t * j, *padded_sizes),
+                    case.pads,
+                    case.input_shape[2:],
+                    case.padding_mode,
+                )
+                part = flat.reshape(n_, t, j, *case.input_shape[2:])
+            return part
+
+        return Problem(
+            case,
+            quantity,
+            base,
+            families,
+            _conjugation(label, "grad_output", "w", "b", g, np.conj(w)),
+            compute,
+            lambda reading: tuple(case.input_shape),
+            lambda array: array[images][:, targets],
+            depth_words=("input channel", "grad_output channel"),
+        )
+    rows = _targets(case, case.weight_shape[0], groups, size)
+    cg = case.weight_shape[1]
+
+    def compute_weight(reading, operands):
+        a, b = operands
+        kernel = oriented(case.kernel, reading.orientation)
+        part = correlate_partials(a, b, kernel, reading, groups, cg, rows)
+        return _unoriented(part, reading.orientation)
+
+    return Problem(
+        case,
+        quantity,
+        base,
+        families,
+        _conjugation(label, "grad_output", "x", "b", g, np.conj(x)),
+        compute_weight,
+        lambda reading: tuple(case.weight_shape),
+        lambda array: array[rows],
+        depth_words=("input channel", "image"),
+    )
+
+
+def _unoriented(part: np.ndarray, orientation: str) -> np.ndarray:
+    """A weight gradient of the kernel as read, returned in the weight's orientation."""
+    if orientation == "identity":
+        return part
+    from harness.orientations import orient
+
+    r, cg, n, *kernel = part.shape
+    back = orient(part.reshape(r, cg * n, *kernel), inverse_orientation(len(kernel), orientation))
+    return back.reshape(r, cg, n, *back.shape[2:])
+
+
+def transposed_problem(case: Case, arrays: CaseArrays, g, quantity: str):
+    """A transposed case's output or grad_weight."""
+    x, w = arrays.input64, arrays.weight64
+    label = quantity_label(case, quantity)
+    groups, n = case.groups, case.input_shape[0]
+    if quantity == "output":
+        size = math.prod(case.output_shape) * max(case.reduction_length, 1)
+        targets = _targets(case, case.output_shape[1], groups, size)
+        images = list(range(n)) if size <= SAMPLE_ELEMENTS else [0]
+
+        def compute(reading, operands):
+            a, k = operands
+            if reading.groups_map == "swapped_axes":
+                k = np.swapaxes(k, 0, 1)
+                reading = replace(reading, groups_map="torch")
+            sizes = transposed_size(reading, case.input_shape[2:], case.kernel)
+            return spread_partials(a, k, reading, sizes, groups, targets, images)
+
+        def shape_of(reading):
+            return (
+                n,
+                case.output_shape[1],
+                *transposed_size(reading, case.input_shape[2:], case.kernel),
+            )
+
+        return Problem(
+            case,
+            quantity,
+            QuantityReading.of_transposed(case),
+            list(transposed_changes(case).values()),
+            _conjugation(label, "x", "w", "", x, w),
+            compute,
+            shape_of,
+            lambda array: array[images][:, targets],
+            bias=arrays.bias64,
+            outputs=targets,
+        )
+    # grad_weight[c, o, t] = sum_n,i conj(x)[n, c, i] * gp[n, group(c)*Og + o, i*s + t*d]
+    pads = tuple(v for p in case.pads[0::2] for v in (p, p))
+    base = replace(QuantityReading.of_transposed(case), pads=pads)
+    families = list(convolution_changes(_as_forward(case, pads), quantity).values())
+    size = math.prod(case.weight_shape) * n * math.prod(case.input_shape[2:])
+    rows = _targets(case, case.weight_shape[0], groups, size)
+    og = case.weight_shape[1]
+
+    def compute_weight(reading, operands):
+        a, b = operands
+        kernel = oriented(case.kernel, reading.orientation)
+        part = correlate_partials(a, b, kernel, reading, groups, og, rows)
+        return _unoriented(part, reading.orientation)
+
+    return Problem(
+        case,
+        quantity,
+        base,
+        [f for f in families if f and f[0].cause != "boundary"],
+        _conjugation(label, "x", "grad_output", "a", np.conj(x), g),
+        compute_weight,
+        lambda reading: tuple(case.weight_shape),
+        lambda array: array[rows],
+        depth_words=("input channel", "image"),
+    )
+
+
+def _as_forward(case: Case, pads) -> Case:
+    """The forward convolution a transposed case's gradients derive from (its changes' words)."""
+    return replace(case, op=f"conv{case.rank}d", padding=tuple(pads), padding_mode="zeros")
+
+
+def _sampled(tol: Tolerance, sample, shape) -> Tolerance:
+    atol = np.asarray(tol.atol)
+    if atol.ndim == len(shape) and atol.shape == tuple(shape):
+        atol = sample(atol)
+    else:
+        atol = np.asarray(float(np.max(atol, initial=0.0)))
+    return replace(tol, atol=atol, exact=None)
+
+
+def _readings(problem: Problem, observed_shape, max_families: int = 3):
+    same = problem.case.padding == "same" and not problem.case.transposed
+    families = [f for f in problem.families if f]
+    checked = 0
+    for size in range(max_families + 1):
+        for chosen in itertools.combinations(families, size):
+            for combo in itertools.product(*chosen):
+                checked += 1
+                if checked > SHAPE_BUDGET:
+                    return
+                try:
+                    reading = _with_fields(problem.base, problem.case, combo, same)
+                    if tuple(problem.shape_of(reading)) != tuple(observed_shape):
+                        continue
+                except Exception:
+                    continue
+                yield reading, combo
+
+
+def search(
+    problem: Problem, value: np.ndarray, baseline: Baseline, budget: int
+) -> FamilyExplanation | None:
+    """The reading and fitted values with the fewest families that reproduce `value`."""
+    full = baseline.output.shape
+    observed = problem.sample(value)
+    models = [("", baseline.tolerance)] + [
+        (m.name, baseline.tolerance_for(m))
+        for m in precision_models(baseline.dtype, baseline.magnitudes.reduction_length)
+    ]
+    tolerances = [(name, _sampled(tol, problem.sample, full)) for name, tol in models]
+    expected = problem.sample(baseline.output) if value.shape == full else None
+    allowed = (
+        tolerances[0][1].rtol * np.abs(expected) + tolerances[0][1].atol
+        if expected is not None and expected.shape == observed.shape
+        else np.ones(observed.shape)
+    )
+    best = None
+    tried = 0
+    for reading, combo in _readings(problem, value.shape):
+        if best is not None and len(combo) >= best[0][0]:
+            break
+        tried += 1
+        if tried > budget:
+            break
+        for operands, conjugated in problem.operands:
+            try:
+                part = problem.compute(reading, operands)
+                if part.shape[:2] + part.shape[3:] != observed.shape:
+                    continue
+                fits = list(_fits(problem, part, observed, allowed))
+            except Exception:  # a reading the quantity cannot take: skipped
+                continue
+            for fit_output, fitted in fits:
+                changes = (*combo, *conjugated, *fitted)
+                found = _agreeing(changes, fit_output, observed, tolerances, best)
+                if found is not None:
+                    best = found
+    return None if best is None else best[1]
+
+
+def _fits(problem: Problem, part, observed, allowed):
+    if part.shape[2] == 0:  # nothing to sum (an empty batch): the sum is zero
+        yield part.sum(axis=2), ()
+        return
+    for fit in fit_values(
+        problem.case, part, problem.bias, problem.outputs or [], observed, allowed
+    ):
+        old, new = problem.depth_words
+        changes = tuple(
+            replace(
+                c,
+                finding=f"{quantity_label(problem.case, problem.quantity)} "
+                + c.finding.replace(old, new).replace(
+                    "each group's", "the batch's" if new == "image" else "each group's"
+                ),
+            )
+            if c.cause == "depth_sum"
+            else replace(
+                c, finding=f"{quantity_label(problem.case, problem.quantity)}: {c.finding}"
+            )
+            for c in fit.changes
+        )
+        yield fit.output, changes
+
+
+def _agreeing(changes, output, observed, tolerances, best):
+    causes = {c.cause for c in changes}
+    for name, tol in tolerances:
+        if not changes and not name:
+            continue
+        cost = (len(causes) + (1 if name else 0), bool(name))
+        if len(causes) > 3 or (best is not None and cost >= best[0]):
+            continue
+        if compare(observed, output, tol).agree:
+            ordered = sorted(changes, key=lambda c: list(CAUSES).index(c.cause))
+            return cost, FamilyExplanation(tuple(ordered), name)
+    return None
