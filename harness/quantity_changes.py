@@ -131,12 +131,12 @@ def transposed_changes(case: Case) -> dict[str, list[Change]]:
         _reworded(label, c, orientations(case.rank)[c.fields["orientation"]].words)
         for c in found["orientation"]
     ]
+    families["padding"] = _transposed_padding(case, label)  # before stride: more specific
     families["stride"] = [
         _reworded(label, c, stride_words(case, "output", c.fields["stride"], c.fields["phase"]))
         for c in found["stride"]
         if not c.fields["phase_fill"]
     ]
-    families["padding"] = _transposed_padding(case, label)
     families["dilation"] = [
         _reworded(label, c, dilation_words(case, c.fields["dilation"])) for c in found["dilation"]
     ]

@@ -263,9 +263,10 @@ def _as_forward(case: Case, pads) -> Case:
     return replace(case, op=f"conv{case.rank}d", padding=tuple(pads), padding_mode="zeros")
 
 
-def _sampled(tol: Tolerance, sample, shape) -> Tolerance:
+def _sampled(tol: Tolerance, sample, shape, observed_shape) -> Tolerance:
+    """The tolerance on the sample; the loosest element's where the shapes differ."""
     atol = np.asarray(tol.atol)
-    if atol.ndim == len(shape) and atol.shape == tuple(shape):
+    if atol.shape == tuple(shape) == tuple(observed_shape):
         atol = sample(atol)
     else:
         atol = np.asarray(float(np.max(atol, initial=0.0)))
@@ -301,7 +302,7 @@ def search(
         (m.name, baseline.tolerance_for(m))
         for m in precision_models(baseline.dtype, baseline.magnitudes.reduction_length)
     ]
-    tolerances = [(name, _sampled(tol, problem.sample, full)) for name, tol in models]
+    tolerances = [(name, _sampled(tol, problem.sample, full, value.shape)) for name, tol in models]
     expected = problem.sample(baseline.output) if value.shape == full else None
     allowed = (
         tolerances[0][1].rtol * np.abs(expected) + tolerances[0][1].atol
@@ -321,14 +322,13 @@ def search(
                 part = problem.compute(reading, operands)
                 if part.shape[:2] + part.shape[3:] != observed.shape:
                     continue
-                fits = list(_fits(problem, part, observed, allowed))
+                for fit_output, fitted in _fits(problem, part, observed, allowed):
+                    changes = (*combo, *conjugated, *fitted)
+                    found = _agreeing(changes, fit_output, observed, tolerances, best)
+                    if found is not None:
+                        best = found
             except Exception:  # a reading the quantity cannot take: skipped
                 continue
-            for fit_output, fitted in fits:
-                changes = (*combo, *conjugated, *fitted)
-                found = _agreeing(changes, fit_output, observed, tolerances, best)
-                if found is not None:
-                    best = found
     return None if best is None else best[1]
 
 

@@ -47,24 +47,26 @@ def _conv_backward(g, x, w, b, stride, padding, dilation, groups, bug=""):
                 gi_pos[last] += 1
             tap = list(t)
             if bug == "gi_no_flip":
-                tap = [k - 1 - u for k, u in zip(kernel, t)]
+                tap = [k - 1 - u for k, u in zip(kernel, t, strict=True)]
             kw = w[(o, c, *tap)]
             if bug != "gi_no_conj":
                 kw = np.conj(kw)
-            if not skip_gi and all(0 <= q < size for q, size in zip(gi_pos, xp.shape[2:])):
+            if not skip_gi and all(
+                0 <= q < size for q, size in zip(gi_pos, xp.shape[2:], strict=True)
+            ):
                 gi[(ni, group * cg + c, *gi_pos)] += g[(ni, o, *i)] * kw
             w_pos = list(pos)
             if bug == "gw_dilation":
                 w_pos[last] = i[last] * s[last] + t[last]
             if bug == "gw_batch0" and ni > 0:
                 continue
-            if all(0 <= q < size for q, size in zip(w_pos, xp.shape[2:])):
+            if all(0 <= q < size for q, size in zip(w_pos, xp.shape[2:], strict=True)):
                 xv = xp[(ni, wgroup * cg + c, *w_pos)]
                 gw_t = list(t)
                 if bug == "gw_flip_one_axis":
                     gw_t[last] = kernel[last] - 1 - t[last]
                 gw[(o, c, *gw_t)] += g[(ni, o, *i)] * (xv if bug == "gw_no_conj" else np.conj(xv))
-    crop = tuple(slice(q, q + size) for q, size in zip(p, x.shape[2:]))
+    crop = tuple(slice(q, q + size) for q, size in zip(p, x.shape[2:], strict=True))
     if bug == "gi_padding_ignored":
         crop = tuple(slice(0, size) for size in x.shape[2:])
     grad_input = gi[(slice(None), slice(None), *crop)]
