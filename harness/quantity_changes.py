@@ -76,9 +76,10 @@ def _reworded(label: str, change: Change, finding: str) -> Change:
     return Change(change.cause, change.fields, f"{label}: {finding}", change.tier)
 
 
-def convolution_changes(case: Case, quantity: str) -> dict[str, list[Change]]:
-    """A convolution's grad_input or grad_weight: the forward's families, re-worded."""
-    label = quantity_label(case, quantity)
+def convolution_changes(case: Case, quantity: str, label: str = "") -> dict[str, list[Change]]:
+    """A convolution's grad_input or grad_weight (`quantity`: how its words read), or of the
+    forward a transposed case's gradients derive from: the forward's families, re-worded."""
+    label = label or quantity_label(case, quantity)
     found = geometric_changes(case)
     families: dict[str, list[Change]] = {}
     rank = case.rank

@@ -19,14 +19,9 @@ import numpy as np
 from harness.baseline import Baseline, rounded
 from harness.case import Case
 from harness.compare import compare, precision_models
-from harness.data import CaseArrays
 from harness.explanation import Explanation, nan_spread_only
 from harness.families import (
-    BOTH_CONJUGATED,
-    CONJUGATED,
-    INPUT_CONJUGATED,
     FamilyExplanation,
-    explain_by_families,
 )
 from harness.family_changes import Change
 from harness.quantity_changes import quantity_label
@@ -36,7 +31,6 @@ from harness.quantity_families import (
     search,
     transposed_problem,
 )
-from harness.schema import TensorSpec
 
 
 def explain_quantity_value(
@@ -84,8 +78,6 @@ def explain_by_quantity_families(
     if quantity == "grad_bias":
         return grad_bias_families(case, g, value, baseline)
     if case.transposed:
-        if quantity == "grad_input":
-            return transposed_grad_input_families(case, arrays, g, value, baseline, budget)
         problem = transposed_problem(case, arrays, g, quantity)
     else:
         prepadded = bool(getattr(context, "prepadded", False))
@@ -143,49 +135,3 @@ def grad_bias_families(case: Case, g, value, baseline: Baseline) -> FamilyExplan
             if compare(value, rounded(output, baseline.dtype), tol).agree:
                 return FamilyExplanation((Change(cause, {}, f"{label} {words}"),), name)
     return None
-
-
-def transposed_grad_input_families(
-    case: Case, arrays: CaseArrays, g, value, baseline: Baseline, budget: int
-) -> FamilyExplanation | None:
-    """A transposed convolution's grad_input is the forward convolution of grad_output (its
-    trailing output_padding elements cropped where the padding cannot hold them) with conj(w):
-    searched as that convolution's output by harness.families, its findings re-worded."""
-    rank = case.rank
-    befores, extras = case.pads[0::2], case.output_padding
-    kept = tuple(
-        slice(0, m - max(0, op - p))
-        for m, op, p in zip(case.output_shape[2:], extras, befores, strict=True)
-    )
-    cropped = g[tuple([slice(None), slice(None), *kept])]
-    pads = tuple(v for p, op in zip(befores, extras, strict=True) for v in (p, max(0, p - op)))
-    forward = replace(
-        case,
-        op=f"conv{rank}d",
-        input=TensorSpec(shape=list(cropped.shape), init="zeros"),
-        weight=TensorSpec(shape=list(case.weight_shape), init="zeros"),
-        bias=None,
-        padding=pads,
-        padding_mode="zeros",
-        output_padding=(0,) * rank,
-        grad_output=None,
-    )
-    operands = CaseArrays(cropped, arrays.weight, None, cropped, np.conj(arrays.weight64), None)
-    found = explain_by_families(forward, operands, value, baseline, budget)
-    if found is None:
-        return None
-    label = quantity_label(case, "grad_input")
-    conjugation = {
-        CONJUGATED.finding: f"{label} reads w where torch reads conj(w)",
-        INPUT_CONJUGATED.finding: f"{label} reads conj(grad_output) where torch reads grad_output",
-        BOTH_CONJUGATED.finding: f"{label} is the conjugate of torch's (both operands conjugated)",
-    }
-    changes = tuple(
-        replace(
-            c,
-            finding=conjugation.get(c.finding)
-            or f"{label}: {c.finding.replace('input channel', 'grad_output channel')}",
-        )
-        for c in found.changes
-    )
-    return FamilyExplanation(changes, found.arithmetic)

@@ -38,11 +38,13 @@ from harness.families import (
     FamilyExplanation,
     fit_values,
 )
-from harness.family_changes import Change
+from harness.family_changes import GROUP_MAPS, Change
+from harness.orientations import orientations
 from harness.quantity_changes import convolution_changes, quantity_label, transposed_changes
 from harness.quantity_readings import (
     QuantityReading,
     correlate_partials,
+    gather_partials,
     grad_input_partials,
     inverse_orientation,
     oriented,
@@ -234,7 +236,9 @@ def transposed_problem(case: Case, arrays: CaseArrays, g, quantity: str):
     # grad_weight[c, o, t] = sum_n,i conj(x)[n, c, i] * gp[n, group(c)*Og + o, i*s + t*d]
     pads = tuple(v for p in case.pads[0::2] for v in (p, p))
     base = replace(QuantityReading.of_transposed(case), pads=pads)
-    families = list(convolution_changes(_as_forward(case, pads), quantity).values())
+    if quantity == "grad_input":  # the forward convolution of grad_output, sized like x
+        return _transposed_grad_input(case, arrays, g, base, label)
+    families = list(convolution_changes(_as_forward(case, pads), quantity, label).values())
     size = math.prod(case.weight_shape) * n * math.prod(case.input_shape[2:])
     rows = _targets(case, case.weight_shape[0], groups, size)
     og = case.weight_shape[1]
@@ -255,6 +259,41 @@ def transposed_problem(case: Case, arrays: CaseArrays, g, quantity: str):
         lambda reading: tuple(case.weight_shape),
         lambda array: array[rows],
         depth_words=("input channel", "image"),
+    )
+
+
+def _transposed_grad_input(case: Case, arrays: CaseArrays, g, base, label: str) -> Problem:
+    """grad_input[n, c, i] = sum_o,t gp[n, group(c)*Og + o, i*s + t*d] * conj(w)[c, o, t]."""
+    w = arrays.weight64
+    groups, n = case.groups, case.input_shape[0]
+    size = math.prod(case.input_shape) * max(case.weight_shape[1] * math.prod(case.kernel), 1)
+    rows = _targets(case, case.input_shape[1], groups, size)
+    images = list(range(n)) if size <= SAMPLE_ELEMENTS else [0]
+    sizes = case.input_shape[2:]
+    families = convolution_changes(_as_forward(case, base.pads), "grad_weight", label)
+    families["orientation"] = [  # the kernel as the forward reads it, not returned oriented
+        replace(c, finding=f"{label}: {orientations(case.rank)[c.fields['orientation']].words}")
+        for c in families["orientation"]
+    ]
+    families["groups"] = [
+        replace(c, finding=f"{label}: {GROUP_MAPS[c.fields['groups_map']]}")
+        for c in families["groups"]
+    ]
+
+    def compute(reading, operands):
+        a, k = operands
+        return gather_partials(a, k, reading, sizes, groups, rows, images)
+
+    return Problem(
+        case,
+        "grad_input",
+        base,
+        [f for key, f in families.items() if f and key != "boundary"],
+        _conjugation(label, "grad_output", "w", "b", g, np.conj(w)),
+        compute,
+        lambda reading: tuple(case.input_shape),
+        lambda array: array[images][:, rows],
+        depth_words=("input channel", "grad_output channel"),
     )
 
 

@@ -13,6 +13,8 @@ p = i*s + phase + t*d between output position i, tap t and padded input position
   the group mapping sends to channel ch, at q = p - before (positions outside dropped). grad_input
   (a = grad_output, k = conj(w)) and a transposed output (a = x, k = w) are this map; it returns
   each source channel's contribution apart (the channel sum the depth family fits).
+- `gather_partials`, the forward itself over a given output size: a transposed convolution's
+  grad_input (a = grad_output, k = conj(w)), per channel of its group.
 - `correlate_partials`: grad_weight[o, c, t] = sum_n,i a[n, o, i] * bp[n, map(o, c), p], bp the
   second operand padded as the reading says (grad_weight of a convolution: a = grad_output,
   b = conj(x); of a transposed convolution: a = conj(x), b = grad_output), each image apart.
@@ -275,4 +277,44 @@ def correlate_partials(
             read = bp[tuple(index)]  # (n, R, cg, *I)
             at: list = [slice(None), slice(None), slice(None), *tap]
             out[tuple(at)] = np.einsum(f"nr{axes},nrc{axes}->rcn", chosen, read)
+    return out
+
+
+def gather_partials(
+    a: np.ndarray, k: np.ndarray, reading: QuantityReading, sizes, groups: int, rows, images=None
+) -> np.ndarray:
+    """P[n, r, c, *i]: the forward convolution read this way, output channel rows[r] from its
+    group's c-th channel alone, over `sizes` output positions (an implementation that sizes its
+    result from elsewhere, as a transposed convolution's grad_input does): positions the reading
+    sends past the padded input read zeros."""
+    a = a if images is None else a[images]
+    k = orient(k, reading.orientation)
+    n = a.shape[0]
+    c_k, cg, *kernel = k.shape
+    rank = a.ndim - 2
+    ap = reference.pad(a, reading.pads, reading.mode) if any(reading.pads) else a
+    reach = [
+        ph + (m - 1) * s + d * (t - 1) + 1
+        for ph, m, s, d, t in zip(
+            reading.phase, sizes, reading.stride, reading.dilation, kernel, strict=True
+        )
+    ]
+    short = [max(0, r - size) for r, size in zip(reach, ap.shape[2:], strict=True)]
+    if any(short):
+        ap = np.pad(ap, ((0, 0), (0, 0), *((0, extra) for extra in short)))
+    channels = channel_map(reading.groups_map, c_k, cg, groups)[list(rows)]  # (R, cg)
+    out = np.zeros((n, len(rows), cg, *sizes), dtype=np.result_type(a, k, np.float64))
+    spatial = (None,) * rank
+    with np.errstate(invalid="ignore", over="ignore"):
+        for tap in _taps(kernel):
+            window = tuple(
+                slice(ph + u * d, ph + u * d + (m - 1) * s + 1, s)
+                for ph, u, m, s, d in zip(
+                    reading.phase, tap, sizes, reading.stride, reading.dilation, strict=True
+                )
+            )
+            index: list = [slice(None), channels, *window]
+            at: list = [list(rows), slice(None), *tap]
+            coefficient = k[tuple(at)]  # (R, cg)
+            out += ap[tuple(index)] * coefficient[tuple([None, slice(None), slice(None), *spatial])]
     return out
