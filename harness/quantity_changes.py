@@ -99,6 +99,11 @@ def convolution_changes(case: Case, quantity: str, label: str = "") -> dict[str,
     families["groups"] = [
         _reworded(label, c, _group_words(quantity, c.fields["groups_map"])) for c in found["groups"]
     ]
+    if quantity == "grad_input" and case.groups > 1:
+        words = f"{label}: reads grad_output channels g, g+groups, ... for group g (not a block)"
+        families["groups"].append(
+            Change("groups", {"groups_map": "interleaved_grad_output"}, words)
+        )
     families["boundary"] = [_reworded(label, c, c.finding) for c in found["boundary"]]
     return families
 
@@ -173,7 +178,11 @@ def _transposed_padding(case: Case, label: str) -> list[Change]:
                 ((p, p - op, op), "output_padding filled with zeros"),
             ]
         if p:
-            alternatives.append(((0, -op, 0), "padding ignored"))
+            alternatives += [
+                ((0, -op, 0), "padding ignored"),
+                ((0, 2 * p - op, 0), "padding all cropped at the end"),
+                ((2 * p, -op, 0), "padding all cropped at the start"),
+            ]
         alternatives += [
             ((p + 1, p + 1 - op, 0), "padding one more on both sides"),
             ((p - 1, p - 1 - op, 0), "padding one fewer on both sides"),

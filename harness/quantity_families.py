@@ -39,7 +39,7 @@ from harness.families import (
     fit_values,
 )
 from harness.family_changes import GROUP_MAPS, Change
-from harness.orientations import orientations
+from harness.orientations import axes_phrase, orientations
 from harness.quantity_changes import convolution_changes, quantity_label, transposed_changes
 from harness.quantity_readings import (
     QuantityReading,
@@ -73,6 +73,7 @@ class Problem:
     bias: np.ndarray | None = None
     outputs: list[int] | None = None
     depth_words: tuple[str, str] = ("input channel", "input channel")
+    channels: tuple[list[int], int, str] | None = None  # (sampled channels, per group, name)
 
 
 def _conjugation(label: str, first: str, second: str, torch_conjugates: str, a, b):
@@ -136,8 +137,14 @@ def convolution_problem(case: Case, arrays: CaseArrays, g, quantity: str, prepad
         images = list(range(n)) if size <= SAMPLE_ELEMENTS else [0]
         padded_sizes = called.input_shape[2:]
 
+        og = case.output_shape[1] // groups
+        interleaved = np.arange(case.output_shape[1]).reshape(og, groups).T.reshape(-1)
+
         def compute(reading, operands):
             a, k = operands
+            if reading.groups_map == "interleaved_grad_output":  # a's channel j*groups + g
+                a = a[:, interleaved]
+                reading = replace(reading, groups_map="torch")
             part = grad_input_partials(a, k, reading, padded_sizes, groups, targets, images)
             if prepadded:  # the harness folds the padded input's gradient back
                 from harness.gradients import fold_padding
@@ -162,6 +169,7 @@ def convolution_problem(case: Case, arrays: CaseArrays, g, quantity: str, prepad
             lambda reading: tuple(case.input_shape),
             lambda array: array[images][:, targets],
             depth_words=("input channel", "grad_output channel"),
+            channels=(targets, case.input_shape[1] // groups, "input channel"),
         )
     rows = _targets(case, case.weight_shape[0], groups, size)
     cg = case.weight_shape[1]
@@ -232,13 +240,16 @@ def transposed_problem(case: Case, arrays: CaseArrays, g, quantity: str):
             lambda array: array[images][:, targets],
             bias=arrays.bias64,
             outputs=targets,
+            channels=(targets, case.output_shape[1] // groups, "output channel"),
         )
     # grad_weight[c, o, t] = sum_n,i conj(x)[n, c, i] * gp[n, group(c)*Og + o, i*s + t*d]
     pads = tuple(v for p in case.pads[0::2] for v in (p, p))
     base = replace(QuantityReading.of_transposed(case), pads=pads)
     if quantity == "grad_input":  # the forward convolution of grad_output, sized like x
         return _transposed_grad_input(case, arrays, g, base, label)
-    families = list(convolution_changes(_as_forward(case, pads), quantity, label).values())
+    found = convolution_changes(_as_forward(case, pads), quantity, label)
+    found["padding"] += output_padding_first(case, base, label)
+    families = list(found.values())
     size = math.prod(case.weight_shape) * n * math.prod(case.input_shape[2:])
     rows = _targets(case, case.weight_shape[0], groups, size)
     og = case.weight_shape[1]
@@ -279,6 +290,7 @@ def _transposed_grad_input(case: Case, arrays: CaseArrays, g, base, label: str) 
         replace(c, finding=f"{label}: {GROUP_MAPS[c.fields['groups_map']]}")
         for c in families["groups"]
     ]
+    families["padding"] += output_padding_first(case, base, label)
 
     def compute(reading, operands):
         a, k = operands
@@ -295,6 +307,25 @@ def _transposed_grad_input(case: Case, arrays: CaseArrays, g, base, label: str) 
         lambda array: array[images][:, rows],
         depth_words=("input channel", "grad_output channel"),
     )
+
+
+def output_padding_first(case: Case, base: QuantityReading, label: str) -> list[Change]:
+    """A transposed gradient read as if output_padding's extra elements came first: grad_output
+    read op positions late, its first op positions never reached (on one axis, or every axis)."""
+    extras, names = case.output_padding, case.axis_names
+    axes = [a for a, op in enumerate(extras) if op]
+    choices = [[a] for a in axes] + ([axes] if len(axes) > 1 else [])
+    changes = []
+    for chosen in choices:
+        pads = list(base.pads)
+        lead = [0] * case.rank
+        for a in chosen:
+            pads[2 * a] -= extras[a]
+            lead[a] = extras[a]
+        where = "" if case.rank == 1 else f" on {axes_phrase(names, chosen)}"
+        words = f"{label}: reads grad_output as if output_padding came first{where}"
+        changes.append(Change("padding", {"pads": tuple(pads), "lead": tuple(lead)}, words))
+    return changes
 
 
 def _as_forward(case: Case, pads) -> Case:
@@ -375,6 +406,7 @@ def _fits(problem: Problem, part, observed, allowed):
     if part.shape[2] == 0:  # nothing to sum (an empty batch): the sum is zero
         yield part.sum(axis=2), ()
         return
+    yield from _dropped_channels(problem, part)
     for fit in fit_values(
         problem.case, part, problem.bias, problem.outputs or [], observed, allowed
     ):
@@ -394,6 +426,31 @@ def _fits(problem: Problem, part, observed, allowed):
             for c in fit.changes
         )
         yield fit.output, changes
+
+
+def _dropped_channels(problem: Problem, part):
+    """The quantity with one channel of each group never computed (zero, or only the bias)."""
+    if problem.channels is None:
+        return
+    targets, per, name = problem.channels
+    total = part.sum(axis=2)
+    rank = part.ndim - 3
+    if problem.bias is not None:
+        total = total + problem.bias[targets].reshape(1, -1, *(1,) * rank)
+    label = quantity_label(problem.case, problem.quantity)
+    for m in range(per if per > 1 else 0):
+        dropped = np.array([t % per == m for t in targets])
+        if not dropped.any():
+            continue
+        out = total.copy()
+        out[:, dropped] = (
+            0
+            if problem.bias is None
+            else problem.bias[np.array(targets)[dropped]].reshape(1, -1, *(1,) * rank)
+        )
+        rest = "only the bias there" if problem.bias is not None else "left zero"
+        words = f"{label} leaves out {name} {m} of each group's {per} ({rest})"
+        yield out, (Change("depth_sum", {}, words),)
 
 
 def _agreeing(changes, output, observed, tolerances, best):

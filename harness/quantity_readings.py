@@ -49,6 +49,7 @@ class QuantityReading:
     groups_map: str
     mode: str
     tail: tuple[int, ...] = ()  # transposed outputs: trailing positions per axis left zero
+    lead: tuple[int, ...] = ()  # transposed gradients: grad_output's first positions dropped
     phase_fill: bool = False  # accepted from harness.family_changes' stride changes; unused
 
     @classmethod
@@ -251,7 +252,8 @@ def correlate_partials(
     caller un-orients the result)."""
     n, c_a, *lengths = a.shape
     rank = len(lengths)
-    bp = reference.pad(b, reading.pads, reading.mode) if any(reading.pads) else b
+    b = _dropped_lead(b, reading.lead)
+    bp = signed_pad(b, reading.pads, reading.mode)
     reach = [
         ph + (m - 1) * s + d * (k - 1) + 1
         for ph, m, s, d, k in zip(
@@ -287,12 +289,12 @@ def gather_partials(
     group's c-th channel alone, over `sizes` output positions (an implementation that sizes its
     result from elsewhere, as a transposed convolution's grad_input does): positions the reading
     sends past the padded input read zeros."""
-    a = a if images is None else a[images]
+    a = _dropped_lead(a if images is None else a[images], reading.lead)
     k = orient(k, reading.orientation)
     n = a.shape[0]
     c_k, cg, *kernel = k.shape
     rank = a.ndim - 2
-    ap = reference.pad(a, reading.pads, reading.mode) if any(reading.pads) else a
+    ap = signed_pad(a, reading.pads, reading.mode)
     reach = [
         ph + (m - 1) * s + d * (t - 1) + 1
         for ph, m, s, d, t in zip(
@@ -318,3 +320,30 @@ def gather_partials(
             coefficient = k[tuple(at)]  # (R, cg)
             out += ap[tuple(index)] * coefficient[tuple([None, slice(None), slice(None), *spatial])]
     return out
+
+
+def _dropped_lead(a: np.ndarray, lead) -> np.ndarray:
+    """a with its first lead[axis] positions along each spatial axis read as zeros (an
+    implementation that put output_padding first: their gradient never reaches the input)."""
+    if not any(lead):
+        return a
+    out = a.copy()
+    for axis, count in enumerate(lead):
+        if count:
+            index: list = [slice(None)] * a.ndim
+            index[2 + axis] = slice(0, count)
+            out[tuple(index)] = 0
+    return out
+
+
+def signed_pad(a: np.ndarray, pads, mode: str) -> np.ndarray:
+    """a padded by (before, after) per axis; a negative amount crops that many instead."""
+    if not any(pads):
+        return a
+    crop = tuple(
+        slice(max(0, -b), a.shape[2 + i] - max(0, -e))
+        for i, (b, e) in enumerate(zip(pads[0::2], pads[1::2], strict=True))
+    )
+    a = a[tuple([slice(None), slice(None), *crop])]
+    kept = tuple(max(0, p) for p in pads)
+    return reference.pad(a, kept, mode) if any(kept) else a
