@@ -55,6 +55,7 @@ from harness.readings import _same_pads
 
 SEARCH_BUDGET = 300  # readings computed per explanation
 SHAPE_BUDGET = 60_000  # combinations of changes whose shape is checked per explanation
+MAX_FITTED_CHANNELS = 256  # summed channels fitted one weight each (depth), at most
 SAMPLE_ELEMENTS = 200_000  # quantity elements x reduction length above which a sample is searched
 
 
@@ -343,29 +344,41 @@ def _sampled(tol: Tolerance, sample, shape, observed_shape) -> Tolerance:
     return replace(tol, atol=atol, exact=None)
 
 
-def _readings(problem: Problem, observed_shape, max_families: int = 3):
+def _readings(problem: Problem, observed_shape, size: int, seen: set, budget: list):
+    """The readings changing `size` families that give the observed shape, each distinct
+    computation once (`seen`): with zero padding, only a transposed output depends on the pads
+    after each axis (the others read zeros past the end, or crop them away). budget[0]: the
+    combinations of changes still to be checked."""
     same = problem.case.padding == "same" and not problem.case.transposed
     families = [f for f in problem.families if f]
-    checked = 0
-    for size in range(max_families + 1):
-        for chosen in itertools.combinations(families, size):
-            for combo in itertools.product(*chosen):
-                checked += 1
-                if checked > SHAPE_BUDGET:
-                    return
-                try:
-                    reading = _with_fields(problem.base, problem.case, combo, same)
-                    if tuple(problem.shape_of(reading)) != tuple(observed_shape):
-                        continue
-                except Exception:
+    after_matters = problem.quantity == "output"
+    for chosen in itertools.combinations(families, size):
+        for combo in itertools.product(*chosen):
+            budget[0] -= 1
+            if budget[0] < 0:
+                return
+            try:
+                reading = _with_fields(problem.base, problem.case, combo, same)
+                if tuple(problem.shape_of(reading)) != tuple(observed_shape):
                     continue
-                yield reading, combo
+            except Exception:
+                continue
+            key = reading
+            if reading.mode == "zeros" and not after_matters:
+                key = replace(reading, pads=reading.pads[0::2], phase_fill=False)
+            if key in seen:
+                continue
+            seen.add(key)
+            yield reading, combo
 
 
 def search(
     problem: Problem, value: np.ndarray, baseline: Baseline, budget: int
 ) -> FamilyExplanation | None:
-    """The reading and fitted values with the fewest families that reproduce `value`."""
+    """The reading and fitted values with the fewest families that reproduce `value`: readings
+    of `size` changed families with torch's operands, then readings of one family fewer with
+    conjugated operands (conjugation the size-th family), for size 0, 1, 2, 3; at most `budget`
+    computations of the quantity."""
     full = baseline.output.shape
     observed = problem.sample(value)
     models = [("", baseline.tolerance)] + [
@@ -380,26 +393,50 @@ def search(
         else np.ones(observed.shape)
     )
     best = None
-    tried = 0
-    for reading, combo in _readings(problem, value.shape):
-        if best is not None and len(combo) >= best[0][0]:
+    computed = 0
+    plain, conjugated_options = problem.operands[0], problem.operands[1:]
+    seen: dict[int, set] = {0: set(), 1: set()}
+    shapes = [SHAPE_BUDGET]
+    for size in range(4):
+        if best is not None and size >= best[0][0]:
             break
-        tried += 1
-        if tried > budget:
-            break
-        for operands, conjugated in problem.operands:
-            try:
-                part = problem.compute(reading, operands)
-                if part.shape[:2] + part.shape[3:] != observed.shape:
-                    continue
-                for fit_output, fitted in _fits(problem, part, observed, allowed):
-                    changes = (*combo, *conjugated, *fitted)
-                    found = _agreeing(changes, fit_output, observed, tolerances, best)
-                    if found is not None:
-                        best = found
-            except Exception:  # a reading the quantity cannot take: skipped
-                continue
+        passes = [(size, [plain], seen[0])]
+        if size >= 1 and conjugated_options:
+            passes.append((size - 1, conjugated_options, seen[1]))
+        for families, options, tried in passes:
+            for reading, combo in _readings(problem, value.shape, families, tried, shapes):
+                for operands, conjugated in options:
+                    computed += 1
+                    if computed > budget:
+                        return None if best is None else best[1]
+                    best = _try(
+                        problem,
+                        reading,
+                        operands,
+                        (*combo, *conjugated),
+                        observed,
+                        allowed,
+                        tolerances,
+                        best,
+                    )
     return None if best is None else best[1]
+
+
+def _try(problem, reading, operands, changes, observed, allowed, tolerances, best):
+    """The best explanation so far after fitting the values of one reading."""
+    try:
+        part = problem.compute(reading, operands)
+        if part.shape[2] > MAX_FITTED_CHANNELS:  # too many to fit one by one: summed
+            part = part.sum(axis=2, keepdims=True)
+        if part.shape[:2] + part.shape[3:] != observed.shape:
+            return best
+        for fit_output, fitted in _fits(problem, part, observed, allowed):
+            found = _agreeing((*changes, *fitted), fit_output, observed, tolerances, best)
+            if found is not None:
+                best = found
+    except Exception:  # a reading the quantity cannot take: skipped
+        return best
+    return best
 
 
 def _fits(problem: Problem, part, observed, allowed):
