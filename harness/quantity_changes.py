@@ -105,7 +105,25 @@ def convolution_changes(case: Case, quantity: str, label: str = "") -> dict[str,
             Change("groups", {"groups_map": "interleaved_grad_output"}, words)
         )
     families["boundary"] = [_reworded(label, c, c.finding) for c in found["boundary"]]
+    families["shift"] = unstrided_shifts(case, quantity, label)
     return families
+
+
+def unstrided_shifts(case: Case, quantity: str, label: str) -> list[Change]:
+    """A sampling phase of one on axes of stride 1 (an implementation that adds the phase
+    whatever the stride): tried after every other family, since where there is padding before
+    it equals one fewer padding there."""
+    unstrided = [a for a, s in enumerate(case.stride) if s == 1]
+    choices = [[a] for a in unstrided] + ([unstrided] if len(unstrided) > 1 else [])
+    changes = []
+    for axes in choices:
+        phase = tuple(1 if a in axes else 0 for a in range(case.rank))
+        where = axes_phrase(case.axis_names, axes)
+        late = "shifted one position late" if quantity in SPREAD else "read one position late"
+        words = f"{label}: {late} on {where} (a stride phase of 1 at stride 1)"
+        fields = {"stride": case.stride, "phase": phase, "phase_fill": False}
+        changes.append(Change("stride", fields, words))
+    return changes
 
 
 def _orientation_words(rank: int, orientation: str, quantity: str) -> str:
@@ -161,6 +179,7 @@ def transposed_changes(case: Case) -> dict[str, list[Change]]:
             )
         )
     families["groups"] = groups
+    families["shift"] = unstrided_shifts(case, "output", label)
     return families
 
 
