@@ -13,7 +13,8 @@ vector-Jacobian products as their exact gradients (harness.gradients). Variant r
 classic backward bugs do on the case's data: grad_input without the flip (`kernel_flip`), the
 stride's zeros inserted at the wrong phase (`stride`), grad_weight flipped or transposed
 (`kernel_flip`), grad_bias averaged instead of summed (`bias`). A divergence is explained by the
-variant that reproduces it, else by narrower arithmetic (`precision`), else `unknown`.
+quantity's bug families in its own words (harness.quantity_explain), else by a variant that
+reproduces it, else by narrower arithmetic (`precision`), else `shape` or `unknown`.
 """
 
 from __future__ import annotations

@@ -72,6 +72,18 @@ def dilation_words(case: Case, dilation) -> str:
     return f"taps {_fmt(dilation)} apart instead of {_fmt(base)}{where}"
 
 
+def collapsed_taps(case: Case) -> list[Change]:
+    """Dilation one smaller on an axis of dilation 1: 0, every tap of that axis at one position
+    (an off-by-one a gradient loop can make without failing; a forward output would change
+    size)."""
+    changes = []
+    for axis, d in enumerate(case.dilation):
+        if d == 1 and case.kernel[axis] > 1:
+            dilation = tuple(0 if a == axis else v for a, v in enumerate(case.dilation))
+            changes.append(Change("dilation", {"dilation": dilation}, ""))
+    return changes
+
+
 def _reworded(label: str, change: Change, finding: str) -> Change:
     return Change(change.cause, change.fields, f"{label}: {finding}", change.tier)
 
@@ -94,7 +106,8 @@ def convolution_changes(case: Case, quantity: str, label: str = "") -> dict[str,
     ]
     families["padding"] = [_reworded(label, c, c.finding) for c in found["padding"]]
     families["dilation"] = [
-        _reworded(label, c, dilation_words(case, c.fields["dilation"])) for c in found["dilation"]
+        _reworded(label, c, dilation_words(case, c.fields["dilation"]))
+        for c in found["dilation"] + collapsed_taps(case)
     ]
     families["groups"] = [
         _reworded(label, c, _group_words(quantity, c.fields["groups_map"])) for c in found["groups"]

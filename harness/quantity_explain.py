@@ -2,12 +2,11 @@
 names (the body of harness.backward.explain_quantity_output).
 
 In order: NaN/Inf reaching more or fewer elements while every finite value agrees (`nan`); the
-bug families of the quantity (harness.quantity_families; a transposed convolution's grad_input
-through harness.families on the forward convolution it is; grad_bias through its own value
-families below), fewest families first, with or without narrower arithmetic; a fixed variant row
-that reproduces it (the variant rows a case shows); a shape no family gives (`shape`);
-rounding-shaped differences (`precision`); else `unknown`. A failure inside the search skips
-what failed and never escapes.
+bug families of the quantity (harness.quantity_families over harness.quantity_problems; grad_bias
+through its own value families below), fewest families first, with or without narrower
+arithmetic; a fixed variant row that reproduces it (the variant rows a case shows); a shape no
+family gives (`shape`); rounding-shaped differences (`precision`); else `unknown`. A failure
+inside the search skips what failed and never escapes.
 """
 
 from __future__ import annotations
@@ -25,12 +24,8 @@ from harness.families import (
 )
 from harness.family_changes import Change
 from harness.quantity_changes import quantity_label
-from harness.quantity_families import (
-    SEARCH_BUDGET,
-    convolution_problem,
-    search,
-    transposed_problem,
-)
+from harness.quantity_families import SEARCH_BUDGET, search
+from harness.quantity_problems import convolution_problem, transposed_problem
 
 
 def explain_quantity_value(

@@ -244,6 +244,13 @@ def test_a_padding_mode_the_harness_pads_first(rank):
     assert found["grad_weight"].cause == "groups"
 
 
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_a_wrong_padding_mode_in_the_backward_is_boundary(rank):
+    case = conv_case(rank, padding_mode="reflect", stride=one_axis(rank, 2), padding=2)
+    found = rows(TORCH, f"wrong_boundary_conv{rank}d_backward", case)
+    assert (found["grad_input"].cause, found["grad_weight"].cause) == ("boundary", "boundary")
+
+
 def test_an_empty_batch_is_explained_without_a_fault():
     case = make_case(2, groups=3, padding=1, input={"shape": [0, 6, 5, 5], "init": "normal"})
     for bug in ("gi_no_flip", "gw_groups", "gb_first_image"):

@@ -120,7 +120,38 @@ def _transposed_call(rank, change):
     return conv_transpose
 
 
+def _wrong_boundary(rank):
+    def backward(
+        grad_output,
+        input,
+        weight,
+        bias=None,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        padding_mode="zeros",
+    ):
+        """Handles padding modes itself, but pads 'reflect' as 'replicate' (and the others as
+        'reflect'): autograd folds the gradient back through the wrong padding."""
+        wrong = "replicate" if padding_mode == "reflect" else "reflect"
+        flat = [padding] * (2 * rank) if isinstance(padding, int) else list(padding)
+        if len(flat) == rank:
+            flat = [p for p in flat for _ in (0, 1)]
+        torch_order = [p for axis in reversed(range(rank)) for p in flat[2 * axis : 2 * axis + 2]]
+
+        def forward(x, w):
+            padded = F.pad(x, torch_order, mode=wrong)
+            return _conv(rank)(padded, w, None, stride, 0, dilation, groups)
+
+        return _autograd(grad_output, input, weight, bias, forward)
+
+    backward.handles_padding_mode = True
+    return backward
+
+
 for _rank in (1, 2, 3):
+    globals()[f"wrong_boundary_conv{_rank}d_backward"] = _wrong_boundary(_rank)
     globals()[f"reversed_groups_conv{_rank}d_backward"] = _permuted_groups(_rank)
     globals()[f"conjugated_kernel_conv{_rank}d_backward"] = _conjugated_kernel(_rank)
     globals()[f"float32_conv{_rank}d_backward"] = _float32(_rank)
