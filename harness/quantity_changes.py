@@ -145,7 +145,18 @@ def _orientation_words(rank: int, orientation: str, quantity: str) -> str:
 
         applied = orientations(rank)[inverse_orientation(rank, orientation)].words
         return f"returned {applied.replace('kernel ', '', 1)}"
-    return orientations(rank)[orientation].words
+    found = orientations(rank)[orientation]
+    if quantity in SPREAD and not any(a != b for a, b in enumerate(found.perm)):
+        if len(found.flips) == rank:  # torch's own flip undone
+            return "kernel not flipped: a correlation where the true convolution is needed"
+    return found.words
+
+
+TRANSPOSED_GROUP_MAPS = {  # a transposed output's words for the forward's group mappings
+    "interleaved_outputs": "input channel c feeds group c % groups (not c // (C_in/groups))",
+    "interleaved_inputs": "group g writes output channels g, g+groups, ... (not a block)",
+    "reversed": "input channel c feeds group groups-1 - c // (C_in/groups)",
+}
 
 
 def _group_words(quantity: str, groups_map: str) -> str:
@@ -165,7 +176,7 @@ def transposed_changes(case: Case) -> dict[str, list[Change]]:
     found = geometric_changes(case)
     families: dict[str, list[Change]] = {}
     families["orientation"] = [
-        _reworded(label, c, orientations(case.rank)[c.fields["orientation"]].words)
+        _reworded(label, c, _orientation_words(case.rank, c.fields["orientation"], "output"))
         for c in found["orientation"]
     ]
     families["padding"] = _transposed_padding(case, label)  # before stride: more specific
@@ -179,8 +190,8 @@ def transposed_changes(case: Case) -> dict[str, list[Change]]:
     ]
     groups = [
         Change("groups", {"groups_map": m}, f"{label}: {words}")
-        for m, words in GROUP_MAPS.items()
-        if m != "torch" and case.groups > 1
+        for m, words in TRANSPOSED_GROUP_MAPS.items()
+        if case.groups > 1
     ]
     c_in, og = case.weight_shape[:2]
     if case.groups == 1 and c_in == og and c_in > 1:
