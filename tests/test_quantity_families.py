@@ -314,3 +314,50 @@ def test_the_engine_at_torchs_reading_is_torch(rank, geometry, dtype):
     assert size == tuple(out.shape[2:])
     spread = spread_partials(xn, wt.numpy(), reading_t, size, groups, range(2 * groups))
     np.testing.assert_allclose(spread.sum(axis=2), out.numpy(), atol=1e-12)
+
+
+def _conv_context(rank=2):
+    from harness.backward import QuantityContext, grad_output_arrays, gradient_baselines
+    from harness.data import materialize
+
+    case = conv_case(rank)
+    arrays = materialize(case)
+    _, g64 = grad_output_arrays(case)
+    return gradient_baselines(case, arrays, g64), QuantityContext(case, arrays, g64)
+
+
+def test_nan_reaching_more_elements_is_nan_and_an_unexplained_shape_is_shape():
+    from harness.quantity_explain import explain_quantity_value
+
+    baselines, context = _conv_context()
+    grad_input = baselines["grad_input"].exact.copy()
+    grad_input[0, 0, 0, 0] = np.nan
+    found = explain_quantity_value(grad_input, baselines["grad_input"], "grad_input", [], context)
+    assert found.causes == ["nan"]
+    cropped = baselines["grad_input"].exact[:, :, 1:]  # one row short: no reading gives it
+    found = explain_quantity_value(cropped, baselines["grad_input"], "grad_input", [], context)
+    assert found.causes == ["shape"]
+
+
+def test_a_fixed_variant_never_wins_over_a_family():
+    # the variant says kernel_flip, but the value is the family's groups bug
+    from harness.quantity_explain import explain_quantity_value
+
+    baselines, context = _conv_context()
+    loops = _load(LOOPS)
+    case, arrays, g64 = context.case, context.arrays, context.grad_output
+    _, grad_weight, _ = loops.gw_groups_conv2d_backward(
+        g64,
+        arrays.input64,
+        arrays.weight64,
+        None,
+        stride=case.stride,
+        padding=1,
+        dilation=case.dilation,
+        groups=3,
+    )
+    variants = [("claimed", "grad_weight", "kernel_flip", grad_weight)]
+    found = explain_quantity_value(
+        grad_weight, baselines["grad_weight"], "grad_weight", variants, context
+    )
+    assert found.causes == ["groups"]
