@@ -62,22 +62,46 @@ def explain_quantity_value(
     return Explanation(fallback="unknown")
 
 
+def equally_cheap_explanations(
+    value: np.ndarray, baseline: Baseline, quantity: str, context
+) -> list[FamilyExplanation]:
+    """Every family explanation of a quantity's value as cheap as the one explain_quantity_value
+    names (that one first), where families read alike on this case (a shift of one at stride 1
+    is a stride phase or one less padding before): for a caller that weighs several cases, as
+    diagnose's probes are. Empty when no family explains it."""
+    ties: list = []
+    try:
+        explain_by_quantity_families(value, baseline, quantity, context, ties=ties)
+    except Exception:  # never raises: no alternatives then
+        return []
+    return ties
+
+
 def explain_by_quantity_families(
-    value: np.ndarray, baseline: Baseline, quantity: str, context, budget: int = SEARCH_BUDGET
+    value: np.ndarray,
+    baseline: Baseline,
+    quantity: str,
+    context,
+    budget: int = SEARCH_BUDGET,
+    ties=None,
 ) -> FamilyExplanation | None:
-    """The families (fewest first) that reproduce a quantity's value, or None."""
+    """The families (fewest first) that reproduce a quantity's value, or None; `ties` as
+    harness.quantity_families.search."""
     case, arrays, g = context.case, context.arrays, context.grad_output
     value = np.asarray(value)
     if value.ndim != baseline.output.ndim:
         return None
     if quantity == "grad_bias":
-        return grad_bias_families(case, g, value, baseline)
+        found = grad_bias_families(case, g, value, baseline)
+        if ties is not None and found is not None:
+            ties.append(found)
+        return found
     if case.transposed:
         problem = transposed_problem(case, arrays, g, quantity)
     else:
         prepadded = bool(getattr(context, "prepadded", False))
         problem = convolution_problem(case, arrays, g, quantity, prepadded)
-    return search(problem, value, baseline, budget)
+    return search(problem, value, baseline, budget, ties)
 
 
 def grad_bias_families(case: Case, g, value, baseline: Baseline) -> FamilyExplanation | None:

@@ -108,12 +108,13 @@ def _readings(problem: Problem, observed_shape, size: int, seen: set, budget: li
 
 
 def search(
-    problem: Problem, value: np.ndarray, baseline: Baseline, budget: int
+    problem: Problem, value: np.ndarray, baseline: Baseline, budget: int, ties=None
 ) -> FamilyExplanation | None:
     """The reading and fitted values with the fewest families that reproduce `value`: readings
     of `size` changed families with torch's operands, then readings of one family fewer with
     conjugated operands (conjugation the size-th family), for size 0, 1, 2, 3; at most `budget`
-    computations of the quantity."""
+    computations of the quantity. `ties` (a list), when given, receives the first explanation
+    and every other one as cheap that the search met (where families read alike)."""
     full = baseline.output.shape
     observed = problem.sample(value)
     models = [("", baseline.tolerance)] + [
@@ -143,8 +144,8 @@ def search(
                 for operands, conjugated in options:
                     computed += 1
                     if computed > budget:
-                        return None if best is None else best[1]
-                    best = _try(
+                        return _ended(best, ties)
+                    found = _try(
                         problem,
                         reading,
                         operands,
@@ -153,11 +154,23 @@ def search(
                         allowed,
                         tolerances,
                         best,
+                        ties,
                     )
-    return None if best is None else best[1]
+                    if found is not best and ties is not None:
+                        ties[:] = [t for t in ties if t[0] == found[0]]
+                    best = found
+    return _ended(best, ties)
 
 
-def _try(problem, reading, operands, changes, observed, allowed, tolerances, best):
+def _ended(best, ties) -> FamilyExplanation | None:
+    if best is None:
+        return None
+    if ties is not None:
+        ties[:] = [best[1]] + [t[1] for t in ties if t[0] == best[0]]
+    return best[1]
+
+
+def _try(problem, reading, operands, changes, observed, allowed, tolerances, best, ties=None):
     """The best explanation so far after fitting the values of one reading."""
     try:
         part = problem.compute(reading, operands)
@@ -166,7 +179,7 @@ def _try(problem, reading, operands, changes, observed, allowed, tolerances, bes
         if part.shape[:2] + part.shape[3:] != observed.shape:
             return best
         for fit_output, fitted in _fits(problem, part, observed, allowed):
-            found = _agreeing((*changes, *fitted), fit_output, observed, tolerances, best)
+            found = _agreeing((*changes, *fitted), fit_output, observed, tolerances, best, ties)
             if found is not None:
                 best = found
     except Exception:  # a reading the quantity cannot take: skipped
@@ -225,15 +238,22 @@ def _dropped_channels(problem: Problem, part):
         yield out, (Change("depth_sum", {}, words),)
 
 
-def _agreeing(changes, output, observed, tolerances, best):
+def _agreeing(changes, output, observed, tolerances, best, ties=None):
+    """(cost, explanation) when the fit reproduces the sample more cheaply than `best`; one as
+    cheap is added to `ties` (when given) instead."""
     causes = {c.cause for c in changes}
     for name, tol in tolerances:
         if not changes and not name:
             continue
         cost = (len(causes) + (1 if name else 0), bool(name))
-        if len(causes) > 3 or (best is not None and cost >= best[0]):
+        tie = ties is not None and best is not None and cost == best[0]
+        if len(causes) > 3 or (best is not None and cost >= best[0] and not tie):
             continue
         if compare(observed, output, tol).agree:
             ordered = sorted(changes, key=lambda c: list(CAUSES).index(c.cause))
-            return cost, FamilyExplanation(tuple(ordered), name)
+            found = (cost, FamilyExplanation(tuple(ordered), name))
+            if tie and ties is not None:
+                ties.append(found)
+                return None
+            return found
     return None

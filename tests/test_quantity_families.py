@@ -361,3 +361,33 @@ def test_a_fixed_variant_never_wins_over_a_family():
         grad_weight, baselines["grad_weight"], "grad_weight", variants, context
     )
     assert found.causes == ["groups"]
+
+
+def test_equally_cheap_explanations_name_both_readings_of_a_shift():
+    # stride 1 and padding 1: grad_input read one position late is one less padding before
+    # or a stride phase of one; the first is the one named, both are listed
+    from harness.backward import QuantityContext, grad_output_arrays, gradient_baselines
+    from harness.data import materialize
+    from harness.quantity_explain import equally_cheap_explanations, explain_quantity_value
+
+    case = conv_case(2, stride=[1, 1])
+    arrays = materialize(case)
+    _, g64 = grad_output_arrays(case)
+    baselines = gradient_baselines(case, arrays, g64)
+    loops = _load(LOOPS)
+    grad_input = loops.gi_phase_conv2d_backward(
+        g64,
+        arrays.input64,
+        arrays.weight64,
+        None,
+        stride=1,
+        padding=1,
+        dilation=case.dilation,
+        groups=3,
+    )[0]
+    context = QuantityContext(case, arrays, g64)
+    named = explain_quantity_value(grad_input, baselines["grad_input"], "grad_input", [], context)
+    assert named.causes == ["padding"]
+    found = equally_cheap_explanations(grad_input, baselines["grad_input"], "grad_input", context)
+    assert found[0].causes == ["padding"]
+    assert ["stride"] in [f.causes for f in found]
