@@ -98,7 +98,7 @@ def convolution_changes(case: Case, quantity: str, label: str = "") -> dict[str,
     families["orientation"] = [
         _reworded(label, c, _orientation_words(rank, c.fields["orientation"], quantity))
         for c in found["orientation"]
-    ]
+    ] + memory_transposed(case, label, quantity)
     families["stride"] = [
         _reworded(label, c, stride_words(case, quantity, c.fields["stride"], c.fields["phase"]))
         for c in found["stride"]
@@ -137,6 +137,23 @@ def unstrided_shifts(case: Case, quantity: str, label: str) -> list[Change]:
         fields = {"stride": case.stride, "phase": phase, "phase_fill": False}
         changes.append(Change("stride", fields, words))
     return changes
+
+
+def memory_transposed(case: Case, label: str, quantity: str) -> list[Change]:
+    """The kernel transposed in memory (last two axes swapped, then read with the kernel's own
+    shape, as an im2col that flattens the transposed kernel does): for kernels whose last two
+    sizes differ (where they agree, it is the transpose)."""
+    if case.rank < 2 or case.kernel[-1] == case.kernel[-2]:
+        return []
+    from harness.quantity_readings import MEMORY_TRANSPOSED
+
+    names = case.axis_names
+    returned = "returned through" if quantity == "grad_weight" else "reads"
+    words = (
+        f"{label}: {returned} the kernel transposed in memory ({names[-2]} and {names[-1]} "
+        "swapped, then read with the kernel's own shape)"
+    )
+    return [Change("kernel_flip", {"orientation": MEMORY_TRANSPOSED}, words)]
 
 
 def _orientation_words(rank: int, orientation: str, quantity: str) -> str:
@@ -178,7 +195,7 @@ def transposed_changes(case: Case) -> dict[str, list[Change]]:
     families["orientation"] = [
         _reworded(label, c, _orientation_words(case.rank, c.fields["orientation"], "output"))
         for c in found["orientation"]
-    ]
+    ] + memory_transposed(case, label, "output")
     families["padding"] = _transposed_padding(case, label)  # before stride: more specific
     families["stride"] = [
         _reworded(label, c, stride_words(case, "output", c.fields["stride"], c.fields["phase"]))

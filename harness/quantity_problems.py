@@ -31,10 +31,10 @@ from harness.quantity_readings import (
     correlate_partials,
     gather_partials,
     grad_input_partials,
-    inverse_orientation,
     oriented,
     spread_partials,
     transposed_size,
+    unread_kernel,
 )
 
 
@@ -150,10 +150,8 @@ def _unoriented(part: np.ndarray, orientation: str) -> np.ndarray:
     """A weight gradient of the kernel as read, returned in the weight's orientation."""
     if orientation == "identity":
         return part
-    from harness.orientations import orient
-
     r, cg, n, *kernel = part.shape
-    back = orient(part.reshape(r, cg * n, *kernel), inverse_orientation(len(kernel), orientation))
+    back = unread_kernel(part.reshape(r, cg * n, *kernel), orientation)
     return back.reshape(r, cg, n, *back.shape[2:])
 
 
@@ -237,6 +235,8 @@ def _transposed_grad_input(case: Case, arrays: CaseArrays, g, base, label: str) 
     families = convolution_changes(_as_forward(case, base.pads), "grad_weight", label)
     families["orientation"] = [  # the kernel as the forward reads it, not returned oriented
         replace(c, finding=f"{label}: {orientations(case.rank)[c.fields['orientation']].words}")
+        if c.fields["orientation"] in orientations(case.rank)
+        else replace(c, finding=c.finding.replace("returned through", "reads"))
         for c in families["orientation"]
     ]
     families["groups"] = [

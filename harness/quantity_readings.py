@@ -98,9 +98,34 @@ def transposed_size(reading: QuantityReading, sizes, kernel) -> tuple[int, ...]:
     )
 
 
+MEMORY_TRANSPOSED = "memory_transposed"  # not a symmetry: the last two axes' memory misread
+
+
 def oriented(kernel, orientation: str) -> tuple[int, ...]:
+    """The kernel's spatial size as read in this orientation."""
+    if orientation == MEMORY_TRANSPOSED:
+        return tuple(kernel)
     perm = orientations(len(kernel))[orientation].perm
     return tuple(kernel[a] for a in perm)
+
+
+def read_kernel(k: np.ndarray, orientation: str) -> np.ndarray:
+    """The kernel as a reading reads it: an orientation (harness.orientations), or its last two
+    axes swapped and the result read with the original shape (an im2col that flattens the
+    transposed kernel: a kernel transposed in memory)."""
+    if orientation == MEMORY_TRANSPOSED:
+        return np.swapaxes(k, -1, -2).reshape(k.shape)
+    return orient(k, orientation)
+
+
+def unread_kernel(part: np.ndarray, orientation: str) -> np.ndarray:
+    """A gradient of the kernel as read, returned in the kernel's own layout (the inverse of
+    read_kernel on the last spatial axes; leading axes kept)."""
+    if orientation == MEMORY_TRANSPOSED:
+        *lead, rows, columns = part.shape
+        return np.swapaxes(part.reshape(*lead, columns, rows), -1, -2)
+    rank = part.ndim - 2
+    return orient(part, inverse_orientation(rank, orientation))
 
 
 @cache
@@ -164,7 +189,7 @@ def spread_partials(
     output of `sizes` starting at padded position `before` (positions outside dropped).
     k is the kernel as the forward holds it (C_src, Cg, *kernel); the reading orients it."""
     a = a if images is None else a[images]
-    k = orient(k, reading.orientation)
+    k = read_kernel(k, reading.orientation)
     n, c_src, *lengths = a.shape
     cg = k.shape[1]
     rank = len(lengths)
@@ -290,7 +315,7 @@ def gather_partials(
     result from elsewhere, as a transposed convolution's grad_input does): positions the reading
     sends past the padded input read zeros."""
     a = _dropped_lead(a if images is None else a[images], reading.lead)
-    k = orient(k, reading.orientation)
+    k = read_kernel(k, reading.orientation)
     n = a.shape[0]
     c_k, cg, *kernel = k.shape
     rank = a.ndim - 2

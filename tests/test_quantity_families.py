@@ -391,3 +391,11 @@ def test_equally_cheap_explanations_name_both_readings_of_a_shift():
     found = equally_cheap_explanations(grad_input, baselines["grad_input"], "grad_input", context)
     assert found[0].causes == ["padding"]
     assert ["stride"] in [f.causes for f in found]
+
+
+def test_a_kernel_transposed_in_memory_is_kernel_flip():
+    # non-square kernels (2x3, 2x2x3): no symmetry of the kernel's box gives it
+    found = rows(LOOPS, "memory_transposed_conv2d_backward", conv_case(2, stride=[1, 2]))
+    assert (found["grad_input"].cause, found["grad_weight"].status) == ("kernel_flip", "ok")
+    found = rows(LOOPS, "memory_transposed_conv_transpose3d", transposed_case(3, padding=2))
+    assert found["output"].cause == "kernel_flip"

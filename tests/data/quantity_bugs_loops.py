@@ -236,3 +236,29 @@ for _rank in (1, 2, 3):
         globals()[f"tb_{_bug}_conv_transpose{_rank}d_backward"] = _transposed_backward(
             "" if _bug == "correct" else _bug
         )
+
+
+def _memory_transposed(w):
+    """The kernel's last two axes swapped, then read with its own shape (an im2col flattening
+    the transposed kernel)."""
+    return np.swapaxes(np.asarray(w), -1, -2).reshape(np.shape(w))
+
+
+def memory_transposed_conv2d_backward(
+    grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
+):
+    """grad_input from the kernel transposed in memory; grad_weight and grad_bias right."""
+    right = _conv_backward(grad_output, input, weight, bias, stride, padding, dilation, groups)
+    misread = _conv_backward(
+        grad_output, input, _memory_transposed(weight), bias, stride, padding, dilation, groups
+    )
+    return misread[0], right[1], right[2]
+
+
+def memory_transposed_conv_transpose3d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """The kernel transposed in memory (H and W of a non-square kernel)."""
+    return _conv_transpose(
+        input, _memory_transposed(weight), bias, stride, padding, output_padding, groups, dilation
+    )
