@@ -399,3 +399,36 @@ def test_a_kernel_transposed_in_memory_is_kernel_flip():
     assert (found["grad_input"].cause, found["grad_weight"].status) == ("kernel_flip", "ok")
     found = rows(LOOPS, "memory_transposed_conv_transpose3d", transposed_case(3, padding=2))
     assert found["output"].cause == "kernel_flip"
+
+
+@pytest.mark.parametrize(  # every search runs to its budget: the 2-D and 3-D ones are slow
+    "rank", [1, pytest.param(2, marks=pytest.mark.slow), pytest.param(3, marks=pytest.mark.slow)]
+)
+def test_noise_of_any_shape_is_explained_without_raising(rank):
+    from harness.backward import (
+        QuantityContext,
+        grad_output_arrays,
+        gradient_baselines,
+        transposed_gradient_baselines,
+    )
+    from harness.causes import CAUSES
+    from harness.data import materialize
+    from harness.quantity_explain import explain_quantity_value
+    from harness.transposed import transposed_baseline
+
+    rng = np.random.default_rng(rank)
+    for case in (conv_case(rank, "complex128"), transposed_case(rank)):
+        arrays = materialize(case)
+        _, g64 = grad_output_arrays(case)
+        make = transposed_gradient_baselines if case.transposed else gradient_baselines
+        baselines = make(case, arrays, g64)
+        if case.transposed:
+            baselines["output"] = transposed_baseline(case, arrays)
+        for quantity, baseline in baselines.items():
+            context = QuantityContext(case, arrays, None if quantity == "output" else g64)
+            shape = baseline.output.shape
+            for noise_shape in (shape, (*shape[:-1], shape[-1] + 1)):
+                noise = rng.normal(size=noise_shape)
+                found = explain_quantity_value(noise, baseline, quantity, [], context)
+                assert found.cause in CAUSES, (quantity, noise_shape)
+                assert found.cause in ("unknown", "shape")
