@@ -37,7 +37,7 @@ from harness.quantity_readings import QuantityReading
 from harness.readings import _same_pads
 
 SEARCH_BUDGET = 300  # computations of the quantity per explanation
-SHAPE_BUDGET = 60_000  # combinations of changes whose shape is checked per explanation
+SHAPE_BUDGET = 8_000  # combinations of changes whose shape is checked per explanation
 MAX_FITTED_CHANNELS = 256  # summed channels fitted one weight each (depth), at most
 SAMPLE_ELEMENTS = 200_000  # quantity elements x reduction length above which a sample is searched
 
