@@ -15,8 +15,8 @@ gradients (harness.gradients). Variant rows show what the classic backward bugs 
 data: grad_input without the flip (`kernel_flip`), the stride's zeros inserted at the wrong phase
 (`stride`), grad_weight flipped or transposed (`kernel_flip`), grad_bias averaged instead of
 summed (`bias`); an agreeing one says whether it changes the values at all. A divergence is
-explained by the variant that reproduces it, else by narrower arithmetic (`precision`), else
-`unknown`.
+explained by the quantity's bug families in its own words (harness.quantity_explain), else by a
+variant that reproduces it, else by narrower arithmetic (`precision`), else `shape` or `unknown`.
 """
 
 from __future__ import annotations
@@ -29,14 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness import gradients
-from harness.baseline import Baseline, rounded
+from harness.baseline import Baseline
 from harness.calling import Outcome, compact, read_result, safe_call
 from harness.case import Case
-from harness.compare import compare, precision_models
 from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
 from harness.explanation import Explanation
-from harness.families import FamilyExplanation
-from harness.family_changes import Change
 from harness.implementations import harness_pads_first
 from harness.quantity_rounding import (
     gradient_blocks,
@@ -239,6 +236,7 @@ class QuantityContext:
     case: Case
     arrays: CaseArrays
     grad_output: np.ndarray | None = None
+    prepadded: bool = False  # the harness padded the input first (implementations)
 
 
 def explain_quantity_output(
@@ -248,19 +246,12 @@ def explain_quantity_output(
     variants,
     context: QuantityContext | None = None,
 ) -> Explanation:
-    """Why a quantity (output, grad_input, grad_weight, grad_bias) diverges: the variant that
-    reproduces it, else precision, else shape or unknown."""
-    for name, target, cause, output in variants:
-        if target == quantity and output is not None and output.shape == value.shape:
-            if compare(value, rounded(output, baseline.dtype), baseline.tolerance).agree:
-                return Explanation(FamilyExplanation((Change(cause, {}, name),)))
-    if value.shape != baseline.output.shape:
-        return Explanation(fallback="shape")
-    k = baseline.magnitudes.reduction_length
-    for model in precision_models(baseline.dtype, k):
-        if compare(value, baseline.output, baseline.tolerance_for(model)).agree:
-            return Explanation(fallback="precision", arithmetic=model.name)
-    return Explanation(fallback="unknown")
+    """Why a quantity (output, grad_input, grad_weight, grad_bias) diverges: its bug families
+    (harness.quantity_explain), else a variant that reproduces it, else shape, precision or
+    unknown."""
+    from harness.quantity_explain import explain_quantity_value
+
+    return explain_quantity_value(value, baseline, quantity, variants, context)
 
 
 def explain_quantity(
@@ -370,6 +361,10 @@ def transposed_gradient_baselines(case: Case, arrays: CaseArrays, g64) -> dict[s
     return magnitude_baselines(case, compute, GRADIENTS, exact, counts, blocks, spreads)
 
 
+def _prepadded(case: Case, func) -> bool:
+    return harness_pads_first(case, bool(getattr(func, "handles_padding_mode", False)))
+
+
 def backward_records(
     case: Case,
     implementations: Sequence[tuple[str, Callable]],
@@ -422,7 +417,9 @@ def backward_records(
                 baseline,
                 quantity,
                 variants,
-                QuantityContext(case, arrays, g64),
+                QuantityContext(
+                    case, arrays, g64, not case.transposed and _prepadded(case, backward)
+                ),
             )
             if result.contract:
                 record.status = "error"
