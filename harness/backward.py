@@ -38,7 +38,7 @@ from harness.compare import (
     tolerance,
 )
 from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
-from harness.explanation import Explanation
+from harness.explanation import Explanation, nan_spread_only
 from harness.families import FamilyExplanation
 from harness.family_changes import Change
 from harness.implementations import harness_pads_first
@@ -363,8 +363,11 @@ def judged(
     """A diverging row with its cause; a known cause of the implementation is expected."""
     if record.observed != "diverge":
         return record
-    try:
-        record.cause = explain_quantity(value, baseline, quantity, variants, context)
+    try:  # NaN/Inf reaching more or fewer elements alone is `nan`, as in the forward's rows
+        spread = nan_spread_only(value, baseline)
+        record.cause = (
+            "nan" if spread else explain_quantity(value, baseline, quantity, variants, context)
+        )
     except Exception as error:  # never lose the row
         record.status = "error"
         record.message = (
