@@ -236,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     fuzz = commands.add_parser(
-        "fuzz", help="random differential testing; save what it finds, shrunk, as case files"
+        "fuzz",
+        help="random differential testing (convolutions or transposed ones, their gradients "
+        "with --backward); save what it finds, shrunk, as case files",
     )
     fuzz.add_argument(
         "--impl",

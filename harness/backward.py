@@ -276,7 +276,8 @@ def explain_quantity_output(
     """Why a quantity (output, grad_input, grad_weight, grad_bias) diverges: the variant that
     reproduces it, else precision, else shape or unknown."""
     for name, target, cause, output in variants:
-        if target == quantity and output is not None and output.shape == value.shape:
+        same = output is not None and output.shape == value.shape == baseline.output.shape
+        if target == quantity and same:  # the tolerance has the baseline's shape
             if compare(value, rounded(output, baseline.dtype), baseline.tolerance).agree:
                 return Explanation(FamilyExplanation((Change(cause, {}, name),)))
     if value.shape != baseline.output.shape:
@@ -364,10 +365,8 @@ def judged(
     if record.observed != "diverge":
         return record
     try:  # NaN/Inf reaching more or fewer elements alone is `nan`, as in the forward's rows
-        spread = nan_spread_only(value, baseline)
-        record.cause = (
-            "nan" if spread else explain_quantity(value, baseline, quantity, variants, context)
-        )
+        cause = "nan" if nan_spread_only(value, baseline) else ""
+        record.cause = cause or explain_quantity(value, baseline, quantity, variants, context)
     except Exception as error:  # never lose the row
         record.status = "error"
         record.message = (

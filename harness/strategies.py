@@ -21,6 +21,9 @@ Sizes stay small (a few channels; signals of up to about twenty elements, images
 pixels a side, volumes of a few voxels a side), so thousands run in seconds and shrinking ends on
 readable cases. `conv1d_cases`, `conv2d_cases` and `conv3d_cases` draw one rank (no rank is drawn
 then, so a one-rank strategy's examples do not depend on the other ranks).
+`conv_transpose_cases` draws conv_transpose1d/2d/3d cases the same way (padding an int or one
+value per axis, zeros mode, output_padding below max(stride, dilation) per axis). With
+`grad_output=True` either also draws a grad_output of the output's shape, last, for the gradients.
 """
 
 from __future__ import annotations
