@@ -164,7 +164,9 @@ def test_a_float32_transposed_backward_is_found_per_quantity_shrunk_saved_and_re
         assert finding.signature.implementation == names[rank - 1]
         assert finding.signature.status == "unexpected_divergence"
     # torch's float32 kernels, which the bug calls, also spread a NaN input differently
-    assert {f.signature.cause for f in result.findings} <= {"precision", "nan"}
+    for f in result.findings:
+        assert f.signature.cause == "nan" or "precision" in f.signature.cause.split("+"), f
+    assert all(f.signature.quantity != "output" for f in result.findings)
     finding = found[("conv_transpose3d", "grad_input", "precision")]
     finding.smallest = shrink(finding, implementations, 1)
     (case,) = load_cases([save_finding(finding, tmp_path, 1, 0)])
@@ -208,7 +210,7 @@ def test_the_acceptance_command_finds_the_planted_bug_and_run_reproduces_it(tmp_
         assert any(
             line.startswith(prefix + "unexpected_divergence [precision]") for line in lines
         ), (prefix, result.stdout)
-    assert all("[precision]" in line or "[nan]" in line for line in lines), result.stdout
+    assert all("precision]" in line or "[nan]" in line for line in lines), result.stdout
     chosen = next(
         line
         for line in lines
@@ -248,16 +250,18 @@ def test_transposed_backward_bugs_get_their_family_causes(rank, tmp_path):
         backward=True,
         variants=False,
     )
-    causes = {
-        (f.signature.implementation, f.signature.quantity): f.signature.cause
-        for f in result.findings
-        if f.signature.cause != "nan"  # a NaN input moved by the flip: another finding
-    }
+    # the cause most configurations show (data can alias: a one-tap impulse kernel moved by the
+    # dilation reads like a shift); a NaN input spread differently is another finding
+    commonest: dict = {}
+    for f in sorted(result.findings, key=lambda f: f.count):
+        if f.signature.cause != "nan":
+            commonest[(f.signature.implementation, f.signature.quantity)] = f
+    causes = {key: f.signature.cause for key, f in commonest.items()}
     assert causes == {
         (flipped, "grad_weight"): "kernel_flip",
         (undilated, "grad_input"): "dilation",
     }
-    finding = next(f for f in result.findings if f.signature.implementation == flipped)
+    finding = commonest[(flipped, "grad_weight")]
     finding.smallest = shrink(finding, implementations, seed, variants=False)
     (case,) = load_cases([save_finding(finding, tmp_path, seed, 0)])
     rows = run_case(case, implementations, RunOptions(variants=False, backward=True))
@@ -424,7 +428,9 @@ def test_a_padded_gradient_of_the_wrong_shape_is_not_folded_into_the_right_one(b
 
 def test_an_output_of_the_shape_output_padding_ignored_gives_is_no_harness_fault():
     """conv_transpose1d of one element, dilation 2, output_padding 1: length 2; a result one
-    short has the shape the `output_padding_ignored` variant has, and is a shape divergence."""
+    short has the shape the `output_padding_ignored` variant has (comparing it with the
+    baseline's tolerance used to raise): a divergence of that shape, `padding` where a family
+    names it (output_padding ignored gives it) or else `shape`."""
     raw = _transposed(
         input={"shape": [1, 1, 1], "init": "normal", "seed": 0},
         weight={"shape": [1, 1, 1], "init": "normal", "seed": 0},
@@ -441,4 +447,5 @@ def test_an_output_of_the_shape_output_padding_ignored_gives_is_no_harness_fault
     )
     assert all("harness fault" not in r.message for r in rows)
     (row,) = [r for r in rows if r.quantity == "output" and r.variant == "as_is"]
-    assert (row.status, row.cause) == ("unexpected_divergence", "shape")
+    assert row.status == "unexpected_divergence"
+    assert row.cause in ("shape", "padding")
