@@ -236,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     fuzz = commands.add_parser(
-        "fuzz", help="random differential testing; save what it finds, shrunk, as case files"
+        "fuzz",
+        help="random differential testing (convolutions or transposed ones, their gradients "
+        "with --backward); save what it finds, shrunk, as case files",
     )
     fuzz.add_argument(
         "--impl",
@@ -291,6 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="D",
         help="draw cases of dtype D (repeatable; default: the real ones, float64, float32, "
         "float16, bfloat16; complex64 and complex128 when asked for)",
+    )
+    fuzz.add_argument(
+        "--op",
+        choices=("conv", "conv_transpose"),
+        default="conv",
+        help="the operation drawn: conv (conv1d/2d/3d, the default) or conv_transpose "
+        "(conv_transpose1d/2d/3d, with output_padding)",
+    )
+    fuzz.add_argument(
+        "--backward",
+        action="store_true",
+        help="also draw a grad_output and check the gradients (grad_input, grad_weight, "
+        "grad_bias: the rows of run --backward); a finding names its quantity",
     )
 
     explain = commands.add_parser(

@@ -33,7 +33,7 @@ from harness.baseline import Baseline
 from harness.calling import Outcome, compact, read_result, safe_call
 from harness.case import Case
 from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
-from harness.explanation import Explanation
+from harness.explanation import Explanation, nan_spread_only
 from harness.implementations import harness_pads_first
 from harness.quantity_rounding import (
     gradient_blocks,
@@ -328,8 +328,9 @@ def judged(
     """A diverging row with its cause; a known cause of the implementation is expected."""
     if record.observed != "diverge":
         return record
-    try:
-        record.cause = explain_quantity(value, baseline, quantity, variants, context)
+    try:  # NaN/Inf reaching more or fewer elements alone is `nan`, as in the forward's rows
+        cause = "nan" if nan_spread_only(value, baseline) else ""
+        record.cause = cause or explain_quantity(value, baseline, quantity, variants, context)
     except Exception as error:  # never lose the row
         record.status = "error"
         record.message = (

@@ -284,6 +284,8 @@ def cmd_fuzz(args) -> int:
         names=args.impl,
         **({"ranks": tuple(sorted(set(args.rank)))} if args.rank else {}),
         **({"dtypes": tuple(dict.fromkeys(args.dtype))} if args.dtype else {}),
+        op=args.op,
+        backward=args.backward,
     )
     counter.close()
     for index, finding in enumerate(result.findings):

@@ -1,16 +1,20 @@
 """`conv-harness fuzz`: random differential testing, with what it finds shrunk into case files.
 
-Configurations of every spatial rank (conv1d, conv2d, conv3d; `ranks` narrows them) are drawn
-with hypothesis from harness.strategies.conv_cases (every case field, integers and occasional
-NaN/Inf among the data kinds) in chunks of CHUNK examples, chunk k seeded with (seed, k), so the
-same seed gives the same configurations and findings however long a run lasts. Each
-configuration runs through the implementations and the variants; every failing row (a divergence
-with its cause, an error, a harness fault) is a finding, keyed by its signature (operation,
-implementation, variant, status, cause): a bug that shows in conv1d and in conv3d is two findings.
-For each signature, hypothesis replays the chunk where it first appeared, with the check raising
-on that signature, and shrinks the configuration to the smallest one that still shows it (of the
-same operation, so of the same rank); that one is saved as a case file, its operation and cause
-in its tags.
+Configurations of every spatial rank (`ranks` narrows them) of one operation (`op`: "conv", the
+convolutions conv1d/2d/3d, drawn by harness.strategies.conv_cases; "conv_transpose", the
+transposed ones, by conv_transpose_cases) are drawn with hypothesis (every case field, integers
+and occasional NaN/Inf among the data kinds) in chunks of CHUNK examples, chunk k seeded with
+(seed, k), so the same seed gives the same configurations and findings however long a run lasts.
+With `backward`, each configuration also draws its grad_output and runs the gradients' rows
+(`run --backward`: grad_input, grad_weight, grad_bias). Each configuration runs through the
+implementations and the variants; every failing row (a divergence with its cause, an error, a
+harness fault) is a finding, keyed by its signature (operation, quantity, implementation,
+variant, status, cause): a bug that shows in conv1d and in conv3d is two findings, and so is one
+in grad_input and in grad_weight. For each signature, hypothesis replays the chunk where it first
+appeared, with the check raising on that signature, and shrinks the configuration to the smallest
+one that still shows it (of the same operation, so of the same rank); that one is saved as a case
+file (its grad_output and output_padding with it), its operation, quantity and cause in its tags,
+its description quoting the shrunk configuration's message.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from harness.schema import REAL_DTYPES
 CHUNK = 50
 SEED_STRIDE = 1_000_003
 RANKS = (1, 2, 3)
+OPS = ("conv", "conv_transpose")
 
 
 @dataclass(frozen=True)
@@ -37,15 +42,42 @@ class Signature:
     status: str
     cause: str
     op: str = "conv2d"
+    quantity: str = "output"  # output, grad_input, grad_weight, grad_bias
 
     def words(self) -> str:
         cause = f" [{self.cause}]" if self.cause else ""
-        return f"{self.op} {self.implementation} / {self.variant}: {self.status}{cause}"
+        where = self.op if self.quantity == "output" else f"{self.op} {self.quantity}"
+        return f"{where} {self.implementation} / {self.variant}: {self.status}{cause}"
 
 
 def signature_of(row) -> Signature:
     """The finding a failing row belongs to."""
-    return Signature(row.implementation, row.variant, row.status, row.cause, row.op)
+    return Signature(row.implementation, row.variant, row.status, row.cause, row.op, row.quantity)
+
+
+@dataclass(frozen=True)
+class Draws:
+    """What is drawn: the ranks, the dtypes, the operation (OPS) and whether its gradients run
+    too; shrinking replays the same draws."""
+
+    ranks: tuple[int, ...] = RANKS
+    dtypes: tuple[str, ...] = REAL_DTYPES
+    op: str = "conv"
+    backward: bool = False
+
+    def strategy(self):
+        from harness.strategies import conv_cases, conv_transpose_cases
+
+        if self.op not in OPS:
+            raise ValueError(f"fuzz draws one of {OPS}, not {self.op!r}")
+        draw = conv_transpose_cases if self.op == "conv_transpose" else conv_cases
+        options = {"grad_output": True} if self.backward else {}
+        return draw(ranks=self.ranks, dtypes=self.dtypes, nonfinite=True, case_id="fuzz", **options)
+
+    def options(self, variants: bool):
+        from harness.runner import RunOptions
+
+        return RunOptions(variants=variants, backward=self.backward)
 
 
 @dataclass
@@ -57,8 +89,13 @@ class Finding:
     count: int = 1
     smallest: dict | None = None
     saved: str = ""
-    ranks: tuple[int, ...] = RANKS  # the ranks drawn: shrinking replays the same draws
-    dtypes: tuple[str, ...] = REAL_DTYPES  # the dtypes drawn, likewise
+    draws: Draws = Draws()  # what was drawn: shrinking replays the same draws
+    smallest_message: str = ""  # the message of the smallest configuration's row
+
+    @property
+    def shown_message(self) -> str:
+        """The message of the configuration saved: the shrunk one's once shrinking found it."""
+        return self.smallest_message or self.message
 
 
 @dataclass
@@ -135,8 +172,11 @@ def fuzz(
     cluster: Cluster | None = None,
     names: Sequence[str] | None = None,
     dtypes: Sequence[str] = REAL_DTYPES,
+    op: str = "conv",
+    backward: bool = False,
 ) -> FuzzResult:
-    """Draw configurations of `ranks` and `dtypes` until `count` or `seconds` runs out; the
+    """Draw configurations of operation `op` ("conv" or "conv_transpose", OPS), of `ranks` and
+    `dtypes` until `count` or `seconds` runs out, with their gradients if `backward`; the
     findings, not yet shrunk. The real dtypes are drawn unless complex ones are asked for.
 
     With `cluster` (harness.cluster), each chunk's configurations are drawn here first (the draws
@@ -144,18 +184,17 @@ def fuzz(
     resolve the implementations `names`; the findings are taken in the draws' order, so they are
     the same as without it.
     """
+    draws = Draws(tuple(ranks), tuple(dtypes), op, backward)
+    strategy = draws.strategy()  # a wrong op fails before a cluster starts
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(cluster.executor()) if cluster is not None else None
-        drawn = (tuple(ranks), tuple(dtypes))
-        return _fuzz(implementations, count, seconds, seed, variants, progress, drawn, pool, names)
+        return _fuzz(
+            implementations, count, seconds, seed, variants, progress, draws, strategy, pool, names
+        )
 
 
-def _fuzz(implementations, count, seconds, seed, variants, progress, kinds, pool, names):
-    from harness.runner import RunOptions
-
-    options = RunOptions(variants=variants)
-    ranks, dtypes = kinds
-    strategy = _strategy(ranks, dtypes)
+def _fuzz(implementations, count, seconds, seed, variants, progress, draws, strategy, pool, names):
+    options = draws.options(variants)
     findings: dict[Signature, Finding] = {}
     done = 0
     started = time.monotonic()
@@ -175,9 +214,7 @@ def _fuzz(implementations, count, seconds, seed, variants, progress, kinds, pool
                 if key in findings:
                     findings[key].count += 1
                 else:
-                    findings[key] = Finding(
-                        key, chunk_index, raw, row.message, ranks=ranks, dtypes=dtypes
-                    )
+                    findings[key] = Finding(key, chunk_index, raw, row.message, draws=draws)
             if progress:
                 progress(done)
 
@@ -199,22 +236,15 @@ def _fuzz(implementations, count, seconds, seed, variants, progress, kinds, pool
     return FuzzResult(done, time.monotonic() - started, list(findings.values()))
 
 
-def _strategy(ranks: tuple[int, ...], dtypes: tuple[str, ...] = REAL_DTYPES):
-    from harness.strategies import conv_cases
-
-    return conv_cases(ranks=ranks, dtypes=dtypes, nonfinite=True, case_id="fuzz")
-
-
 class _Shown(Exception):
     """The check saw the signature being shrunk."""
 
 
 def shrink(finding: Finding, implementations, seed: int, variants: bool = True) -> dict:
     """The smallest configuration hypothesis finds that still shows the finding's signature
-    (the same operation, so the same rank)."""
-    from harness.runner import RunOptions
-
-    options = RunOptions(variants=variants)
+    (the same operation, so the same rank); its row's message becomes the finding's
+    `smallest_message`."""
+    options = finding.draws.options(variants)
     wanted = finding.signature
     smallest = [finding.first]
 
@@ -222,11 +252,12 @@ def shrink(finding: Finding, implementations, seed: int, variants: bool = True) 
         for row in failing_rows(raw, implementations, options):
             if signature_of(row) == wanted:
                 smallest[0] = raw
+                finding.smallest_message = row.message
                 raise _Shown()
 
     try:
         _run_chunk(
-            _strategy(finding.ranks, finding.dtypes),
+            finding.draws.strategy(),
             seed * SEED_STRIDE + finding.chunk,
             CHUNK,
             check,
@@ -247,15 +278,18 @@ def save_finding(finding: Finding, directory: str | Path, seed: int, index: int)
 
     signature = finding.signature
     raw = dict(finding.smallest or finding.first)
+    quantity = "" if signature.quantity == "output" else f"{signature.quantity}_"
     case_id = (
-        f"fuzz_{seed}_{index}_{signature.op}_{slug(signature.implementation)}_"
+        f"fuzz_{seed}_{index}_{signature.op}_{quantity}{slug(signature.implementation)}_"
         f"{slug(signature.variant)}"
     )
     raw["id"] = case_id
     raw["description"] = (
-        f"Found by `conv-harness fuzz --seed {seed}`: {signature.words()}. {finding.message[:300]}"
+        f"Found by `conv-harness fuzz --seed {seed}`: {signature.words()}. "
+        f"{finding.shown_message[:300]}"
     )
-    raw["tags"] = ["fuzz", signature.op, *(c for c in signature.cause.split("+") if c)]
+    tags = [signature.op, *([signature.quantity] if quantity else [])]
+    raw["tags"] = ["fuzz", *tags, *(c for c in signature.cause.split("+") if c)]
     ordered = {key: raw[key] for key in ("id", "description", "tags") if key in raw}
     ordered.update({k: v for k, v in raw.items() if k not in ordered})
     path = Path(directory)
@@ -274,5 +308,5 @@ def summary_lines(result: FuzzResult) -> list[str]:
     for finding in result.findings:
         where = f" -> {finding.saved}" if finding.saved else ""
         lines.append(f"  {finding.signature.words()} on {finding.count} configurations{where}")
-        lines.append(f"    {finding.message[:200]}")
+        lines.append(f"    {finding.shown_message[:200]}")
     return lines

@@ -45,7 +45,9 @@ baseline). NaN and Inf propagate as in the formulas above, with one consequence 
 zero-upsampling and zero padding: a NaN or Inf in the weight reaches every grad_input position of
 its input channel (0 * NaN), where torch's col2im reaches only the positions its tap touches (7x7
 input, 3x3 kernel, padding 1: 49 NaN against torch's 36 at stride 1, 9 at stride 2). NaN in
-grad_output or the input reaches what it reaches in torch.
+grad_output or the input reaches what it reaches in torch; in a transposed convolution's
+grad_weight, an input's NaN or Inf reaches only the taps whose products read a real grad_output
+element, not the zeros padding it (torch's kernels spread it there too, by dtype and shape).
 """
 
 from __future__ import annotations
@@ -157,11 +159,46 @@ def conv_transpose_backward(
     cropped = gy[tuple([slice(None), slice(None), *kept])]
     pads = tuple(v for p, op in zip(paddings, extra, strict=True) for v in (p, max(0, p - op)))
     grad_input = reference.conv(cropped, w, None, strides, pads, dilations, groups)
+    finite = np.isfinite(x)
     grad_weight = weight_gradient(
-        gy, x, tuple(kernel), strides, dilations, paddings, "zeros", groups
+        gy, np.where(finite, x, 0), tuple(kernel), strides, dilations, paddings, "zeros", groups
     )
+    if not finite.all():  # the products of x's NaN/Inf with real grad_output elements only
+        special = np.where(finite, 0, x)
+        with np.errstate(invalid="ignore", over="ignore"):
+            grad_weight += _tap_products(special, gy, strides, paddings, dilations, groups, w)
     grad_bias = None if b is None else _bias_gradient(gy)
     return grad_input, grad_weight, grad_bias
+
+
+def _tap_products(x, gy, strides, paddings, dilations, groups: int, w) -> np.ndarray:
+    """sum_n,i x[n, c, *i] * gy[n, g*Og + o, *(i*s + t*d - p)] over the i whose output index
+    exists, for each tap t: a transposed convolution's grad_weight, term by term (w: its shape)."""
+    c_in, og, *kernel = w.shape
+    cg = c_in // groups
+    spatial = tuple(range(2, x.ndim))
+    out = np.zeros(w.shape, dtype=np.result_type(x, gy))
+    for taps in itertools.product(*(range(k) for k in kernel)):
+        reads, writes = [], []
+        for size, m, s, p, d, t in zip(
+            x.shape[2:], gy.shape[2:], strides, paddings, dilations, taps, strict=True
+        ):
+            i = np.arange(size)
+            j = i * s + t * d - p
+            kept = (j >= 0) & (j < m)
+            reads.append(i[kept])
+            writes.append(j[kept])
+        both: tuple = (slice(None), slice(None))
+        xs = x[both + np.ix_(*reads)]
+        gs = gy[both + np.ix_(*writes)]
+        for g in range(groups):
+            at: tuple = (slice(g * cg, (g + 1) * cg), slice(None), *taps)
+            out[at] += np.tensordot(
+                xs[:, g * cg : (g + 1) * cg],
+                gs[:, g * og : (g + 1) * og],
+                axes=((0, *spatial), (0, *spatial)),
+            )
+    return out
 
 
 # the 2-D names, kept for their callers: the same functions, any rank
@@ -299,7 +336,11 @@ def _upsampled(gy, stride: Sizes, spans) -> np.ndarray:
 def fold_padding(grad_padded: np.ndarray, pads, size: Sizes, mode: str) -> np.ndarray:
     """The gradient of the padded input folded onto the input, axis by axis: each padded index
     added to the input index it was read from (harness.reference.source_index), zeros dropped.
-    pads: (before, after) per spatial axis, flat."""
+    pads: (before, after) per spatial axis, flat. A gradient of another shape than the padded
+    input's is returned as it is: folding it would hide that its shape is wrong."""
+    padded = tuple(s + pads[2 * a] + pads[2 * a + 1] for a, s in enumerate(size))
+    if tuple(grad_padded.shape[2:]) != padded:
+        return grad_padded
     out = grad_padded
     for axis, extent in enumerate(size):
         out = _fold_axis(out, axis + 2, pads[2 * axis], extent, mode)

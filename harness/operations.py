@@ -156,6 +156,12 @@ def torch_conv_transpose_backward(
     return _arrays(grads, b is not None)
 
 
+# torch's grad_weight of a padded transposed convolution propagates NaN by kernel path: float32
+# keeps it to the taps that read it, float64 spreads 0 * NaN to every tap (as the exact gradients
+# do). A divergence in NaN/Inf alone (cause `nan`) is torch's own, not a wrong value.
+torch_conv_transpose_backward.known_causes = ("nan",)  # type: ignore[attr-defined]
+
+
 def _in_float32(function: Callable) -> Callable:
     """The reference operation computed in float32 for float16 inputs (as its forward leg)."""
 

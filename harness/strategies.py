@@ -21,6 +21,9 @@ Sizes stay small (a few channels; signals of up to about twenty elements, images
 pixels a side, volumes of a few voxels a side), so thousands run in seconds and shrinking ends on
 readable cases. `conv1d_cases`, `conv2d_cases` and `conv3d_cases` draw one rank (no rank is drawn
 then, so a one-rank strategy's examples do not depend on the other ranks).
+`conv_transpose_cases` draws conv_transpose1d/2d/3d cases the same way (padding an int or one
+value per axis, zeros mode, output_padding below max(stride, dilation) per axis). With
+`grad_output=True` either also draws a grad_output of the output's shape, last, for the gradients.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from harness.case import flat_padding, forward_op, resolve_padding
-from harness.cases import DTYPES, PADDING_MODES
+from harness.case import flat_padding, forward_op, resolve_padding, transposed_op
+from harness.cases import DTYPES, PADDING_MODES, case_from_dict
 
 DATA_KINDS = ("normal", "uniform", "integers", "ones", "arange", "impulse")
 RANKS = (1, 2, 3)
@@ -98,13 +101,16 @@ def conv_cases(
     nonfinite: bool = False,
     case_id: str = "drawn",
     empty_batches: bool = True,
+    grad_output: bool = False,
 ) -> dict:
     """A raw case dictionary of one of `ranks` (conv1d, conv2d, conv3d) that torch accepts.
 
     `max_kernel` and `max_dilation` default to each rank's own (MAX_KERNEL, MAX_DILATION); the
     rank is drawn first (shrinking towards the first of `ranks`), and not drawn at all when only
     one is asked for. With `empty_batches` (the default) about one case in sixteen has an empty
-    batch (N = 0), which torch accepts: an empty output, zero grad_weight and grad_bias."""
+    batch (N = 0), which torch accepts: an empty output, zero grad_weight and grad_bias. With
+    `grad_output`, a grad_output of the output's shape is drawn last (the draws before it are
+    those of the same seed without it), so a saved case carries the one its gradients had."""
     ranks = tuple(ranks)
     if not ranks or any(r not in RANKS for r in ranks):
         raise ValueError(f"ranks must be drawn from {RANKS}, got {ranks}")
@@ -149,6 +155,91 @@ def conv_cases(
         )
     if nonfinite and batch and draw(st.integers(0, 9)) == 0:
         raw["input"] = _with_special(draw, raw["input"])
+    if grad_output:
+        raw["grad_output"] = _grad_output_spec(draw, raw)
+    return raw
+
+
+def _grad_output_spec(draw, raw: dict) -> dict:
+    """A grad_output of the raw case's output shape (a normal, uniform or integer spec)."""
+    shape = list(case_from_dict(raw).output_shape)
+    return draw(tensor_specs(shape, ("normal", "uniform", "integers")))
+
+
+# The largest input side over the smallest one torch accepts, per rank, for a transposed case:
+# its output grows with the stride, so the inputs stay shorter than the forward's.
+TRANSPOSED_EXTRA_SIZE = {1: 8, 2: 4, 3: 2}
+
+
+@st.composite
+def conv_transpose_cases(
+    draw,
+    ranks: Sequence[int] = RANKS,
+    dtypes=DTYPES,
+    max_batch: int = 2,
+    max_channels: int = 4,
+    max_groups: int = 3,
+    max_kernel: int | None = None,
+    max_stride: int = 3,
+    max_dilation: int | None = None,
+    nonfinite: bool = False,
+    case_id: str = "drawn",
+    empty_batches: bool = True,
+    grad_output: bool = False,
+) -> dict:
+    """A raw conv_transpose1d/2d/3d case dictionary that torch accepts: weight (C_in,
+    C_out/groups, *k), stride, dilation, padding (an int or one value per axis: torch takes no
+    other form, and only zeros padding), output_padding below max(stride, dilation) on each axis,
+    groups, bias or none, every dtype and data kind, an empty batch about one time in sixteen,
+    inputs long enough that the output has at least one element per axis. The rank is drawn as
+    in `conv_cases`; `grad_output` likewise."""
+    ranks = tuple(ranks)
+    if not ranks or any(r not in RANKS for r in ranks):
+        raise ValueError(f"ranks must be drawn from {RANKS}, got {ranks}")
+    rank = ranks[0] if len(ranks) == 1 else draw(st.sampled_from(ranks))
+    kernel_limit = MAX_KERNEL[rank] if max_kernel is None else max_kernel
+    dilation_limit = MAX_DILATION[rank] if max_dilation is None else max_dilation
+    groups = draw(st.integers(1, max_groups))
+    per_group_in = draw(st.integers(1, max_channels))
+    per_group_out = draw(st.integers(1, max_channels))
+    kernel = _per_axis(draw, rank, 1, kernel_limit)
+    stride = _per_axis(draw, rank, 1, max_stride)
+    dilation = _per_axis(draw, rank, 1, dilation_limit)
+    output_padding = [
+        draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)
+    ]
+    amounts = st.integers(0, 3)
+    padding = draw(st.one_of(amounts, st.tuples(*[amounts] * rank).map(list)))
+    pads = (padding,) * rank if isinstance(padding, int) else tuple(padding)
+    sizes = []
+    for axis in range(rank):
+        # the output side (L - 1) * s - 2p + d * (k - 1) + output_padding + 1 must be >= 1
+        short = 2 * pads[axis] - dilation[axis] * (kernel[axis] - 1) - output_padding[axis]
+        low = 1 + max(0, -(-short // stride[axis]))
+        sizes.append(draw(st.integers(low, low + TRANSPOSED_EXTRA_SIZE[rank])))
+    batch = 0 if empty_batches and draw(st.integers(0, 15)) == 15 else None
+    batch = draw(st.integers(1, max_batch)) if batch is None else batch
+    raw: dict = {
+        "id": case_id,
+        "op": transposed_op(rank),
+        "input": draw(tensor_specs([batch, groups * per_group_in, *sizes])),
+        "weight": draw(tensor_specs([groups * per_group_in, per_group_out, *kernel])),
+        "stride": list(stride),
+        "padding": padding,
+        "output_padding": output_padding,
+        "dilation": list(dilation),
+        "groups": groups,
+        "padding_mode": "zeros",
+        "dtype": draw(st.sampled_from(dtypes)),
+    }
+    if draw(st.booleans()):
+        raw["bias"] = draw(
+            tensor_specs([groups * per_group_out], ("normal", "uniform", "integers"))
+        )
+    if nonfinite and batch and draw(st.integers(0, 9)) == 0:
+        raw["input"] = _with_special(draw, raw["input"])
+    if grad_output:
+        raw["grad_output"] = _grad_output_spec(draw, raw)
     return raw
 
 

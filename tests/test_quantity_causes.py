@@ -32,7 +32,6 @@ from tests.data.gradient_bugs import CORRECT, EXPECTED, FAMILIES
 
 PACKAGE = "tests.data.gradient_bugs"
 CASES_DIR = ROOT / "tests" / "data" / "gradient_cases"
-NEEDS_FAMILIES = pytest.mark.xfail(reason="needs issue 23 families", strict=False)
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -232,7 +231,6 @@ def _row(module, case_id, quantity):
     return chosen.iloc[0]
 
 
-@NEEDS_FAMILIES
 @pytest.mark.parametrize(("module", "case_id", "quantity", "cause"), list(expectations()))
 def test_run_backward_names_exactly_the_planted_cause(module, case_id, quantity, cause):
     row = _row(module, case_id, quantity)
@@ -277,7 +275,6 @@ def diagnosed_modules():
         yield pytest.param(module, sorted(causes), id=module)
 
 
-@NEEDS_FAMILIES
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize(("module", "causes"), list(diagnosed_modules()))
 def test_diagnose_names_the_planted_cause(module, causes, capsys):
