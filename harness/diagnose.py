@@ -41,6 +41,7 @@ from harness.errors import CaseFileError
 from harness.explanation import Explanation, explain_output, order_causes
 from harness.implementations import harness_pads_first
 from harness.probe_retry import retried, simpler_forms, valid
+from harness.probe_ties import reconciled
 from harness.probes import Probe, ProbeResult, as_torch, op_rank, probe_case, probes_for
 
 
@@ -242,6 +243,7 @@ def diagnose(name: str, func: Callable) -> Diagnosis:
 
     operations = probed_operations(name, func)
     results = [r for op, f in operations.items() for r in operation_results(name, op, f)]
+    results = reconciled(results)
     if not results:
         raise HarnessError(
             f"implementation '{name}': defines no operation diagnose can probe "

@@ -139,6 +139,16 @@ def _words(explanation, quantity: str) -> str:
     return "; ".join(named.get(cause, cause) for cause in explanation.causes) or "unknown"
 
 
+def _ties(explanation, value, baseline, quantity, context) -> list:
+    """The equally cheap family explanations when families read alike here (else none)."""
+    from harness.quantity_explain import equally_cheap_explanations
+
+    if explanation.family is None:
+        return []
+    ties = equally_cheap_explanations(value, baseline, quantity, context)
+    return ties if len(ties) > 1 else []
+
+
 def judge(probe: Probe, value, baseline, quantity, variants, contract, context) -> ProbeResult:
     """One quantity's result: ok, diverges with its causes and findings, or an error (a broken
     output contract, or a value that cannot be judged)."""
@@ -161,9 +171,14 @@ def judge(probe: Probe, value, baseline, quantity, variants, contract, context) 
         if np.shape(value) != baseline.output.shape:
             finding += f" (returns shape {list(np.shape(value))}, torch "
             finding += f"{list(baseline.output.shape)})"
+        shape_words = finding[len(f"{quantity}: {_words(explanation, quantity)}") :]
+        alternatives = [
+            (family.causes, f"{quantity}: {'; '.join(family.findings)}{shape_words}")
+            for family in _ties(explanation, value, baseline, quantity, context)
+        ]
         return ProbeResult(
             probe, case, "diverges", finding, causes=explanation.causes or ["unknown"],
-            max_abs_diff=metrics.max_abs_diff, quantity=quantity,
+            max_abs_diff=metrics.max_abs_diff, quantity=quantity, alternatives=alternatives,
         )  # fmt: skip
     except Exception as error:  # a result that cannot be judged is this probe's error
         first = str(error).splitlines()[0] if str(error) else ""

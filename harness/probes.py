@@ -369,3 +369,6 @@ class ProbeResult:
     contract: str = ""  # the output contract it broke (harness.calling.output_contract), if any
     quantity: str = "output"  # or grad_input, grad_weight, grad_bias (backward probes)
     retried: str = ""  # what was given up when the probe as given was refused (probe_retry)
+    # every equally cheap explanation of a divergence as (causes, finding), the named one first,
+    # where families read alike on the probe (harness.probe_ties); empty otherwise
+    alternatives: list = field(default_factory=list)

@@ -234,7 +234,6 @@ def test_the_acceptance_command_finds_the_planted_bug_and_run_reproduces_it(tmp_
     assert row.message[:200] in case.description  # the shrunk case's own message
 
 
-@pytest.mark.xfail(reason="needs issue 23 families", strict=False)
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_transposed_backward_bugs_get_their_family_causes(rank, tmp_path):
     flipped = f"{PLANTED}:flipped_weight_conv_transpose{rank}d_backward"
