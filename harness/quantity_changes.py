@@ -211,52 +211,56 @@ def transposed_changes(case: Case) -> dict[str, list[Change]]:
         if case.groups > 1
     ]
     c_in, og = case.weight_shape[:2]
-    if case.groups == 1 and c_in == og and c_in > 1:
-        groups.append(
-            Change(
-                "groups",
-                {"groups_map": "swapped_axes"},
-                f"{label}: weight read as (C_out, C_in, ...) instead of (C_in, C_out/groups, ...)",
-            )
+    if min(c_in // case.groups, og) > 1:  # the weight's memory read in the other axis order
+        words = (
+            "weight read as (C_out, C_in, ...) instead of (C_in, C_out/groups, ...)"
+            if case.groups == 1
+            else "each group's weight block read as stored (C_out/groups, C_in/groups, ...) "
+            "instead of (C_in/groups, C_out/groups, ...)"
         )
+        groups.append(Change("groups", {"groups_map": "swapped_axes"}, f"{label}: {words}"))
     families["groups"] = groups
     families["shift"] = unstrided_shifts(case, "output", label)
     return families
 
 
 def _transposed_padding(case: Case, label: str) -> list[Change]:
-    """Per axis (before, after, tail): torch's (p, p - op, 0) and the misreadings."""
+    """Per axis (before, after, tail, head): torch's (p, p - op, 0, 0) and the misreadings (tail
+    and head: positions at the end or the start left zero)."""
     befores, extras, names = case.pads[0::2], case.output_padding, case.axis_names
     options = []
     for axis, (p, op) in enumerate(zip(befores, extras, strict=True)):
-        own = (p, p - op, 0)
+        own = (p, p - op, 0, 0)
         alternatives = []
         if op:
             alternatives += [
-                ((p, p, 0), "output_padding ignored"),
-                ((p - op, p, 0), "output_padding put before the output (zeros at the start)"),
-                ((p, p - op, op), "output_padding filled with zeros"),
+                ((p, p, 0, 0), "output_padding ignored"),
+                ((p - op, p, 0, 0), "output_padding put before the output (zeros at the start)"),
+                ((p, p - op, op, 0), "output_padding filled with zeros"),
+                ((p - op, p, 0, op), "output_padding's zeros put at the start"),
             ]
         if p:
             alternatives += [
-                ((0, -op, 0), "padding ignored"),
-                ((0, 2 * p - op, 0), "padding all cropped at the end"),
-                ((2 * p, -op, 0), "padding all cropped at the start"),
+                ((0, -op, 0, 0), "padding ignored"),
+                ((0, 2 * p - op, 0, 0), "padding all cropped at the end"),
+                ((2 * p, -op, 0, 0), "padding all cropped at the start"),
+                ((p, -op, 0, 0), "padding cropped at the start only"),
+                ((0, p - op, 0, 0), "padding cropped at the end only"),
             ]
         alternatives += [
-            ((p + 1, p + 1 - op, 0), "padding one more on both sides"),
-            ((p - 1, p - 1 - op, 0), "padding one fewer on both sides"),
-            ((p + 1, p - op, 0), "one more cropped at the start"),
-            ((p, p + 1 - op, 0), "one more cropped at the end"),
-            ((2 * p, 2 * p - op, 0), "padding doubled"),
+            ((p + 1, p + 1 - op, 0, 0), "padding one more on both sides"),
+            ((p - 1, p - 1 - op, 0, 0), "padding one fewer on both sides"),
+            ((p + 1, p - op, 0, 0), "one more cropped at the start"),
+            ((p, p + 1 - op, 0, 0), "one more cropped at the end"),
+            ((2 * p, 2 * p - op, 0, 0), "padding doubled"),
         ]
         for b in range(case.rank):
             if b != axis:
                 alternatives.append(
-                    ((befores[b], befores[b] - op, 0), f"padding taken from {names[b]}")
+                    ((befores[b], befores[b] - op, 0, 0), f"padding taken from {names[b]}")
                 )
                 alternatives.append(
-                    ((p, p - extras[b], 0), f"output_padding taken from {names[b]}")
+                    ((p, p - extras[b], 0, 0), f"output_padding taken from {names[b]}")
                 )
         kept: dict = {own: (own, frozenset(), "")}
         for value, words in alternatives:
@@ -264,13 +268,14 @@ def _transposed_padding(case: Case, label: str) -> list[Change]:
                 kept[value] = (value, frozenset({words}), words)
         options.append(list(kept.values()))
     changes = []
-    base = tuple((p, p - op, 0) for p, op in zip(befores, extras, strict=True))
+    base = tuple((p, p - op, 0, 0) for p, op in zip(befores, extras, strict=True))
     for chosen in assignments(base, options):
         changed = [a for a, (_, words) in enumerate(chosen) if words]
         if not changed:
             continue
         pads = tuple(v for value, _ in chosen for v in value[:2])
         tail = tuple(value[2] for value, _ in chosen)
+        head = tuple(value[3] for value, _ in chosen)
         phrases = list(dict.fromkeys(words for _, words in chosen if words))
         if len(phrases) == 1:
             finding = (
@@ -279,5 +284,6 @@ def _transposed_padding(case: Case, label: str) -> list[Change]:
         else:
             finding = "; ".join(f"{names[a]} {chosen[a][1]}" for a in changed)
         tier = 0 if len(changed) in (1, case.rank) else 1
-        changes.append(Change("padding", {"pads": pads, "tail": tail}, f"{label}: {finding}", tier))
+        fields = {"pads": pads, "tail": tail, "head": head}
+        changes.append(Change("padding", fields, f"{label}: {finding}", tier))
     return changes

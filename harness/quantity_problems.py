@@ -167,8 +167,10 @@ def transposed_problem(case: Case, arrays: CaseArrays, g, quantity: str):
 
         def compute(reading, operands):
             a, k = operands
-            if reading.groups_map == "swapped_axes":
-                k = np.swapaxes(k, 0, 1)
+            if reading.groups_map == "swapped_axes":  # each group's block stored (C_out/g, C_in/g)
+                c_in, og = k.shape[:2]
+                blocks = k.reshape(groups, og, c_in // groups, *k.shape[2:])
+                k = np.swapaxes(blocks, 1, 2).reshape(k.shape)
                 reading = replace(reading, groups_map="torch")
             sizes = transposed_size(reading, case.input_shape[2:], case.kernel)
             return spread_partials(a, k, reading, sizes, groups, targets, images)

@@ -49,6 +49,7 @@ class QuantityReading:
     groups_map: str
     mode: str
     tail: tuple[int, ...] = ()  # transposed outputs: trailing positions per axis left zero
+    head: tuple[int, ...] = ()  # transposed outputs: leading positions per axis left zero
     lead: tuple[int, ...] = ()  # transposed gradients: grad_output's first positions dropped
     phase_fill: bool = False  # accepted from harness.family_changes' stride changes; unused
 
@@ -220,12 +221,16 @@ def spread_partials(
                     gathered[tuple([*where, *source])]
                     * coefficient[tuple([None, slice(None), slice(None), *spatial])]
                 )
-    if any(reading.tail):
-        for axis, count in enumerate(reading.tail):
-            if count:
-                index = [slice(None)] * out.ndim
-                index[3 + axis] = slice(sizes[axis] - count, None)
-                out[tuple(index)] = 0
+    for axis, count in enumerate(reading.tail):
+        if count:
+            index = [slice(None)] * out.ndim
+            index[3 + axis] = slice(sizes[axis] - count, None)
+            out[tuple(index)] = 0
+    for axis, count in enumerate(reading.head):
+        if count:
+            index = [slice(None)] * out.ndim
+            index[3 + axis] = slice(0, count)
+            out[tuple(index)] = 0
     return out
 
 

@@ -90,10 +90,12 @@ def _undefined(name: str, op: str) -> Callable:
 
 def operation_for(name: str, func: Callable, case: Case) -> Callable:
     """The implementation's function for the case's operation (conv1d, conv2d, conv3d or a
-    transposed one): `func` itself for conv2d; one that is `unsupported` where it defines none."""
-    if case.op == "conv2d":
+    transposed one): `func` itself for conv2d; one that is `unsupported` where it defines none
+    (a `module:conv2d_backward` names the backward alone, never a forward conv2d)."""
+    operations = operations_of(name, func)
+    if case.op == "conv2d" and "conv2d" in operations:
         return func
-    return operations_of(name, func).get(case.op) or _undefined(name, case.op)
+    return operations.get(case.op) or _undefined(name, case.op)
 
 
 def rejection_records(

@@ -48,18 +48,11 @@ MODULES = {
 }
 
 RUN_MISSES = {
-    "t1d_outpad_before": "run names 'unknown' for output_padding put first when padding > 0 "
-    "(padding 0 is named 'padding'; diagnose names 'padding')",
-    "t2d_group_axes": "a transposed weight read per group with in/out channel axes swapped is "
-    "'unknown' (expected 'groups', as weight_channels_swapped)",
-    "t3d_pad_start": "conv_transpose3d cropped by padding at the start only is named 'shape'",
     "bw_stride_phase_h": "stride zeros one position late on H with the last grad_output row "
     "dropped is 'unknown' (keeping the row is named 'stride')",
     "bw_fp16_accum": "float16 accumulation in a float16 backward is 'unknown' in run",
 }
 DIAGNOSE_MISSES = {
-    "t2d_group_axes": "diagnose names 'unknown' for per-group in/out axes swapped",
-    "t3d_pad_start": "diagnose names 'shape' for padding cropped at the start only",
     "bw_stride_phase_h": "diagnose names 'unknown' for the late stride phase on H that drops the "
     "last grad_output row",
     "bw_fp16_accum": "diagnose says 'matches' for a backward accumulating in float16 (its probes "
@@ -137,10 +130,6 @@ def test_diagnose_names_the_cause(module):
         assert report["causes"] == [expected]
 
 
-@_xfail(
-    "`run --impl mod:conv2d_backward` also calls the backward as the forward conv2d: an "
-    "'output' error row (raised ValueError) and exit 1 for a correct backward"
-)
 def test_run_with_a_named_backward_function_runs_only_the_backward(tmp):
     out = Path(tmp) / "named_backward.csv"
     impl = f"{PKG}.ok_backward_swap:conv2d_backward"
