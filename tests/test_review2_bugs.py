@@ -39,8 +39,9 @@ MODULES = {
     "t1d_bw_complex_jax": (["r2_t1d_complex"], "conjugation"),
     "c3d_gi_pad_side_w": (["r2_c3d_batch"], "padding"),
     "c1d_gw_no_stride": (["r2_c1d_stride"], "stride"),
+    "t3d_bw_gi_dil_w": (["r2_t3d_dilation"], "dilation"),
     "ok1d_jax": (["r2_c1d_groups", "r2_c1d_stride", "r2_t1d_stride", "r2_t1d_complex"], None),
-    "ok3d_adjoint": (["r2_c3d_dilation", "r2_t3d", "r2_c3d_batch"], None),
+    "ok3d_adjoint": (["r2_c3d_dilation", "r2_t3d", "r2_c3d_batch", "r2_t3d_dilation"], None),
 }
 
 # run on diagnose's own counterexamples (stride 3), where run misses too

@@ -14,6 +14,7 @@ tests/test_review2_bugs.py checks what `run --backward` and `diagnose` name.
 | t1d_bw_complex_jax | conv_transpose1d_backward via jax.vjp (no conjugation)     | conjugation |
 | c3d_gi_pad_side_w  | conv3d_backward, grad_input cropped at the wrong side of W | padding     |
 | c1d_gw_no_stride   | conv1d_backward numpy, grad_weight windows at stride 1 steps| stride     |
+| t3d_bw_gi_dil_w    | conv_transpose3d_backward, grad_input dilation 1 on W only | dilation    |
 | ok1d_jax           | correct conv1d/conv_transpose1d (+backward) via jax.vjp, conj | (matches) |
 | ok3d_adjoint       | correct conv3d/conv_transpose3d (+backward) by nn.grad adjoints | (matches) |
 
