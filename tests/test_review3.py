@@ -51,7 +51,7 @@ def test_honest_np64_covers_every_gradient_and_transposed_output():
     rows = _rows("honest_np64")
     ok = rows[rows.status == "ok"]
     assert set(ok.quantity) == {"output", "grad_input", "grad_weight", "grad_bias"}
-    assert set(ok.dtype) == {"float16", "bfloat16"}
+    assert {"float16", "bfloat16"} <= set(ok.dtype)
 
 
 def _select(module, quantity, dtype=None, ops=("conv",), case_not=None):
@@ -94,8 +94,9 @@ def test_f16_grad_input_dropped_channel_is_depth_sum():
 )
 def test_grouped_grad_input_dropped_channel_is_depth_sum():
     rows = _rows("bug_gi_drop_channel")
-    sel = rows[(rows.quantity == "grad_input") & rows.case_id.str.contains("bw2d.*groups")]
-    assert len(sel) == 3
+    sel = rows[(rows.quantity == "grad_input")
+               & rows.case_id.str.contains("bw2d.*groups|min_bw1d_groups")]
+    assert len(sel) == 4
     assert ((sel.status == "unexpected_divergence") & (sel.cause == "depth_sum")).all(), _fmt(sel)
 
 
@@ -113,8 +114,24 @@ def test_backward_grad_output_storage_is_layout():
     g = rows[rows.quantity.str.startswith("grad_") & ~rows.op.str.startswith("conv_transpose")]
     assert (g[g.layout == "contiguous"].status == "ok").all(), _fmt(g[g.layout == "contiguous"])
     cl = g[(g.layout == "channels_last_grad_output") & (g.quantity == "grad_input")]
-    assert len(cl) == 11, _fmt(cl)
+    assert len(cl) >= 11, _fmt(cl)
     assert ((cl.status == "unexpected_divergence") & (cl.cause == "layout")).all(), _fmt(cl)
     # a layout that leaves grad_output alone must stay ok
     w = g[g.layout == "channels_last_weight"]
     assert not w.empty and (w.status == "ok").all(), _fmt(w[w.status != "ok"])
+
+
+@functools.lru_cache(maxsize=None)
+def _registry_rows(module: str):
+    cases = load_cases([str(ROOT / "cases")])
+    frame = run(cases, [f"{PKG}.{module}"], variants=False, backward=True)
+    return frame[frame.implementation == f"{PKG}.{module}"]
+
+
+@pytest.mark.parametrize("module", ["honest_np64", "honest_torch32", "honest_upsample"])
+def test_honest_never_flagged_on_registry(module):
+    rows = _registry_rows(module)
+    assert (rows.status == "ok").any()
+    # accepts_invalid: honest_upsample (no validation) computes transposed_rejects_output_padding
+    bad = rows[~rows.status.isin(["ok", "unsupported", "rejected", "accepts_invalid"])]
+    assert bad.empty, _fmt(bad)
