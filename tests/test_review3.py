@@ -135,3 +135,12 @@ def test_honest_never_flagged_on_registry(module):
     # accepts_invalid: honest_upsample (no validation) computes transposed_rejects_output_padding
     bad = rows[~rows.status.isin(["ok", "unsupported", "rejected", "accepts_invalid"])]
     assert bad.empty, _fmt(bad)
+
+
+def test_transposed_backward_grad_output_storage_is_layout():
+    rows = _rows("bug_bw_grad_output_storage")
+    g = rows[rows.quantity.str.startswith("grad_") & rows.op.str.startswith("conv_transpose")]
+    assert (g[g.layout == "contiguous"].status == "ok").all(), _fmt(g[g.layout == "contiguous"])
+    cl = g[(g.layout == "channels_last_grad_output") & (g.quantity == "grad_input")]
+    assert len(cl) == 6, _fmt(cl)
+    assert ((cl.status == "unexpected_divergence") & (cl.cause == "layout")).all(), _fmt(cl)
