@@ -141,7 +141,7 @@ def _phases(stride: tuple[int, ...]) -> list[tuple[int, ...]]:
 
 def stride_changes(case: Case) -> list[Change]:
     base, names, rank = case.stride, case.axis_names, case.rank
-    options = _numbers(base, lambda s: {"-1": max(1, s - 1), "+1": s + 1})
+    options = _numbers(base, lambda s: {"ignored": 1, "-1": max(1, s - 1), "+1": s + 1})
     changes = []
     for chosen in assignments(base, options):
         stride = tuple(v for v, _ in chosen)
