@@ -17,11 +17,15 @@ from harness import load_cases, run
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "data" / "review3_cases"
 PKG = "tests.data.review3_impls"
-TENSOR_IMPLS = {"honest_torch32", "honest_upsample", "bug_t_weight_storage",
-                "bug_bw_grad_output_storage"}
+TENSOR_IMPLS = {
+    "honest_torch32",
+    "honest_upsample",
+    "bug_t_weight_storage",
+    "bug_bw_grad_output_storage",
+}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rows(module: str):
     cases = load_cases([str(CASES)])
     layouts = "all" if module in TENSOR_IMPLS else ()
@@ -44,7 +48,8 @@ def test_honest_never_flagged(module):
 def test_honest_upsample_transposed_all_ok():
     rows = _rows("honest_upsample")
     t = rows[rows.op.str.startswith("conv_transpose") & (rows.quantity == "output")]
-    assert len(t) >= 6 * 10 and (t.status == "ok").all(), _fmt(t[t.status != "ok"])
+    assert len(t) >= 6 * 10
+    assert (t.status == "ok").all(), _fmt(t[t.status != "ok"])
 
 
 def test_honest_np64_covers_every_gradient_and_transposed_output():
@@ -82,8 +87,13 @@ def test_bf16_transposed_output_halved_flagged():
 
 
 def test_f16_grad_input_dropped_channel_is_depth_sum():
-    sel = _select("bug_gi_drop_channel", "grad_input", "float16",
-                  ops=("conv1d", "conv2d", "conv3d"), case_not="groups")
+    sel = _select(
+        "bug_gi_drop_channel",
+        "grad_input",
+        "float16",
+        ops=("conv1d", "conv2d", "conv3d"),
+        case_not="groups",
+    )
     assert ((sel.status == "unexpected_divergence") & (sel.cause == "depth_sum")).all(), _fmt(sel)
 
 
@@ -94,8 +104,9 @@ def test_f16_grad_input_dropped_channel_is_depth_sum():
 )
 def test_grouped_grad_input_dropped_channel_is_depth_sum():
     rows = _rows("bug_gi_drop_channel")
-    sel = rows[(rows.quantity == "grad_input")
-               & rows.case_id.str.contains("bw2d.*groups|min_bw1d_groups")]
+    sel = rows[
+        (rows.quantity == "grad_input") & rows.case_id.str.contains("bw2d.*groups|min_bw1d_groups")
+    ]
     assert len(sel) == 4
     assert ((sel.status == "unexpected_divergence") & (sel.cause == "depth_sum")).all(), _fmt(sel)
 
@@ -118,10 +129,11 @@ def test_backward_grad_output_storage_is_layout():
     assert ((cl.status == "unexpected_divergence") & (cl.cause == "layout")).all(), _fmt(cl)
     # a layout that leaves grad_output alone must stay ok
     w = g[g.layout == "channels_last_weight"]
-    assert not w.empty and (w.status == "ok").all(), _fmt(w[w.status != "ok"])
+    assert not w.empty
+    assert (w.status == "ok").all(), _fmt(w[w.status != "ok"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _registry_rows(module: str):
     cases = load_cases([str(ROOT / "cases")])
     frame = run(cases, [f"{PKG}.{module}"], variants=False, backward=True)

@@ -1,5 +1,6 @@
 """Shared helpers for the review3 plug-ins: exact float64 computation through torch autograd,
 rounded once to the case dtype."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,20 +49,23 @@ def backward64(rank, grad_output, input, weight, bias, stride, padding, dilation
     return x.grad, w.grad, (b.grad if b is not None else None)
 
 
-def tbackward64(rank, grad_output, input, weight, bias, stride, padding, output_padding, groups,
-                dilation):
+def tbackward64(
+    rank, grad_output, input, weight, bias, stride, padding, output_padding, groups, dilation
+):
     g, x, w = _t64(grad_output), _t64(input), _t64(weight)
     b = _t64(bias)
     x.requires_grad_(True)
     w.requires_grad_(True)
     if b is not None:
         b.requires_grad_(True)
-    y = getattr(F, f"conv_transpose{rank}d")(x, w, b, stride, padding, output_padding, groups,
-                                             dilation)
+    y = getattr(F, f"conv_transpose{rank}d")(
+        x, w, b, stride, padding, output_padding, groups, dilation
+    )
     y.backward(g)
     return x.grad, w.grad, (b.grad if b is not None else None)
 
 
 def transpose64(rank, input, weight, bias, stride, padding, output_padding, groups, dilation):
-    return getattr(F, f"conv_transpose{rank}d")(_t64(input), _t64(weight), _t64(bias), stride,
-                                                padding, output_padding, groups, dilation)
+    return getattr(F, f"conv_transpose{rank}d")(
+        _t64(input), _t64(weight), _t64(bias), stride, padding, output_padding, groups, dilation
+    )

@@ -1,11 +1,10 @@
 """BUGGY: accepts_tensors backward that reads grad_output's storage as if contiguous (strides
 ignored): wrong whenever grad_output is laid out otherwise -> `layout`."""
+
 import torch
 import torch.nn.functional as F
 
 from .bug_t_weight_storage import _naive
-
-
 
 
 def _bw(rank):
@@ -19,6 +18,7 @@ def _bw(rank):
         y = getattr(F, f"conv{rank}d")(x, w, b, stride, padding, dilation, groups)
         y.backward(_naive(grad_output).to(torch.float64))
         return (x.grad.to(dt), w.grad.to(dt), None if b is None else b.grad.to(dt))
+
     f.accepts_tensors = True
     return f
 
@@ -27,21 +27,35 @@ conv1d_backward, conv2d_backward, conv3d_backward = _bw(1), _bw(2), _bw(3)
 
 
 def _tbw(rank):
-    def f(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
-          groups=1, dilation=1):
+    def f(
+        grad_output,
+        input,
+        weight,
+        bias=None,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups=1,
+        dilation=1,
+    ):
         if input.is_complex():
             raise NotImplementedError("real dtypes only")
         dt = input.dtype
         x = input.detach().to(torch.float64).requires_grad_(True)
         w = weight.detach().to(torch.float64).requires_grad_(True)
         b = None if bias is None else bias.detach().to(torch.float64).requires_grad_(True)
-        y = getattr(F, f"conv_transpose{rank}d")(x, w, b, stride, padding, output_padding, groups,
-                                                 dilation)
+        y = getattr(F, f"conv_transpose{rank}d")(
+            x, w, b, stride, padding, output_padding, groups, dilation
+        )
         y.backward(_naive(grad_output).to(torch.float64))
         return (x.grad.to(dt), w.grad.to(dt), None if b is None else b.grad.to(dt))
+
     f.accepts_tensors = True
     return f
 
 
 conv_transpose1d_backward, conv_transpose2d_backward, conv_transpose3d_backward = (
-    _tbw(1), _tbw(2), _tbw(3))
+    _tbw(1),
+    _tbw(2),
+    _tbw(3),
+)

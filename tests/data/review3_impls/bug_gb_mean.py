@@ -1,5 +1,6 @@
 """BUGGY: backward whose grad_bias is the mean of grad_output over batch and positions instead of
 the sum (run on float16 cases): cause `bias`."""
+
 import numpy as np
 
 from ._common import backward64, round_np
@@ -7,12 +8,17 @@ from ._common import backward64, round_np
 
 def _bw(rank):
     def f(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-        gi, gw, gb = backward64(rank, grad_output, input, weight, bias, stride, padding,
-                                dilation, groups)
+        gi, gw, gb = backward64(
+            rank, grad_output, input, weight, bias, stride, padding, dilation, groups
+        )
         like = [grad_output, input, weight] + ([bias] if bias is not None else [])
         count = grad_output.shape[0] * int(np.prod(grad_output.shape[2:]))
-        return (round_np(gi, like), round_np(gw, like),
-                None if gb is None else round_np(gb / count, like))
+        return (
+            round_np(gi, like),
+            round_np(gw, like),
+            None if gb is None else round_np(gb / count, like),
+        )
+
     return f
 
 

@@ -1,9 +1,8 @@
 """BUGGY: accepts_tensors conv_transpose that reads the weight's storage as if contiguous (its
 strides ignored): wrong on a channels_last weight only -> `layout`."""
+
 import torch
 import torch.nn.functional as F
-
-
 
 
 def _naive(t):
@@ -21,9 +20,18 @@ def _t(rank):
             raise NotImplementedError("real dtypes only")
         w = _naive(weight).to(torch.float64)
         b = None if bias is None else bias.detach().to(torch.float64)
-        y = getattr(F, f"conv_transpose{rank}d")(input.detach().to(torch.float64), w, b, stride,
-                                                 padding, output_padding, groups, dilation)
+        y = getattr(F, f"conv_transpose{rank}d")(
+            input.detach().to(torch.float64),
+            w,
+            b,
+            stride,
+            padding,
+            output_padding,
+            groups,
+            dilation,
+        )
         return y.to(dt)
+
     f.accepts_tensors = True
     return f
 
