@@ -164,11 +164,13 @@ def fit_values(
     for layout, words in layouts:
         column = None if layout is None else _as_real_rows(layout[finite] * weights)
         alphas: list[np.ndarray] = []
+        shared = False  # one set of channel weights fits every output
         if determined:
             design = columns if column is None else np.column_stack([columns, column])
             snapped = _snap_alpha(np.linalg.lstsq(design, target, rcond=None)[0][:cg])
             if snapped is not None:
                 alphas.append(snapped)
+                shared = True
         ranked: list[tuple[float, int, np.ndarray]] = []
         for alpha in _structured_alphas(cg):
             residual = target - columns @ alpha
@@ -176,6 +178,10 @@ def fit_values(
             misfit = residual - (0.0 if column is None else beta * column)
             ranked.append((float(misfit @ misfit), len(ranked), alpha))
         alphas += [alpha for _, _, alpha in sorted(ranked, key=lambda r: r[:2])[:2]]
+        if determined and not shared and layout is None:
+            per_output = _per_output_fit(part, observed, finite, weights)
+            if per_output is not None:
+                yield per_output
         seen: list[np.ndarray] = []
         for alpha in alphas:
             if any(np.array_equal(alpha, other) for other in seen):
@@ -197,6 +203,50 @@ def fit_values(
                     [Change("bias", {}, _bias_words(beta, words))] if beta != 1.0 or words else []
                 )
                 yield Fit(output + beta * layout, (*changes, *bias_change))
+
+
+def _per_output_fit(part, observed, finite, weights) -> Fit | None:
+    """Channel weights fitted output channel by output channel, for a sum that leaves a channel
+    out in some groups only (a loop bound wrong for the last group, say): a Fit when every
+    sampled output's weights snap, and they differ, else None."""
+    _, k, cg, *spatial = part.shape
+    if k < 2:
+        return None
+    alphas = []
+    for o in range(k):
+        rows = finite[:, o]
+        if int(rows.sum()) < cg + 1:
+            return None
+        w = weights_of(finite, weights, o)
+        design = _as_real_rows(np.moveaxis(part[:, o], 1, -1)[rows] * w[:, None])
+        target = _as_real_rows(observed[:, o][rows] * w)
+        snapped = _snap_alpha(np.linalg.lstsq(design, target, rcond=None)[0])
+        if snapped is None:
+            return None
+        alphas.append(snapped)
+    table = np.array(alphas)
+    if (table == table[0]).all():
+        return None
+    axes = "ijl"[: len(spatial)]
+    output = np.einsum(f"nkc{axes},kc->nk{axes}", part, table)
+    ones = np.ones(cg)
+    changed = [o for o in range(k) if not np.array_equal(table[o], ones)]
+    words = "; ".join(
+        f"sampled output {o}: {(_depth_change(table[o]) or Change('', {})).finding}"
+        for o in changed[:3]
+    )
+    more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+    return Fit(
+        output,
+        (Change("depth_sum", {}, f"sums other channels for some outputs only: {words}{more}"),),
+    )
+
+
+def weights_of(finite: np.ndarray, weights: np.ndarray, o: int) -> np.ndarray:
+    """The fit weights (1 / allowed) of output channel o's finite elements."""
+    full = np.zeros(finite.shape)
+    full[finite] = weights
+    return full[:, o][finite[:, o]]
 
 
 def _least_squares_factor(column: np.ndarray, target: np.ndarray) -> float:

@@ -97,11 +97,6 @@ def test_f16_grad_input_dropped_channel_is_depth_sum():
     assert ((sel.status == "unexpected_divergence") & (sel.cause == "depth_sum")).all(), _fmt(sel)
 
 
-@pytest.mark.xfail(
-    reason="with groups=2 a grad_input whose last output channel is dropped from the sum is "
-    "'unknown', not 'depth_sum' (float16 and bfloat16 alike; groups=1 is named depth_sum)",
-    strict=False,
-)
 def test_grouped_grad_input_dropped_channel_is_depth_sum():
     rows = _rows("bug_gi_drop_channel")
     sel = rows[
