@@ -9,7 +9,8 @@ buffer of the dtype (measured by benchmarks/half_accumulation.py):
 
 - grad_input of a convolution and the output of a transposed convolution: col2im adds one column
   per kernel tap, so B = the number of taps (times the folds of a reflect, replicate or circular
-  padding, which add the padded positions' gradients back onto the edges);
+  padding, which add the padded positions' gradients back onto the edges); a transposed output's
+  bias is added to that rounded buffer, one block more;
 - grad_weight: one matrix product per batch image, B = N;
 - grad_bias: one sum per batch image where the kernel handles dilation (slow_conv_dilated), added
   in the dtype, and one rounding of the float32 sum elsewhere: B = N + 1 covers both (measured
@@ -84,8 +85,9 @@ def transposed_gradient_blocks(case: Case) -> tuple[int, int, int]:
 
 
 def transposed_output_blocks(case: Case) -> int:
-    """B of a transposed case's output."""
-    return math.prod(case.kernel)
+    """B of a transposed case's output: a block per tap, and one more where a bias is added after
+    the buffer is rounded (measured: torch's float16 output is round(round(sum) + b))."""
+    return math.prod(case.kernel) + (case.bias is not None)
 
 
 def _finite_max(values) -> float:
