@@ -144,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: all cores, or 1 for a registry too small to "
         "repay starting workers); the report is the same for any N",
     )
+    run.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the cases in this process (one job): a debugger sees the calls, but an "
+        "implementation that crashes natively ends the run (by default each job is a worker "
+        "process, and a crash becomes error rows)",
+    )
     _add_cluster(run)
     run.add_argument(
         "--shard",
@@ -231,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
         "like conv1d, conv3d, ...)",
     )
     diagnose.add_argument("--json", action="store_true", help="machine-readable output")
+    diagnose.add_argument(
+        "--in-process",
+        action="store_true",
+        help="probe in this process (a debugger sees the calls; a native crash ends it), not "
+        "in a worker process, where a call that crashes is its probe's error",
+    )
     diagnose.add_argument(
         "--save-case", metavar="FILE", help="write the smallest counterexample as a case file"
     )

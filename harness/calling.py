@@ -41,10 +41,21 @@ class Outcome:
     # an `error` probe in `diagnose`
     contract: str = ""
     result_dtype: str | None = None  # the dtype the result had of its own (None: a list)
+    died: bool = False  # the call ended its worker process before (ProcessDied): never a refusal
+
+
+class ProcessDied(Exception):
+    """Raised in place of an implementation whose call ended its worker process before
+    (harness.isolation): the message says how, and becomes its `error` row as it is."""
 
 
 class CallTimeout(Exception):
     pass
+
+
+# Called before each implementation call when set (harness.isolation's diagnose worker counts the
+# calls, and raises ProcessDied in place of one that ended the process before).
+CALL_WATCH: list[Callable[[], None]] = []
 
 
 @contextlib.contextmanager
@@ -301,10 +312,14 @@ def safe_call(
             None if a is None else torch.from_numpy(a.copy()).requires_grad_() for a in args
         )
     try:
+        for watch in CALL_WATCH:
+            watch()
         with time_limit(timeout):
             result = func(*args, **kwargs)
     except CallTimeout:
         return Outcome(None, "error", f"ran past the {timeout:g} s timeout (--timeout)")
+    except ProcessDied as error:
+        return Outcome(None, "error", str(error), died=True)
     except NotImplementedError as error:
         return Outcome(None, "unsupported", one_line(f"NotImplementedError: {error}"))
     except Exception as error:

@@ -7,6 +7,7 @@ neither torch, scipy nor pandas, so they answer instantly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -124,8 +125,11 @@ def cmd_run(args) -> int:
     records = []
     progress = Progress(len(runnable))
     try:
-        jobs = args.jobs or default_jobs(runnable)
-        for record in iter_records(runnable, args.impl, options, jobs=jobs, cluster=cluster):
+        jobs = 1 if args.in_process else args.jobs or default_jobs(runnable)
+        isolate = not args.in_process
+        for record in iter_records(
+            runnable, args.impl, options, jobs=jobs, cluster=cluster, isolate=isolate
+        ):
             records.append(record)
             progress.update(record.case_id)
     except KeyboardInterrupt:
@@ -195,12 +199,16 @@ def cmd_diagnose(args) -> int:
     import json
 
     from harness.diagnose import diagnose, human_lines
+    from harness.diagnose_isolated import isolated_diagnose
     from harness.registry import get_implementation
     from harness.report import atomic_write
     from harness.yaml_io import dump_yaml
 
-    func = get_implementation(args.impl)
-    diagnosis = diagnose(args.impl, func)
+    get_implementation(args.impl)  # a bad name is a usage error here, before any worker starts
+    if args.in_process:
+        diagnosis = diagnose(args.impl, get_implementation(args.impl))
+    else:  # in a worker process: a call that crashes natively is its probe's error
+        diagnosis = isolated_diagnose(args.impl)
     if args.json:
         print(json.dumps(diagnosis.as_json(), indent=2, allow_nan=True))
     else:
@@ -266,13 +274,22 @@ def cmd_explain(args) -> int:
 
 
 def cmd_fuzz(args) -> int:
-    from harness.fuzz import fuzz, save_finding, shrink, summary_lines
+    from harness.isolation import isolated
     from harness.runner import resolve_implementations
 
     implementations = resolve_implementations(args.impl)
     cluster = cluster_from_args(args)
     count = args.count if args.count or args.seconds else 500
     counter = Counter(count)
+    with contextlib.ExitStack() as stack:
+        if cluster is None:  # each configuration in a worker process: a native crash is a finding
+            stack.enter_context(isolated(args.impl))
+        return _fuzz_findings(args, implementations, cluster, count, counter)
+
+
+def _fuzz_findings(args, implementations, cluster, count, counter) -> int:
+    from harness.fuzz import fuzz, save_finding, shrink, summary_lines
+
     result = fuzz(
         implementations,
         count=count,

@@ -15,6 +15,7 @@ from harness import reference
 from harness.case import Case
 from harness.cluster import THREAD_VARIABLES, Cluster
 from harness.cost import DEFAULT_MAX_MEMORY
+from harness.isolation import CaseRunner, isolated_records
 from harness.records import Record, harness_fault_text
 from harness.runner import (
     DEFAULT_IMPLEMENTATIONS,
@@ -32,12 +33,16 @@ def iter_records(
     options: RunOptions = DEFAULT_OPTIONS,
     jobs: int = 1,
     cluster: Cluster | None = None,
+    isolate: bool = True,
 ) -> Iterator[Record]:
     """Records case by case, in the cases' order (so an interrupted run keeps what it has).
 
-    jobs > 1 runs cases in that many worker processes (spawned, so each imports its own torch);
-    `cluster` (harness.cluster: a dask.distributed scheduler) runs them on its workers instead.
-    The rows and their order are the same either way as with one job.
+    Cases run in spawned worker processes (harness.isolation), `jobs` of them (each imports its
+    own torch and gets its share of the cores): an implementation that ends its process natively
+    gets `error` rows on that case and the run goes on. `isolate=False` with one job runs them in
+    this process instead (a debugger sees the calls; a native crash ends the run). `cluster`
+    (harness.cluster: a dask.distributed scheduler) runs them on its workers. The rows and their
+    order are the same every way.
     """
     names = list(implementations) if implementations else None
     resolved = resolve_implementations(names)
@@ -46,37 +51,29 @@ def iter_records(
         with cluster.executor() as pool:
             yield from collect(pool, runnable, names, options)
         return
-    if jobs <= 1 or len(runnable) <= 1:
+    if not isolate and jobs <= 1:
         for case in runnable:
             yield from run_case(case, resolved, options)
         return
-    import concurrent.futures
-    import multiprocessing
+    if not runnable:
+        return
+    if jobs <= 1 or len(runnable) <= 1:
+        with CaseRunner(names) as runner:
+            for case in runnable:
+                yield from runner.run_case(case, options)
+        return
+    from harness.select import estimated_cost
 
-    context = multiprocessing.get_context("spawn")
     worker_count = min(jobs, len(runnable))
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=worker_count,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(names,),
-    )
-    try:
-        with _worker_threads(max(1, reference.available_cores() // worker_count)):
-            futures = submit_all(pool, runnable, names, options)
-        for k in range(len(runnable)):  # rows in the cases' order
-            yield from futures[k].result()
-    except BaseException:  # Ctrl-C or a failure: stop the workers now, not after their cases
-        workers = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for worker in workers:
-            worker.terminate()
-        raise
-    pool.shutdown(wait=False)  # the results are in: write the report while the workers exit
+    # the costliest cases first, so that no worker starts a long case when the others finish
+    order = sorted(range(len(runnable)), key=lambda k: -estimated_cost(runnable[k]))
+    with _worker_threads(max(1, reference.available_cores() // worker_count)):
+        yield from isolated_records(runnable, names, options, worker_count, order)
 
 
 def submit_all(pool, runnable: Sequence[Case], names, options: RunOptions) -> dict:
-    """Submit every case to a concurrent.futures executor, the costliest first; futures by index."""
+    """Submit every case to a concurrent.futures executor (a Dask cluster's), the costliest first;
+    futures by index."""
     from harness.select import estimated_cost
 
     # the costliest cases first, so that no worker starts a long case when the others finish
@@ -114,7 +111,7 @@ def _worker_threads(count: int):
     Each worker gets its share of the cores: N workers whose BLAS each spawned a thread per core
     would oversubscribe them (and OpenBLAS threads spin while they wait). The variables are read
     when a worker imports NumPy, so they are set in this process's environment while the workers
-    start (ProcessPoolExecutor starts them on submit) and restored afterwards. A variable the user
+    start (a worker that replaces a dead one included) and restored afterwards. A variable the user
     set is left as it is.
     """
     added = [name for name in THREAD_VARIABLES if name not in os.environ]
@@ -127,16 +124,9 @@ def _worker_threads(count: int):
             os.environ.pop(name, None)
 
 
-def _init_worker(names) -> None:
-    import signal as signal_module
-
-    signal_module.signal(signal_module.SIGINT, signal_module.SIG_IGN)  # the parent handles Ctrl-C
-    _WORKER_IMPLEMENTATIONS[:] = [names, resolve_implementations(names)]
-
-
 def _run_in_worker(case: Case, options: RunOptions, names=None) -> list[Record]:
-    """One case in a worker; implementations resolved by name once per worker (a dask worker has
-    no initializer, so the first case resolves them there)."""
+    """One case on a Dask worker; implementations resolved by name once per worker (the first
+    case resolves them there)."""
     if not _WORKER_IMPLEMENTATIONS or _WORKER_IMPLEMENTATIONS[0] != names:
         _WORKER_IMPLEMENTATIONS[:] = [names, resolve_implementations(names)]
     return run_case(case, _WORKER_IMPLEMENTATIONS[1], options)
@@ -146,8 +136,9 @@ def run_records(
     cases: Sequence[Case],
     implementations: Sequence[str] | None = None,
     options: RunOptions = DEFAULT_OPTIONS,
+    isolate: bool = True,
 ) -> list[Record]:
-    return list(iter_records(cases, implementations, options))
+    return list(iter_records(cases, implementations, options, isolate=isolate))
 
 
 def run(
@@ -159,13 +150,16 @@ def run(
     strict_rejections: bool = False,
     backward: bool = False,
     layouts: Sequence[str] | str = (),
+    isolate: bool = True,
 ):
     """Run cases through implementations; a pandas DataFrame with exactly the report's rows.
 
     `strict_rejections` makes `accepts_invalid` rows (a plug-in accepted a case declared
     `rejects`) count as failing, as `conv-harness run --strict-rejections` does; the rows
     themselves are the same either way. `layouts` ('all', a comma list or a sequence of
-    harness.layouts names) adds the layout rows, as `conv-harness run --layouts`.
+    harness.layouts names) adds the layout rows, as `conv-harness run --layouts`. The cases run
+    in a worker process, so that an implementation that crashes natively gives `error` rows
+    instead of ending this process; `isolate=False` runs them here (`run --in-process`).
     """
     from harness.layouts import parse_layouts
     from harness.report import to_dataframe
@@ -181,4 +175,4 @@ def run(
         backward=backward,
         layouts=parse_layouts(",".join(layouts)) if layouts else (),
     )
-    return to_dataframe(run_records(cases, implementations, options))
+    return to_dataframe(run_records(cases, implementations, options, isolate))

@@ -141,12 +141,13 @@ def _run_chunk(
 
 
 def failing_rows(raw: dict, implementations, options) -> list:
-    """The failing rows of one configuration (nothing raises out of run_case)."""
+    """The failing rows of one configuration (nothing raises out of run_case; a worker that dies
+    gives error rows, harness.isolation)."""
     from harness.cases import case_from_dict
-    from harness.runner import run_case
+    from harness.isolation import case_rows
 
-    case = case_from_dict(raw)
-    return [r for r in run_case(case, implementations, options) if r.failed]
+    case = case_from_dict(raw)  # in the worker of an `isolated` block (cmd_fuzz opens one)
+    return [r for r in case_rows(case, implementations, options) if r.failed]
 
 
 _RESOLVED: list = []

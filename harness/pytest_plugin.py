@@ -162,6 +162,12 @@ class MatrixState:
             except ValueError as error:
                 raise pytest.UsageError(f"conv-harness: --conv-layouts: {error}") from None
         self._rows: dict[str, dict] = {}
+        self.runner = None  # harness.isolation.CaseRunner, started by the first case run
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
 
     @property
     def names(self) -> list[str]:
@@ -185,14 +191,18 @@ class MatrixState:
 
     def rows_for(self, case):
         if case.id not in self._rows:
-            from harness.runner import RunOptions, run_case
+            from harness.runner import RunOptions
 
             options = RunOptions(
                 strict_rejections=self.config.getoption("conv_strict_rejections"),
                 backward=self.config.getoption("conv_backward"),
                 layouts=self.layouts,
             )
-            records = run_case(case, self.implementations, options)
+            if self.runner is None:  # a worker process: a native crash is that case's error
+                from harness.isolation import CaseRunner
+
+                self.runner = CaseRunner([name for name, _ in self.implementations])
+            records = self.runner.run_case(case, options)
             self._rows[case.id] = {(r.implementation, row_label(r)): r for r in records}
         return self._rows[case.id]
 
@@ -272,6 +282,12 @@ def pytest_configure(config):
     )
     if requested(config):
         activate(config)  # before any test: bad usage is one error, not a failure per test
+
+
+def pytest_unconfigure(config):
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        state.close()  # the worker process ends with the session
 
 
 def pytest_report_header(config):

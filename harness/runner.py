@@ -120,7 +120,9 @@ def rejection_records(
         refused = outcome.status in ("error", "unsupported") and outcome.output is None
         problem, failure = "", "error"
         accepts = name in case.diverges  # documented: this implementation accepts the case
-        if accepts:
+        if outcome.died:  # ending the process is no refusal
+            refused, problem = False, outcome.message
+        elif accepts:
             problem = (
                 f"declared to accept the case, yet refused it: {outcome.message}" if refused else ""
             )
@@ -169,7 +171,7 @@ def rejection_records(
                 atol=None,
                 rtol=None,
                 expected="accept" if accepts else "reject",
-                observed="reject" if refused else "accept",
+                observed="error" if outcome.died else "reject" if refused else "accept",
                 status=status,
                 cause=case.diverges.get(name, "") if status == "ok" else "",
                 message=one_line(message),

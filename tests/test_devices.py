@@ -207,8 +207,8 @@ def test_a_device_implementation_states_its_numerics_in_every_row():
     sys.modules["device_like_plugin"] = module
     try:
         cases = load_cases([ROOT / "cases" / "seed.yaml"])[:2]
-        records = run_records(
-            cases, ["device_like_plugin"], RunOptions(variants=False, backward=True)
+        records = run_records(  # in process: a worker could not import a module made here
+            cases, ["device_like_plugin"], RunOptions(variants=False, backward=True), False
         )
     finally:
         del sys.modules["device_like_plugin"]
