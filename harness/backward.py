@@ -30,10 +30,10 @@ import numpy as np
 
 from harness import gradients
 from harness.baseline import Baseline
-from harness.calling import Outcome, compact, read_result, safe_call
+from harness.calling import Outcome, compact, complex_refusal, read_result, safe_call
 from harness.case import Case
 from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
-from harness.explanation import Explanation, nan_spread_only
+from harness.explanation import Explanation
 from harness.implementations import harness_pads_first
 from harness.quantity_rounding import (
     gradient_blocks,
@@ -328,9 +328,8 @@ def judged(
     """A diverging row with its cause; a known cause of the implementation is expected."""
     if record.observed != "diverge":
         return record
-    try:  # NaN/Inf reaching more or fewer elements alone is `nan`, as in the forward's rows
-        cause = "nan" if nan_spread_only(value, baseline) else ""
-        record.cause = cause or explain_quantity(value, baseline, quantity, variants, context)
+    try:  # NaN/Inf reaching more or fewer elements is `nan`, as in the forward's rows
+        record.cause = explain_quantity(value, baseline, quantity, variants, context)
     except Exception as error:  # never lose the row
         record.status = "error"
         record.message = (
@@ -395,6 +394,8 @@ def backward_records(
             if value is None:
                 status = result.status or "error"
                 message = result.message or f"returned no {quantity}"
+                refusal = complex_refusal(case.dtype, Outcome(None, status, message), status)
+                status, message = ("unsupported", refusal) if refusal else (status, message)
                 records.append(
                     quantity_record(
                         case,
@@ -425,6 +426,10 @@ def backward_records(
             if result.contract:
                 record.status = "error"
                 record.message = f"{result.contract}; {record.message}"
+            refusal = complex_refusal(case.dtype, Outcome(value), record.status, baseline.output)
+            if refusal:  # real-only code on a complex case, as the forward's row says
+                record.status, record.expected, record.cause = "unsupported", "agree", ""
+                record.message = f"{refusal}; {record.message}"
             records.append(record)
         if layouts is not None:  # its layout rows (harness.layout_rows), after its own
             records += layouts(name, backward, result, baselines, variants)
