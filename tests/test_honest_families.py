@@ -135,7 +135,7 @@ OPTIONS = RunOptions(variants=False, backward=True)
 
 
 @settings(
-    max_examples=int(__import__("os").environ.get("HONEST_EXAMPLES", "25")),
+    max_examples=int(__import__("os").environ.get("HONEST_EXAMPLES", "150")),
     deadline=None,
     database=None,
     suppress_health_check=list(HealthCheck),
