@@ -275,6 +275,17 @@ def quantity_record(
     return record
 
 
+def refused_complex(record: Record, dtype: str, outcome: Outcome, expected=None) -> Record:
+    """The row `unsupported` where it shows real-only code on a complex case (the one rule,
+    harness.calling.complex_refusal, of every operation's and quantity's rows and diagnose)."""
+    refusal = complex_refusal(dtype, outcome, record.status, expected)
+    if refusal:
+        record.status, record.expected, record.cause = "unsupported", "agree", ""
+        joined = record.message and outcome.output is not None  # the failure is in `refusal`
+        record.message = f"{refusal}; {record.message}" if joined else refusal
+    return record
+
+
 def variant_rows(case: Case, baselines: dict[str, Baseline], variants) -> list[Record]:
     """One row per variant: visible (ok, with its cause) or invisible here."""
     rows = []
@@ -394,20 +405,10 @@ def backward_records(
             if value is None:
                 status = result.status or "error"
                 message = result.message or f"returned no {quantity}"
-                refusal = complex_refusal(case.dtype, Outcome(None, status, message), status)
-                status, message = ("unsupported", refusal) if refusal else (status, message)
-                records.append(
-                    quantity_record(
-                        case,
-                        name,
-                        "as_is",
-                        quantity,
-                        baseline,
-                        None,
-                        status=status,
-                        message=message,
-                    )
+                row = quantity_record(
+                    case, name, "as_is", quantity, baseline, None, status=status, message=message
                 )
+                records.append(refused_complex(row, case.dtype, Outcome(None, status, message)))
                 continue
             record = quantity_record(
                 case, name, "as_is", quantity, baseline, value, message=result.message
@@ -426,11 +427,7 @@ def backward_records(
             if result.contract:
                 record.status = "error"
                 record.message = f"{result.contract}; {record.message}"
-            refusal = complex_refusal(case.dtype, Outcome(value), record.status, baseline.output)
-            if refusal:  # real-only code on a complex case, as the forward's row says
-                record.status, record.expected, record.cause = "unsupported", "agree", ""
-                record.message = f"{refusal}; {record.message}"
-            records.append(record)
+            records.append(refused_complex(record, case.dtype, Outcome(value), baseline.output))
         if layouts is not None:  # its layout rows (harness.layout_rows), after its own
             records += layouts(name, backward, result, baselines, variants)
     if options.variants:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from harness import load_cases
+from harness.cases import case_from_dict
 from harness.diagnose import diagnose
 from harness.diagnosis import human_lines
 from harness.registry import get_implementation
@@ -31,7 +32,19 @@ def refusing(request, monkeypatch):
 
 def _complex_cases():
     cases = load_cases(["cases/complex.yaml"])
-    return [c for c in cases if c.rank in (1, 2, 3) and c.rejects is False][:6]
+    chosen = [c for c in cases if c.rejects is False][:6]
+    transposed = case_from_dict(
+        {
+            "id": "complex_transposed",
+            "op": "conv_transpose2d",
+            "dtype": "complex128",
+            "input": {"shape": [1, 2, 4, 4], "init": "normal", "seed": 1},
+            "weight": {"shape": [2, 3, 3, 3], "init": "normal", "seed": 2},
+            "bias": {"shape": [3], "init": "normal", "seed": 3},
+            "stride": 2,
+        }
+    )
+    return [*chosen, transposed]
 
 
 def test_run_forward_and_backward_rows_of_a_refusal_are_unsupported(refusing):
@@ -42,10 +55,12 @@ def test_run_forward_and_backward_rows_of_a_refusal_are_unsupported(refusing):
         for r in run_case(case, resolve_implementations([PLUGIN]), options)
         if r.implementation == PLUGIN
     ]
-    quantities = {r.quantity for r in rows}
-    assert {"output", "grad_input", "grad_weight"} <= quantities
+    quantities = {(r.op.startswith("conv_transpose"), r.quantity) for r in rows}
+    assert {(False, "output"), (False, "grad_input"), (True, "output")} <= quantities
     for row in rows:
         assert row.status == "unsupported", (row.quantity, row.status, row.message)
+        if "defines no" in row.message:  # it has no transposed backward
+            continue
         assert refusing in row.message, row.message
         if refusing == "TypeError":  # an exception other than NotImplementedError says why
             assert row.message.startswith(f"complex numbers not supported ({row.dtype} inputs)")

@@ -1,5 +1,6 @@
-"""Real-only plug-ins of every rank: conv{r}d and conv{r}d_backward computed by torch in float64
-and rounded to the input's dtype, refusing complex inputs the way real-only libraries do.
+"""Real-only plug-ins of every rank: conv{r}d, conv{r}d_backward and conv_transpose{r}d computed
+by torch in float64 and rounded to the input's dtype, refusing complex inputs the way real-only
+libraries do.
 
 The module's functions raise NotImplementedError on complex data; `typed` (a module attribute
 read at call time, set by the tests) makes them raise TypeError instead, as a library that never
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 FORWARD = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+TRANSPOSED = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 typed = False  # raise TypeError (not NotImplementedError) on complex inputs
 
 
@@ -52,5 +54,21 @@ def _backward(rank):
     return conv_backward
 
 
+def _transposed(rank):
+    def conv_transpose(
+        input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+    ):
+        x, w, b = _real(input, weight, bias)
+        out = TRANSPOSED[rank](x, w, b, stride, padding, output_padding, groups, dilation)
+        return out.numpy().astype(np.asarray(input).dtype)
+
+    return conv_transpose
+
+
 conv1d, conv2d, conv3d = _forward(1), _forward(2), _forward(3)
+conv_transpose1d, conv_transpose2d, conv_transpose3d = (
+    _transposed(1),
+    _transposed(2),
+    _transposed(3),
+)
 conv1d_backward, conv2d_backward, conv3d_backward = _backward(1), _backward(2), _backward(3)
