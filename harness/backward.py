@@ -30,10 +30,10 @@ import numpy as np
 
 from harness import gradients
 from harness.baseline import Baseline
-from harness.calling import Outcome, compact, read_result, safe_call
+from harness.calling import Outcome, compact, complex_refusal, read_result, safe_call
 from harness.case import Case
 from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
-from harness.explanation import Explanation, nan_spread_only
+from harness.explanation import Explanation
 from harness.implementations import harness_pads_first
 from harness.quantity_rounding import (
     gradient_blocks,
@@ -275,6 +275,17 @@ def quantity_record(
     return record
 
 
+def refused_complex(record: Record, dtype: str, outcome: Outcome, expected=None) -> Record:
+    """The row `unsupported` where it shows real-only code on a complex case (the one rule,
+    harness.calling.complex_refusal, of every operation's and quantity's rows and diagnose)."""
+    refusal = complex_refusal(dtype, outcome, record.status, expected)
+    if refusal:
+        record.status, record.expected, record.cause = "unsupported", "agree", ""
+        joined = record.message and outcome.output is not None  # the failure is in `refusal`
+        record.message = f"{refusal}; {record.message}" if joined else refusal
+    return record
+
+
 def variant_rows(case: Case, baselines: dict[str, Baseline], variants) -> list[Record]:
     """One row per variant: visible (ok, with its cause) or invisible here."""
     rows = []
@@ -328,9 +339,8 @@ def judged(
     """A diverging row with its cause; a known cause of the implementation is expected."""
     if record.observed != "diverge":
         return record
-    try:  # NaN/Inf reaching more or fewer elements alone is `nan`, as in the forward's rows
-        cause = "nan" if nan_spread_only(value, baseline) else ""
-        record.cause = cause or explain_quantity(value, baseline, quantity, variants, context)
+    try:  # NaN/Inf reaching more or fewer elements is `nan`, as in the forward's rows
+        record.cause = explain_quantity(value, baseline, quantity, variants, context)
     except Exception as error:  # never lose the row
         record.status = "error"
         record.message = (
@@ -395,18 +405,10 @@ def backward_records(
             if value is None:
                 status = result.status or "error"
                 message = result.message or f"returned no {quantity}"
-                records.append(
-                    quantity_record(
-                        case,
-                        name,
-                        "as_is",
-                        quantity,
-                        baseline,
-                        None,
-                        status=status,
-                        message=message,
-                    )
+                row = quantity_record(
+                    case, name, "as_is", quantity, baseline, None, status=status, message=message
                 )
+                records.append(refused_complex(row, case.dtype, Outcome(None, status, message)))
                 continue
             record = quantity_record(
                 case, name, "as_is", quantity, baseline, value, message=result.message
@@ -425,7 +427,7 @@ def backward_records(
             if result.contract:
                 record.status = "error"
                 record.message = f"{result.contract}; {record.message}"
-            records.append(record)
+            records.append(refused_complex(record, case.dtype, Outcome(value), baseline.output))
         if layouts is not None:  # its layout rows (harness.layout_rows), after its own
             records += layouts(name, backward, result, baselines, variants)
     if options.variants:

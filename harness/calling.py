@@ -58,6 +58,34 @@ class CallTimeout(Exception):
 CALL_WATCH: list[Callable[[], None]] = []
 
 
+def complex_refusal(
+    dtype: str, outcome: Outcome, status: str | None, expected: np.ndarray | None = None
+) -> str:
+    """Why a failing result (`status` neither ok nor unsupported) on a `dtype` case says the
+    implementation has no complex numbers, or '': it raised on them, returned a real array, or
+    complex values whose imaginary parts are all zero where torch's (`expected`) are not. The
+    one rule of `run` (every operation and quantity) and `diagnose`: such code is
+    `unsupported` there, as for NotImplementedError, never failing, and nothing is claimed about
+    complex behaviour it never showed; any other divergence stays what it is."""
+    if not is_complex(dtype) or status in ("ok", "unsupported", None):
+        return ""
+    words = f"complex numbers not supported ({dtype} inputs)"
+    if outcome.output is None:
+        raised = outcome.status == "error" and outcome.message.startswith("raised ")
+        return f"{words}: it {outcome.message}" if raised else ""
+    if outcome.contract and not is_complex(outcome.result_dtype or ""):
+        return f"{words}: it returned {outcome.result_dtype} values"
+    output = outcome.output
+    if (
+        expected is not None
+        and output.shape == expected.shape
+        and np.any(np.imag(expected))
+        and not np.any(np.nan_to_num(np.imag(output)))
+    ):
+        return f"{words}: every imaginary part it returned is 0"
+    return ""
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float | None):
     """Raise CallTimeout in the calling code after `seconds` (SIGALRM; main thread only).

@@ -145,6 +145,21 @@ def precision_models(dtype: str, reduction_length: int) -> tuple[Arithmetic, ...
     instead of float32. Models whose allowance would exceed PRECISION_CEILING of the element's size
     are left out.
     """
+    models = _narrower_models(dtype)
+    return tuple(m for m in models if relative_allowance(m, reduction_length) <= PRECISION_CEILING)
+
+
+def rounding_scale(dtype: str, reduction_length: int) -> float:
+    """How far (as a fraction of an element's size) rounding one step narrower than the case
+    dtype can move a result of K products, up to PRECISION_CEILING (beyond which rounding is as
+    large as real bugs): a fitted factor within it of a nice one is rounding, not a finding."""
+    scales = [OUTPUT_FACTOR * UNIT_ROUNDOFF[dtype]] + [
+        relative_allowance(m, reduction_length) for m in _narrower_models(dtype)
+    ]
+    return min(max(scales), PRECISION_CEILING)
+
+
+def _narrower_models(dtype: str) -> tuple[Arithmetic, ...]:
     u = UNIT_ROUNDOFF
     models: tuple[Arithmetic, ...]
     if dtype == "complex128":  # computed in complex64
@@ -163,7 +178,7 @@ def precision_models(dtype: str, reduction_length: int) -> tuple[Arithmetic, ...
         )
     else:
         models = (Arithmetic(f"{dtype} accumulation", u[dtype], u[dtype]),)
-    return tuple(m for m in models if relative_allowance(m, reduction_length) <= PRECISION_CEILING)
+    return models
 
 
 def relative_allowance(arithmetic: Arithmetic, reduction_length: int, blocks: int = 1) -> float:
@@ -313,9 +328,14 @@ def compare(
     else:
         np.divide(diff, magnitude, out=relative)
         max_rel = float(relative.max())
-    if max_abs > 0:
+    nan_only = (
+        special_mismatch is not None
+        and mismatched > 0
+        and mismatched == int(np.count_nonzero(special_mismatch))
+    )
+    if max_abs > 0 and not nan_only:
         worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
-    elif special_mismatch is not None and special_mismatch.any():
+    elif special_mismatch is not None and special_mismatch.any():  # name a NaN/Inf that differs
         worst = np.unravel_index(int(np.argmax(special_mismatch)), diff.shape)
     else:
         worst = None
@@ -352,10 +372,16 @@ def describe(metrics: Metrics, tol: Tolerance, observed_shape=None, baseline_sha
         )
     share = 100.0 * metrics.mismatched / max(metrics.total, 1)
     parts = [f"Mismatched elements: {metrics.mismatched} / {metrics.total} ({share:.1f}%)"]
+    nan_only = metrics.nan_mismatches and metrics.mismatched == metrics.nan_mismatches
     if metrics.nan_mismatches:
-        first = where if not metrics.max_abs_diff else ""
+        first = where if not metrics.max_abs_diff or nan_only else ""
         parts.append(f"NaN/Inf differ at {metrics.nan_mismatches} elements{first}")
-    if metrics.max_abs_diff or not metrics.nan_mismatches:
+    if nan_only and metrics.max_abs_diff:  # the worst index is a NaN/Inf that differs
+        parts.append(
+            "every finite element within tolerance (greatest absolute difference "
+            f"{metrics.max_abs_diff:.6g})"
+        )
+    elif metrics.max_abs_diff or not metrics.nan_mismatches:
         parts += [
             f"Greatest absolute difference: {metrics.max_abs_diff:.6g}{where}{allowed}",
             f"Greatest relative difference: {metrics.max_rel_diff:.6g} (rtol {tol.rtol:.3g})",

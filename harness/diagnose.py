@@ -31,7 +31,7 @@ from dataclasses import replace
 import numpy as np
 
 from harness.baseline import compute_baseline
-from harness.calling import call_implementation, one_line
+from harness.calling import call_implementation, complex_refusal, one_line
 from harness.cases import Case, torch_rejection
 from harness.compare import compare
 from harness.counterexample import counterexample_dict, quantity_counterexample
@@ -40,7 +40,7 @@ from harness.diagnosis import Diagnosis, human_lines, verdict_of
 from harness.errors import CaseFileError
 from harness.explanation import Explanation, explain_output, order_causes
 from harness.implementations import harness_pads_first
-from harness.probe_retry import retried, simpler_forms, valid
+from harness.probe_retry import complex_unsupported, retried, simpler_forms, valid
 from harness.probe_ties import reconciled
 from harness.probes import Probe, ProbeResult, as_torch, op_rank, probe_case, probes_for
 
@@ -75,16 +75,8 @@ def run_probe(func: Callable, probe: Probe, case: Case | None = None) -> ProbeRe
     restricted implementation is still diagnosed on every property it supports."""
     case = case or probe_case(probe)
     result = _guarded(func, probe, case)
-    if probe.optional and (
-        result.status == "error"
-        or result.contract
-        or (result.status == "diverges" and set(result.causes) <= {"unknown"})
-    ):  # e.g. real-only code given complex data (imaginary parts dropped): no cause explains it
-        result.status = "unsupported"
-        result.finding = f"{case.dtype} is not handled as complex numbers ({result.finding})"
-        result.contract = ""
-        result.causes = []
-        return result
+    if probe.optional:  # the complex probe: real-only code is unsupported there, not retried
+        return complex_unsupported([result], case)[0]
 
     def attempt(overrides: dict) -> list[ProbeResult] | None:
         try:
@@ -113,7 +105,9 @@ def _run_probe_once(func: Callable, probe: Probe, case: Case) -> ProbeResult:
     outcome = call_implementation(func, case, arrays)
     if outcome.output is None:
         status = "unsupported" if outcome.status == "unsupported" else "error"
-        return ProbeResult(probe, case, status, outcome.message, message=outcome.message)
+        refusal = complex_refusal(case.dtype, outcome, status)  # as `run`'s row says
+        status, text = ("unsupported", refusal) if refusal else (status, outcome.message)
+        return ProbeResult(probe, case, status, text, message=text)
     output = outcome.output
     metrics = compare(output, reference_result.output, reference_result.tolerance)
     if metrics.agree:

@@ -32,12 +32,12 @@ from harness.backward import (
     gradient_baselines,
     transposed_gradient_baselines,
 )
-from harness.calling import call_implementation, one_line
+from harness.calling import Outcome, call_implementation, complex_refusal, one_line
 from harness.cases import Case, case_from_dict
 from harness.compare import compare
 from harness.data import CaseArrays, is_complex, materialize
 from harness.errors import CaseFileError
-from harness.probe_retry import retried, valid
+from harness.probe_retry import complex_unsupported, retried, valid
 from harness.probes import Probe, ProbeResult
 from harness.transposed import transposed_baseline, transposed_variants
 
@@ -193,7 +193,9 @@ def _once(func: Callable, probe: Probe, case: Case) -> list[ProbeResult]:
         outcome = call_implementation(func, case, arrays)
         if outcome.output is None:
             status = "unsupported" if outcome.status == "unsupported" else "error"
-            return [ProbeResult(probe, case, status, outcome.message, message=outcome.message)]
+            refusal = complex_refusal(case.dtype, outcome, status)  # as `run`'s row says
+            status, text = ("unsupported", refusal) if refusal else (status, outcome.message)
+            return [ProbeResult(probe, case, status, text, message=text)]
         context = QuantityContext(case, arrays)
         changed = transposed_variants(case, arrays) + conjugated_outputs(case, arrays)
         return [
@@ -219,6 +221,8 @@ def _once(func: Callable, probe: Probe, case: Case) -> list[ProbeResult]:
         if value is None:
             status = "unsupported" if called.status == "unsupported" else "error"
             message = called.message or f"returned no {quantity}"
+            refusal = complex_refusal(case.dtype, Outcome(None, status, message), status)
+            status, message = ("unsupported", refusal) if refusal else (status, message)
             results.append(
                 ProbeResult(named, case, status, message, message=message, quantity=quantity)
             )
@@ -236,25 +240,13 @@ def _guarded(func: Callable, probe: Probe, case: Case) -> list[ProbeResult]:
         return [ProbeResult(probe, case, "error", text, message=text)]
 
 
-def _optional(results: list[ProbeResult], case: Case) -> list[ProbeResult]:
-    """The complex probe of real-only code: unsupported, not failing, when it fails or diverges
-    by no known cause (its imaginary parts dropped); a known cause still diverges."""
-    for result in results:
-        unexplained = result.status == "diverges" and set(result.causes) <= {"unknown"}
-        if result.status == "error" or result.contract or unexplained:
-            result.status = "unsupported"
-            result.finding = f"{case.dtype} is not handled as complex numbers ({result.finding})"
-            result.contract, result.causes = "", []
-    return results
-
-
 def probe_quantities(func: Callable, probe: Probe) -> list[ProbeResult]:
     """The results of one backward or transposed probe: one per quantity, retried in simpler
     forms when nothing of it runs (an optional probe is not retried)."""
     case = quantity_case(probe)
     first = _guarded(func, probe, case)
     if probe.optional:
-        return _optional(first, case)
+        return complex_unsupported(first, case)
 
     def attempt(overrides: dict) -> list[ProbeResult] | None:
         try:

@@ -93,6 +93,8 @@ def _head(diagnosis: Diagnosis) -> str:
         ]
         if unsupported:
             head += f" it supports (unsupported: {', '.join(unsupported)})"
+        if any(r.status == "unsupported" and r.probe.optional for r in results):
+            head += " (complex numbers not supported)"
         retried = list(dict.fromkeys(r.probe.label for r in results if r.retried))
         if retried:
             head += f" (refused as given and retried in simpler forms: {', '.join(retried)})"

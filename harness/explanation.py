@@ -42,6 +42,8 @@ class Explanation:
     def causes(self) -> list[str]:
         if self.family is not None:
             return self.family.causes
+        if self.fallback == "nan" and self.arithmetic:  # a NaN spread, the rest rounding
+            return ["precision", "nan"]
         return [self.fallback] if self.fallback else []
 
     @property
@@ -54,6 +56,11 @@ class Explanation:
             return self.family.findings
         if self.fallback == "precision":
             return [f"differs by rounding as of {self.arithmetic} arithmetic"]
+        if self.fallback == "nan":
+            words = ["propagates NaN/Inf to more (or fewer) elements than torch"]
+            if self.arithmetic:
+                words.append(f"rounding as of {self.arithmetic} arithmetic elsewhere")
+            return words
         return []
 
 
@@ -72,8 +79,9 @@ def explain_output(
     """Explain a diverging output of `case` against its baseline; `prepadded` when the harness
     padded the input before the call (harness.implementations.harness_pads_first)."""
     expected = baseline.output
-    if nan_spread_only(output, baseline):
-        return Explanation(fallback="nan")
+    spread = nan_spread(output, baseline)
+    if spread is not None:
+        return Explanation(fallback="nan", arithmetic=spread)
     if prepadded:
         case, arrays = as_called(case, arrays)
     family = explain_by_families(case, arrays, output, baseline)
@@ -89,22 +97,38 @@ def explain_output(
     return Explanation(fallback="unknown")
 
 
-def nan_spread_only(output: np.ndarray, baseline: Baseline) -> bool:
-    """Every finite value agrees and NaN/Inf reach more (or fewer) elements than torch's, not
-    other ones: NaN propagated differently (a zero tap times NaN, a skipped zero tap). NaN/Inf
-    that move to other elements are left to the families (a flipped kernel moves them)."""
+def nan_spread(output: np.ndarray, baseline: Baseline) -> str | None:
+    """Whether NaN/Inf reach more (or fewer) elements than torch's, not other ones, while every
+    finite value agrees: NaN propagated differently (a zero tap times NaN, a skipped zero tap).
+    '' when the finite values agree within the case's tolerance, the narrower arithmetic's name
+    when only within its rounding (a NaN spread computed in float32 for a float64 case), None
+    when NaN/Inf do not merely spread (NaN/Inf that move to other elements are left to the
+    families: a flipped kernel moves them). Every quantity (forward output, gradients,
+    transposed output) is judged by this one rule."""
     expected = baseline.output
     if output.shape != expected.shape:
-        return False
+        return None
     observed_special, expected_special = ~np.isfinite(output), ~np.isfinite(expected)
     special = observed_special | expected_special
-    if (
-        not special.any()
-        or not compare(
-            np.where(special, 0.0, output), np.where(special, 0.0, expected), baseline.tolerance
-        ).agree
-    ):
-        return False
+    if not special.any():
+        return None
+    finite_observed = np.where(special, 0.0, output)
+    finite_expected = np.where(special, 0.0, expected)
+    models = [("", baseline.tolerance)] + [
+        (model.name, baseline.tolerance_for(model))
+        for model in precision_models(baseline.dtype, baseline.magnitudes.reduction_length)
+    ]
+    arithmetic = next(
+        (name for name, tol in models if compare(finite_observed, finite_expected, tol).agree),
+        None,
+    )
+    if arithmetic is None or not _spread(output, expected, observed_special, expected_special):
+        return None
+    return arithmetic
+
+
+def _spread(output, expected, observed_special, expected_special) -> bool:
+    """NaN/Inf at a superset (or a subset) of torch's elements, no infinity of the other sign."""
     both = observed_special & expected_special
     comparable = np.isnan(output) | np.isnan(expected) | (output == expected)
     if (both & ~comparable).any():

@@ -28,9 +28,10 @@ import numpy as np
 from harness.baseline import Baseline
 from harness.case import Case
 from harness.causes import CAUSES
-from harness.compare import Tolerance, compare, precision_models
+from harness.compare import Tolerance, compare, precision_models, rounding_scale
 from harness.data import CaseArrays
 from harness.readings import Change, partials, readings
+from harness.torch_values import TorchValues, torch_reading
 
 SEARCH_BUDGET = 300  # readings computed per explanation
 
@@ -108,9 +109,13 @@ def _as_real_rows(values: np.ndarray) -> np.ndarray:
 NICE_FACTORS = (1.0, 0.0, 2.0, 0.5, -1.0, 3.0)
 
 
-def _snap_beta(beta: float) -> float:
+def _snap_beta(beta: float, scale: float = 0.0) -> float:
+    """A fitted bias factor as what an implementation would use: a nice factor when within
+    1e-3 of one, or within `scale` of it relatively (the rounding one step narrower than the
+    case dtype can cause, harness.compare.rounding_scale: a factor of 0.998, or 1.05 where
+    bfloat16 sums 18 products, is rounding, not a scaled bias); else three significant digits."""
     for nice in NICE_FACTORS:
-        if abs(beta - nice) < 1e-3:
+        if abs(beta - nice) < max(1e-3, scale * abs(nice)):
             return nice
     return float(f"{beta:.3g}")
 
@@ -160,6 +165,7 @@ def fit_values(
     columns = _as_real_rows(np.moveaxis(part, 2, -1)[finite] * weights[:, None])
     target = _as_real_rows(observed[finite] * weights)
     layouts = [(None, "")] if bias is None else _bias_layouts(case, bias, outputs, shape)
+    scale = rounding_scale(case.dtype, case.reduction_length)
     determined = target.size >= 2 * (cg + 1)
     for layout, words in layouts:
         column = None if layout is None else _as_real_rows(layout[finite] * weights)
@@ -195,7 +201,7 @@ def fit_values(
                 yield Fit(output, tuple(changes))
                 continue
             residual = target - columns @ alpha
-            fitted = _snap_beta(_least_squares_factor(column, residual))
+            fitted = _snap_beta(_least_squares_factor(column, residual), scale)
             if fitted not in NICE_FACTORS and target.size < 8 * (cg + 1):
                 fitted = 1.0  # too few elements to tell an odd bias factor from anything else
             for beta in dict.fromkeys((1.0, fitted)):  # the bias as given first
@@ -330,6 +336,9 @@ def explain_by_families(
     )
     best = None  # ((families, uses narrower arithmetic), explanation)
     tried = 0
+    torch_values = TorchValues(
+        lambda: torch_reading(case, x, arrays.weight64, arrays.bias64, outputs)
+    )
     for reading, combo in readings(case, observed.shape):
         if best is not None and (len(combo), False) >= best[0]:
             break  # readings only get more complex from here
@@ -344,7 +353,7 @@ def explain_by_families(
             fits = fit_values(case, part, arrays.bias64, outputs, sample, allowed)
             for fit in fits:
                 changes = (*combo, *conjugated, *fit.changes)
-                found = _first_agreeing(changes, fit, sample, tolerances, best)
+                found = _first_agreeing(changes, fit, sample, tolerances, best, torch_values)
                 if found is not None:
                     best = found
     return None if best is None else best[1]
@@ -413,8 +422,9 @@ def _operands(x: np.ndarray, weight: np.ndarray) -> list[tuple[np.ndarray, np.nd
     return operands
 
 
-def _first_agreeing(changes, fit, sample, tolerances, best):
-    """(cost, explanation) when the fit reproduces the sample more cheaply than `best`."""
+def _first_agreeing(changes, fit, sample, tolerances, best, torch_values):
+    """(cost, explanation) when the fit reproduces the sample more cheaply than `best`; never
+    one whose changes compute what torch computes on this case (they name no difference)."""
     causes = {c.cause for c in changes}
     for name, tol in tolerances:
         if not changes and not name:
@@ -423,6 +433,8 @@ def _first_agreeing(changes, fit, sample, tolerances, best):
         if len(causes) > 3 or (best is not None and cost >= best[0]):
             continue
         if compare(sample, fit.output, tol).agree:
+            if changes and torch_values.same(fit.output):
+                return None  # a family member identical to torch's semantics here
             ordered = sorted(changes, key=lambda c: list(CAUSES).index(c.cause))
             return cost, FamilyExplanation(tuple(ordered), name)
     return None

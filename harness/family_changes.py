@@ -266,6 +266,24 @@ def padding_changes(case: Case) -> list[Change]:
     return changes
 
 
+def with_same_pads(case: Case, combo: tuple, pads: tuple[int, ...]) -> tuple:
+    """The changes of a reading of a 'same' case, their last finding saying the pads 'same' then
+    takes where they differ from torch's (a kernel read undilated pads (1, 1) where torch pads
+    (2, 2)): what the reading measures, not only the family that moved them."""
+    base = case.pads
+    if pads == base or not combo:
+        return combo
+    moved = [
+        f"{name} ({pads[2 * a]}, {pads[2 * a + 1]}) where torch pads "
+        f"({base[2 * a]}, {base[2 * a + 1]})"
+        for a, name in enumerate(case.axis_names)
+        if pads[2 * a : 2 * a + 2] != base[2 * a : 2 * a + 2]
+    ]
+    last = combo[-1]
+    words = f"{last.finding}; 'same' then pads {', '.join(moved)}"
+    return (*combo[:-1], Change(last.cause, last.fields, words, last.tier))
+
+
 def geometric_changes(case: Case) -> dict[str, list[Change]]:
     """Every family's alternatives to torch's reading of this case, by family name."""
     changes: dict[str, list[Change]] = {}

@@ -25,6 +25,7 @@ from harness.backward import (
     grad_output_arrays,
     judged,
     quantity_record,
+    refused_complex,
 )
 from harness.baseline import Baseline
 from harness.calling import Outcome, call_implementation, one_line
@@ -134,7 +135,7 @@ def _failed_row(case, name, quantity, baseline, layout, status, message) -> Reco
         case, name, "as_is", quantity, baseline, None, status=status or "error", message=message
     )
     record.layout = layout
-    return record
+    return refused_complex(record, case.dtype, Outcome(None, record.status, message))
 
 
 def transposed_layout_records(

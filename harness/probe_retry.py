@@ -6,7 +6,8 @@ again with one more simplification at a time (`simpler_forms`): equal stride and
 axis, explicit pads instead of a padding string, float32 instead of another dtype, no bias, one
 group. The first form that runs is judged, and its finding says what was given up and what the
 probe as given raised ("with stride 3 on both axes; as given: raised ValueError: ..."), so only
-what was observed is reported. Used by every operation's probes (harness.diagnose for conv{r}d,
+what was observed is reported; the complex probe is never retried (complex_unsupported). Used by
+every operation's probes (harness.diagnose for conv{r}d,
 harness.diagnose_quantities for the backward and transposed probes).
 """
 
@@ -91,9 +92,33 @@ def retried(
     return first
 
 
+def complex_unsupported(results: list[ProbeResult], case: Case) -> list[ProbeResult]:
+    """The complex probe's results, never retried (a simpler form in float32 shows nothing about
+    complex numbers): `unsupported` where real-only code shows itself, as `run`'s rows say
+    (harness.calling.complex_refusal: it raised, NotImplementedError included, returned a real
+    array or dropped every imaginary part), or where it diverges by no known cause; a known
+    cause (a conjugated kernel) still diverges."""
+    for result in results:
+        unexplained = result.status == "diverges" and set(result.causes) <= {"unknown"}
+        if result.status in FAILED or result.contract or unexplained:
+            result.status = "unsupported"
+            words = f"{case.dtype} is not handled as complex numbers"
+            if not result.finding.startswith((words, "complex numbers not supported")):
+                result.finding = f"{words} ({result.finding})"
+            result.contract, result.causes = "", []
+    return results
+
+
 def valid(case: Case) -> bool:
     """A case torch accepts (a simpler form may not be: a padding string with a stride)."""
     return torch_rejection(case) is None
 
 
-__all__ = ["CaseFileError", "all_failed", "retried", "simpler_forms", "valid"]
+__all__ = [
+    "CaseFileError",
+    "all_failed",
+    "complex_unsupported",
+    "retried",
+    "simpler_forms",
+    "valid",
+]

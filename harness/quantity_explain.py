@@ -18,14 +18,13 @@ import numpy as np
 from harness.baseline import Baseline, rounded
 from harness.case import Case
 from harness.compare import compare, precision_models
-from harness.explanation import Explanation, nan_spread_only
-from harness.families import (
-    FamilyExplanation,
-)
+from harness.explanation import Explanation, nan_spread
+from harness.families import FamilyExplanation
 from harness.family_changes import Change
 from harness.quantity_changes import quantity_label
 from harness.quantity_families import SEARCH_BUDGET, search
 from harness.quantity_problems import convolution_problem, transposed_problem
+from harness.torch_values import identical_values
 
 
 def explain_quantity_value(
@@ -34,8 +33,9 @@ def explain_quantity_value(
     """Explain a diverging quantity (output of a transposed case, grad_input, grad_weight,
     grad_bias); `context` carries the case, its arrays, the exact grad_output and whether the
     harness padded the input first (harness.backward.QuantityContext)."""
-    if nan_spread_only(value, baseline):
-        return Explanation(fallback="nan")
+    spread = nan_spread(value, baseline)
+    if spread is not None:  # the forward output's rule (harness.explanation.nan_spread)
+        return Explanation(fallback="nan", arithmetic=spread)
     family = None
     if context is not None:
         try:
@@ -51,6 +51,8 @@ def explain_quantity_value(
         tol = replace(tol, atol=np.asarray(float(np.max(tol.atol, initial=0.0))), exact=None)
     for name, target, cause, output in variants:
         if target == quantity and output is not None and output.shape == value.shape:
+            if identical_values(np.asarray(output), baseline.exact):
+                continue  # the variant is torch's own values on this case: it names nothing
             if compare(value, rounded(output, baseline.dtype), tol).agree:
                 return Explanation(FamilyExplanation((Change(cause, {}, name),)))
     if value.shape != baseline.output.shape:
@@ -147,6 +149,9 @@ def grad_bias_families(case: Case, g, value, baseline: Baseline) -> FamilyExplan
             )
     narrower = precision_models(baseline.dtype, baseline.magnitudes.reduction_length)[:1]
     models = [("", baseline.tolerance)] + [(m.name, baseline.tolerance_for(m)) for m in narrower]
+    # a candidate that sums as torch does on this case (one channel reversed, one image's
+    # average) names no difference
+    candidates = [c for c in candidates if not identical_values(np.asarray(c[1]), total)]
     for name, tol in models:  # one step narrower at most: a few values fit loose allowances
         for cause, output, words in candidates:
             if compare(value, rounded(output, baseline.dtype), tol).agree:

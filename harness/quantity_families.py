@@ -31,10 +31,11 @@ from harness.case import Case
 from harness.causes import CAUSES
 from harness.compare import Tolerance, compare, precision_models
 from harness.families import FamilyExplanation, fit_values
-from harness.family_changes import Change
+from harness.family_changes import Change, with_same_pads
 from harness.quantity_changes import quantity_label
 from harness.quantity_readings import QuantityReading
 from harness.readings import _same_pads
+from harness.torch_values import TorchValues, torch_sum
 
 SEARCH_BUDGET = 300  # computations of the quantity per explanation
 SHAPE_BUDGET = 8_000  # combinations of changes whose shape is checked per explanation
@@ -98,6 +99,8 @@ def _readings(problem: Problem, observed_shape, size: int, seen: set, budget: li
                     continue
             except Exception:
                 continue
+            if same and not any("pads" in c.fields for c in combo):
+                combo = with_same_pads(problem.case, combo, reading.pads)
             key = reading
             if reading.mode == "zeros" and not after_matters:
                 key = replace(reading, pads=reading.pads[0::2], phase_fill=False)
@@ -131,6 +134,14 @@ def search(
     best = None
     computed = 0
     plain, conjugated_options = problem.operands[0], problem.operands[1:]
+    torch_values = TorchValues(
+        lambda: torch_sum(
+            problem.case,
+            problem.compute(problem.base, plain[0]),
+            problem.bias,
+            problem.outputs or [],
+        )
+    )
     seen: dict[int, set] = {0: set(), 1: set()}
     shapes = [SHAPE_BUDGET]
     for size in range(4):
@@ -155,6 +166,7 @@ def search(
                         tolerances,
                         best,
                         ties,
+                        torch_values,
                     )
                     if found is not best and ties is not None:
                         ties[:] = [t for t in ties if t[0] == found[0]]
@@ -170,7 +182,9 @@ def _ended(best, ties) -> FamilyExplanation | None:
     return best[1]
 
 
-def _try(problem, reading, operands, changes, observed, allowed, tolerances, best, ties=None):
+def _try(
+    problem, reading, operands, changes, observed, allowed, tolerances, best, ties, torch_values
+):
     """The best explanation so far after fitting the values of one reading."""
     try:
         part = problem.compute(reading, operands)
@@ -179,7 +193,9 @@ def _try(problem, reading, operands, changes, observed, allowed, tolerances, bes
         if part.shape[:2] + part.shape[3:] != observed.shape:
             return best
         for fit_output, fitted in _fits(problem, part, observed, allowed):
-            found = _agreeing((*changes, *fitted), fit_output, observed, tolerances, best, ties)
+            found = _agreeing(
+                (*changes, *fitted), fit_output, observed, tolerances, best, ties, torch_values
+            )
             if found is not None:
                 best = found
     except Exception:  # a reading the quantity cannot take: skipped
@@ -238,9 +254,10 @@ def _dropped_channels(problem: Problem, part):
         yield out, (Change("depth_sum", {}, words),)
 
 
-def _agreeing(changes, output, observed, tolerances, best, ties=None):
+def _agreeing(changes, output, observed, tolerances, best, ties=None, torch_values=None):
     """(cost, explanation) when the fit reproduces the sample more cheaply than `best`; one as
-    cheap is added to `ties` (when given) instead."""
+    cheap is added to `ties` (when given) instead; never one whose changes compute what torch
+    computes on this case (`torch_values`: harness.families.TorchValues)."""
     causes = {c.cause for c in changes}
     for name, tol in tolerances:
         if not changes and not name:
@@ -250,6 +267,8 @@ def _agreeing(changes, output, observed, tolerances, best, ties=None):
         if len(causes) > 3 or (best is not None and cost >= best[0] and not tie):
             continue
         if compare(observed, output, tol).agree:
+            if changes and torch_values is not None and torch_values.same(output):
+                return None  # a family member identical to torch's semantics here
             ordered = sorted(changes, key=lambda c: list(CAUSES).index(c.cause))
             found = (cost, FamilyExplanation(tuple(ordered), name))
             if tie and ties is not None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from harness import reference
 from harness.case import Case
-from harness.family_changes import Change, geometric_changes
+from harness.family_changes import Change, geometric_changes, with_same_pads
 from harness.orientations import ORIENTATIONS, orient, oriented_kernel
 
 __all__ = ["ORIENTATIONS", "Change", "Reading", "geometric_changes", "partials", "readings"]
@@ -103,6 +103,7 @@ def readings(
                     fields.update(change.fields)
                 if case.padding == "same" and "pads" not in fields:
                     fields["pads"] = _same_pads(case, fields)  # 'same' for the kernel as read
+                    combo = with_same_pads(case, combo, fields["pads"])
                 reading = replace(base, **fields)
                 if reading.output_size(case) == target:
                     yield reading, combo

@@ -17,7 +17,13 @@ import numpy as np
 
 from harness.backward import backward_records
 from harness.baseline import Baseline, compute_baseline
-from harness.calling import Outcome, call_implementation, layout_function, one_line
+from harness.calling import (
+    Outcome,
+    call_implementation,
+    complex_refusal,
+    layout_function,
+    one_line,
+)
 from harness.case import Case
 from harness.compare import compare, describe
 from harness.cost import (
@@ -26,7 +32,7 @@ from harness.cost import (
     memory_refusal,
     sampled_maps,
 )
-from harness.data import CaseArrays, expected_array, is_complex, materialize
+from harness.data import CaseArrays, expected_array, materialize
 from harness.explanation import explain_divergence
 from harness.implementations import harness_pads_first
 from harness.layout_rows import (
@@ -223,35 +229,12 @@ def as_is_record(
     golden output, the dtype contract. On a complex case, an implementation that shows it has no
     complex numbers is `unsupported` (complex_refusal)."""
     record = _as_is_record(case, name, func, arrays, baseline, outcome, maps, explain)
-    refusal = complex_refusal(case, outcome, record, baseline)
+    refusal = complex_refusal(case.dtype, outcome, record.status, baseline.output)
     if refusal:
         record.status, record.expected, record.cause = "unsupported", "agree", ""
         joined = record.message and outcome.output is not None  # the failure is in `refusal`
         record.message = f"{refusal}; {record.message}" if joined else refusal
     return record
-
-
-def complex_refusal(case: Case, outcome: Outcome, record: Record, baseline: Baseline) -> str:
-    """Why a failing row of a complex case says the implementation has no complex numbers
-    (it raised on them, returned a real array, or complex values whose imaginary parts are all
-    zero where torch's are not), or ''. Real-only code then reads `unsupported`, as for
-    NotImplementedError, not failing; any other divergence stays what it is."""
-    if not is_complex(case.dtype) or record.status in ("ok", "unsupported"):
-        return ""
-    words = f"complex numbers not supported ({case.dtype} inputs)"
-    if outcome.output is None:
-        raised = outcome.status == "error" and outcome.message.startswith("raised ")
-        return f"{words}: it {outcome.message}" if raised else ""
-    if outcome.contract and not is_complex(outcome.result_dtype or ""):
-        return f"{words}: it returned {outcome.result_dtype} values"
-    output = outcome.output
-    if (
-        output.shape == baseline.output.shape
-        and np.any(baseline.output.imag)
-        and not np.any(np.nan_to_num(output.imag))
-    ):
-        return f"{words}: every imaginary part it returned is 0"
-    return ""
 
 
 def _as_is_record(

@@ -16,6 +16,7 @@ from harness.backward import (
     QuantityContext,
     judged,
     quantity_record,
+    refused_complex,
     variant_rows,
 )
 from harness.baseline import Baseline
@@ -137,7 +138,7 @@ def transposed_records(
 
 def _as_is_row(case, name, func, arrays, outcome, baseline, variants) -> Record:
     if outcome.output is None:
-        return quantity_record(
+        record = quantity_record(
             case,
             name,
             "as_is",
@@ -147,6 +148,7 @@ def _as_is_row(case, name, func, arrays, outcome, baseline, variants) -> Record:
             status=outcome.status,
             message=outcome.message,
         )
+        return refused_complex(record, case.dtype, outcome)
     record = quantity_record(case, name, "as_is", "output", baseline, outcome.output)
     record = judged(
         record, func, outcome.output, baseline, "output", variants, QuantityContext(case, arrays)
@@ -154,4 +156,4 @@ def _as_is_row(case, name, func, arrays, outcome, baseline, variants) -> Record:
     if outcome.contract:
         record.status = "error"
         record.message = f"{outcome.contract}; {record.message}"
-    return record
+    return refused_complex(record, case.dtype, outcome, baseline.output)
