@@ -39,7 +39,7 @@ from harness.schema import REAL_DTYPES
 
 CHUNK = 50
 SHRINK_SHARE = 0.25  # of a --seconds budget, the most kept for shrinking once something is found
-SHRINK_STEPS = 200  # configurations kept for shrinking each finding, within SHRINK_SHARE
+SHRINK_STEPS = 500  # configurations kept for shrinking each finding, within SHRINK_SHARE
 SEED_STRIDE = 1_000_003
 RANKS = (1, 2, 3)
 OPS = ("conv", "conv_transpose")

@@ -202,9 +202,11 @@ def test_budget_reads_only_its_clock():
     clock.now = 6.1
     assert not budget.drawing_over()
     assert budget.drawing_over(found=1, per_configuration=1.0)  # 1.9 s left: under 2 s
-    # 2 findings of 200 steps of 4 ms: 1.6 s kept
-    assert not budget.drawing_over(found=2, per_configuration=0.004)
-    assert budget.drawing_over(found=3, per_configuration=0.004)
+    # 1.9 s left: kept for 2 findings of SHRINK_STEPS steps of 1.8 / 2 / SHRINK_STEPS s each
+    # (1.8 s), not for 3 (2.7 s, within the cap of 2 s)
+    step = 1.8 / 2 / fuzz_module.SHRINK_STEPS
+    assert not budget.drawing_over(found=2, per_configuration=step)
+    assert budget.drawing_over(found=3, per_configuration=step)
     clock.now = 8
     assert budget.drawing_over()
     assert Budget.start(None, clock).left() == math.inf
