@@ -263,13 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--count",
         type=_positive_int,
         metavar="N",
-        help="configurations to draw (default 500, or unlimited with --seconds)",
+        help="configurations to draw (default 500, or unlimited with --seconds); with "
+        "--seconds too, the run stops at whichever limit comes first",
     )
     fuzz.add_argument(
         "--seconds",
         type=_positive_float,
         metavar="S",
-        help="stop drawing after S seconds (then shrink what was found)",
+        help="the whole run, shrinking included, ends within S seconds plus the time of one "
+        "configuration: once something is found, drawing stops with a quarter of S left for "
+        "shrinking; a finding the time did not let shrink fully is saved as far as it got "
+        "(and the summary says so)",
     )
     fuzz.add_argument(
         "--seed",

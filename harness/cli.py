@@ -288,7 +288,8 @@ def cmd_fuzz(args) -> int:
 
 
 def _fuzz_findings(args, implementations, cluster, count, counter) -> int:
-    from harness.fuzz import fuzz, save_finding, shrink, summary_lines
+    from harness.fuzz import RANKS, fuzz, save_finding, shrink_findings, summary_lines
+    from harness.schema import REAL_DTYPES
 
     result = fuzz(
         implementations,
@@ -299,16 +300,14 @@ def _fuzz_findings(args, implementations, cluster, count, counter) -> int:
         progress=counter.update,
         cluster=cluster,
         names=args.impl,
-        **({"ranks": tuple(sorted(set(args.rank)))} if args.rank else {}),
-        **({"dtypes": tuple(dict.fromkeys(args.dtype))} if args.dtype else {}),
+        ranks=tuple(sorted(set(args.rank))) if args.rank else RANKS,
+        dtypes=tuple(dict.fromkeys(args.dtype)) if args.dtype else REAL_DTYPES,
         op=args.op,
         backward=args.backward,
     )
     counter.close()
+    shrink_findings(result, implementations, args.seed, variants=not args.no_variants)
     for index, finding in enumerate(result.findings):
-        finding.smallest = shrink(
-            finding, implementations, args.seed, variants=not args.no_variants
-        )
         finding.saved = save_finding(finding, args.save, args.seed, index)
     for line in summary_lines(result):
         print(line)

@@ -15,6 +15,14 @@ appeared, with the check raising on that signature, and shrinks the configuratio
 one that still shows it (of the same operation, so of the same rank); that one is saved as a case
 file (its grad_output and output_padding with it), its operation, quantity and cause in its tags,
 its description quoting the shrunk configuration's message.
+
+`seconds` bounds the whole run, shrinking included (`Budget`): a configuration starts only while
+time is left, so a run ends within `seconds` plus the time of one configuration. Once something is
+found, drawing stops early enough to leave the time of SHRINK_STEPS configurations per finding
+(at most SHRINK_SHARE of the budget), and `shrink_findings` shares what is left among the
+findings (what one leaves unused goes to the next); a shrink that runs out of time keeps the
+smallest configuration seen so far, and the finding says how far it got (`Finding.shrunk`).
+Time is read from `clock` (time.monotonic unless one is passed in).
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from harness.cluster import Cluster
 from harness.schema import REAL_DTYPES
 
 CHUNK = 50
+SHRINK_SHARE = 0.25  # of a --seconds budget, the most kept for shrinking once something is found
+SHRINK_STEPS = 500  # configurations kept for shrinking each finding, within SHRINK_SHARE
 SEED_STRIDE = 1_000_003
 RANKS = (1, 2, 3)
 OPS = ("conv", "conv_transpose")
@@ -80,6 +90,41 @@ class Draws:
         return RunOptions(variants=variants, backward=self.backward)
 
 
+class _OutOfTime(BaseException):
+    """The budget ran out: stops hypothesis at once (not an Exception, so hypothesis does not
+    take it for a failure to shrink)."""
+
+
+@dataclass
+class Budget:
+    """A run's time: `seconds` from `started` as read on `clock` (no limit when None)."""
+
+    seconds: float | None
+    clock: Callable[[], float]
+    started: float
+
+    @classmethod
+    def start(cls, seconds: float | None, clock: Callable[[], float] | None = None) -> Budget:
+        clock = clock or time.monotonic
+        return cls(seconds, clock, clock())
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def left(self) -> float:
+        """Seconds left (infinite without a limit)."""
+        return float("inf") if self.seconds is None else self.seconds - self.elapsed()
+
+    def drawing_over(self, found: int = 0, per_configuration: float = 0.0) -> bool:
+        """No configuration is to be drawn: the time is out, or only what is kept for shrinking
+        the `found` findings is left: SHRINK_STEPS configurations of `per_configuration`
+        seconds each, at most SHRINK_SHARE of the budget."""
+        if self.seconds is None:
+            return False
+        kept = min(found * SHRINK_STEPS * per_configuration, self.seconds * SHRINK_SHARE)
+        return self.left() <= kept
+
+
 @dataclass
 class Finding:
     signature: Signature
@@ -91,6 +136,14 @@ class Finding:
     saved: str = ""
     draws: Draws = Draws()  # what was drawn: shrinking replays the same draws
     smallest_message: str = ""  # the message of the smallest configuration's row
+    shrunk: str = ""  # "shrunk", "partly shrunk", "not shrunk"; "" before shrinking
+    shrink_stop: str = ""  # why shrinking stopped short: "out of time", "flaky", "not drawn again"
+    shrink_steps: int = 0  # configurations run while shrinking
+
+    @property
+    def shrink_words(self) -> str:
+        """How far shrinking got, when it stopped short ("" when it finished or never ran)."""
+        return f"{self.shrunk}: {self.shrink_stop}" if self.shrink_stop else ""
 
     @property
     def shown_message(self) -> str:
@@ -103,6 +156,8 @@ class FuzzResult:
     configurations: int
     seconds: float
     findings: list[Finding] = field(default_factory=list)
+    budget: Budget | None = None  # the run's time, which shrinking shares
+    shrink_seconds: float = 0.0  # spent by shrink_findings
 
     @property
     def rate(self) -> float:
@@ -175,10 +230,13 @@ def fuzz(
     dtypes: Sequence[str] = REAL_DTYPES,
     op: str = "conv",
     backward: bool = False,
+    clock: Callable[[], float] | None = None,
 ) -> FuzzResult:
     """Draw configurations of operation `op` ("conv" or "conv_transpose", OPS), of `ranks` and
-    `dtypes` until `count` or `seconds` runs out, with their gradients if `backward`; the
-    findings, not yet shrunk. The real dtypes are drawn unless complex ones are asked for.
+    `dtypes` until `count` or `seconds` runs out, whichever comes first, with their gradients if
+    `backward`; the findings, not yet shrunk (`shrink_findings` shrinks them in the time left).
+    The real dtypes are drawn unless complex ones are asked for. `clock` reads the time
+    (time.monotonic by default).
 
     With `cluster` (harness.cluster), each chunk's configurations are drawn here first (the draws
     do not depend on the check, which never raises) and run on the cluster's workers, which
@@ -187,22 +245,22 @@ def fuzz(
     """
     draws = Draws(tuple(ranks), tuple(dtypes), op, backward)
     strategy = draws.strategy()  # a wrong op fails before a cluster starts
+    budget = Budget.start(seconds, clock)
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(cluster.executor()) if cluster is not None else None
         return _fuzz(
-            implementations, count, seconds, seed, variants, progress, draws, strategy, pool, names
+            implementations, count, budget, seed, variants, progress, draws, strategy, pool, names
         )
 
 
-def _fuzz(implementations, count, seconds, seed, variants, progress, draws, strategy, pool, names):
+def _fuzz(implementations, count, budget, seed, variants, progress, draws, strategy, pool, names):
     options = draws.options(variants)
     findings: dict[Signature, Finding] = {}
     done = 0
-    started = time.monotonic()
     chunk_index = 0
 
     def out_of_time() -> bool:
-        return seconds is not None and time.monotonic() - started >= seconds
+        return budget.drawing_over(len(findings), budget.elapsed() / max(done, 1))
 
     while (count is None or done < count) and not out_of_time():
         size = CHUNK if count is None else min(CHUNK, count - done)
@@ -220,41 +278,70 @@ def _fuzz(implementations, count, seconds, seed, variants, progress, draws, stra
                 progress(done)
 
         def check(raw):
-            if out_of_time() or (count is not None and done >= count):
-                return
+            if out_of_time():
+                raise _OutOfTime()
             take(raw, failing_rows(raw, implementations, options))
 
         chunk_seed = seed * SEED_STRIDE + chunk_index
         if pool is None:
-            _run_chunk(strategy, chunk_seed, size, check)
+            with contextlib.suppress(_OutOfTime):
+                _run_chunk(strategy, chunk_seed, size, check)
         else:
             drawn: list[dict] = []
             _run_chunk(strategy, chunk_seed, size, drawn.append)
             futures = [pool.submit(_failing_rows_named, raw, options, names) for raw in drawn]
             for raw, future in zip(drawn, futures, strict=True):
+                if out_of_time():  # what is still queued is not waited for
+                    for queued in futures:
+                        queued.cancel()
+                    break
                 take(raw, future.result())
         chunk_index += 1
-    return FuzzResult(done, time.monotonic() - started, list(findings.values()))
+    return FuzzResult(done, budget.elapsed(), list(findings.values()), budget)
 
 
 class _Shown(Exception):
     """The check saw the signature being shrunk."""
 
 
-def shrink(finding: Finding, implementations, seed: int, variants: bool = True) -> dict:
-    """The smallest configuration hypothesis finds that still shows the finding's signature
-    (the same operation, so the same rank); its row's message becomes the finding's
-    `smallest_message`."""
+def shrink(
+    finding: Finding,
+    implementations,
+    seed: int,
+    variants: bool = True,
+    seconds: float | None = None,
+    clock: Callable[[], float] | None = None,
+) -> dict:
+    """The smallest configuration hypothesis finds within `seconds` (no limit when None) that
+    still shows the finding's signature (the same operation, so the same rank); its row's
+    message becomes the finding's `smallest_message`. A step (one configuration run) starts
+    only while time is left; when it runs out, the smallest seen so far is kept, and
+    `finding.shrunk` says so ("partly shrunk", or "not shrunk" when none smaller was seen).
+
+    Hypothesis replays the chunk the finding first appeared in; the configurations drawn before
+    that one are passed over without running (they did not show it when drawn)."""
     options = finding.draws.options(variants)
     wanted = finding.signature
     smallest = [finding.first]
+    budget = Budget.start(seconds, clock)
+    first = repr(finding.first)
+    replayed = [False]
 
     def check(raw):
+        if not replayed[0]:
+            if repr(raw) != first:
+                return
+            replayed[0] = True
+        if budget.left() <= 0:
+            raise _OutOfTime()
+        finding.shrink_steps += 1
         for row in failing_rows(raw, implementations, options):
             if signature_of(row) == wanted:
                 smallest[0] = raw
                 finding.smallest_message = row.message
                 raise _Shown()
+
+    from hypothesis.errors import Flaky
 
     try:
         _run_chunk(
@@ -264,9 +351,33 @@ def shrink(finding: Finding, implementations, seed: int, variants: bool = True) 
             check,
             shrink=True,
         )
+        finding.shrink_stop = "not drawn again"  # nothing to shrink from
     except _Shown:
-        pass
+        finding.shrink_stop = ""
+    except _OutOfTime:
+        finding.shrink_stop = "out of time"
+    except Flaky:  # an implementation whose rows change from one call to the next
+        finding.shrink_stop = "flaky"
+    moved = repr(smallest[0]) != first
+    finding.shrunk = (
+        "shrunk" if not finding.shrink_stop else "partly shrunk" if moved else "not shrunk"
+    )
     return smallest[0]
+
+
+def shrink_findings(result: FuzzResult, implementations, seed: int, variants: bool = True):
+    """Shrink every finding of `result` (`Finding.smallest`) within what is left of the run's
+    budget, shared evenly among the findings still to shrink."""
+    budget = result.budget or Budget.start(None)
+    started = budget.elapsed()
+    for index, finding in enumerate(result.findings):
+        share = None
+        if budget.seconds is not None:
+            share = max(budget.left(), 0.0) / (len(result.findings) - index)
+        finding.smallest = shrink(
+            finding, implementations, seed, variants, seconds=share, clock=budget.clock
+        )
+    result.shrink_seconds = budget.elapsed() - started
 
 
 def slug(text: str) -> str:
@@ -285,8 +396,9 @@ def save_finding(finding: Finding, directory: str | Path, seed: int, index: int)
         f"{slug(signature.variant)}"
     )
     raw["id"] = case_id
+    state = f" ({finding.shrink_words})" if finding.shrink_words else ""
     raw["description"] = (
-        f"Found by `conv-harness fuzz --seed {seed}`: {signature.words()}. "
+        f"Found by `conv-harness fuzz --seed {seed}`: {signature.words()}{state}. "
         f"{finding.shown_message[:300]}"
     )
     tags = [signature.op, *([signature.quantity] if quantity else [])]
@@ -306,8 +418,18 @@ def summary_lines(result: FuzzResult) -> list[str]:
         f"{result.configurations} configurations in {result.seconds:.1f} s "
         f"({result.rate:.0f} per second); {len(result.findings)} distinct findings"
     ]
+    if any(f.shrunk for f in result.findings):
+        lines[0] += f", shrunk in {result.shrink_seconds:.1f} s"
+    short = [f for f in result.findings if f.shrink_words]
+    if short:
+        lines[0] += f"; {len(short)} saved before shrinking finished (see below)"
+        if any(f.shrink_stop == "out of time" for f in short):
+            lines[0] += "; a longer --seconds shrinks further"
     for finding in result.findings:
         where = f" -> {finding.saved}" if finding.saved else ""
-        lines.append(f"  {finding.signature.words()} on {finding.count} configurations{where}")
+        state = f" ({finding.shrink_words})" if finding.shrink_words else ""
+        lines.append(
+            f"  {finding.signature.words()} on {finding.count} configurations{where}{state}"
+        )
         lines.append(f"    {finding.shown_message[:200]}")
     return lines

@@ -105,7 +105,11 @@ def test_pyproject_ships_the_registry_and_the_plugin():
     setuptools = PYPROJECT["tool"]["setuptools"]
     assert "harness.builtin_cases" in setuptools["packages"]
     assert setuptools["package-dir"]["harness.builtin_cases"] == "cases"
-    assert set(setuptools["package-data"]["harness.builtin_cases"]) == {"*.yaml", "*.json"}
+    assert set(setuptools["package-data"]["harness.builtin_cases"]) == {
+        "*.yaml",
+        "*.json",
+        "findings/*.yaml",
+    }
     assert ENTRY_POINTS == {"conv_harness": "harness.pytest_plugin"}
     assert builtin_registry().samefile(ROOT / "cases")
 
@@ -137,7 +141,12 @@ def test_wheel_holds_the_registry_and_the_entry_point(tmp_path):
             archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt")
         )
     shipped = {n.removeprefix("harness/builtin_cases/") for n in names if "builtin_cases/" in n}
-    expected = {p.name for p in (ROOT / "cases").iterdir() if p.suffix in (".yaml", ".json")}
+    cases = ROOT / "cases"  # its subfolders too (findings/): the registry a checkout runs
+    expected = {
+        p.relative_to(cases).as_posix()
+        for p in cases.rglob("*")
+        if p.suffix in (".yaml", ".json") and p.is_file()
+    }
     assert shipped == expected | {"__init__.py"}
     assert "harness/pytest_plugin.py" in names
     assert "[pytest11]\nconv_harness = harness.pytest_plugin" in entry_points
