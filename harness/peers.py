@@ -37,7 +37,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness import reference
+from harness import peer_openvino, peer_tensorflow, reference
 from harness.devices import ImplementationUnavailable as ImplementationUnavailable
 from harness.devices import check_device, device_conv
 from harness.implementations import (
@@ -341,6 +341,40 @@ PEERS: dict[str, tuple[Callable, Callable[[], object]]] = {
     "torch_no_mkldnn": (torch_no_mkldnn_conv, lambda: None),
     "torch_cuda": (torch_cuda_conv, lambda: check_device("torch_cuda")),
     "torch_cuda_tf32": (torch_cuda_tf32_conv, lambda: check_device("torch_cuda_tf32")),
+    "tensorflow": (
+        peer_tensorflow.tensorflow_conv,
+        lambda: _require("tensorflow", "tensorflow", "tensorflow"),
+    ),
+    "openvino": (
+        peer_openvino.openvino_conv,
+        lambda: _require("openvino", "openvino", "openvino"),
+    ),
+}
+
+
+def _every_rank(backward, transpose, transpose_backward) -> dict[str, Callable]:
+    """harness.operations' names at ranks 1, 2 and 3 for three rank-generic functions."""
+    operations: dict[str, Callable] = {}
+    for rank in (1, 2, 3):
+        operations[f"conv{rank}d_backward"] = backward
+        operations[f"conv_transpose{rank}d"] = transpose
+        operations[f"conv_transpose{rank}d_backward"] = transpose_backward
+    return operations
+
+
+# the operations beyond the forward convolution a peer defines (harness.operations' names; the
+# forward conv1d/2d/3d is PEERS' function)
+PEER_OPERATIONS: dict[str, dict[str, Callable]] = {
+    "tensorflow": _every_rank(
+        peer_tensorflow.tensorflow_conv_backward,
+        peer_tensorflow.tensorflow_conv_transpose,
+        peer_tensorflow.tensorflow_conv_transpose_backward,
+    ),
+    "openvino": _every_rank(
+        peer_openvino.openvino_conv_backward,
+        peer_openvino.openvino_conv_transpose,
+        peer_openvino.openvino_conv_transpose_backward,
+    ),
 }
 
 

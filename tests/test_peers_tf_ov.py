@@ -1,0 +1,190 @@
+"""The tensorflow and openvino peers (optional extras): every operation they define agrees with
+the reference on seeded random configurations at every rank, what they lack is NotImplementedError
+(an `unsupported` row, never an error), and their registry rows hold no unexplained divergence.
+Without the package, each test skips with the reason."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from harness.cases import load_cases
+from harness.executor import run_records
+from harness.operations import BUILTIN_OPERATIONS
+from harness.registry import get_implementation, operations_of
+from harness.runner import RunOptions
+from tests.conftest import ROOT
+
+MODULES = {"tensorflow": "tensorflow", "openvino": "openvino"}
+REFERENCE = BUILTIN_OPERATIONS["reference"]
+
+
+def _operations(name: str) -> dict:
+    module = MODULES[name]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{name} needs the {module} package (pip install 'conv-harness[{name}]')")
+    return operations_of(name, get_implementation(name))
+
+
+def _supported(name, kind, rank, groups, stride, dilation, backward=False) -> bool:
+    """What each library's CPU kernels compute (the rest is checked to be refused below)."""
+    if name == "openvino":
+        return True
+    if max(stride) > 1 and max(dilation) > 1:
+        return False
+    if (rank == 3 or kind == "conv_transpose") and max(dilation) > 1:
+        return False
+    return groups == 1 or (rank < 3 and kind == "conv" and not backward)
+
+
+def _draw(rng, rank: int, kind: str):
+    """One small random configuration of operation `kind` at `rank`."""
+    groups = int(rng.choice([1, 1, 2]))
+    n = int(rng.integers(1, 3))
+    c_in, c_out = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    kernel = tuple(int(k) for k in rng.integers(1, 4, rank))
+    stride = tuple(int(s) for s in rng.integers(1, 3, rank))
+    dilation = tuple(int(d) for d in rng.integers(1, 3, rank))
+    if rng.random() < 0.5:
+        dilation = (1,) * rank
+    sizes = tuple(int(s) for s in rng.integers(5, 8, rank))
+    padding = tuple(int(p) for p in rng.integers(0, 2, rank))
+    x = rng.standard_normal((n, c_in, *sizes))
+    transposed = kind.startswith("conv_transpose")
+    w_shape = (c_in, c_out // groups, *kernel) if transposed else (c_out, c_in // groups, *kernel)
+    w = rng.standard_normal(w_shape)
+    b = rng.standard_normal(c_out) if rng.random() < 0.6 else None
+    extra = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation, strict=True))
+    return x, w, b, stride, padding, dilation, groups, extra
+
+
+def _call(function, kind, arrays, params):
+    x, w, b = arrays
+    stride, padding, dilation, groups, extra = params
+    if kind == "conv":
+        return function(x, w, b, stride, padding, dilation, groups)
+    if kind == "conv_transpose":
+        return function(x, w, b, stride, padding, extra, groups, dilation)
+    raise AssertionError(kind)
+
+
+def _close(got, want, dtype) -> None:
+    """Within a few units of the dtype's rounding of the largest value (the sums are short)."""
+    got = np.asarray(got, dtype=np.float64)
+    assert got.shape == want.shape
+    unit = {np.float64: 1e-12, np.float32: 2e-5}[dtype]
+    scale = np.abs(want).max() if want.size else 0.0
+    np.testing.assert_allclose(got, want, rtol=0, atol=unit * (1 + scale))
+
+
+KINDS = ("conv", "conv_transpose")
+
+
+@pytest.mark.parametrize("name", ["tensorflow", "openvino"])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_forward_and_backward_agree_with_the_reference(name, kind, rank):
+    operations = _operations(name)
+    rng = np.random.default_rng(1000 * rank + len(kind) + len(name))
+    forward = operations[f"{kind}{rank}d"]
+    backward = operations[f"{kind}{rank}d_backward"]
+    reference_forward = REFERENCE[f"{kind}{rank}d"]
+    reference_backward = REFERENCE[f"{kind}{rank}d_backward"]
+    checked = refused = 0
+    for _ in range(12):
+        x, w, b, stride, padding, dilation, groups, extra = _draw(rng, rank, kind)
+        params = (stride, padding, dilation, groups, extra)
+        # openvino runs float64 in float32 (and refuses float64 gradients): float32 only
+        dtypes = (np.float32,) if name == "openvino" else (np.float32, np.float64)
+        for dtype in dtypes:
+            arrays = tuple(None if a is None else a.astype(dtype) for a in (x, w, b))
+            exact = tuple(None if a is None else a.astype(np.float64) for a in arrays)
+            want = _call(reference_forward, kind, exact, params)
+            g = rng.standard_normal(want.shape).astype(dtype)
+            try:  # the forms the table says TF lacks may still run on some paths
+                got = _call(forward, kind, arrays, params)
+            except NotImplementedError:
+                assert not _supported(name, kind, rank, groups, stride, dilation)
+                refused += 1
+            else:
+                assert np.asarray(got).dtype == dtype
+                _close(got, want, dtype)
+            wanted = _call_backward(reference_backward, kind, g.astype(np.float64), exact, params)
+            try:  # TF's CPU computes some grouped gradients (depthwise ones) and refuses others
+                grads = _call_backward(backward, kind, g, arrays, params)
+            except NotImplementedError:
+                assert not _supported(name, kind, rank, groups, stride, dilation, backward=True)
+                refused += 1
+                continue
+            for value, expected in zip(grads, wanted, strict=True):
+                assert (value is None) == (expected is None)
+                if expected is not None:
+                    _close(value, expected, dtype)
+            checked += 1
+    assert checked >= 3, (checked, refused)
+
+
+def _call_backward(function, kind, g, arrays, params):
+    x, w, b = arrays
+    stride, padding, dilation, groups, extra = params
+    if kind == "conv":
+        return function(g, x, w, b, stride, padding, dilation, groups)
+    return function(g, x, w, b, stride, padding, extra, groups, dilation)
+
+
+@pytest.mark.parametrize("name", ["tensorflow", "openvino"])
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_is_unsupported(name, dtype):
+    operations = _operations(name)
+    x = np.ones((1, 1, 4, 4), dtype)
+    with pytest.raises(NotImplementedError, match="complex"):
+        operations["conv2d"](x, np.ones((1, 1, 2, 2), dtype))
+    with pytest.raises(NotImplementedError, match="complex"):
+        operations["conv_transpose2d"](x, np.ones((1, 1, 2, 2), dtype))
+
+
+def test_tensorflow_lacks_are_unsupported_not_errors():
+    operations = _operations("tensorflow")
+    x, w = np.ones((1, 4, 6, 6), np.float32), np.ones((4, 2, 3, 3), np.float32)
+    assert w.shape[1] * 2 == x.shape[1]
+    with pytest.raises(NotImplementedError, match="stride"):
+        operations["conv2d"](x, np.ones((4, 4, 3, 3), np.float32), None, 2, 0, 2, 1)
+    with pytest.raises(NotImplementedError, match="groups"):
+        operations["conv_transpose2d"](x, np.ones((4, 1, 3, 3), np.float32), None, 1, 0, 0, 2)
+
+
+def test_openvino_float64_gradients_are_unsupported():
+    operations = _operations("openvino")
+    x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2))
+    with pytest.raises(NotImplementedError, match="float64"):
+        operations["conv2d_backward"](np.ones((1, 1, 3, 3)), x, w)
+    # the forward runs, in float32: 1/3 summed four times is float32's rounding of 4/3 ...
+    third = np.full((1, 1, 2, 2), 1 / 3)
+    out = operations["conv2d"](np.ones((1, 1, 2, 2)), third)
+    assert out.dtype == np.float64
+    assert out[0, 0, 0, 0] == float(np.float32(4 / 3))
+    assert out[0, 0, 0, 0] != 4 / 3  # ... not float64's
+
+
+@pytest.mark.parametrize("name", ["tensorflow", "openvino"])
+def test_registry_rows_have_no_unexplained_divergence(name):
+    """A slice of the registry (every rank, transposed, numerics, padding and the empty batches)
+    with gradients; the full run (`run --impl tensorflow --impl openvino --backward`) takes about
+    35 s on two cores and exits 0."""
+    _operations(name)
+    cases = [
+        case
+        for case in load_cases([ROOT / "cases"])
+        if case.file.split("/")[-1] in ("numerics.yaml", "empty.yaml", "transposed.yaml")
+        or case.id.startswith(("conv1d_same", "conv3d_same", "pad_same", "groups_"))
+    ]
+    assert len(cases) > 30
+    records = run_records(cases, [name], RunOptions(variants=False, backward=True))
+    failing = [f"{r.case_id} {r.quantity}: {r.status} {r.cause} {r.message}" for r in records]
+    failing = [line for line, r in zip(failing, records, strict=True) if r.failed]
+    assert not failing, failing[:5]
+    statuses = {r.status for r in records}
+    assert "error" not in statuses
+    assert {r.op for r in records if r.status == "ok"} >= {"conv1d", "conv2d", "conv3d"}
