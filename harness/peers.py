@@ -25,6 +25,14 @@ Known, documented differences (declared per case with `diverges:` in the registr
   complex convolution and are `unsupported`.
 - `torch_cuda_tf32` rounds float32 inputs to TF32 (10-bit mantissa) as cuDNN does by default:
   float32 rows diverge by `precision`, which that implementation declares as known.
+- `tensorflow` (harness.peer_tensorflow) and `openvino` (harness.peer_openvino) define every
+  operation (`PEER_OPERATIONS`: the backward and transposed ones too; extras `tensorflow`,
+  `openvino`). TensorFlow lacks complex dtypes, stride > 1 with dilation > 1, grouped 3-D and
+  grouped transposed convolutions and most grouped gradients on the CPU (`unsupported`); its
+  float16 grad_weight is summed in float16 and a dilated grad_weight spreads NaN (its backward's
+  `known_causes`). OpenVINO's CPU plugin runs float64 in float32 (`precision`, known) and turns
+  +Inf into the largest float32 (declared on `inf_times_zero_weight`); complex dtypes and float64
+  gradients are `unsupported`.
 `torch_cuda` and `torch_cuda_tf32` are the historical names of `torch@cuda` and
 `torch@cuda+tf32` (harness.devices), which the registry resolves with every operation.
 """
