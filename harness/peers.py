@@ -27,9 +27,11 @@ Known, documented differences (declared per case with `diverges:` in the registr
   float32 rows diverge by `precision`, which that implementation declares as known.
 - `tensorflow` (harness.peer_tensorflow) and `openvino` (harness.peer_openvino) define every
   operation (`PEER_OPERATIONS`: the backward and transposed ones too; extras `tensorflow`,
-  `openvino`). TensorFlow lacks complex dtypes, stride > 1 with dilation > 1, grouped 3-D and
-  grouped transposed convolutions and most grouped gradients on the CPU (`unsupported`); its
-  float16 grad_weight is summed in float16 and a dilated grad_weight spreads NaN (its backward's
+  `openvino`). TensorFlow lacks complex dtypes, stride > 1 with dilation > 1 (1-D, 2-D) and
+  grouped 3-D convolutions; in float64 and float16 (its own CPU kernels, not oneDNN's float32
+  ones) also grouped gradients, grouped or dilated transposed and dilated 3-D convolutions
+  (`unsupported`); its float16 grad_weight and Conv3D sum in float16 and a dilated grad_weight
+  spreads NaN (its operations'
   `known_causes`). OpenVINO's CPU plugin runs float64 in float32 (`precision`, known) and turns
   +Inf into the largest float32 (declared on `inf_times_zero_weight`); complex dtypes and float64
   gradients are `unsupported`.
