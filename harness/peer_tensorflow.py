@@ -137,7 +137,11 @@ def _forward(tf, x, f, b, strides, padding_name, pads, dilations):
         )
     else:
         y = tf.nn.convolution(x, f, strides=strides, padding=padding_name, dilations=dilations)
-    return y if b is None else y + b
+    if b is None or y.shape[-1] != b.shape[0]:
+        # float32 on an empty batch: TensorFlow's oneDNN convolution returns its input as is
+        # (C_in channels, the input's sizes); that shape is the result, with no bias to add
+        return y
+    return y + b
 
 
 def _prepare(input, weight, bias, stride, dilation, groups, transposed):
