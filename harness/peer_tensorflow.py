@@ -310,9 +310,22 @@ def tensorflow_conv_transpose_backward(
 
 # float16: the CPU filter gradient (Conv2DBackpropFilter and its 1-D/3-D forms) accumulates over
 # images and positions in float16 (it equals a sequential float16 sum of the products), so
-# grad_weight differs by rounding (`precision`); NaN: a dilated convolution's filter gradient
-# reaches taps that never read a NaN input (0 * NaN over the space-to-batch blocks), `nan`
+# grad_weight differs by rounding (`precision`); NaN: a dilated convolution's float64 filter
+# gradient has NaN at taps that never read the NaN input (cases/numerics.yaml nan_dilation_taps:
+# 4 taps where a hand loop gives 1), `nan`
 tensorflow_conv_backward.known_causes = ("precision", "nan")  # type: ignore[attr-defined]
 # float16: the CPU Conv3D sums in float16 (measured: 5 to 10 times the error of one rounding, as a
 # float16 running sum; conv1d/conv2d round once)
 tensorflow_conv.known_causes = ("precision",)  # type: ignore[attr-defined]
+# float16: the transposed convolution and its gradients sum in float16 in part (measured: 2 to 9
+# times the error of one rounding); NaN: the transposed output is computed in full and cropped
+# (TensorFlow's has no explicit padding), so grad_weight sums 0 * input over the cropped border,
+# where a NaN input gives NaN (as torch's float64 path does); shape: on an empty batch in float32
+# grad_input comes from the oneDNN convolution that returns its input, so it has grad_output's
+# shape
+tensorflow_conv_transpose.known_causes = ("precision",)  # type: ignore[attr-defined]
+tensorflow_conv_transpose_backward.known_causes = (  # type: ignore[attr-defined]
+    "precision",
+    "nan",
+    "shape",
+)
