@@ -26,6 +26,8 @@ PEER_NAMES = (
     "torch_no_mkldnn",
     "torch_cuda",
     "torch_cuda_tf32",
+    "tensorflow",
+    "openvino",
 )
 
 

@@ -25,6 +25,16 @@ Known, documented differences (declared per case with `diverges:` in the registr
   complex convolution and are `unsupported`.
 - `torch_cuda_tf32` rounds float32 inputs to TF32 (10-bit mantissa) as cuDNN does by default:
   float32 rows diverge by `precision`, which that implementation declares as known.
+- `tensorflow` (harness.peer_tensorflow) and `openvino` (harness.peer_openvino) define every
+  operation (`PEER_OPERATIONS`: the backward and transposed ones too; extras `tensorflow`,
+  `openvino`). TensorFlow lacks complex dtypes, stride > 1 with dilation > 1 (1-D, 2-D) and
+  grouped 3-D convolutions; in float64 and float16 (its own CPU kernels, not oneDNN's float32
+  ones) also grouped gradients, grouped or dilated transposed and dilated 3-D convolutions
+  (`unsupported`); its float16 grad_weight and Conv3D sum in float16 and a dilated grad_weight
+  spreads NaN (its operations'
+  `known_causes`). OpenVINO's CPU plugin runs float64 in float32 (`precision`, known) and turns
+  +Inf into the largest float32 (declared on `inf_times_zero_weight`); complex dtypes and float64
+  gradients are `unsupported`.
 `torch_cuda` and `torch_cuda_tf32` are the historical names of `torch@cuda` and
 `torch@cuda+tf32` (harness.devices), which the registry resolves with every operation.
 """
@@ -37,7 +47,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness import reference
+from harness import peer_openvino, peer_tensorflow, reference
 from harness.devices import ImplementationUnavailable as ImplementationUnavailable
 from harness.devices import check_device, device_conv
 from harness.implementations import (
@@ -341,6 +351,40 @@ PEERS: dict[str, tuple[Callable, Callable[[], object]]] = {
     "torch_no_mkldnn": (torch_no_mkldnn_conv, lambda: None),
     "torch_cuda": (torch_cuda_conv, lambda: check_device("torch_cuda")),
     "torch_cuda_tf32": (torch_cuda_tf32_conv, lambda: check_device("torch_cuda_tf32")),
+    "tensorflow": (
+        peer_tensorflow.tensorflow_conv,
+        lambda: _require("tensorflow", "tensorflow", "tensorflow"),
+    ),
+    "openvino": (
+        peer_openvino.openvino_conv,
+        lambda: _require("openvino", "openvino", "openvino"),
+    ),
+}
+
+
+def _every_rank(backward, transpose, transpose_backward) -> dict[str, Callable]:
+    """harness.operations' names at ranks 1, 2 and 3 for three rank-generic functions."""
+    operations: dict[str, Callable] = {}
+    for rank in (1, 2, 3):
+        operations[f"conv{rank}d_backward"] = backward
+        operations[f"conv_transpose{rank}d"] = transpose
+        operations[f"conv_transpose{rank}d_backward"] = transpose_backward
+    return operations
+
+
+# the operations beyond the forward convolution a peer defines (harness.operations' names; the
+# forward conv1d/2d/3d is PEERS' function)
+PEER_OPERATIONS: dict[str, dict[str, Callable]] = {
+    "tensorflow": _every_rank(
+        peer_tensorflow.tensorflow_conv_backward,
+        peer_tensorflow.tensorflow_conv_transpose,
+        peer_tensorflow.tensorflow_conv_transpose_backward,
+    ),
+    "openvino": _every_rank(
+        peer_openvino.openvino_conv_backward,
+        peer_openvino.openvino_conv_transpose,
+        peer_openvino.openvino_conv_transpose_backward,
+    ),
 }
 
 

@@ -44,7 +44,7 @@ from harness.operations import (
     operation_name,
     operation_of,
 )
-from harness.peers import PEERS, get_peer
+from harness.peers import PEER_OPERATIONS, PEERS, get_peer
 
 BUILTINS: dict[str, Callable] = {
     "torch": torch_conv2d,
@@ -149,7 +149,8 @@ FORWARD_OPERATIONS = tuple(operation_name("conv", rank) for rank in RANKS)
 
 def operations_of(name: str, func: Callable) -> dict[str, Callable]:
     """Every operation implementation `name` defines (harness.operations.OPERATIONS): a built-in's
-    and a peer's for every rank (`func` serves conv1d/conv2d/conv3d), a torch@DEVICE's (and its
+    and a peer's for every rank (`func` serves conv1d/conv2d/conv3d; a peer's others from
+    harness.peers.PEER_OPERATIONS), a torch@DEVICE's (and its
     aliases') every operation on its device, a module's by the names it
     defines, a `module:function` as its name says (conv2d otherwise). A forward convolution that
     takes tensors (`accepts_tensors`) gets its backward from autograd."""
@@ -162,7 +163,7 @@ def operations_of(name: str, func: Callable) -> dict[str, Callable]:
         return {**device_operations(name), "conv2d": func}
     operations: dict[str, Callable] = {}
     if name in PEERS:
-        operations = dict.fromkeys(FORWARD_OPERATIONS, func)
+        operations = {**dict.fromkeys(FORWARD_OPERATIONS, func), **PEER_OPERATIONS.get(name, {})}
     elif is_plugin_name(name):
         operations = {operation_of(name.rpartition(":")[2].split(".")[-1]): func}
     elif is_module_name(name):
