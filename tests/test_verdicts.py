@@ -351,6 +351,7 @@ def test_run_exits_1_with_a_report_on_a_harness_fault(write_cases, tmp_path):
             weight: [[1, 2], [3, 4]]
     """)
     out = tmp_path / "report.csv"
+    # in process: the fault is planted in this interpreter (a worker process would not have it)
     script = (
         "import sys, harness.runner\n"
         "def planted(*args, **kwargs):\n"
@@ -358,7 +359,7 @@ def test_run_exits_1_with_a_report_on_a_harness_fault(write_cases, tmp_path):
         "harness.runner.explain_divergence = planted\n"
         "from harness.cli import main\n"
         f"sys.exit(main(['run', {str(path)!r}, '--impl', 'torch', '--impl',"
-        f" 'examples.flipped_kernel:conv2d', '--out', {str(out)!r}]))\n"
+        f" 'examples.flipped_kernel:conv2d', '--out', {str(out)!r}, '--in-process']))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
