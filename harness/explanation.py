@@ -129,8 +129,10 @@ def nan_spread(output: np.ndarray, baseline: Baseline) -> str | None:
 
 def _spread(output, expected, observed_special, expected_special) -> bool:
     """NaN/Inf at a superset (or a subset) of torch's elements, no infinity of the other sign."""
-    if np.array_equal(observed_special, expected_special):
-        return False  # NaN/Inf where torch has them: nothing spread (finite values may differ)
+    if np.array_equal(observed_special, expected_special) and np.array_equal(
+        output[observed_special], expected[expected_special], equal_nan=True
+    ):
+        return False  # torch's very NaN/Inf, where torch has them: nothing spread
     both = observed_special & expected_special
     comparable = np.isnan(output) | np.isnan(expected) | (output == expected)
     if (both & ~comparable).any():
