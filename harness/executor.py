@@ -15,10 +15,9 @@ from harness import reference
 from harness.case import Case
 from harness.cluster import THREAD_VARIABLES, Cluster
 from harness.cost import DEFAULT_MAX_MEMORY
-from harness.isolation import CaseRunner, isolated_records
+from harness.isolation import CaseRunner, isolated_records, listed_implementations
 from harness.records import Record, harness_fault_text
 from harness.runner import (
-    DEFAULT_IMPLEMENTATIONS,
     DEFAULT_OPTIONS,
     RunOptions,
     error_rows,
@@ -90,10 +89,9 @@ def collect(pool, runnable: Sequence[Case], names, options: RunOptions) -> Itera
             try:
                 rows = futures[k].result()
             except Exception as error:
-                listed = [(name, None) for name in (names or DEFAULT_IMPLEMENTATIONS)]
                 stage = f"running case {case.id} on a cluster worker"
                 rows = error_rows(
-                    case, list(dict.fromkeys(listed)), harness_fault_text(stage, error), ""
+                    case, listed_implementations(names), harness_fault_text(stage, error), ""
                 )
             yield from rows
     except BaseException:  # Ctrl-C or the caller stopped early: the cluster drops what is left

@@ -50,7 +50,7 @@ def rows_here(tell, names, case: Case, options: RunOptions, crashed: dict, only)
             _RESOLVED[key] = resolve_implementations(names)
     except Exception as error:  # the parent resolved them; say why this process cannot
         text = f"the worker process could not resolve the implementations: {error}"
-        return error_rows(case, _listed(names), text, "")
+        return error_rows(case, listed_implementations(names), text, "")
     chosen = [
         (name, crashed_stand_in(name, func, crashed[name]) if name in crashed else func)
         for name, func in _RESOLVED[key]
@@ -87,7 +87,7 @@ class CaseRunner:
             return self._attempt(case, options, {})
         except WorkerDeath as death:
             first = str(death)
-        listed = _listed(self.names)
+        listed = listed_implementations(self.names)
         crashed: dict[str, str] = {}
         for name, _ in listed:  # which implementation, run alone, ends the process?
             if len(listed) == 1:  # alone already
@@ -110,7 +110,8 @@ class CaseRunner:
             return error_rows(case, listed, message, "")
 
 
-def _listed(names: Sequence[str] | None) -> list[tuple[str, None]]:
+def listed_implementations(names: Sequence[str] | None) -> list[tuple[str, None]]:
+    """(name, None) per implementation a run of `names` has rows for, for error_rows."""
     from harness.registry import DEFAULT_IMPLEMENTATIONS
 
     return [(name, None) for name in dict.fromkeys(names or DEFAULT_IMPLEMENTATIONS)]
@@ -175,6 +176,6 @@ def case_rows(case: Case, implementations, options: RunOptions) -> list[Record]:
     for the same implementation names; in this process when none is open."""
     names = [name for name, _ in implementations]
     for runner in reversed(_OPEN):
-        if [name for name, _ in _listed(runner.names)] == names:
+        if [name for name, _ in listed_implementations(runner.names)] == names:
             return runner.run_case(case, options)
     return run_case(case, implementations, options)

@@ -176,23 +176,27 @@ def tensorflow_conv_backward(
     x, w, b, strides, dilations = _prepare(input, weight, bias, stride, dilation, groups, False)
     reference.check_arguments(x, w, b, groups)
     name, pads = _tf_padding(padding, w.shape[2:], dilation, stride)
+    return _tape_gradients(
+        grad_output,
+        x,
+        w,
+        b,
+        _forward_filter,
+        lambda tf, xt, ft, bt: _forward(tf, xt, ft, bt, strides, name, pads, dilations),
+    )
+
+
+def _tape_gradients(grad_output, x, w, b, filter_of, graph):
+    """grad_input, grad_weight, grad_bias of `graph(tf, x, filter, bias)` (channels-last
+    tensors, the filter as `filter_of` lays out w) from tf.GradientTape, in torch's layouts."""
     tf = _tf()
-    leaves = [tf.Variable(_channels_last(x)), tf.Variable(_forward_filter(w))]
+    leaves = [tf.Variable(_channels_last(x)), tf.Variable(filter_of(w))]
     if b is not None:
         leaves.append(tf.Variable(b))
     g = tf.constant(_channels_last(np.asarray(grad_output).astype(x.dtype)))
     try:
         with tf.GradientTape() as tape:
-            y = _forward(
-                tf,
-                leaves[0],
-                leaves[1],
-                leaves[2] if b is not None else None,
-                strides,
-                name,
-                pads,
-                dilations,
-            )
+            y = graph(tf, leaves[0], leaves[1], leaves[2] if b is not None else None)
         grads = tape.gradient(y, leaves, output_gradients=g)
     except Exception as error:
         raise _unsupported(error) from None
@@ -283,29 +287,16 @@ def tensorflow_conv_transpose_backward(
     x, w, b, strides, dilations, pads, op = _transposed_prepare(
         input, weight, bias, stride, padding, output_padding, groups, dilation
     )
-    tf = _tf()
-    leaves = [tf.Variable(_channels_last(x)), tf.Variable(_transposed_filter(w))]
-    if b is not None:
-        leaves.append(tf.Variable(b))
-    g = tf.constant(_channels_last(np.asarray(grad_output).astype(x.dtype)))
-    try:
-        with tf.GradientTape() as tape:
-            y = _transposed(
-                tf,
-                leaves[0],
-                leaves[1],
-                leaves[2] if b is not None else None,
-                strides,
-                pads,
-                op,
-                dilations,
-                x.shape[2:],
-                groups,
-            )
-        grads = tape.gradient(y, leaves, output_gradients=g)
-    except Exception as error:
-        raise _unsupported(error) from None
-    return _gradients(grads, x, w, b, _forward_weight)
+    return _tape_gradients(
+        grad_output,
+        x,
+        w,
+        b,
+        _transposed_filter,
+        lambda tf, xt, ft, bt: _transposed(
+            tf, xt, ft, bt, strides, pads, op, dilations, x.shape[2:], groups
+        ),
+    )
 
 
 # float16: the CPU filter gradient (Conv2DBackpropFilter and its 1-D/3-D forms) accumulates over
