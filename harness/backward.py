@@ -34,6 +34,7 @@ from harness.calling import Outcome, compact, complex_refusal, read_result, safe
 from harness.case import Case
 from harness.data import CaseArrays, exact_dtype, generate, is_complex, round_to_dtype, to_array
 from harness.explanation import Explanation
+from harness.implementation import Implementation
 from harness.implementations import harness_pads_first
 from harness.quantity_rounding import (
     gradient_blocks,
@@ -329,7 +330,7 @@ def variant_rows(case: Case, baselines: dict[str, Baseline], variants) -> list[R
 
 def judged(
     record: Record,
-    func: Callable,
+    func: Callable | None,
     value,
     baseline,
     quantity,
@@ -378,13 +379,11 @@ def _prepadded(case: Case, func) -> bool:
 
 def backward_records(
     case: Case,
-    implementations: Sequence[tuple[str, Callable]],
+    implementations: Sequence[Implementation],
     arrays: CaseArrays,
     options,
     layouts=None,
 ) -> list[Record]:
-    from harness.registry import operations_of
-
     g, g64 = grad_output_arrays(case)
     operation = f"{case.op}_backward"
     if case.transposed:
@@ -394,8 +393,8 @@ def backward_records(
         baselines = gradient_baselines(case, arrays, g64)
         variants = backward_variants(case, arrays, g64, baselines)
     records = []
-    for name, func in implementations:
-        backward = operations_of(name, func).get(operation)
+    for implementation in implementations:
+        name, backward = implementation.name, implementation.operation(operation)
         if backward is None:
             result = Gradients({}, "unsupported", f"{name} defines no {operation}")
         else:
@@ -415,7 +414,7 @@ def backward_records(
             )
             record = judged(
                 record,
-                backward or func,
+                backward,
                 value,
                 baseline,
                 quantity,
@@ -429,7 +428,7 @@ def backward_records(
                 record.message = f"{result.contract}; {record.message}"
             records.append(refused_complex(record, case.dtype, Outcome(value), baseline.output))
         if layouts is not None:  # its layout rows (harness.layout_rows), after its own
-            records += layouts(name, backward, result, baselines, variants)
+            records += layouts(implementation, result, baselines, variants)
     if options.variants:
         records.extend(variant_rows(case, baselines, variants))
     return records

@@ -23,7 +23,6 @@ from harness.case import Case
 from harness.data import CaseArrays, exact_dtype, is_complex, round_to_dtype
 from harness.implementations import harness_pads_first, torch_conv, torch_conv_on_tensors
 from harness.layouts import CONTIGUOUS, laid_out
-from harness.naming import is_device_name
 
 
 class ImplementationFault(Exception):
@@ -255,21 +254,19 @@ torch_layout_conv.accepts_layouts = True  # type: ignore[attr-defined]
 torch_layout_conv.handles_padding_mode = True  # type: ignore[attr-defined]
 
 
-def layout_function(func: Callable, name: str = "") -> Callable | None:
+def layout_function(func: Callable, bind: Callable | None = None) -> Callable | None:
     """The function that takes `func`'s tensors in other memory layouts: a callable with
     `accepts_tensors` or `accepts_layouts` itself, torch_layout_conv for the built-in torch's
-    forward convolution (bound to its device and numerics for torch@DEVICE `name`); None for an
-    implementation that takes NumPy arrays."""
+    forward convolution (passed through `bind`, which puts it on a torch@DEVICE's device, for
+    such a device's forward); None for an implementation that takes NumPy arrays."""
     if func is torch_conv:
         return torch_layout_conv
     if (
-        is_device_name(name)
+        bind is not None
         and getattr(func, "device", None)
         and getattr(func, "__name__", "") == torch_conv.__name__
     ):
-        from harness.devices import _bound
-
-        return _bound(torch_layout_conv, name)
+        return bind(torch_layout_conv)
     if getattr(func, "accepts_tensors", False) or getattr(func, "accepts_layouts", False):
         return func
     return None

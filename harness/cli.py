@@ -90,6 +90,7 @@ def cmd_validate(args) -> int:
 
 def cmd_run(args) -> int:
     from harness.executor import iter_records
+    from harness.registry import resolve_implementations
     from harness.report import (
         accepts_invalid_lines,
         atomic_write,
@@ -102,14 +103,15 @@ def cmd_run(args) -> int:
         to_dataframe,
         write_csv,
     )
-    from harness.runner import RunOptions, resolve_implementations
+    from harness.runner import RunOptions
 
     cases = _load(args)
     if args.shard:
         from harness.select import parse_shard, shard
 
         cases = shard(cases, *parse_shard(args.shard))
-    resolve_implementations(args.impl)  # fail fast (exit 2) on a bad --impl
+    # resolved once, here (a bad --impl is a usage error, exit 2, before any worker starts)
+    implementations = resolve_implementations(args.impl, isolated=not args.in_process)
     cluster = cluster_from_args(args)
     runnable = [c for c in cases if c.skip_reason is None]
     if not runnable:
@@ -128,7 +130,7 @@ def cmd_run(args) -> int:
         jobs = 1 if args.in_process else args.jobs or default_jobs(runnable)
         isolate = not args.in_process
         for record in iter_records(
-            runnable, args.impl, options, jobs=jobs, cluster=cluster, isolate=isolate
+            runnable, implementations, options, jobs=jobs, cluster=cluster, isolate=isolate
         ):
             records.append(record)
             progress.update(record.case_id)
@@ -200,15 +202,16 @@ def cmd_diagnose(args) -> int:
 
     from harness.diagnose import diagnose, human_lines
     from harness.diagnose_isolated import isolated_diagnose
-    from harness.registry import get_implementation
+    from harness.registry import resolve
     from harness.report import atomic_write
     from harness.yaml_io import dump_yaml
 
-    get_implementation(args.impl)  # a bad name is a usage error here, before any worker starts
+    # resolved once, here: a bad name is a usage error, before any worker starts
+    implementation = resolve(args.impl, isolated=not args.in_process)
     if args.in_process:
-        diagnosis = diagnose(args.impl, get_implementation(args.impl))
+        diagnosis = diagnose(implementation)
     else:  # in a worker process: a call that crashes natively is its probe's error
-        diagnosis = isolated_diagnose(args.impl)
+        diagnosis = isolated_diagnose(implementation)
     if args.json:
         print(json.dumps(diagnosis.as_json(), indent=2, allow_nan=True))
     else:
@@ -260,24 +263,41 @@ def cmd_explain(args) -> int:
             print(plot_gradient(case, args.quantity, index, args.plot))
         return EXIT_OK
     at = parse_index(args.at, case)
+    versus = None
     if args.plot:  # a bad --plot or --versus fails before the explanation is printed
-        from harness.explain import check_plot_arguments
+        from harness.explain import check_plot_path
 
-        check_plot_arguments(args.plot, args.versus)
+        check_plot_path(args.plot)
+        versus = _versus(args.versus)
     for line in explain_lines(case, at):
         print(line)
-    if args.plot:
+    if versus is not None:
         from harness.explain import plot_comparison
 
-        print(plot_comparison(case, at, args.versus, args.plot))
+        print(plot_comparison(case, at, versus, args.plot))
     return EXIT_OK
+
+
+def _versus(name: str):
+    """explain --versus resolved once: a mutation's name, or the Implementation it names (an
+    unavailable peer or a broken plug-in says why); HarnessError for neither."""
+    from harness.explain import versus_problem
+    from harness.mutations import MUTATIONS
+    from harness.registry import resolve_known, shipped_names
+
+    if name in MUTATIONS:
+        return name
+    implementation = resolve_known(name)
+    if implementation is None:
+        raise HarnessError(versus_problem(name, shipped_names()))
+    return implementation
 
 
 def cmd_fuzz(args) -> int:
     from harness.isolation import isolated
-    from harness.runner import resolve_implementations
+    from harness.registry import resolve_implementations
 
-    implementations = resolve_implementations(args.impl)
+    implementations = resolve_implementations(args.impl, isolated=True)
     cluster = cluster_from_args(args)
     count = args.count if args.count or args.seconds else 500
     counter = Counter(count)

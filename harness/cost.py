@@ -163,8 +163,8 @@ def memory_refusal(case: Case, implementations, max_memory: int) -> str | None:
             f"and intermediate buffers, over the {size_text(ram)} of RAM available now; free "
             "memory or make the case smaller"
         )
-    for name, func in implementations:
-        device = getattr(func, "device", "cpu")
+    for implementation in implementations:
+        name, device = implementation.name, implementation.device or "cpu"
         free = free_device_memory(device)
         on_device = device_estimate(case)
         if free is not None and on_device > free:

@@ -134,7 +134,7 @@ def numerics(device: str, tf32: bool):
         torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
-def _bound(function: Callable, name: str) -> Callable:
+def bound_to_device(function: Callable, name: str) -> Callable:
     """`function` with its device bound and its numerics set around each call."""
     device, tf32 = parse(name)
 
@@ -155,7 +155,7 @@ def _bound(function: Callable, name: str) -> Callable:
 
 def device_conv(name: str) -> Callable:
     """The forward convolution (any rank) of torch@DEVICE `name` or an alias, unchecked."""
-    return _bound(torch_conv, name)
+    return bound_to_device(torch_conv, name)
 
 
 def device_implementation(name: str) -> Callable:
@@ -169,5 +169,5 @@ def device_operations(name: str) -> dict[str, Callable]:
     """Every operation of every rank (forward, backward, transposed and its backward) of
     torch@DEVICE `name` on its device."""
     check_device(name)
-    by_kind = {kind: _bound(function, name) for kind, function in _BY_KIND.items()}
+    by_kind = {kind: bound_to_device(function, name) for kind, function in _BY_KIND.items()}
     return {operation_name(kind, rank): by_kind[kind] for rank in RANKS for kind in KINDS}

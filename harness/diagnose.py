@@ -39,6 +39,7 @@ from harness.data import materialize
 from harness.diagnosis import Diagnosis, human_lines, verdict_of
 from harness.errors import CaseFileError
 from harness.explanation import Explanation, explain_output, order_causes
+from harness.implementation import Implementation
 from harness.implementations import harness_pads_first
 from harness.probe_retry import complex_unsupported, retried, simpler_forms, valid
 from harness.probe_ties import reconciled
@@ -200,23 +201,21 @@ ORDER = [
 ]
 
 
-def probed_operations(name: str, func: Callable) -> dict[str, Callable]:
-    """The operations of `name` that diagnose probes, rank by rank: conv{r}d, conv{r}d_backward
-    (its own, or autograd through a conv{r}d that takes tensors), conv_transpose{r}d and
+def probed_operations(implementation: Implementation) -> dict[str, Callable]:
+    """The operations diagnose probes, rank by rank: conv{r}d, conv{r}d_backward (its own, or
+    autograd through a conv{r}d that takes tensors), conv_transpose{r}d and
     conv_transpose{r}d_backward."""
-    from harness.registry import operations_of
-
-    operations = operations_of(name, func)
+    operations = implementation.operations
     return {op: operations[op] for op in ORDER if op in operations}
 
 
-def operation_results(name: str, op: str, function: Callable) -> list[ProbeResult]:
+def operation_results(implementation: Implementation, op: str) -> list[ProbeResult]:
     """Every probe of one operation."""
     from harness.diagnose_backward import backward_results
     from harness.diagnose_transposed import transposed_backward_results, transposed_results
     from harness.layout_probe import layout_results
 
-    rank = op_rank(op)
+    rank, function = op_rank(op), implementation.operations[op]
     if op.startswith("conv_transpose"):
         if op.endswith("_backward"):
             results = transposed_backward_results(function, rank)
@@ -226,17 +225,18 @@ def operation_results(name: str, op: str, function: Callable) -> list[ProbeResul
         results = backward_results(function, rank)
     else:
         results = [run_probe(function, probe) for probe in probes_for(rank)]
-    return results + layout_results(function, rank, name, op)
+    return results + layout_results(function, implementation.tensor_operation(op), rank, op)
 
 
-def diagnose(name: str, func: Callable) -> Diagnosis:
+def diagnose(implementation: Implementation) -> Diagnosis:
     """Probe every operation the implementation defines (`probed_operations`), each at its rank;
     the counterexample is the failing probe showing the most causes, the smallest among those,
     shrunk. No operation to probe is a HarnessError (exit 2), never "matches"."""
     from harness.errors import HarnessError
 
-    operations = probed_operations(name, func)
-    results = [r for op, f in operations.items() for r in operation_results(name, op, f)]
+    name = implementation.name
+    operations = probed_operations(implementation)
+    results = [r for op in operations for r in operation_results(implementation, op)]
     results = reconciled(results)
     if not results:
         raise HarnessError(

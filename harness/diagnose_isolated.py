@@ -14,6 +14,7 @@ from __future__ import annotations
 from harness.calling import CALL_WATCH, ProcessDied
 from harness.diagnosis import Diagnosis
 from harness.errors import HarnessError
+from harness.implementation import Implementation
 from harness.workers import WorkerDeath, WorkerSlot
 
 MAX_DEATHS = 20
@@ -24,7 +25,7 @@ def diagnosis_here(tell, name: str, dead: dict[int, str], dead_from: int | None)
     """In a worker: diagnose `name`, telling the parent each call's number before it is made;
     the calls in `dead` (and from `dead_from` on) raise ProcessDied with their message instead."""
     from harness.diagnose import diagnose
-    from harness.registry import get_implementation
+    from harness.registry import resolve
 
     count = [0]
 
@@ -42,13 +43,15 @@ def diagnosis_here(tell, name: str, dead: dict[int, str], dead_from: int | None)
 
     CALL_WATCH.append(watch)
     try:
-        return diagnose(name, get_implementation(name))
+        return diagnose(resolve(name))  # a worker process is an edge: it resolves the name
     finally:
         CALL_WATCH.remove(watch)
 
 
-def isolated_diagnose(name: str) -> Diagnosis:
-    """harness.diagnose.diagnose(name, ...) run in worker processes, surviving their deaths."""
+def isolated_diagnose(implementation: Implementation) -> Diagnosis:
+    """harness.diagnose.diagnose(implementation) run in worker processes (each resolving its
+    name), surviving their deaths."""
+    name = implementation.name
     dead: dict[int, str] = {}
     dead_from: int | None = None
     with WorkerSlot() as slot:

@@ -2,7 +2,8 @@
 
 Rows come case by case in the cases' order whatever the number of workers; workers are spawned
 (each imports its own torch), get their share of the cores, take the costliest cases first, and
-resolve implementations by name.
+resolve the implementations by name themselves (each process is an edge that resolves once).
+`run` and `run_records` are the Python API's edge: they resolve the names they are given.
 """
 
 from __future__ import annotations
@@ -15,20 +16,16 @@ from harness import reference
 from harness.case import Case
 from harness.cluster import THREAD_VARIABLES, Cluster
 from harness.cost import DEFAULT_MAX_MEMORY
-from harness.isolation import CaseRunner, isolated_records, listed_implementations
+from harness.implementation import Implementation
+from harness.isolation import CaseRunner, isolated_records
 from harness.records import Record, harness_fault_text
-from harness.runner import (
-    DEFAULT_OPTIONS,
-    RunOptions,
-    error_rows,
-    resolve_implementations,
-    run_case,
-)
+from harness.registry import listed_names, resolve_implementations
+from harness.runner import DEFAULT_OPTIONS, RunOptions, error_rows, run_case
 
 
 def iter_records(
     cases: Sequence[Case],
-    implementations: Sequence[str] | None = None,
+    implementations: Sequence[Implementation],
     options: RunOptions = DEFAULT_OPTIONS,
     jobs: int = 1,
     cluster: Cluster | None = None,
@@ -43,8 +40,7 @@ def iter_records(
     (harness.cluster: a dask.distributed scheduler) runs them on its workers. The rows and their
     order are the same every way.
     """
-    names = list(implementations) if implementations else None
-    resolved = resolve_implementations(names)
+    names = [implementation.name for implementation in implementations]
     runnable = [case for case in cases if case.skip_reason is None]
     if cluster is not None:
         with cluster.executor() as pool:
@@ -52,7 +48,7 @@ def iter_records(
         return
     if not isolate and jobs <= 1:
         for case in runnable:
-            yield from run_case(case, resolved, options)
+            yield from run_case(case, implementations, options)
         return
     if not runnable:
         return
@@ -90,9 +86,7 @@ def collect(pool, runnable: Sequence[Case], names, options: RunOptions) -> Itera
                 rows = futures[k].result()
             except Exception as error:
                 stage = f"running case {case.id} on a cluster worker"
-                rows = error_rows(
-                    case, listed_implementations(names), harness_fault_text(stage, error), ""
-                )
+                rows = error_rows(case, listed_names(names), harness_fault_text(stage, error), "")
             yield from rows
     except BaseException:  # Ctrl-C or the caller stopped early: the cluster drops what is left
         pool.shutdown(wait=False)
@@ -136,7 +130,9 @@ def run_records(
     options: RunOptions = DEFAULT_OPTIONS,
     isolate: bool = True,
 ) -> list[Record]:
-    return list(iter_records(cases, implementations, options, isolate=isolate))
+    """The rows of `cases` run through the implementations named (the defaults when None)."""
+    resolved = resolve_implementations(implementations, isolated=isolate)
+    return list(iter_records(cases, resolved, options, isolate=isolate))
 
 
 def run(

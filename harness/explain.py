@@ -21,9 +21,15 @@ from harness import reference
 from harness.cases import Case
 from harness.data import materialize
 from harness.errors import HarnessError
-from harness.explain_plot import POSITION_NAMES, check_plot_arguments, plot_comparison
+from harness.explain_plot import POSITION_NAMES, check_plot_path, plot_comparison, versus_problem
 
-__all__ = ["check_plot_arguments", "explain_lines", "parse_index", "plot_comparison"]
+__all__ = [
+    "check_plot_path",
+    "explain_lines",
+    "parse_index",
+    "plot_comparison",
+    "versus_problem",
+]
 
 MAX_CHANNELS_SHOWN = 8
 MAX_VECTOR_SHOWN = 27

@@ -203,9 +203,9 @@ def plot_gradient(case: Case, quantity: str, at: tuple[int, ...], path: str) -> 
     summary line."""
     from matplotlib.ticker import MaxNLocator
 
-    from harness.explain_plot import DRAW, _pyplot, check_plot_arguments
+    from harness.explain_plot import DRAW, _pyplot, check_plot_path
 
-    check_plot_arguments(path, "torch")
+    check_plot_path(path)
     plt = _pyplot()
     arrays = materialize(case)
     _, g64 = grad_output_arrays(case)

@@ -10,6 +10,7 @@ imported only here, and only when a plot is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from harness.cases import Case
 from harness.data import materialize
 from harness.errors import HarnessError
+from harness.implementation import Implementation
 
 POSITION_NAMES = {1: ("i",), 2: ("i", "j"), 3: ("i", "j", "k")}  # output positions per rank
 MAX_SLICES = 6  # depth slices drawn for a 3-D output
@@ -45,24 +47,8 @@ def plot_formats() -> list[str]:
     return first + [f for f in formats if f not in first]
 
 
-def check_plot_arguments(path: str, versus: str) -> None:
-    """Fail fast, as one line, on a plot file matplotlib cannot write (judged by its extension)
-    and on a --versus that names neither a mutation nor an implementation."""
-    from harness.mutations import MUTATIONS
-    from harness.naming import PLUGIN_FORMS, is_module_name, is_plugin_name, suggest
-    from harness.peers import PEERS
-    from harness.registry import BUILTINS, get_implementation
-
-    implementations = [*BUILTINS, *PEERS]
-    if versus in implementations or is_plugin_name(versus):
-        get_implementation(versus)  # an unavailable peer or a broken plug-in says why
-    elif versus not in MUTATIONS and not (is_module_name(versus) and _plugin_module(versus)):
-        raise HarnessError(
-            f"--versus '{versus}': neither a mutation nor an implementation"
-            + suggest(versus, [*MUTATIONS, *implementations])
-            + f"; mutations: {', '.join(MUTATIONS)}; implementations: "
-            + f"{', '.join(implementations)}, or a plug-in as {PLUGIN_FORMS}"
-        )
+def check_plot_path(path: str) -> None:
+    """Fail fast, as one line, on a plot file matplotlib cannot write (judged by its extension)."""
     formats = plot_formats()
     extension = Path(path).suffix.lower().removeprefix(".")
     if extension not in formats:
@@ -73,51 +59,52 @@ def check_plot_arguments(path: str, versus: str) -> None:
         )
 
 
-def _plugin_module(name: str) -> bool:
-    """Whether `name` is a plug-in module (`--versus mymod`, its operation of the case's rank):
-    False for a name nothing can be imported by; a module that fails to import says why."""
-    from harness.errors import ImplementationError
-    from harness.registry import get_implementation, unknown_name_message
+def versus_problem(versus: str, implementations: Sequence[str]) -> str:
+    """The one line for a --versus that names neither a mutation nor an implementation
+    (`implementations`: the names shipped with the harness)."""
+    from harness.mutations import MUTATIONS
+    from harness.naming import PLUGIN_FORMS, suggest
 
-    try:
-        get_implementation(name)
-    except ImplementationError as error:
-        if str(error) == unknown_name_message(name):
-            return False
-        raise
-    return True
+    return (
+        f"--versus '{versus}': neither a mutation nor an implementation"
+        + suggest(versus, [*MUTATIONS, *implementations])
+        + f"; mutations: {', '.join(MUTATIONS)}; implementations: "
+        + f"{', '.join(implementations)}, or a plug-in as {PLUGIN_FORMS}"
+    )
 
 
-def _other_output(case: Case, arrays, baseline: np.ndarray, versus: str):
-    """The output --versus names on this case, and its label."""
+def _other_output(case: Case, arrays, baseline: np.ndarray, versus: str | Implementation):
+    """The output --versus (a mutation's name or a resolved implementation) gives on this case,
+    and its label."""
     from harness.calling import call_implementation
     from harness.mutations import MUTATIONS
-    from harness.registry import get_implementation, operations_of
     from harness.variants import variant_output
 
-    if versus in MUTATIONS:
+    if isinstance(versus, str):
         return variant_output(case, arrays, MUTATIONS[versus], baseline), f"mutation {versus}"
-    named = get_implementation(versus)
-    func = operations_of(versus, named).get(case.op, named if case.rank == 2 else None)
+    func = versus.operation(case.op) or (versus.operation("conv2d") if case.rank == 2 else None)
     if func is None:
-        raise HarnessError(f"--versus {versus}: it defines no {case.op} for case '{case.id}'")
+        raise HarnessError(f"--versus {versus.name}: it defines no {case.op} for case '{case.id}'")
     outcome = call_implementation(func, case, arrays)
     if outcome.output is None:
-        raise HarnessError(f"--versus {versus}: {outcome.status}: {outcome.message}")
-    return outcome.output, f"implementation {versus}"
+        raise HarnessError(f"--versus {versus.name}: {outcome.status}: {outcome.message}")
+    return outcome.output, f"implementation {versus.name}"
 
 
-def plot_comparison(case: Case, at: tuple[int, ...], versus: str, path: str) -> str:
-    """Draw the baseline's (n, o) output map, another output's and their difference (lines in
-    1-D, heatmaps in 2-D, rows of depth slices in 3-D), the worst position marked. Returns a
-    summary."""
-    check_plot_arguments(path, versus)
+def plot_comparison(
+    case: Case, at: tuple[int, ...], versus: str | Implementation, path: str
+) -> str:
+    """Draw the baseline's (n, o) output map, another output's (`versus`: a mutation's name or an
+    implementation) and their difference (lines in 1-D, heatmaps in 2-D, rows of depth slices in
+    3-D), the worst position marked. Returns a summary."""
+    check_plot_path(path)
     plt = _pyplot()
     from harness.baseline import compute_baseline
 
     arrays = materialize(case)
     baseline = compute_baseline(case, arrays).output
     other, label = _other_output(case, arrays, baseline, versus)
+    shown = versus if isinstance(versus, str) else versus.name
     n, o = at[0], at[1]
     base_map = baseline[n, o]
     other_map = (
@@ -134,12 +121,12 @@ def plot_comparison(case: Case, at: tuple[int, ...], versus: str, path: str) -> 
         magnitude = np.where(np.isfinite(difference), np.abs(difference), -1)
         worst = tuple(int(k) for k in np.unravel_index(int(np.argmax(magnitude)), difference.shape))
         worst_value = float(abs(difference[worst]))
-    titles = ("baseline: reference, float64", label, f"difference: {versus} - baseline")
+    titles = ("baseline: reference, float64", label, f"difference: {shown} - baseline")
     if np.iscomplexobj(base_map):  # complex maps: real parts drawn, the difference's modulus
         titles = (
             "baseline: reference, complex128 (real part)",
             f"{label} (real part)",
-            f"|{versus} - baseline| (modulus)",
+            f"|{shown} - baseline| (modulus)",
         )
         base_map = base_map.real
         other_map = None if other_map is None else np.real(other_map)

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.cluster import Cluster
+from harness.implementation import Implementation
 from harness.schema import REAL_DTYPES
 
 CHUNK = 50
@@ -210,7 +211,7 @@ _RESOLVED: list = []
 
 def _failing_rows_named(raw: dict, options, names) -> list:
     """failing_rows on a cluster worker, the implementations resolved there by name (once)."""
-    from harness.runner import resolve_implementations
+    from harness.registry import resolve_implementations
 
     if not _RESOLVED or _RESOLVED[0] != names:
         _RESOLVED[:] = [names, resolve_implementations(names)]
@@ -218,7 +219,7 @@ def _failing_rows_named(raw: dict, options, names) -> list:
 
 
 def fuzz(
-    implementations: Sequence[tuple[str, Callable]],
+    implementations: Sequence[Implementation],
     count: int | None = None,
     seconds: float | None = None,
     seed: int = 0,

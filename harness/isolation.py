@@ -15,27 +15,26 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from harness.calling import ProcessDied
 from harness.case import Case
+from harness.implementation import Implementation
 from harness.records import Record
-from harness.runner import RunOptions, error_rows, resolve_implementations, run_case
+from harness.registry import listed_names, resolve_implementations
+from harness.runner import RunOptions, error_rows, run_case
 from harness.workers import WorkerDeath, WorkerSlot
 
 
-def crashed_stand_in(name: str, func: Callable, message: str) -> Callable:
-    """A stand-in for implementation `name` that defines the same operations (found as
-    harness.registry.operations_of finds them), each raising ProcessDied(message)."""
-    from harness.registry import operations_of
+def crashed_stand_in(implementation: Implementation, message: str) -> Implementation:
+    """A stand-in for the implementation that defines the same operations, each raising
+    ProcessDied(message)."""
 
     def died(*args, **kwargs):
         raise ProcessDied(message)
 
-    died.__name__ = getattr(func, "__name__", "conv2d")
-    died.crashed_operations = dict.fromkeys(operations_of(name, func), died)  # type: ignore[attr-defined]
-    return died
+    return implementation.with_operations(dict.fromkeys(implementation.operations, died))
 
 
 _RESOLVED: dict[tuple, list] = {}
@@ -46,15 +45,15 @@ def rows_here(tell, names, case: Case, options: RunOptions, crashed: dict, only)
     only those in `only` when given (the implementations resolved once per worker)."""
     key = tuple(names or ())
     try:
-        if key not in _RESOLVED:
+        if key not in _RESOLVED:  # a worker process is an edge: it resolves the names itself
             _RESOLVED[key] = resolve_implementations(names)
     except Exception as error:  # the parent resolved them; say why this process cannot
         text = f"the worker process could not resolve the implementations: {error}"
-        return error_rows(case, listed_implementations(names), text, "")
+        return error_rows(case, listed_names(names), text, "")
     chosen = [
-        (name, crashed_stand_in(name, func, crashed[name]) if name in crashed else func)
-        for name, func in _RESOLVED[key]
-        if only is None or name in only
+        crashed_stand_in(i, crashed[i.name]) if i.name in crashed else i
+        for i in _RESOLVED[key]
+        if only is None or i.name in only
     ]
     return run_case(case, chosen, options)
 
@@ -87,9 +86,9 @@ class CaseRunner:
             return self._attempt(case, options, {})
         except WorkerDeath as death:
             first = str(death)
-        listed = listed_implementations(self.names)
+        listed = listed_names(self.names)
         crashed: dict[str, str] = {}
-        for name, _ in listed:  # which implementation, run alone, ends the process?
+        for name in listed:  # which implementation, run alone, ends the process?
             if len(listed) == 1:  # alone already
                 crashed[name] = f"{first} while running {name} on case {case.id}"
                 break
@@ -108,13 +107,6 @@ class CaseRunner:
                 "left out: the harness's own computation on the case ends the process"
             )
             return error_rows(case, listed, message, "")
-
-
-def listed_implementations(names: Sequence[str] | None) -> list[tuple[str, None]]:
-    """(name, None) per implementation a run of `names` has rows for, for error_rows."""
-    from harness.registry import DEFAULT_IMPLEMENTATIONS
-
-    return [(name, None) for name in dict.fromkeys(names or DEFAULT_IMPLEMENTATIONS)]
 
 
 def isolated_records(
@@ -171,11 +163,13 @@ def isolated(names: Sequence[str] | None) -> Iterator[CaseRunner]:
         runner.close()
 
 
-def case_rows(case: Case, implementations, options: RunOptions) -> list[Record]:
+def case_rows(
+    case: Case, implementations: Sequence[Implementation], options: RunOptions
+) -> list[Record]:
     """harness.runner.run_case, in the worker of the innermost `isolated` block that was opened
     for the same implementation names; in this process when none is open."""
-    names = [name for name, _ in implementations]
+    names = [i.name for i in implementations]
     for runner in reversed(_OPEN):
-        if [name for name, _ in listed_implementations(runner.names)] == names:
+        if listed_names(runner.names) == names:
             return runner.run_case(case, options)
     return run_case(case, implementations, options)

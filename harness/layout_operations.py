@@ -1,9 +1,10 @@
 """Which function takes an implementation's tensors in other memory layouts, for every operation.
 
-`layout_operation(func, name, op)` is the function that `run --layouts` and diagnose's layout
-probes call with tensors laid out by harness.layouts, or None for an implementation that takes
-NumPy arrays: the function itself when it says `accepts_tensors`; for the built-in torch (and
-torch@DEVICE, on its device) the same F.conv{r}d / F.conv_transpose{r}d / autograd calls as
+`layout_operation(func, op)` (found once per operation by the resolver, harness.registry, and
+kept in Implementation.tensor_operations) is the function that `run --layouts` and diagnose's
+layout probes call with tensors laid out by harness.layouts, or None for an implementation
+that takes NumPy arrays: the function itself when it says `accepts_tensors`; for the built-in
+torch (and torch@DEVICE, on its device) the same F.conv{r}d / F.conv_transpose{r}d / autograd calls as
 harness.operations' without their contiguous copies; for a backward that autograd derives from a
 forward convolution taking tensors (harness.operations.autograd_backward), the same derivation on
 the laid-out tensors. `in_layout` turns such a function back into one that takes NumPy arrays and
@@ -18,7 +19,6 @@ from collections.abc import Callable, Sequence
 from harness.calling import layout_function
 from harness.implementations import spatial_rank, torch_convolution, torch_pad, torch_threads
 from harness.layouts import laid_out
-from harness.naming import is_device_name
 from harness.operations import (
     torch_conv_backward,
     torch_conv_transpose,
@@ -161,19 +161,19 @@ _TORCH_LAYOUT: dict[Callable, Callable] = {
 _BY_NAME: dict[str, Callable] = {f.__name__: g for f, g in _TORCH_LAYOUT.items()}
 
 
-def layout_operation(func: Callable, name: str = "", op: str = "conv2d") -> Callable | None:
-    """The function that takes `func`'s tensors in other memory layouts, `func` being `name`'s
-    operation `op` (harness.operations.OPERATIONS); None for one that takes NumPy arrays."""
+def layout_operation(func: Callable, op: str = "conv2d", bind: Callable | None = None):
+    """The function that takes `func`'s tensors in other memory layouts, `func` being an
+    implementation's operation `op` (harness.operations.OPERATIONS); None for one that takes NumPy
+    arrays. `bind` puts a built-in torch function on a torch@DEVICE's device (the resolver,
+    harness.registry, passes it for such a device's operations)."""
     if not (op.startswith("conv_transpose") or op.endswith("_backward")):
-        return layout_function(func, name)
+        return layout_function(func, bind)
     if func in _TORCH_LAYOUT:
         return _TORCH_LAYOUT[func]
-    if is_device_name(name) and getattr(func, "device", None):
+    if bind is not None and getattr(func, "device", None):
         counterpart = _BY_NAME.get(getattr(func, "__name__", ""))
         if counterpart is not None:
-            from harness.devices import _bound
-
-            return _bound(counterpart, name)
+            return bind(counterpart)
     if getattr(func, "accepts_tensors", False):
         return func
     forward = getattr(func, "autograd_of", None)

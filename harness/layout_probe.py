@@ -36,7 +36,7 @@ from harness.case import Case
 from harness.cases import case_from_dict
 from harness.compare import compare
 from harness.data import materialize
-from harness.layout_operations import in_layout, layout_operation
+from harness.layout_operations import in_layout
 from harness.layouts import GRADIENT_ROLES, applicable
 from harness.probes import Probe, ProbeResult
 from harness.transposed import transposed_baseline
@@ -171,13 +171,13 @@ def _shapes(case: Case):
 
 
 def layout_results(
-    func: Callable, rank: int, name: str = "", op: str | None = None
+    func: Callable, tensors: Callable | None, rank: int, op: str | None = None
 ) -> list[ProbeResult]:
     """The layout probes of operation `op` (conv{rank}d when None, as diagnose always called it;
-    conv_transpose{rank}d, conv{rank}d_backward or conv_transpose{rank}d_backward) for an
-    implementation (named `name`) that takes tensors; none for one that takes NumPy arrays."""
+    conv_transpose{rank}d, conv{rank}d_backward or conv_transpose{rank}d_backward), `func`, for
+    an implementation that takes tensors (`tensors`: the function taking them,
+    Implementation.tensor_operation); none for one that takes NumPy arrays (None)."""
     op = op or f"conv{rank}d"
-    tensors = layout_operation(func, name, op)
     if tensors is None:
         return []
     if op.endswith("_backward"):

@@ -32,22 +32,23 @@ from harness.calling import Outcome, call_implementation, one_line
 from harness.case import Case
 from harness.compare import compare, describe
 from harness.data import CaseArrays
-from harness.layout_operations import in_layout, layout_operation
+from harness.implementation import Implementation
+from harness.layout_operations import in_layout
 from harness.layouts import CONTIGUOUS, GRADIENT_ROLES, applicable
 from harness.records import Record, harness_fault_text, shape_text
 
 
 def planned_operation_layouts(
-    case: Case, func: Callable | None, layouts: Sequence[str], name: str, op: str
+    case: Case, implementation: Implementation, layouts: Sequence[str], op: str
 ) -> list[str]:
-    """The layouts (other than contiguous) `name`'s operation `op` (`func`) gets a row for on
+    """The layouts (other than contiguous) the implementation's operation `op` gets a row for on
     this case: the case's own `layouts`, else those asked for, that apply to its tensors (and to
-    grad_output for a backward operation); none for an operation that takes NumPy arrays or a
-    case that computes nothing."""
+    grad_output for a backward operation); none for an operation it does not define or that
+    takes NumPy arrays, or a case that computes nothing."""
     chosen = case.layouts or tuple(layouts)
-    if not chosen or not case.computes or func is None:
+    if not chosen or not case.computes or implementation.operation(op) is None:
         return []
-    if layout_operation(func, name, op) is None:
+    if implementation.tensor_operation(op) is None:
         return []
     shapes = (
         case.input_shape,
@@ -142,16 +143,16 @@ def transposed_layout_records(
     case: Case,
     arrays: CaseArrays,
     options,
-    name: str,
-    func: Callable | None,
+    implementation: Implementation,
     contiguous: Outcome,
     baseline: Baseline,
     variants,
 ) -> list[Record]:
-    """The layout rows of one implementation's transposed convolution `func` (None: it defines
+    """The layout rows of one implementation's transposed convolution (none where it defines
     none), after its contiguous row (`contiguous`: what that call gave)."""
-    layouts = planned_operation_layouts(case, func, options.layouts, name, case.op)
-    tensors = None if func is None else layout_operation(func, name, case.op)
+    name, func = implementation.name, implementation.operation(case.op)
+    layouts = planned_operation_layouts(case, implementation, options.layouts, case.op)
+    tensors = implementation.tensor_operation(case.op)
     if func is None or tensors is None or not layouts:
         return []
     records = []
@@ -190,17 +191,17 @@ def gradient_layout_records(
     case: Case,
     arrays: CaseArrays,
     options,
-    name: str,
-    func: Callable | None,
+    implementation: Implementation,
     contiguous: Gradients,
     baselines: dict[str, Baseline],
     variants,
 ) -> list[Record]:
-    """The layout rows of one implementation's backward `func` (None: it defines none): per
+    """The layout rows of one implementation's backward (none where it defines none): per
     layout, one row per gradient, after its contiguous gradient rows (`contiguous`)."""
     op = f"{case.op}_backward"
-    layouts = planned_operation_layouts(case, func, options.layouts, name, op)
-    tensors = None if func is None else layout_operation(func, name, op)
+    name, func = implementation.name, implementation.operation(op)
+    layouts = planned_operation_layouts(case, implementation, options.layouts, op)
+    tensors = implementation.tensor_operation(op)
     if func is None or tensors is None or not layouts:
         return []
     g, g64 = grad_output_arrays(case)

@@ -176,15 +176,15 @@ class MatrixState:
         return list(dict.fromkeys(self.implementation_names or DEFAULT_IMPLEMENTATIONS))
 
     def _resolve(self):
-        """(name, callable) for each available implementation, and {name: why} for the peers
-        that are not available here (their tests are skipped with the reason)."""
+        """The Implementation of each available name (resolved once, here), and {name: why} for
+        the peers that are not available here (their tests are skipped with the reason)."""
         from harness.peers import ImplementationUnavailable
-        from harness.registry import get_implementation
+        from harness.registry import resolve
 
         implementations, unavailable = [], {}
         for name in self.names:
             try:
-                implementations.append((name, get_implementation(name)))
+                implementations.append(resolve(name, isolated=True))
             except ImplementationUnavailable as error:
                 unavailable[name] = error.problems[0]
         return implementations, unavailable
@@ -201,36 +201,33 @@ class MatrixState:
             if self.runner is None:  # a worker process: a native crash is that case's error
                 from harness.isolation import CaseRunner
 
-                self.runner = CaseRunner([name for name, _ in self.implementations])
+                self.runner = CaseRunner([i.name for i in self.implementations])
             records = self.runner.run_case(case, options)
             self._rows[case.id] = {(r.implementation, row_label(r)): r for r in records}
         return self._rows[case.id]
 
-    def gradient_layouts(self, case, name, functions) -> list[str]:
-        """The layouts of `name`'s backward rows on the case (harness.layout_rows)."""
-        if name not in functions or (not self.layouts and not case.layouts):
+    def gradient_layouts(self, case, implementation) -> list[str]:
+        """The layouts of the implementation's backward rows on the case (harness.layout_rows)."""
+        if implementation is None or (not self.layouts and not case.layouts):
             return []
         from harness.layout_rows import planned_operation_layouts
-        from harness.registry import operations_of
 
         op = f"{case.op}_backward"
-        backward = operations_of(name, functions[name]).get(op)
-        return planned_operation_layouts(case, backward, self.layouts, name, op)
+        return planned_operation_layouts(case, implementation, self.layouts, op)
 
     def matrix(self):
         """(case, implementation, variant) triples, in the report's order."""
-        from harness.runner import operation_for, planned_layouts
+        from harness.runner import planned_layouts
         from harness.variants import planned_variants
 
         names = self.names
-        functions = dict(self.implementations)
+        resolved = {i.name: i for i in self.implementations}
         backward = self.config.getoption("conv_backward")
         for case in self.cases:
             for name in names:
                 yield case, name, "as_is"
-                if name in functions:
-                    func = operation_for(name, functions[name], case)
-                    for layout in planned_layouts(case, func, self.layouts, name):
+                if name in resolved:
+                    for layout in planned_layouts(case, resolved[name], self.layouts):
                         yield case, name, f"as_is@{layout}"
             if case.computes:
                 for variant in planned_variants(case):
@@ -242,7 +239,7 @@ class MatrixState:
                 for name in names:
                     for quantity in quantities:
                         yield case, name, quantity
-                    for layout in self.gradient_layouts(case, name, functions):
+                    for layout in self.gradient_layouts(case, resolved.get(name)):
                         for quantity in quantities:
                             yield case, name, f"{quantity}@{layout}"
                 for variant_name, quantity in BACKWARD_VARIANTS:

@@ -1,8 +1,12 @@
-"""Implementations by name: the built-ins, the peers, and a user's `module:function`.
+"""The resolver: implementations by name (the built-ins, the peers, torch@DEVICE, a user's
+`module:function`), each turned once into an Implementation (harness.implementation).
 
+`resolve(name)` is what the edges call (the CLI, the pytest plugin, the Python API, a worker
+process); `implementation(name, func)` wraps a callable handed in from Python.
 `get_implementation(name)` resolves a name (a user's module importable from the current
 directory or PYTHONPATH, or `path/to/file.py:function`) to a callable with conv2d's signature,
-or raises ImplementationError with one line saying what to do.
+or raises ImplementationError with one line saying what to do. This is the only module that looks
+at an implementation's name to learn what it is.
 """
 
 from __future__ import annotations
@@ -11,22 +15,26 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.devices import (
+    bound_to_device,
     canonical,
     device_implementation,
     device_operations,
     is_device_implementation,
+    parse,
 )
 from harness.errors import ImplementationError
+from harness.implementation import Implementation
 from harness.implementations import (
     CONV2D_PARAMETERS,
     reference_conv2d,
     scipy_conv2d,
     torch_conv2d,
 )
+from harness.layout_operations import layout_operation
 from harness.naming import (
     DEVICE_FAMILY,
     PLUGIN_FORMS,
@@ -154,9 +162,6 @@ def operations_of(name: str, func: Callable) -> dict[str, Callable]:
     aliases') every operation on its device, a module's by the names it
     defines, a `module:function` as its name says (conv2d otherwise). A forward convolution that
     takes tensors (`accepts_tensors`) gets its backward from autograd."""
-    stand_in = getattr(func, "crashed_operations", None)  # harness.isolation.crashed_stand_in
-    if stand_in is not None:
-        return dict(stand_in)
     if name in BUILTIN_OPERATIONS:
         return {**BUILTIN_OPERATIONS[name], "conv2d": func}
     if is_device_name(canonical(name)):
@@ -183,6 +188,62 @@ def operations_of(name: str, func: Callable) -> dict[str, Callable]:
         ):
             operations[backward] = autograd_backward(forward, backward)
     return operations
+
+
+# what a peer needs installed: the extra of conv-harness that brings its package
+_PEER_EXTRAS = {"tensorflow": "conv-harness[tensorflow]", "openvino": "conv-harness[openvino]"}
+
+
+def implementation(name: str, func: Callable, isolated: bool = False) -> Implementation:
+    """`func` (resolved from `name`, or a callable handed in from Python under that name) as an
+    Implementation: its operations as operations_of finds them, and for each the function taking
+    laid-out tensors (harness.layout_operations), bound to its device for torch@DEVICE."""
+    operations = operations_of(name, func)
+    device = parse(name)[0] if is_device_implementation(name) else getattr(func, "device", None)
+    bind = (lambda f: bound_to_device(f, name)) if is_device_implementation(name) else None
+    tensors = {}
+    for op, function in operations.items():
+        laid_out = layout_operation(function, op, bind)
+        if laid_out is not None:
+            tensors[op] = laid_out
+    shipped = not is_plugin(name)
+    requires = (_PEER_EXTRAS.get(name, "conv-harness[peers]"),) if name in PEERS else ()
+    return Implementation(name, operations, tensors, shipped, device, isolated, requires)
+
+
+def resolve(name: str, isolated: bool = False) -> Implementation:
+    """The Implementation a user's name stands for; ImplementationError (one line) if none."""
+    return implementation(name, get_implementation(name), isolated)
+
+
+def resolve_known(name: str) -> Implementation | None:
+    """resolve(name); None for a name that is neither shipped with the harness nor a plug-in's
+    (no module imports by it), which the caller may read otherwise (explain's --versus: a
+    mutation). A known name that cannot be used here still raises, saying why."""
+    try:
+        return resolve(name)
+    except ImplementationError as error:
+        if str(error) == unknown_name_message(name):
+            return None
+        raise
+
+
+def shipped_names() -> list[str]:
+    """The names of the implementations shipped with the harness: built-ins, then peers."""
+    return [*BUILTINS, *PEERS]
+
+
+def resolve_implementations(
+    names: Sequence[str] | None, isolated: bool = False
+) -> list[Implementation]:
+    """The implementations of a run, each once, in the order given (the defaults when none)."""
+    names = list(names) if names else list(DEFAULT_IMPLEMENTATIONS)
+    return [resolve(name, isolated) for name in dict.fromkeys(names)]
+
+
+def listed_names(names: Sequence[str] | None) -> list[str]:
+    """The names a run of `names` has rows for, in order, without resolving them."""
+    return list(dict.fromkeys(names or DEFAULT_IMPLEMENTATIONS))
 
 
 def _import(module_name: str, name: str):

@@ -21,7 +21,6 @@ from harness.calling import (
     Outcome,
     call_implementation,
     complex_refusal,
-    layout_function,
     one_line,
 )
 from harness.case import Case
@@ -34,6 +33,7 @@ from harness.cost import (
 )
 from harness.data import CaseArrays, expected_array, materialize
 from harness.explanation import explain_divergence
+from harness.implementation import Implementation
 from harness.implementations import harness_pads_first
 from harness.layout_rows import (
     gradient_layout_records,
@@ -51,7 +51,6 @@ from harness.records import (
     make_record,
     shape_text,
 )
-from harness.registry import DEFAULT_IMPLEMENTATIONS, get_implementation, is_plugin, operations_of
 from harness.transposed import transposed_records
 from harness.variants import variant_records
 
@@ -94,19 +93,16 @@ def _undefined(name: str, op: str) -> Callable:
     return missing
 
 
-def operation_for(name: str, func: Callable, case: Case) -> Callable:
+def operation_for(implementation: Implementation, case: Case) -> Callable:
     """The implementation's function for the case's operation (conv1d, conv2d, conv3d or a
-    transposed one): `func` itself for conv2d; one that is `unsupported` where it defines none
-    (a `module:conv2d_backward` names the backward alone, never a forward conv2d)."""
-    operations = operations_of(name, func)
-    if case.op == "conv2d" and "conv2d" in operations:
-        return func
-    return operations.get(case.op) or _undefined(name, case.op)
+    transposed one); one that is `unsupported` where it defines none (a
+    `module:conv2d_backward` names the backward alone, never a forward conv2d)."""
+    return implementation.operation(case.op) or _undefined(implementation.name, case.op)
 
 
 def rejection_records(
     case: Case,
-    implementations: Sequence[tuple[str, Callable]],
+    implementations: Sequence[Implementation],
     timeout: float | None = None,
     *,
     strict_rejections: bool = False,
@@ -120,8 +116,9 @@ def rejection_records(
     """
     arrays = materialize(case)
     records = []
-    for name, func in implementations:
-        func = operation_for(name, func, case)
+    for implementation in implementations:
+        name = implementation.name
+        func = operation_for(implementation, case)
         outcome = call_implementation(func, case, arrays, timeout)
         refused = outcome.status in ("error", "unsupported") and outcome.output is None
         problem, failure = "", "error"
@@ -144,7 +141,7 @@ def rejection_records(
             )
         elif not refused:
             problem = f"accepted a configuration torch rejects ({case.rejection})"
-            if is_plugin(name):  # a plug-in need not validate its arguments
+            if not implementation.shipped:  # a plug-in need not validate its arguments
                 problem += "; allowed for a plug-in unless --strict-rejections"
                 failure = ACCEPTS_INVALID
         elif (
@@ -187,8 +184,9 @@ def rejection_records(
     return records
 
 
-def error_rows(case: Case, implementations, message: str, baseline_shape: str) -> list[Record]:
-    """One `error` row per implementation, without an output: the case could not be run."""
+def error_rows(case: Case, names: Sequence[str], message: str, baseline_shape: str) -> list[Record]:
+    """One `error` row per implementation (by name), without an output: the case could not be
+    run."""
     return [
         Record(
             **case_columns(case),
@@ -210,7 +208,7 @@ def error_rows(case: Case, implementations, message: str, baseline_shape: str) -
             cause="",
             message=message,
         )
-        for name, _ in implementations
+        for name in names
     ]
 
 
@@ -308,19 +306,18 @@ def _as_is_record(
 
 
 def planned_layouts(
-    case: Case, func: Callable, layouts: Sequence[str] = (), name: str = ""
+    case: Case, implementation: Implementation, layouts: Sequence[str] = ()
 ) -> list[str]:
     """The layouts (other than contiguous) an implementation's as_is row of this case is
-    followed by (func: the case's operation, operation_for): the case's own `layouts`, else those
-    asked for, that apply to its tensors; none for an implementation that takes NumPy arrays or a
-    case that computes nothing (harness.layout_rows.planned_operation_layouts)."""
-    return planned_operation_layouts(case, func, layouts, name, case.op)
+    followed by: the case's own `layouts`, else those asked for, that apply to its tensors; none
+    for an implementation that takes NumPy arrays or a case that computes nothing
+    (harness.layout_rows.planned_operation_layouts)."""
+    return planned_operation_layouts(case, implementation, layouts, case.op)
 
 
 def layout_records(
     case: Case,
-    name: str,
-    func: Callable,
+    implementation: Implementation,
     arrays: CaseArrays,
     baseline: Baseline,
     contiguous: Outcome,
@@ -332,8 +329,9 @@ def layout_records(
     layout output that differs from the same implementation's contiguous output beyond the
     tolerance is an unexpected divergence of cause `layout`, whatever the contiguous row says,
     without a family search (harness.layout_rows.layout_difference)."""
-    tensors = layout_function(func, name)
-    layouts = planned_layouts(case, func, options.layouts, name)
+    name, func = implementation.name, operation_for(implementation, case)
+    tensors = implementation.tensor_operation(case.op)
+    layouts = planned_layouts(case, implementation, options.layouts)
     if tensors is None:
         return []
     sampled = getattr(func, "samples_output_maps", False) and maps is not None
@@ -356,7 +354,7 @@ def layout_records(
 
 def run_case(
     case: Case,
-    implementations: Sequence[tuple[str, Callable]],
+    implementations: Sequence[Implementation],
     options: RunOptions = DEFAULT_OPTIONS,
 ) -> list[Record]:
     """All Records for one case: one per implementation (as_is) plus the variant rows.
@@ -368,15 +366,16 @@ def run_case(
         return _case_records(case, implementations, options)
     except Exception as error:
         message = harness_fault_text("running the case", error)
-        return error_rows(case, implementations, message, "")
+        return error_rows(case, [i.name for i in implementations], message, "")
 
 
 def _case_records(
-    case: Case, implementations: Sequence[tuple[str, Callable]], options: RunOptions
+    case: Case, implementations: Sequence[Implementation], options: RunOptions
 ) -> list[Record]:
     refusal = memory_refusal(case, implementations, options.max_memory)  # RAM, device memory
     if refusal is not None:
-        return error_rows(case, implementations, refusal, shape_text(case.output_shape))
+        names = [i.name for i in implementations]
+        return error_rows(case, names, refusal, shape_text(case.output_shape))
     if case.rejects is not False:
         return rejection_records(
             case, implementations, options.timeout, strict_rejections=options.strict_rejections
@@ -399,18 +398,17 @@ def _case_records(
     baseline = compute_baseline(case, arrays)
     maps = sampled_maps(case)
     records = []
-    for name, func in implementations:
-        func = operation_for(name, func, case)
+    for implementation in implementations:
+        func = operation_for(implementation, case)
         outcome = call_implementation(func, case, arrays, options.timeout, maps)
-        records.append(as_is_record(case, name, func, arrays, baseline, outcome, maps))
-        records.extend(layout_records(case, name, func, arrays, baseline, outcome, options, maps))
+        records.append(
+            as_is_record(case, implementation.name, func, arrays, baseline, outcome, maps)
+        )
+        records.extend(
+            layout_records(case, implementation, arrays, baseline, outcome, options, maps)
+        )
     if options.variants:
         records.extend(variant_records(case, arrays, baseline))
     if options.backward:
         records.extend(backward_records(case, implementations, arrays, options, gradient_layouts))
     return records
-
-
-def resolve_implementations(names: Sequence[str] | None) -> list[tuple[str, Callable]]:
-    names = list(names) if names else list(DEFAULT_IMPLEMENTATIONS)
-    return [(name, get_implementation(name)) for name in dict.fromkeys(names)]

@@ -22,6 +22,7 @@ from harness.backward import (
 from harness.baseline import Baseline
 from harness.case import Case
 from harness.data import CaseArrays
+from harness.implementation import Implementation
 from harness.quantity_rounding import (
     magnitude_baselines,
     transposed_output_blocks,
@@ -107,30 +108,27 @@ def transposed_variants(case: Case, arrays: CaseArrays) -> list[tuple]:
 
 def transposed_records(
     case: Case,
-    implementations: Sequence[tuple[str, Callable]],
+    implementations: Sequence[Implementation],
     arrays: CaseArrays,
     options,
     layouts: Callable | None = None,
 ) -> list[Record]:
     """The as_is row of every implementation (each followed by its layout rows, which
-    `layouts(name, function, outcome, baseline, variants)` gives), then the variant rows."""
+    `layouts(implementation, outcome, baseline, variants)` gives), then the variant rows."""
     from harness.calling import Outcome, call_implementation
-    from harness.registry import operations_of
 
     baseline = transposed_baseline(case, arrays)
     variants = transposed_variants(case, arrays)
     records = []
-    for name, func in implementations:
-        transposed = operations_of(name, func).get(case.op)
+    for implementation in implementations:
+        name, transposed = implementation.name, implementation.operation(case.op)
         if transposed is None:
             outcome = Outcome(None, "unsupported", f"{name} defines no {case.op}")
         else:
             outcome = call_implementation(transposed, case, arrays, options.timeout)
-        records.append(
-            _as_is_row(case, name, transposed or func, arrays, outcome, baseline, variants)
-        )
+        records.append(_as_is_row(case, name, transposed, arrays, outcome, baseline, variants))
         if layouts is not None:
-            records += layouts(name, transposed, outcome, baseline, variants)
+            records += layouts(implementation, outcome, baseline, variants)
     if options.variants:
         records.extend(variant_rows(case, {"output": baseline}, variants))
     return records

@@ -10,7 +10,7 @@ from scipy import signal
 from harness.cases import case_from_dict, load_cases
 from harness.diagnose import diagnose
 from harness.executor import run_records
-from harness.registry import get_implementation
+from harness.registry import get_implementation, implementation, resolve
 from harness.runner import RunOptions, run_case
 from tests.conftest import ROOT, run_cli
 
@@ -44,7 +44,9 @@ def test_the_seed_grad_input_is_the_true_convolution_and_no_flip_is_a_kernel_fli
     case = case_from_dict({"id": "seed", "input": SEED, "weight": KERNEL, "grad_output": GRAD})
     rows = {
         (r.implementation, r.variant, r.quantity): r
-        for r in run_case(case, [("torch", get_implementation("torch"))], RunOptions(backward=True))
+        for r in run_case(
+            case, [implementation("torch", get_implementation("torch"))], RunOptions(backward=True)
+        )
     }
     assert rows["torch", "as_is", "grad_input"].max_abs_diff == 0.0
     no_flip = rows["reference", "grad_input_no_flip", "grad_input"]
@@ -74,7 +76,7 @@ def test_a_custom_autograd_function_that_forgets_the_flip():
     assert (grad_input.status, grad_input.cause) == ("unexpected_divergence", "kernel_flip")
     assert rows["as_is", "grad_weight"].status == "ok"
     assert rows["as_is", "grad_bias"].status == "ok"
-    result = diagnose(name, get_implementation(name))
+    result = diagnose(resolve(name))
     assert (result.verdict, result.causes) == ("diverges", ["kernel_flip"])
     forward = [r for r in result.results if r.quantity == "output"]
     assert {r.status for r in forward} == {"ok"}
@@ -82,7 +84,7 @@ def test_a_custom_autograd_function_that_forgets_the_flip():
 
 def test_a_mean_grad_bias_is_diagnosed_bias():
     name = f"{BUGS}:conv2d_backward"
-    result = diagnose(name, get_implementation(name))
+    result = diagnose(resolve(name))
     assert (result.verdict, result.causes) == ("diverges", ["bias"])
     assert all(r.quantity != "output" for r in result.results)  # only the backward was probed
     cli = run_cli("diagnose", name, "--json")

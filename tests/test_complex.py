@@ -16,8 +16,8 @@ from harness.cases import case_from_dict, load_cases
 from harness.compare import Magnitudes, compare, tolerance
 from harness.diagnose import diagnose
 from harness.explain import explain_lines
-from harness.registry import get_implementation
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import implementation, resolve, resolve_implementations
+from harness.runner import RunOptions, run_case
 from tests.conftest import ROOT, run_cli
 
 BUILTINS = resolve_implementations(None)
@@ -108,7 +108,7 @@ def test_real_cases_have_no_conjugated_row():
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_a_conjugating_implementation_is_diagnosed_conjugation(rank):
     name = f"tests.data.complex_bugs:conjugated_conv{rank}d"
-    result = diagnose(name, get_implementation(name))
+    result = diagnose(resolve(name))
     assert (result.verdict, result.causes) == ("diverges", ["conjugation"])
     (probe,) = [r for r in result.results if r.probe.property == "complex"]
     assert probe.causes == ["conjugation"]
@@ -124,7 +124,7 @@ def test_a_conjugating_implementation_is_diagnosed_conjugation(rank):
 )
 def test_conjugating_the_input_or_both_is_named_conjugation_too(function, words):
     name = f"tests.data.complex_bugs:{function}"
-    result = diagnose(name, get_implementation(name))
+    result = diagnose(resolve(name))
     assert (result.verdict, result.causes) == ("diverges", ["conjugation"])
     (probe,) = [r for r in result.results if r.probe.property == "complex"]
     assert probe.finding.startswith(words), probe.finding
@@ -288,6 +288,6 @@ def test_a_complex_result_of_the_wrong_precision_stays_an_error():
         return out.astype(np.complex64)
 
     case = case_from_dict({**HAND_2X2, "id": "hand_c64_result"})
-    (row,) = run_case(case, [("c64", complex64_result)], RunOptions(variants=False))
+    (row,) = run_case(case, [implementation("c64", complex64_result)], RunOptions(variants=False))
     assert row.status == "error"
     assert "returned complex64 for complex128 inputs" in row.message

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from harness import gradients, scipy_gradients
 from harness.cases import case_from_dict
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve_implementations
+from harness.runner import RunOptions, run_case
 
 BUILTINS = resolve_implementations(None)
 X = [1 + 1j, 2 - 1j, 3j, -1]  # (N, C, L) = (1, 1, 4)

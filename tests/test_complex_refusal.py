@@ -16,8 +16,8 @@ from harness import load_cases
 from harness.cases import case_from_dict
 from harness.diagnose import diagnose
 from harness.diagnosis import human_lines
-from harness.registry import get_implementation
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve, resolve_implementations
+from harness.runner import RunOptions, run_case
 
 PLUGIN = "tests.data.real_only"
 
@@ -67,7 +67,7 @@ def test_run_forward_and_backward_rows_of_a_refusal_are_unsupported(refusing):
 
 
 def test_diagnose_says_complex_is_unsupported_and_claims_nothing_about_it(refusing):
-    result = diagnose(PLUGIN, get_implementation(PLUGIN))
+    result = diagnose(resolve(PLUGIN))
     assert result.verdict == "matches"
     complex_probes = [r for r in result.results if r.probe.property.endswith("complex")]
     assert len(complex_probes) >= 9  # conv{1,2,3}d and both gradients of each rank

@@ -16,7 +16,7 @@ from harness.devices import ImplementationUnavailable, canonical, numerics_note,
 from harness.errors import CaseFileError, ImplementationError
 from harness.naming import IMPLEMENTATION_NAMES, is_device_name
 from harness.operations import OPERATIONS
-from harness.registry import get_implementation, is_plugin, operations_of
+from harness.registry import get_implementation, implementation, is_plugin, operations_of
 
 
 def _cuda_here() -> bool:
@@ -150,9 +150,10 @@ def test_the_memory_guard_refuses_over_a_small_max_memory(tmp_path):
 
 def test_the_memory_guard_asks_the_ram_available_and_the_device(monkeypatch):
     from harness import cost
+    from harness.implementation import Implementation
 
     (case,) = [c for c in load_cases([ROOT / "cases/seed.yaml"]) if c.id.startswith("seed_stats")]
-    cpu = [("torch@cpu", get_implementation("torch@cpu"))]
+    cpu = [implementation("torch@cpu", get_implementation("torch@cpu"))]
     assert cost.memory_refusal(case, cpu, cost.DEFAULT_MAX_MEMORY) is None
     monkeypatch.setattr(cost, "available_ram", lambda: 1024)
     assert "of RAM available now" in cost.memory_refusal(case, cpu, cost.DEFAULT_MAX_MEMORY)
@@ -163,7 +164,8 @@ def test_the_memory_guard_asks_the_ram_available_and_the_device(monkeypatch):
 
     on_cuda.device = "cuda:0"  # type: ignore[attr-defined]
     monkeypatch.setattr(cost, "free_device_memory", lambda device: 1024)
-    refusal = cost.memory_refusal(case, [("torch@cuda", on_cuda)], cost.DEFAULT_MAX_MEMORY)
+    on_device = Implementation("torch@cuda", {"conv2d": on_cuda}, device="cuda:0", shipped=True)
+    refusal = cost.memory_refusal(case, [on_device], cost.DEFAULT_MAX_MEMORY)
     assert refusal is not None
     assert "torch@cuda needs about" in refusal
     assert "cuda:0" in refusal

@@ -9,7 +9,7 @@ import pytest
 
 from harness.cases import load_cases
 from harness.diagnose import diagnose
-from harness.registry import get_implementation
+from harness.registry import resolve
 from harness.report import read_csv
 from tests.conftest import ROOT, run_cli
 
@@ -38,21 +38,21 @@ CORRECT = [
 @pytest.mark.parametrize(("module", "causes"), PLANTED.items())
 def test_diagnose_names_exactly_the_planted_cause(module, causes):
     name = f"examples.{module}:conv2d"
-    result = diagnose(name, get_implementation(name))
+    result = diagnose(resolve(name))
     assert (result.verdict, result.causes) == ("diverges", causes)
     assert result.counterexample is not None
 
 
 @pytest.mark.parametrize("name", CORRECT)
 def test_correct_implementations_match(name):
-    result = diagnose(name, get_implementation(name))
+    result = diagnose(resolve(name))
     assert (result.verdict, result.causes) == ("matches", [])
     assert result.counterexample is None
 
 
 def test_partial_support_is_reported_not_failed():
     name = "examples.no_dilation_support:conv2d"
-    result = diagnose(name, get_implementation(name))
+    result = diagnose(resolve(name))
     assert result.verdict == "matches"
     statuses = {r.probe.property: r.status for r in result.results}
     dilated = {"dilation", "same_dilated", "complex"}  # real-only code: complex is unsupported
@@ -226,11 +226,7 @@ def test_pytest_matrix_passes_with_the_correct_example():
 
 def test_a_wrong_output_shape_says_both_shapes():
     name = "examples.dilation_ignored:conv2d"
-    (dilation,) = [
-        r
-        for r in diagnose(name, get_implementation(name)).results
-        if r.probe.property == "dilation"
-    ]
+    (dilation,) = [r for r in diagnose(resolve(name)).results if r.probe.property == "dilation"]
     match = re.search(r"returns shape (\[[0-9, ]+\]), torch (\[[0-9, ]+\])", dilation.finding)
     assert match, dilation.finding
     assert match.group(2) == str(list(dilation.case.output_shape))

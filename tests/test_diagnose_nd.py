@@ -14,7 +14,7 @@ from harness.cases import case_from_dict, load_cases, torch_rejection
 from harness.data import materialize
 from harness.diagnose import counterexample_dict, diagnose, human_lines
 from harness.probes import op_rank, probe_case, probes_for
-from harness.registry import get_implementation
+from harness.registry import resolve
 from tests.conftest import run_cli
 
 FLIPPED_D = "tests.data.rank_bugs.flipped_d"
@@ -23,7 +23,7 @@ CORRECT = "tests.data.rank_bugs.correct"
 
 
 def run_diagnose(name: str):
-    return diagnose(name, get_implementation(name))
+    return diagnose(resolve(name))
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])

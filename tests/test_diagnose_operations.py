@@ -23,12 +23,12 @@ from harness.diagnose_backward import backward_probes
 from harness.diagnose_quantities import probe_quantities, quantity_case
 from harness.diagnose_transposed import transposed_probes
 from harness.probes import probes_for
-from harness.registry import get_implementation
+from harness.registry import get_implementation, implementation, resolve
 from tests.conftest import run_cli
 
 
 def run_diagnose(name: str):
-    return diagnose(name, get_implementation(name))
+    return diagnose(resolve(name))
 
 
 def by_label(result) -> dict:
@@ -197,9 +197,9 @@ def test_a_module_with_nothing_to_probe_exits_2_with_one_line():
 def test_diagnose_without_any_operation_is_a_one_line_harness_error(monkeypatch):
     from harness.errors import HarnessError
 
-    monkeypatch.setattr(diagnose_module, "probed_operations", lambda name, func: {})
+    monkeypatch.setattr(diagnose_module, "probed_operations", lambda implementation: {})
     with pytest.raises(HarnessError, match="defines no operation diagnose can probe"):
-        diagnose("anything", lambda *args: None)
+        diagnose(implementation("anything", lambda *args: None))
 
 
 def test_probes_refused_on_groups_are_retried_with_one_group_and_say_so():

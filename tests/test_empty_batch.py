@@ -20,7 +20,8 @@ from harness.data import materialize
 from harness.errors import CaseFileError
 from harness.implementations import scipy_conv
 from harness.reference_loop import conv_loop
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve_implementations
+from harness.runner import RunOptions, run_case
 from harness.select import estimated_cost, shard
 from tests.conftest import ROOT, run_cli
 

@@ -20,8 +20,8 @@ from harness.cases import DTYPES, case_from_dict
 from harness.diagnose import diagnose, run_probe
 from harness.layouts import parse_layouts
 from harness.probes import probes_for
-from harness.registry import operations_of
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve_implementations
+from harness.runner import RunOptions, run_case
 from harness.strategies import conv_cases, conv_transpose_cases
 
 PLUGINS = {
@@ -87,8 +87,9 @@ def _check_probes(raw: dict) -> None:
         return  # diagnose probes transposed operations with its own probes (below)
     fields = {k: v for k, v in raw.items() if k not in ("id", "grad_output")}
     probe = replace(probes_for(case.rank)[0], fields=fields, description="a drawn configuration")
-    for name, func in IMPLEMENTATIONS:
-        result = run_probe(operations_of(name, func)[case.op], probe, case)
+    for implementation in IMPLEMENTATIONS:
+        name = implementation.name
+        result = run_probe(implementation.operations[case.op], probe, case)
         assert result.status in PROBE_STATUSES, (name, result.finding)
         if name in HONEST:  # diagnose names the scipy leg's NaN spread, not excusing it
             assert result.status == "ok" or result.causes == ["nan"], (name, result.finding)
@@ -123,7 +124,7 @@ def test_no_row_or_probe_ends_in_a_traceback_on_many_configurations(raw):
 def test_diagnose_probes_every_operation_of_a_plugin_without_a_traceback(behaviour, verdicts):
     name = PLUGINS[behaviour]
     (implementation,) = resolve_implementations([name])
-    diagnosis = diagnose(*implementation)
+    diagnosis = diagnose(implementation)
     assert diagnosis.verdict in verdicts, [(r.probe.label, r.finding) for r in diagnosis.results]
     for result in diagnosis.results:
         assert result.status in PROBE_STATUSES, (result.probe.label, result.finding)

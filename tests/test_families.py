@@ -8,7 +8,7 @@ import pytest
 
 from harness.cases import case_from_dict
 from harness.diagnose import diagnose
-from harness.registry import get_implementation
+from harness.registry import get_implementation, implementation
 from harness.runner import RunOptions, run_case
 from tests.conftest import ROOT
 
@@ -45,7 +45,7 @@ PLANTED = {
 @pytest.mark.parametrize(("name", "expected"), PLANTED.items(), ids=list(PLANTED))
 def test_diagnose_names_the_family_and_its_parameter(name, expected):
     causes, words = expected
-    result = diagnose(name, load("family_bugs", name))
+    result = diagnose(implementation(name, load("family_bugs", name)))
     assert (result.verdict, result.causes) == ("diverges", causes)
     findings = " | ".join(r.finding for r in result.results)
     assert words in findings, findings
@@ -54,7 +54,7 @@ def test_diagnose_names_the_family_and_its_parameter(name, expected):
 
 @pytest.mark.parametrize("name", ["float64_via_float32", "tf32_emulated"])
 def test_narrower_arithmetic_is_the_precision_family(name):
-    result = diagnose(name, load("narrow_impls", name))
+    result = diagnose(implementation(name, load("narrow_impls", name)))
     assert (result.verdict, result.causes) == ("diverges", ["precision"])
 
 
@@ -63,14 +63,14 @@ def test_narrower_arithmetic_is_the_precision_family(name):
     ["im2col_gemm", "fft_float64", "tap_loop_reversed", "pairwise_sum", "torch_autograd_function"],
 )
 def test_correct_implementations_written_other_ways_match(name):
-    result = diagnose(name, load("honest_impls", name))
+    result = diagnose(implementation(name, load("honest_impls", name)))
     assert (result.verdict, result.causes) == ("matches", []), [
         (r.probe.property, r.finding) for r in result.results if r.status != "ok"
     ]
 
 
 def test_a_restricted_implementation_is_diagnosed_on_stride_and_dilation():
-    result = diagnose("equal_axes_only", load("family_bugs", "equal_axes_only"))
+    result = diagnose(implementation("equal_axes_only", load("family_bugs", "equal_axes_only")))
     statuses = {r.probe.property: r for r in result.results}
     assert statuses["stride"].status == "ok"
     assert "stride 3 on both axes" in statuses["stride"].finding
@@ -106,5 +106,7 @@ def test_a_large_grouped_case_names_the_groups_bug():
         "weight": {"shape": [32, 8, 3, 3], "init": "normal", "seed": 5},
     }
     func = load("family_bugs", "groups_reversed")
-    (row,) = run_case(case_from_dict(raw), [("reversed", func)], RunOptions(variants=False))
+    (row,) = run_case(
+        case_from_dict(raw), [implementation("reversed", func)], RunOptions(variants=False)
+    )
     assert (row.status, row.cause) == ("unexpected_divergence", "groups")

@@ -13,8 +13,9 @@ import pytest
 
 from harness.cases import load_cases
 from harness.errors import CaseFileError
+from harness.registry import resolve_implementations
 from harness.report import read_csv
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.runner import RunOptions, run_case
 from tests.conftest import ROOT, run_cli
 
 BAD = sorted((ROOT / "tests" / "bad_cases").glob("*.yaml"))

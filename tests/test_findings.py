@@ -12,7 +12,8 @@ import pytest
 from harness.cases import load_cases
 from harness.devices import ImplementationUnavailable
 from harness.errors import HarnessError
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve_implementations
+from harness.runner import RunOptions, run_case
 from tests.conftest import ROOT, run_cli
 
 FINDINGS = ROOT / "cases" / "findings"

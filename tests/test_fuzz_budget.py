@@ -20,6 +20,7 @@ from harness import fuzz as fuzz_module
 from harness.cases import case_from_dict, load_cases
 from harness.fuzz import SHRINK_SHARE, Budget, fuzz, save_finding, shrink, shrink_findings
 from harness.fuzz import summary_lines as fuzz_summary
+from harness.registry import implementation
 from harness.runner import RunOptions, run_case
 from tests.conftest import run_cli
 
@@ -94,7 +95,7 @@ def test_with_findings_drawing_leaves_a_share_and_shrinking_takes_the_rest(
     kept = min(fuzz_module.SHRINK_STEPS * cost, seconds * SHRINK_SHARE)
     assert result.configurations == math.ceil((seconds - kept) / cost)
     drawn_until = clock.now
-    shrink_findings(result, [("timed", conv2d)], seed=3, variants=False)
+    shrink_findings(result, [implementation("timed", conv2d)], seed=3, variants=False)
     left = seconds - drawn_until
     # shrink steps start while time is left (the chunk's replay stops at the first one), or
     # shrinking ends sooner, having nothing smaller to try
@@ -128,7 +129,7 @@ def test_several_findings_share_what_is_left_and_all_steps_start_in_time():
 
     result = _fuzz(clock, conv2d, seconds=40)
     assert len(result.findings) >= 2, [f.signature for f in result.findings]
-    shrink_findings(result, [("timed", conv2d)], seed=3, variants=False)
+    shrink_findings(result, [implementation("timed", conv2d)], seed=3, variants=False)
     assert max(starts) < 40
     assert clock.now <= 41
     assert sum(f.shrink_steps for f in result.findings) + result.configurations == len(starts)
@@ -149,7 +150,7 @@ def test_without_a_time_limit_shrinking_finishes_on_a_smallest_case():
     conv2d, _ = costly(clock, 1, broken=True)
     result = _fuzz(clock, conv2d, count=5)
     (finding,) = result.findings
-    shrink_findings(result, [("timed", conv2d)], seed=3, variants=False)
+    shrink_findings(result, [implementation("timed", conv2d)], seed=3, variants=False)
     assert (finding.shrunk, finding.shrink_stop, finding.shrink_words) == ("shrunk", "", "")
     case = case_from_dict({**finding.smallest, "id": "smallest"})
     assert case.input_shape == (1, 1, 1, 1)  # raising on everything: the smallest there is

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from harness.case import op_rank
 from harness.cases import case_from_dict, load_cases, torch_rejection
 from harness.fuzz import fuzz, save_finding, shrink, summary_lines
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve_implementations
+from harness.runner import RunOptions, run_case
 from harness.strategies import conv1d_cases, conv2d_cases, conv3d_cases, conv_cases
 from harness.yaml_io import dump_yaml
 

@@ -19,8 +19,9 @@ from harness import gradients
 from harness.cases import case_from_dict, load_cases, torch_rejection
 from harness.data import materialize
 from harness.fuzz import Draws, Signature, fuzz, save_finding, shrink
+from harness.registry import resolve_implementations
 from harness.report import read_csv
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.runner import RunOptions, run_case
 from harness.schema import REAL_DTYPES
 from harness.strategies import conv_cases, conv_transpose_cases
 from tests.conftest import run_cli

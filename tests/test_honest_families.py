@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from harness import load_cases, run
 from harness.cases import case_from_dict
 from harness.compare import precision_models
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve_implementations
+from harness.runner import RunOptions, run_case
 from harness.strategies import conv_cases, conv_transpose_cases
 from harness.torch_values import identical_values
 

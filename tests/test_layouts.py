@@ -21,8 +21,8 @@ from harness.layouts import (
     parse_layouts,
     role_base,
 )
-from harness.registry import get_implementation
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve, resolve_implementations
+from harness.runner import RunOptions, run_case
 from tests.conftest import ROOT, run_cli
 
 BUGS = "tests/data/layout_bugs.py:conv2d"
@@ -188,7 +188,7 @@ def test_the_stride_ignoring_implementation_is_caught_on_layout_rows(write_cases
 
 
 def test_diagnose_names_the_layout_dependence():
-    result = diagnose(BUGS, get_implementation(BUGS))
+    result = diagnose(resolve(BUGS))
     layout = result.as_json()["properties"]["layout"]
     assert layout["status"] == "diverges"
     assert layout["causes"] == ["layout"]

@@ -12,8 +12,8 @@ from harness.cases import case_from_dict
 from harness.diagnose import diagnose
 from harness.layout_probe import layout_results
 from harness.layouts import parse_layouts
-from harness.registry import get_implementation
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve, resolve_implementations
+from harness.runner import RunOptions, run_case
 
 BUGS = "tests/data/layout_role_bugs.py"
 HONEST = "tests/data/layout_honest.py"
@@ -161,7 +161,7 @@ def _property(result, label):
 @pytest.mark.parametrize("rank", [1, 3])
 def test_diagnose_finds_a_weight_only_layout_bug(rank):
     name = f"{BUGS}:weight_strides_ignored_conv{rank}d"
-    result = diagnose(name, get_implementation(name))
+    result = diagnose(resolve(name))
     assert result.causes == ["layout"]
     weight = _property(result, f"conv{rank}d:weight_layout")
     assert (weight["status"], weight["causes"]) == ("diverges", ["layout"])
@@ -173,7 +173,7 @@ def test_diagnose_finds_a_weight_only_layout_bug(rank):
 
 def test_diagnose_finds_a_format_guessed_from_the_weight_strides():
     name = f"{BUGS}:format_from_weight_strides_conv2d"
-    result = diagnose(name, get_implementation(name))
+    result = diagnose(resolve(name))
     assert result.causes == ["layout"]
     assert _property(result, "layout")["status"] == "ok"  # input and weight channels_last agree
     size1 = _property(result, "size1_strides")
@@ -185,13 +185,13 @@ def test_diagnose_finds_a_format_guessed_from_the_weight_strides():
 
 def test_diagnose_probes_transposed_and_backward_layouts():
     transposed = f"{BUGS}:weight_strides_ignored_conv_transpose2d"
-    result = diagnose(transposed, get_implementation(transposed))
+    result = diagnose(resolve(transposed))
     found = _property(result, "conv_transpose2d:layout")
     assert (found["status"], found["causes"]) == ("diverges", ["layout"])
     assert "channels_last_input" not in found["finding"]
     assert "channels_last_weight" in found["finding"]
     gradient = f"{BUGS}:grad_output_strides_ignored_conv3d_backward"
-    result = diagnose(gradient, get_implementation(gradient))
+    result = diagnose(resolve(gradient))
     found = _property(result, "conv3d_backward:gradient_layout")
     assert (found["status"], found["causes"]) == ("diverges", ["layout"])
     assert "grad_input+grad_weight+grad_bias in channels_last_grad_output" in found["finding"]
@@ -199,12 +199,13 @@ def test_diagnose_probes_transposed_and_backward_layouts():
 
 
 def test_diagnose_matches_an_honest_tensor_module_and_keeps_the_old_call():
-    result = diagnose(HONEST, get_implementation(HONEST))
+    result = diagnose(resolve(HONEST))
     assert result.verdict == "matches", result.as_json()
     labels = {r.probe.label for r in result.results}
     probed = {"weight_layout", "size1_strides", "gradient_layout", "conv_transpose2d:layout"}
     assert probed <= labels
-    old = layout_results(get_implementation(f"{HONEST}:conv1d"), 1, f"{HONEST}:conv1d")
+    conv1d = resolve(f"{HONEST}:conv1d")
+    old = layout_results(conv1d.operation("conv1d"), conv1d.tensor_operation("conv1d"), 1)
     assert [r.probe.label for r in old] == [
         "conv1d:layout",
         "conv1d:weight_layout",

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from harness.cases import case_from_dict
 from harness.data import generate, materialize
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve_implementations
+from harness.runner import RunOptions, run_case
 
 PLUGIN = "tests.data.nan_spread"
 NAN_AT = (0, 1, 3, 3)

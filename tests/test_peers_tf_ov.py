@@ -240,7 +240,7 @@ def test_shrinking_survives_an_implementation_that_diverges_on_some_calls(tmp_pa
     keeps the smallest configuration that showed it (hypothesis would raise FlakyFailure)."""
     from harness.cases import case_from_dict
     from harness.fuzz import fuzz, shrink
-    from harness.runner import resolve_implementations
+    from harness.registry import resolve_implementations
 
     module = tmp_path / "flaky_conv.py"
     module.write_text(FLAKY)

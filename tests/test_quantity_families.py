@@ -25,7 +25,7 @@ from harness.quantity_readings import (
     spread_partials,
     transposed_size,
 )
-from harness.registry import get_implementation
+from harness.registry import get_implementation, implementation
 from harness.runner import RunOptions, run_case
 
 DATA = Path(__file__).parent / "data"
@@ -64,7 +64,10 @@ def make_case(rank, transposed=False, dtype="float64", groups=3, **fields) -> Ca
 def rows(module: str, function: str, case: Case) -> dict:
     name = f"{module}:{function}"
     options = RunOptions(variants=False, backward=True)
-    return {r.quantity: r for r in run_case(case, [(name, get_implementation(name))], options)}
+    return {
+        r.quantity: r
+        for r in run_case(case, [implementation(name, get_implementation(name))], options)
+    }
 
 
 def conv_case(rank, dtype="float64", **fields):

@@ -11,6 +11,7 @@ import pytest
 
 from harness.cases import load_cases
 from harness.executor import run_records
+from harness.registry import implementation
 from harness.report import read_csv
 from harness.runner import RunOptions, rejection_records
 from tests.conftest import ROOT, run_cli
@@ -158,8 +159,8 @@ def _lenient_function(lenient: str):
 def test_only_plugins_may_accept(lenient, name, status):
     (case,) = [c for c in load_cases([REJECTIONS]) if c.id == "reject_groups_not_dividing_cin"]
     func = _lenient_function(lenient)
-    (lax,) = rejection_records(case, [(name, func)])
-    (strict,) = rejection_records(case, [(name, func)], strict_rejections=True)
+    (lax,) = rejection_records(case, [implementation(name, func)])
+    (strict,) = rejection_records(case, [implementation(name, func)], strict_rejections=True)
     assert (lax.status, strict.status) == (status, status)
     assert lax.as_row() == strict.as_row()
     assert "accepted a configuration torch rejects" in lax.message

@@ -51,8 +51,9 @@ def test_worst_rows_put_real_divergences_and_harness_faults_first():
     import random
     from dataclasses import replace
 
+    from harness.registry import resolve_implementations
     from harness.report import summary_lines
-    from harness.runner import RunOptions, resolve_implementations, run_case
+    from harness.runner import RunOptions, run_case
 
     (case,) = [c for c in harness.load_cases([ROOT / "cases" / "seed.yaml"]) if c.index == 0]
     (base,) = run_case(case, resolve_implementations(["torch"]), RunOptions(variants=False))

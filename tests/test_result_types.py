@@ -18,6 +18,7 @@ from harness.calling import call_implementation, output_contract
 from harness.cases import load_cases
 from harness.data import materialize
 from harness.diagnose import diagnose, human_lines
+from harness.registry import implementation
 from harness.runner import RunOptions, run_case
 
 CASES = """
@@ -97,8 +98,10 @@ def _row(record) -> dict:
 def test_bfloat16_results_read_as_their_float32_values(cases, make):
     case = cases["bfloat16"]
     arrays = materialize(case)
-    (as_f32,) = run_case(case, [("f32", as_float32_holding_bf16)], RunOptions(variants=False))
-    (other,) = run_case(case, [("other", make)], RunOptions(variants=False))
+    (as_f32,) = run_case(
+        case, [implementation("f32", as_float32_holding_bf16)], RunOptions(variants=False)
+    )
+    (other,) = run_case(case, [implementation("other", make)], RunOptions(variants=False))
     assert as_f32.status == "ok", as_f32.message
     assert _row(other) == _row(as_f32)
     # the values compared are the bfloat16 ones, converted exactly
@@ -132,24 +135,24 @@ def test_a_list_is_read_in_the_case_dtype(cases, dtype):
         .numpy()
     )
     np.testing.assert_array_equal(outcome.output, rounded)
-    (record,) = run_case(case, [("list", as_list)], RunOptions(variants=False))
+    (record,) = run_case(case, [implementation("list", as_list)], RunOptions(variants=False))
     assert record.status == "ok", record.message
 
 
 def test_a_list_matches_in_diagnose():
-    result = diagnose("as_list", as_list)
+    result = diagnose(implementation("as_list", as_list))
     assert (result.verdict, result.causes) == ("matches", [])
 
 
 def test_float32_for_float64_is_an_error_in_run_and_in_diagnose(cases):
     options = RunOptions(variants=False)
-    (wrong,) = run_case(cases["float64"], [("f32", always_float32)], options)
+    (wrong,) = run_case(cases["float64"], [implementation("f32", always_float32)], options)
     assert wrong.status == "error"
     assert "returned float32 for float64 inputs" in wrong.message
-    (right,) = run_case(cases["float32"], [("f32", always_float32)], options)
+    (right,) = run_case(cases["float32"], [implementation("f32", always_float32)], options)
     assert right.status == "ok", right.message
 
-    result = diagnose("always_float32", always_float32)
+    result = diagnose(implementation("always_float32", always_float32))
     assert result.verdict == "error"
     statuses = {r.probe.property: r.status for r in result.results}
     assert statuses.pop("float32") == "ok"
@@ -233,7 +236,9 @@ def _returning(value):
     ],
 )
 def test_other_results_are_one_line_rows(cases, value, status, words):
-    (record,) = run_case(cases["float32"], [("odd", _returning(value))], RunOptions(variants=False))
+    (record,) = run_case(
+        cases["float32"], [implementation("odd", _returning(value))], RunOptions(variants=False)
+    )
     assert record.status == status
     assert words in record.message
     assert "\n" not in record.message
@@ -255,5 +260,7 @@ def test_torch_tensors_of_the_case_dtype_with_grad(cases):
             value = exact(input, weight, bias, stride, padding, dilation, groups)
             return value.to(torch_dtype).requires_grad_()
 
-        (record,) = run_case(cases[dtype], [("t", conv2d)], RunOptions(variants=False))
+        (record,) = run_case(
+            cases[dtype], [implementation("t", conv2d)], RunOptions(variants=False)
+        )
         assert record.status == "ok", record.message

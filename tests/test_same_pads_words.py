@@ -11,13 +11,13 @@ from harness.cases import case_from_dict
 from harness.data import materialize
 from harness.diagnose import diagnose
 from harness.explanation import explain_output
-from harness.registry import get_implementation
+from harness.registry import resolve
 
 PLUGIN = "tests.data.same_undilated"
 
 
 def test_the_same_dilated_probes_state_the_pads_they_measured():
-    result = diagnose(PLUGIN, get_implementation(PLUGIN))
+    result = diagnose(resolve(PLUGIN))
     probes = {r.probe.label: r for r in result.results if r.probe.property == "same_dilated"}
     expected = {  # kernels of 4 (1-D) and 3 taps dilated by 2 along the first axis
         "conv1d:same_dilated": "'same' then pads L (1, 2) where torch pads (3, 3)",

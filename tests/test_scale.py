@@ -11,7 +11,8 @@ import numpy as np
 
 from harness.cases import load_cases
 from harness.cost import sampled_maps
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import resolve_implementations
+from harness.runner import RunOptions, run_case
 from harness.select import estimated_cost, shard
 from tests.conftest import ROOT, run_cli
 

@@ -19,7 +19,8 @@ from harness.baseline import compute_baseline
 from harness.calling import call_implementation
 from harness.cases import case_from_dict, torch_rejection
 from harness.data import materialize
-from harness.runner import RunOptions, resolve_implementations, run_case
+from harness.registry import implementation, resolve_implementations
+from harness.runner import RunOptions, run_case
 from harness.strategies import conv2d_cases
 from tests.conftest import ROOT
 
@@ -92,7 +93,9 @@ HONEST_NAMES = (
 @given(conv2d_cases(empty_batches=False), st.sampled_from(HONEST_NAMES))
 def test_honest_implementations_written_other_ways_are_ok(raw, name):
     case = case_from_dict(raw)
-    (record,) = run_case(case, [(name, getattr(HONEST, name))], RunOptions(variants=False))
+    (record,) = run_case(
+        case, [implementation(name, getattr(HONEST, name))], RunOptions(variants=False)
+    )
     assert record.status == "ok", (name, record.message)
 
 
@@ -106,7 +109,7 @@ def test_planted_bugs_are_never_ok_where_they_change_the_output(raw, name):
     func = getattr(BUGGY, name)
     arrays = materialize(case)
     outcome = call_implementation(func, case, arrays)
-    (record,) = run_case(case, [(name, func)], RunOptions(variants=False))
+    (record,) = run_case(case, [implementation(name, func)], RunOptions(variants=False))
     exact = compute_baseline(case, arrays).exact
     change = np.abs(outcome.output - exact)
     if np.nanmax(change, initial=0.0) > 1e-3 * np.abs(exact).max(initial=0.0):

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from harness.cases import TensorSpec, case_from_dict, load_cases
 from harness.diagnose import diagnose
-from harness.registry import get_implementation
+from harness.registry import get_implementation, implementation
 from harness.runner import RunOptions, run_case
 from tests.conftest import ROOT
 
@@ -138,7 +138,9 @@ def test_bfloat16_at_large_k_still_checks_values():
 
 
 def test_float64_computed_in_float32_is_named_precision_by_diagnose():
-    result = diagnose("float64_via_float32", impl("narrow_impls", "float64_via_float32"))
+    result = diagnose(
+        implementation("float64_via_float32", impl("narrow_impls", "float64_via_float32"))
+    )
     assert (result.verdict, result.causes) == ("diverges", ["precision"])
     precision = next(r for r in result.results if r.probe.property == "precision")
     assert "float32" in precision.finding
@@ -169,7 +171,7 @@ def test_narrower_arithmetic_is_precision_on_every_registry_case_with_random_dat
     assert len(cases) >= (10 if dtype == "float64" else 4)
     func = impl("narrow_impls", narrow)
     for case in cases:
-        (row,) = run_case(case, [(narrow, func)], RunOptions(variants=False))
+        (row,) = run_case(case, [implementation(narrow, func)], RunOptions(variants=False))
         assert (row.status, row.cause) == ("unexpected_divergence", "precision"), (
             case.id,
             row.message,
@@ -399,7 +401,9 @@ def test_narrower_arithmetic_is_precision_on_1d_and_3d_registry_cases(dtype, rou
     assert {c.op for c in cases} == ({"conv1d", "conv3d"} if dtype == "float64" else {"conv3d"})
     func = _narrow_any_rank(rounding)
     for case in cases:  # a plug-in named like the operation (narrow:conv1d) is that operation
-        (row,) = run_case(case, [(f"narrow:{case.op}", func)], RunOptions(variants=False))
+        (row,) = run_case(
+            case, [implementation(f"narrow:{case.op}", func)], RunOptions(variants=False)
+        )
         assert (row.status, row.cause) == ("unexpected_divergence", "precision"), (
             case.id,
             row.message,
