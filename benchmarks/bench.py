@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 # steals the cores from the next (BLAS) call and inflates its time. Let idle threads sleep.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from harness.implementations import reference_conv2d, scipy_conv2d  # noqa: E402
+from harness.computations.implementations import reference_conv2d, scipy_conv2d  # noqa: E402
 
 
 def torch_conv2d(x, w, **params):
@@ -144,11 +144,12 @@ def torch_conv(x, w, **params):
 
 
 def rank_rows(repeat: int = 5) -> list[dict]:
-    """The reference's conv1d and conv3d (harness.reference.conv) against torch, side by side:
+    """The reference's conv1d and conv3d (harness.computations.reference.conv) against torch, side
+    by side:
 
     python -c "from benchmarks.bench import rank_rows; rank_rows()"
     """
-    from harness import reference
+    from harness.computations import reference
 
     rows = []
     rng = np.random.default_rng(0)
@@ -182,8 +183,8 @@ def rank_rows(repeat: int = 5) -> list[dict]:
 def harness_overhead(cases_count: int = 2000) -> dict:
     """Per-row time of the harness itself on a sweep of tiny cases, implementations excluded."""
     from harness.cases import load_cases
-    from harness.executor import run_records
-    from harness.report import csv_text, to_dataframe
+    from harness.reporting.report import csv_text, to_dataframe
+    from harness.running.executor import run_records
 
     biases = -(-cases_count // 3)
     text = (
@@ -191,7 +192,7 @@ def harness_overhead(cases_count: int = 2000) -> dict:
         " weight: {shape: [1, 1, 3, 3], init: normal, seed: 2}}\n"
         f"    vary: {{bias: [{', '.join(f'[{k}]' for k in range(biases))}], padding: [0, 1, 2]}}\n"
     )
-    import harness.implementations as implementations
+    import harness.computations.implementations as implementations
 
     spent = {"seconds": 0.0}
     originals = dict(implementations.BUILTINS)
@@ -232,7 +233,7 @@ def harness_overhead(cases_count: int = 2000) -> dict:
 
 
 def reference_memory() -> dict:
-    from harness import reference
+    from harness.computations import reference
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 256, 224, 224))
@@ -310,7 +311,7 @@ def backward_rows(repeat: int) -> list[dict]:
     import torch
     import torch.nn.functional as F
 
-    from harness import gradients
+    from harness.computations import gradients
 
     rng = np.random.default_rng(1)
     rows = []
@@ -364,7 +365,7 @@ def backward_rows(repeat: int) -> list[dict]:
 def fuzz_rate(count: int = 2000, seed: int = 1) -> dict:
     """Configurations per second `conv-harness fuzz` checks on the built-ins with the variants."""
     from harness.fuzz import fuzz
-    from harness.runner import resolve_implementations
+    from harness.running.runner import resolve_implementations
 
     result = fuzz(resolve_implementations(None), count=count, seed=seed)
     return {

@@ -6,7 +6,7 @@ through torch on every accelerator torch finds, against the references, with tim
 Devices: every CUDA device (`torch@cuda:N` with TF32 off, and `torch@cuda:N+tf32`), MPS
 (`torch@mps`) and every XPU (`torch@xpu:N`), each beside `torch` on CPU and `reference`. Without
 any it says "no accelerator found", runs a short CPU smoke through `torch@cpu` and exits 0.
-Layouts: when harness.layouts exists (memory layouts, issue 16 part 1) and RunOptions has a
+Layouts: when harness.cases.layouts exists (memory layouts, issue 16 part 1) and RunOptions has a
 `layouts` field, every layout it lists is run too; otherwise the default layout only.
 --out DIR writes the CSV report (gpu_check.csv) and a Markdown summary (gpu_check.md): rows and
 failing rows per implementation, on CUDA how many float32 rows of cases with random data TF32
@@ -34,10 +34,10 @@ import torch  # noqa: E402
 
 from benchmarks.bench import CASES  # noqa: E402
 from harness.cases import load_cases  # noqa: E402
-from harness.executor import run_records  # noqa: E402
-from harness.report import csv_text, summary_lines, to_dataframe  # noqa: E402
-from harness.runner import RunOptions  # noqa: E402
-from harness.schema import TensorSpec  # noqa: E402
+from harness.cases.schema import TensorSpec  # noqa: E402
+from harness.reporting.report import csv_text, summary_lines, to_dataframe  # noqa: E402
+from harness.running.executor import run_records  # noqa: E402
+from harness.running.runner import RunOptions  # noqa: E402
 
 
 def accelerators() -> list[str]:
@@ -56,9 +56,9 @@ def accelerators() -> list[str]:
 def run_options() -> RunOptions:
     """Backward rows on; every layout when the layouts support is there (import guarded)."""
     options = RunOptions(variants=False, backward=True)
-    if importlib.util.find_spec("harness.layouts") is None:
+    if importlib.util.find_spec("harness.cases.layouts") is None:
         return options
-    layouts = importlib.import_module("harness.layouts")
+    layouts = importlib.import_module("harness.cases.layouts")
     names = getattr(layouts, "LAYOUTS", None)
     fields = {f.name for f in dataclasses.fields(RunOptions)}
     if names and "layouts" in fields:

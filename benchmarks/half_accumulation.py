@@ -1,5 +1,5 @@
 """How torch's CPU kernels accumulate float16 and bfloat16 gradients and transposed outputs: the
-measurements behind the blocked-accumulation term of harness.compare's rounding model.
+measurements behind the blocked-accumulation term of harness.verdicts.compare's rounding model.
 
     python benchmarks/half_accumulation.py [--draws N]
 

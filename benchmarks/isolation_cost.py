@@ -1,5 +1,5 @@
-"""What running implementations in worker processes costs (harness.isolation), measured side by
-side in one run: the same work in this process and isolated, alternately, medians compared.
+"""What running implementations in worker processes costs (harness.running.isolation), measured side
+by side in one run: the same work in this process and isolated, alternately, medians compared.
 
     python benchmarks/isolation_cost.py [--repeat 3] [--backward]
 
@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.cases import discover, load_cases  # noqa: E402
-from harness.executor import iter_records  # noqa: E402
-from harness.runner import RunOptions  # noqa: E402
+from harness.running.executor import iter_records  # noqa: E402
+from harness.running.runner import RunOptions  # noqa: E402
 
 
 def _seconds(work) -> float:
@@ -41,8 +41,8 @@ def _fuzz(isolate: bool):
         import contextlib
 
         from harness.fuzz import fuzz
-        from harness.isolation import isolated
-        from harness.runner import resolve_implementations
+        from harness.running.isolation import isolated
+        from harness.running.runner import resolve_implementations
 
         with isolated(None) if isolate else contextlib.nullcontext():
             fuzz(resolve_implementations(None), count=300, seed=1)
@@ -52,9 +52,9 @@ def _fuzz(isolate: bool):
 
 def _diagnose(isolate: bool):
     def work():
-        from harness.diagnose import diagnose
-        from harness.diagnose_isolated import isolated_diagnose
-        from harness.registry import get_implementation
+        from harness.computations.registry import get_implementation
+        from harness.probing.diagnose import diagnose
+        from harness.probing.diagnose_isolated import isolated_diagnose
 
         name = "examples.flipped_and_no_bias"
         isolated_diagnose(name) if isolate else diagnose(name, get_implementation(name))

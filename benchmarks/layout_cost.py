@@ -10,8 +10,8 @@ take tensors (tests/data/layout_bugs.py, tests/data/layout_role_bugs.py):
   diverges), minus it without layouts, per layout row; the same for gradient rows (`--backward`,
   a backward that reads grad_output's storage as contiguous), per diverging gradient row;
 - layout rows explained by a family search, as `run` did before a layout row that differs from
-  its own contiguous row was `layout` at once (harness.explanation.explain_divergence on the
-  first --before layout outputs: minutes each on a busy machine).
+  its own contiguous row was `layout` at once (harness.explaining.explanation.explain_divergence on
+  the first --before layout outputs: minutes each on a busy machine).
 Each time is the best of N runs. The ratios (row / contiguous row) are printed side by side.
 """
 
@@ -25,14 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.baseline import compute_baseline  # noqa: E402
-from harness.calling import call_implementation  # noqa: E402
 from harness.cases import load_cases  # noqa: E402
-from harness.data import materialize  # noqa: E402
-from harness.explanation import explain_divergence  # noqa: E402
-from harness.layouts import LAYOUT_NAMES  # noqa: E402
-from harness.registry import get_implementation  # noqa: E402
-from harness.runner import RunOptions, planned_layouts, run_case  # noqa: E402
+from harness.cases.data import materialize  # noqa: E402
+from harness.cases.layouts import LAYOUT_NAMES  # noqa: E402
+from harness.computations.calling import call_implementation  # noqa: E402
+from harness.computations.registry import get_implementation  # noqa: E402
+from harness.explaining.explanation import explain_divergence  # noqa: E402
+from harness.running.runner import RunOptions, planned_layouts, run_case  # noqa: E402
+from harness.verdicts.baseline import compute_baseline  # noqa: E402
 
 STRIDE_IGNORING = "tests/data/layout_bugs.py:conv2d"
 GRAD_OUTPUT_IGNORING = "tests/data/layout_role_bugs.py:grad_output_strides_ignored_conv2d_backward"

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.cases import case_from_dict, load_cases  # noqa: E402
-from harness.compare import compare  # noqa: E402
+from harness.verdicts.compare import compare  # noqa: E402
 from tests.data import quantity_impls as qi  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Measured margins of the tolerance model (harness.compare), on both sides.
+"""Measured margins of the tolerance model (harness.verdicts.compare), on both sides.
 
     python benchmarks/tolerance_margins.py [--random N] [--cases PATH ...]
 
@@ -31,12 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.baseline import compute_baseline  # noqa: E402
-from harness.calling import call_implementation  # noqa: E402
 from harness.cases import TensorSpec, case_from_dict, load_cases  # noqa: E402
-from harness.data import materialize  # noqa: E402
-from harness.explanation import explain_divergence  # noqa: E402
-from harness.registry import get_implementation  # noqa: E402
+from harness.cases.data import materialize  # noqa: E402
+from harness.computations.calling import call_implementation  # noqa: E402
+from harness.computations.registry import get_implementation  # noqa: E402
+from harness.explaining.explanation import explain_divergence  # noqa: E402
+from harness.verdicts.baseline import compute_baseline  # noqa: E402
 
 
 def _module(name: str):

@@ -12,9 +12,9 @@ __version__ = "0.1.0"
 
 _LOCATIONS = {
     "load_cases": "harness.cases",
-    "get_implementation": "harness.registry",
-    "run": "harness.executor",
-    "HarnessError": "harness.errors",
+    "get_implementation": "harness.computations.registry",
+    "run": "harness.api",
+    "HarnessError": "harness.cases.errors",
 }
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.layouts import LAYOUT_NAMES, parse_layouts
-from harness.schema import DTYPES
+from harness.cases.layouts import LAYOUT_NAMES, parse_layouts
+from harness.cases.schema import DTYPES
 
 EXIT_USAGE = 2
 

@@ -14,24 +14,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.arguments import DEFAULT_REPORT, build_parser
-from harness.cluster import cluster_from_args
-from harness.errors import HarnessError
+from harness.cases.errors import HarnessError
 from harness.progress import Counter, Progress
+from harness.running.cluster import cluster_from_args
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _load(args):
-    from harness.cases import load_cases
-    from harness.select import select
+    from harness.cases.loading import load_cases
+    from harness.running.select import select
 
     return select(load_cases(args.paths), getattr(args, "keyword", None))
 
 
 def _load_for_listing(args):
     """The cases `list` shows: those a run would take, plus the `large` ones it leaves out."""
-    from harness.cases import load_cases
-    from harness.select import LARGE_TAG, select
+    from harness.cases.loading import load_cases
+    from harness.running.select import LARGE_TAG, select
 
     keyword = getattr(args, "keyword", None)
     cases = load_cases(args.paths)
@@ -42,14 +42,14 @@ def _load_for_listing(args):
     return [case for case in cases if case.id in shown]
 
 
-# Below this estimated cost (scipy-leg multiply-adds, harness.select.estimated_cost; about 10 s of
-# work) worker processes cost more to start (each imports torch) than they save.
+# Below this estimated cost (scipy-leg multiply-adds, harness.running.select.estimated_cost; about
+# 10 s of work) worker processes cost more to start (each imports torch) than they save.
 PARALLEL_WORTH = 2_500_000_000
 
 
 def default_jobs(cases) -> int:
-    from harness.reference import available_cores
-    from harness.select import estimated_cost
+    from harness.computations.reference import available_cores
+    from harness.running.select import estimated_cost
 
     if sum(estimated_cost(case) for case in cases) < PARALLEL_WORTH:
         return 1
@@ -57,7 +57,7 @@ def default_jobs(cases) -> int:
 
 
 def cmd_list(args) -> int:
-    from harness.select import LARGE_TAG, names_large_case
+    from harness.running.select import LARGE_TAG, names_large_case
 
     cases = _load_for_listing(args)
     left_out = 0
@@ -79,7 +79,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from harness.cases import discover, load_cases
+    from harness.cases.loading import discover, load_cases
 
     files = discover(args.paths)
     cases = load_cases(files)
@@ -89,9 +89,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from harness.executor import iter_records
-    from harness.registry import resolve_implementations
-    from harness.report import (
+    from harness.computations.registry import resolve_implementations
+    from harness.reporting.report import (
         accepts_invalid_lines,
         atomic_write,
         companion_summary_path,
@@ -103,11 +102,12 @@ def cmd_run(args) -> int:
         to_dataframe,
         write_csv,
     )
-    from harness.runner import RunOptions
+    from harness.running.executor import iter_records
+    from harness.running.runner import RunOptions
 
     cases = _load(args)
     if args.shard:
-        from harness.select import parse_shard, shard
+        from harness.running.select import parse_shard, shard
 
         cases = shard(cases, *parse_shard(args.shard))
     # resolved once, here (a bad --impl is a usage error, exit 2, before any worker starts)
@@ -166,14 +166,14 @@ def cmd_run(args) -> int:
 def cmd_schema(args) -> int:
     import json
 
-    from harness.cases import case_json_schema
+    from harness.cases.loading import case_json_schema
 
     print(json.dumps(case_json_schema(), indent=2, sort_keys=True))
     return EXIT_OK
 
 
 def cmd_merge(args) -> int:
-    from harness.report import merge_reports, write_csv
+    from harness.reporting.report import merge_reports, write_csv
 
     merged = merge_reports(args.reports)
     write_csv(merged, args.out)
@@ -182,7 +182,7 @@ def cmd_merge(args) -> int:
 
 
 def cmd_coverage(args) -> int:
-    from harness.coverage import coverage_lines, family_rank_lines, registry_coverage
+    from harness.reporting.coverage import coverage_lines, family_rank_lines, registry_coverage
 
     cases = [c for c in _load(args) if c.computes]
     table = registry_coverage(cases)
@@ -200,11 +200,11 @@ def cmd_coverage(args) -> int:
 def cmd_diagnose(args) -> int:
     import json
 
-    from harness.diagnose import diagnose, human_lines
-    from harness.diagnose_isolated import isolated_diagnose
-    from harness.registry import resolve
-    from harness.report import atomic_write
-    from harness.yaml_io import dump_yaml
+    from harness.cases.yaml_io import dump_yaml
+    from harness.computations.registry import resolve
+    from harness.probing.diagnose import diagnose, human_lines
+    from harness.probing.diagnose_isolated import isolated_diagnose
+    from harness.reporting.report import atomic_write
 
     # resolved once, here: a bad name is a usage error, before any worker starts
     implementation = resolve(args.impl, isolated=not args.in_process)
@@ -227,8 +227,8 @@ def cmd_diagnose(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from harness.cases import load_cases
-    from harness.explain import explain_lines, parse_index
+    from harness.cases.loading import load_cases
+    from harness.reporting.explain import explain_lines, parse_index
 
     cases = {case.id: case for case in load_cases(args.cases)}
     case = cases.get(args.case_id)
@@ -247,32 +247,32 @@ def cmd_explain(args) -> int:
             "grad_input, with --quantity grad_input, is the same true convolution)"
         )
     if case.input_shape[0] == 0 and args.quantity in ("output", "grad_input"):
-        from harness.explain import empty_batch_line
+        from harness.reporting.explain import empty_batch_line
 
         print(empty_batch_line(case, args.quantity))
         return EXIT_OK
     if args.quantity != "output":
-        from harness.explain_backward import explain_gradient_lines, parse_gradient_index
+        from harness.reporting.explain_backward import explain_gradient_lines, parse_gradient_index
 
         index = parse_gradient_index(args.at, case, args.quantity)
         for line in explain_gradient_lines(case, args.quantity, index):
             print(line)
         if args.plot:
-            from harness.explain_backward import plot_gradient
+            from harness.reporting.explain_backward import plot_gradient
 
             print(plot_gradient(case, args.quantity, index, args.plot))
         return EXIT_OK
     at = parse_index(args.at, case)
     versus = None
     if args.plot:  # a bad --plot or --versus fails before the explanation is printed
-        from harness.explain import check_plot_path
+        from harness.reporting.explain import check_plot_path
 
         check_plot_path(args.plot)
         versus = _versus(args.versus)
     for line in explain_lines(case, at):
         print(line)
     if versus is not None:
-        from harness.explain import plot_comparison
+        from harness.reporting.explain import plot_comparison
 
         print(plot_comparison(case, at, versus, args.plot))
     return EXIT_OK
@@ -281,9 +281,9 @@ def cmd_explain(args) -> int:
 def _versus(name: str):
     """explain --versus resolved once: a mutation's name, or the Implementation it names (an
     unavailable peer or a broken plug-in says why); HarnessError for neither."""
-    from harness.explain import versus_problem
-    from harness.mutations import MUTATIONS
-    from harness.registry import resolve_known, shipped_names
+    from harness.computations.registry import resolve_known, shipped_names
+    from harness.explaining.mutations import MUTATIONS
+    from harness.reporting.explain import versus_problem
 
     if name in MUTATIONS:
         return name
@@ -294,8 +294,8 @@ def _versus(name: str):
 
 
 def cmd_fuzz(args) -> int:
-    from harness.isolation import isolated
-    from harness.registry import resolve_implementations
+    from harness.computations.registry import resolve_implementations
+    from harness.running.isolation import isolated
 
     implementations = resolve_implementations(args.impl, isolated=True)
     cluster = cluster_from_args(args)
@@ -308,8 +308,8 @@ def cmd_fuzz(args) -> int:
 
 
 def _fuzz_findings(args, implementations, cluster, count, counter) -> int:
+    from harness.cases.schema import REAL_DTYPES
     from harness.fuzz import RANKS, fuzz, save_finding, shrink_findings, summary_lines
-    from harness.schema import REAL_DTYPES
 
     result = fuzz(
         implementations,

@@ -34,9 +34,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.cluster import Cluster
-from harness.implementation import Implementation
-from harness.schema import REAL_DTYPES
+from harness.cases.schema import REAL_DTYPES
+from harness.computations.implementation import Implementation
+from harness.running.cluster import Cluster
 
 CHUNK = 50
 SHRINK_SHARE = 0.25  # of a --seconds budget, the most kept for shrinking once something is found
@@ -86,7 +86,7 @@ class Draws:
         return draw(ranks=self.ranks, dtypes=self.dtypes, nonfinite=True, case_id="fuzz", **options)
 
     def options(self, variants: bool):
-        from harness.runner import RunOptions
+        from harness.running.runner import RunOptions
 
         return RunOptions(variants=variants, backward=self.backward)
 
@@ -198,9 +198,9 @@ def _run_chunk(
 
 def failing_rows(raw: dict, implementations, options) -> list:
     """The failing rows of one configuration (nothing raises out of run_case; a worker that dies
-    gives error rows, harness.isolation)."""
-    from harness.cases import case_from_dict
-    from harness.isolation import case_rows
+    gives error rows, harness.running.isolation)."""
+    from harness.cases.loading import case_from_dict
+    from harness.running.isolation import case_rows
 
     case = case_from_dict(raw)  # in the worker of an `isolated` block (cmd_fuzz opens one)
     return [r for r in case_rows(case, implementations, options) if r.failed]
@@ -211,7 +211,7 @@ _RESOLVED: list = []
 
 def _failing_rows_named(raw: dict, options, names) -> list:
     """failing_rows on a cluster worker, the implementations resolved there by name (once)."""
-    from harness.registry import resolve_implementations
+    from harness.computations.registry import resolve_implementations
 
     if not _RESOLVED or _RESOLVED[0] != names:
         _RESOLVED[:] = [names, resolve_implementations(names)]
@@ -239,8 +239,8 @@ def fuzz(
     The real dtypes are drawn unless complex ones are asked for. `clock` reads the time
     (time.monotonic by default).
 
-    With `cluster` (harness.cluster), each chunk's configurations are drawn here first (the draws
-    do not depend on the check, which never raises) and run on the cluster's workers, which
+    With `cluster` (harness.running.cluster), each chunk's configurations are drawn here first (the
+    draws do not depend on the check, which never raises) and run on the cluster's workers, which
     resolve the implementations `names`; the findings are taken in the draws' order, so they are
     the same as without it.
     """
@@ -387,7 +387,7 @@ def slug(text: str) -> str:
 
 def save_finding(finding: Finding, directory: str | Path, seed: int, index: int) -> str:
     """Write the finding's smallest configuration as a case file; its path."""
-    from harness.yaml_io import dump_yaml
+    from harness.cases.yaml_io import dump_yaml
 
     signature = finding.signature
     raw = dict(finding.smallest or finding.first)

@@ -10,9 +10,9 @@ the matrix; when no collected test takes it, the plugin contributes the matrix i
 (`MatrixCollector`, node `conv-harness`). Cases and implementations are resolved when pytest starts
 (`activate`): a bad name, path or shard is one usage error (exit 4) before any test runs; a peer
 that is not available here (its package, a CUDA device) is not an error, its tests skip saying why.
-Rows come from harness.runner, the same code path as `conv-harness run`: a case is run once (all its
-rows at once) the first time one of its tests needs it. Case tags become registered markers.
-Heavy imports happen inside functions.
+Rows come from harness.running.runner, the same code path as `conv-harness run`: a case is run once
+(all its rows at once) the first time one of its tests needs it. Case tags become registered
+markers. Heavy imports happen inside functions.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.cases.errors import HarnessError
 
 PLUGIN_NAME = "conv_harness"
 MATRIX_FIXTURE = "matrix_row"
@@ -134,8 +134,8 @@ class MatrixState:
     """Cases, implementations and the per-case row cache for one session."""
 
     def __init__(self, config):
-        from harness.cases import default_case_paths, load_cases
-        from harness.select import LARGE_TAG, parse_shard, shard
+        from harness.cases.loading import default_case_paths, load_cases
+        from harness.running.select import LARGE_TAG, parse_shard, shard
 
         self.config = config
         self.implementation_names = config.getoption("conv_impl") or None
@@ -155,14 +155,14 @@ class MatrixState:
             raise _usage_error(error) from None
         self.layouts: tuple[str, ...] = ()
         if config.getoption("conv_layouts"):
-            from harness.layouts import parse_layouts
+            from harness.cases.layouts import parse_layouts
 
             try:
                 self.layouts = parse_layouts(config.getoption("conv_layouts"))
             except ValueError as error:
                 raise pytest.UsageError(f"conv-harness: --conv-layouts: {error}") from None
         self._rows: dict[str, dict] = {}
-        self.runner = None  # harness.isolation.CaseRunner, started by the first case run
+        self.runner = None  # harness.running.isolation.CaseRunner, started by the first case run
 
     def close(self) -> None:
         if self.runner is not None:
@@ -171,15 +171,15 @@ class MatrixState:
 
     @property
     def names(self) -> list[str]:
-        from harness.registry import DEFAULT_IMPLEMENTATIONS
+        from harness.computations.registry import DEFAULT_IMPLEMENTATIONS
 
         return list(dict.fromkeys(self.implementation_names or DEFAULT_IMPLEMENTATIONS))
 
     def _resolve(self):
         """The Implementation of each available name (resolved once, here), and {name: why} for
         the peers that are not available here (their tests are skipped with the reason)."""
-        from harness.peers import ImplementationUnavailable
-        from harness.registry import resolve
+        from harness.computations.peers import ImplementationUnavailable
+        from harness.computations.registry import resolve
 
         implementations, unavailable = [], {}
         for name in self.names:
@@ -191,7 +191,7 @@ class MatrixState:
 
     def rows_for(self, case):
         if case.id not in self._rows:
-            from harness.runner import RunOptions
+            from harness.running.runner import RunOptions
 
             options = RunOptions(
                 strict_rejections=self.config.getoption("conv_strict_rejections"),
@@ -199,7 +199,7 @@ class MatrixState:
                 layouts=self.layouts,
             )
             if self.runner is None:  # a worker process: a native crash is that case's error
-                from harness.isolation import CaseRunner
+                from harness.running.isolation import CaseRunner
 
                 self.runner = CaseRunner([i.name for i in self.implementations])
             records = self.runner.run_case(case, options)
@@ -207,18 +207,19 @@ class MatrixState:
         return self._rows[case.id]
 
     def gradient_layouts(self, case, implementation) -> list[str]:
-        """The layouts of the implementation's backward rows on the case (harness.layout_rows)."""
+        """The layouts of the implementation's backward rows on the case
+        (harness.running.layout_rows)."""
         if implementation is None or (not self.layouts and not case.layouts):
             return []
-        from harness.layout_rows import planned_operation_layouts
+        from harness.running.layout_rows import planned_operation_layouts
 
         op = f"{case.op}_backward"
         return planned_operation_layouts(case, implementation, self.layouts, op)
 
     def matrix(self):
         """(case, implementation, variant) triples, in the report's order."""
-        from harness.runner import planned_layouts
-        from harness.variants import planned_variants
+        from harness.running.runner import planned_layouts
+        from harness.running.variants import planned_variants
 
         names = self.names
         resolved = {i.name: i for i in self.implementations}
@@ -233,7 +234,7 @@ class MatrixState:
                 for variant in planned_variants(case):
                     yield case, variant.implementation, variant.name
             if backward and case.computes:
-                from harness.backward import BACKWARD_VARIANTS, GRADIENTS
+                from harness.running.backward import BACKWARD_VARIANTS, GRADIENTS
 
                 quantities = [q for q in GRADIENTS if q != "grad_bias" or case.bias is not None]
                 for name in names:

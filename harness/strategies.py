@@ -32,8 +32,8 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from harness.case import flat_padding, forward_op, resolve_padding, transposed_op
-from harness.cases import DTYPES, PADDING_MODES, case_from_dict
+from harness.cases.case import flat_padding, forward_op, resolve_padding, transposed_op
+from harness.cases.loading import DTYPES, PADDING_MODES, case_from_dict
 
 DATA_KINDS = ("normal", "uniform", "integers", "ones", "arange", "impulse")
 RANKS = (1, 2, 3)
@@ -262,8 +262,8 @@ def _with_special(draw, spec: dict) -> list:
     """The tensor as a literal with one NaN or Inf (materialised the way the harness does)."""
     import numpy as np
 
-    from harness.cases import TensorSpec
-    from harness.data import generate
+    from harness.cases.data import generate
+    from harness.cases.loading import TensorSpec
 
     values = generate(TensorSpec(**spec))
     flat = values.reshape(-1)

@@ -8,10 +8,10 @@ import torch.nn.functional as F
 from scipy import signal
 
 from harness.cases import case_from_dict, load_cases
-from harness.diagnose import diagnose
-from harness.executor import run_records
-from harness.registry import get_implementation, implementation, resolve
-from harness.runner import RunOptions, run_case
+from harness.computations.registry import get_implementation, implementation, resolve
+from harness.probing.diagnose import diagnose
+from harness.running.executor import run_records
+from harness.running.runner import RunOptions, run_case
 from tests.conftest import ROOT, run_cli
 
 BUGS = ROOT / "tests" / "data" / "backward_bugs.py"
@@ -98,7 +98,7 @@ def test_transposed_cases_agree_with_torch():
     assert {r.status for r in records} == {"ok"}
     assert {r.op for r in records} == {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
     for case in cases:
-        from harness.data import materialize
+        from harness.cases.data import materialize
 
         arrays = materialize(case)
         transpose = getattr(F, case.op)  # F.conv_transpose1d / 2d / 3d
@@ -135,7 +135,7 @@ def test_a_module_contributes_every_operation_it_defines(tmp_path):
         report,
     )
     assert result.returncode == 1, result.stderr
-    from harness.report import read_csv
+    from harness.reporting.report import read_csv
 
     frame = read_csv(report)
     mine = frame[frame.implementation == str(module)]

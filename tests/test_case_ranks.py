@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from harness.cases import case_from_dict
-from harness.errors import CaseFileError
-from harness.select import select
+from harness.cases.errors import CaseFileError
+from harness.running.select import select
 
 
 def spec(*shape: int) -> dict:
@@ -133,7 +133,7 @@ def test_large_cases_run_only_when_named():
 
 
 def test_coverage_names_families_undetected_at_a_rank():
-    from harness.coverage import MutationCoverage, family_rank_lines
+    from harness.reporting.coverage import MutationCoverage, family_rank_lines
 
     table = [
         MutationCoverage("flipped", "kernel_flip", ["a1", "a3"], [], ["conv1d", "conv3d"]),

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from harness.cases import load_cases
-from harness.data import materialize, round_bfloat16
-from harness.errors import CaseFileError
+from harness.cases.data import materialize, round_bfloat16
+from harness.cases.errors import CaseFileError
 
 SEED = """
 cases:
@@ -259,9 +259,9 @@ def test_misspelt_diverges_name_is_an_error_with_a_suggestion(write_cases):
 
 
 def test_implementation_names_are_the_registrys():
-    from harness.naming import BUILTIN_NAMES, PEER_NAMES
-    from harness.peers import PEERS
-    from harness.registry import BUILTINS
+    from harness.cases.naming import BUILTIN_NAMES, PEER_NAMES
+    from harness.computations.peers import PEERS
+    from harness.computations.registry import BUILTINS
 
     assert BUILTIN_NAMES == tuple(BUILTINS)
     assert PEER_NAMES == tuple(PEERS)

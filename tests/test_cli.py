@@ -103,7 +103,7 @@ def test_the_default_report_keeps_divergence_summary_csv(write_cases, tmp_path):
 
 
 def test_companion_summary_path():
-    from harness.report import companion_summary_path
+    from harness.reporting.report import companion_summary_path
 
     default = "reports/discrepancies.csv"
     assert companion_summary_path(default, default) == "reports/divergence_summary.csv"

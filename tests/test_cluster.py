@@ -120,7 +120,7 @@ def test_a_plugin_the_workers_cannot_import_gives_error_rows_naming_the_cases(tm
         tmp_path=tmp_path,
     )
     assert result.returncode == 1, result.stderr
-    from harness.report import read_csv
+    from harness.reporting.report import read_csv
 
     frame = read_csv(report)
     assert len(frame) > 0
@@ -282,7 +282,7 @@ def test_ctrl_c_cancels_the_cluster_work_and_keeps_the_rows_so_far(tmp_path):
 def test_local_workers_keep_glibc_malloc_defaults_and_our_environment_is_restored(monkeypatch):
     """dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_ (large arrays then fault in
     page by page) and writes its pre-spawn variables into the starting process's environment."""
-    from harness.cluster import Cluster
+    from harness.running.cluster import Cluster
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.compare import (
+from harness.verdicts.compare import (
     Arithmetic,
     Magnitudes,
     Tolerance,

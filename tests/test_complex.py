@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 
 from harness.cases import case_from_dict, load_cases
-from harness.compare import Magnitudes, compare, tolerance
-from harness.diagnose import diagnose
-from harness.explain import explain_lines
-from harness.registry import implementation, resolve, resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.computations.registry import implementation, resolve, resolve_implementations
+from harness.probing.diagnose import diagnose
+from harness.reporting.explain import explain_lines
+from harness.running.runner import RunOptions, run_case
+from harness.verdicts.compare import Magnitudes, compare, tolerance
 from tests.conftest import ROOT, run_cli
 
 BUILTINS = resolve_implementations(None)
@@ -89,7 +89,7 @@ def test_complex_registry_cases_agree_and_the_conjugated_row_shows_unless_the_ke
 
 
 def case_arrays(case):
-    from harness.data import materialize
+    from harness.cases.data import materialize
 
     return materialize(case)
 
@@ -201,7 +201,7 @@ def test_fuzz_draws_complex_only_when_asked_and_finds_the_conjugation():
 
 
 def test_peers_with_complex_convolution_join_and_the_others_are_unsupported():
-    from harness.devices import ImplementationUnavailable
+    from harness.computations.devices import ImplementationUnavailable
 
     case = case_from_dict({**HAND_2X2, "id": "hand_peers"})
     for name, wanted in (("jax", "ok"), ("scipy_ndimage", "ok"), ("opencv", "unsupported")):
@@ -234,7 +234,7 @@ def test_an_empty_complex_batch_is_ok_everywhere_and_hides_every_variant():
 
 @pytest.mark.parametrize("quantity", ["grad_input", "grad_weight"])
 def test_explain_of_a_complex_gradient_conjugates_and_its_sum_is_torchs(quantity):
-    from harness.explain_backward import explain_gradient_lines
+    from harness.reporting.explain_backward import explain_gradient_lines
 
     (case,) = [c for c in load_cases([ROOT / "cases" / "complex.yaml"]) if c.id == "complex_groups"]
     lines = explain_gradient_lines(case, quantity, (0, 1, 1, 2))

@@ -3,8 +3,9 @@
 For y = conv(x, w) + b and grad_output g, torch gives grad_input from conj(w) (the real formula
 with the weight conjugated), grad_weight from conj(x), grad_bias the plain sum of g; the
 transposed convolution is a plain sum of products. A hand-worked 1-D example against
-harness.gradients, harness.scipy_gradients and torch autograd, then random complex configurations
-(every rank, groups, stride, dilation, padding modes, transposed) through `run_case`.
+harness.computations.gradients, harness.computations.scipy_gradients and torch autograd, then random
+complex configurations (every rank, groups, stride, dilation, padding modes, transposed) through
+`run_case`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness import gradients, scipy_gradients
 from harness.cases import case_from_dict
-from harness.registry import resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.computations import gradients, scipy_gradients
+from harness.computations.registry import resolve_implementations
+from harness.running.runner import RunOptions, run_case
 
 BUILTINS = resolve_implementations(None)
 X = [1 + 1j, 2 - 1j, 3j, -1]  # (N, C, L) = (1, 1, 4)

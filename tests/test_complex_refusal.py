@@ -1,5 +1,5 @@
-"""One rule for real-only code on complex data (harness.calling.complex_refusal), in `run`'s
-forward and backward rows and in `diagnose`'s probes: an implementation that refuses complex
+"""One rule for real-only code on complex data (harness.computations.calling.complex_refusal), in
+`run`'s forward and backward rows and in `diagnose`'s probes: an implementation that refuses complex
 inputs (NotImplementedError, or any exception as a library that never checks raises) is
 `unsupported`, never an error; and a refused complex probe is never retried in float32, which
 would show nothing about complex numbers yet report torch's complex behaviour.
@@ -14,10 +14,10 @@ import pytest
 
 from harness import load_cases
 from harness.cases import case_from_dict
-from harness.diagnose import diagnose
-from harness.diagnosis import human_lines
-from harness.registry import resolve, resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.computations.registry import resolve, resolve_implementations
+from harness.probing.diagnose import diagnose
+from harness.probing.diagnosis import human_lines
+from harness.running.runner import RunOptions, run_case
 
 PLUGIN = "tests.data.real_only"
 

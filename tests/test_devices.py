@@ -12,11 +12,16 @@ import pytest
 
 from conftest import ROOT, run_cli
 from harness.cases import load_cases
-from harness.devices import ImplementationUnavailable, canonical, numerics_note, parse
-from harness.errors import CaseFileError, ImplementationError
-from harness.naming import IMPLEMENTATION_NAMES, is_device_name
-from harness.operations import OPERATIONS
-from harness.registry import get_implementation, implementation, is_plugin, operations_of
+from harness.cases.errors import CaseFileError, ImplementationError
+from harness.cases.naming import IMPLEMENTATION_NAMES, is_device_name
+from harness.computations.devices import ImplementationUnavailable, canonical, numerics_note, parse
+from harness.computations.operations import OPERATIONS
+from harness.computations.registry import (
+    get_implementation,
+    implementation,
+    is_plugin,
+    operations_of,
+)
 
 
 def _cuda_here() -> bool:
@@ -149,8 +154,8 @@ def test_the_memory_guard_refuses_over_a_small_max_memory(tmp_path):
 
 
 def test_the_memory_guard_asks_the_ram_available_and_the_device(monkeypatch):
-    from harness import cost
-    from harness.implementation import Implementation
+    from harness.computations import cost
+    from harness.computations.implementation import Implementation
 
     (case,) = [c for c in load_cases([ROOT / "cases/seed.yaml"]) if c.id.startswith("seed_stats")]
     cpu = [implementation("torch@cpu", get_implementation("torch@cpu"))]
@@ -188,10 +193,10 @@ def test_gpu_check_runs_on_cpu_only_and_exits_0(tmp_path):
 
 def test_a_device_implementation_states_its_numerics_in_every_row():
     """Forward and gradient rows of an implementation with a `numerics_note` start with it."""
-    from harness.executor import run_records
-    from harness.implementations import torch_conv
-    from harness.operations import torch_conv_backward
-    from harness.runner import RunOptions
+    from harness.computations.implementations import torch_conv
+    from harness.computations.operations import torch_conv_backward
+    from harness.running.executor import run_records
+    from harness.running.runner import RunOptions
 
     note = "torch@test: TF32 off, cuDNN deterministic on, benchmark off"
 

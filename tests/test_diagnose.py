@@ -8,9 +8,9 @@ import re
 import pytest
 
 from harness.cases import load_cases
-from harness.diagnose import diagnose
-from harness.registry import resolve
-from harness.report import read_csv
+from harness.computations.registry import resolve
+from harness.probing.diagnose import diagnose
+from harness.reporting.report import read_csv
 from tests.conftest import ROOT, run_cli
 
 PLANTED = {

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from harness.cases import case_from_dict, load_cases, torch_rejection
-from harness.data import materialize
-from harness.diagnose import counterexample_dict, diagnose, human_lines
-from harness.probes import op_rank, probe_case, probes_for
-from harness.registry import resolve
+from harness.cases.data import materialize
+from harness.computations.registry import resolve
+from harness.probing.diagnose import counterexample_dict, diagnose, human_lines
+from harness.probing.probes import op_rank, probe_case, probes_for
 from tests.conftest import run_cli
 
 FLIPPED_D = "tests.data.rank_bugs.flipped_d"

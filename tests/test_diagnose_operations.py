@@ -14,16 +14,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import harness.diagnose_quantities as quantities
-from harness import diagnose as diagnose_module
+import harness.probing.diagnose_quantities as quantities
 from harness.cases import case_from_dict, torch_rejection
-from harness.data import materialize
-from harness.diagnose import diagnose, human_lines
-from harness.diagnose_backward import backward_probes
-from harness.diagnose_quantities import probe_quantities, quantity_case
-from harness.diagnose_transposed import transposed_probes
-from harness.probes import probes_for
-from harness.registry import get_implementation, implementation, resolve
+from harness.cases.data import materialize
+from harness.computations.registry import get_implementation, implementation, resolve
+from harness.probing import diagnose as diagnose_module
+from harness.probing.diagnose import diagnose, human_lines
+from harness.probing.diagnose_backward import backward_probes
+from harness.probing.diagnose_quantities import probe_quantities, quantity_case
+from harness.probing.diagnose_transposed import transposed_probes
+from harness.probing.probes import probes_for
 from tests.conftest import run_cli
 
 
@@ -74,7 +74,7 @@ def test_every_operation_has_probes_of_each_new_kind_at_every_rank(rank):
 
 
 def probe_case_of(probe):
-    from harness.probes import probe_case
+    from harness.probing.probes import probe_case
 
     return probe_case(probe)
 
@@ -195,7 +195,7 @@ def test_a_module_with_nothing_to_probe_exits_2_with_one_line():
 
 
 def test_diagnose_without_any_operation_is_a_one_line_harness_error(monkeypatch):
-    from harness.errors import HarnessError
+    from harness.cases.errors import HarnessError
 
     monkeypatch.setattr(diagnose_module, "probed_operations", lambda implementation: {})
     with pytest.raises(HarnessError, match="defines no operation diagnose can probe"):
@@ -345,10 +345,10 @@ def test_size_changing_bugs_are_their_family_alone(function, cause):
     ],
 )  # fmt: skip
 def test_outputs_without_values_are_explained_by_a_family_not_shape(function, fields, cause):
-    from harness.baseline import compute_baseline
-    from harness.calling import call_implementation
-    from harness.explanation import explain_output
-    from harness.implementations import harness_pads_first
+    from harness.computations.calling import call_implementation
+    from harness.computations.implementations import harness_pads_first
+    from harness.explaining.explanation import explain_output
+    from harness.verdicts.baseline import compute_baseline
 
     for tensor in ("input", "weight"):
         if isinstance(fields[tensor], dict):

@@ -12,17 +12,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness import gradients, reference, scipy_gradients
 from harness.cases import case_from_dict, load_cases
-from harness.compare import compare, tolerance
-from harness.cost import memory_estimate, sampled_maps, scipy_cost
-from harness.data import materialize
-from harness.errors import CaseFileError
-from harness.implementations import scipy_conv
-from harness.reference_loop import conv_loop
-from harness.registry import resolve_implementations
-from harness.runner import RunOptions, run_case
-from harness.select import estimated_cost, shard
+from harness.cases.data import materialize
+from harness.cases.errors import CaseFileError
+from harness.computations import gradients, reference, scipy_gradients
+from harness.computations.cost import memory_estimate, sampled_maps, scipy_cost
+from harness.computations.implementations import scipy_conv
+from harness.computations.reference_loop import conv_loop
+from harness.computations.registry import resolve_implementations
+from harness.running.runner import RunOptions, run_case
+from harness.running.select import estimated_cost, shard
+from harness.verdicts.compare import compare, tolerance
 from tests.conftest import ROOT, run_cli
 
 EMPTY_FILE = ROOT / "cases" / "empty.yaml"
@@ -168,7 +168,7 @@ def test_compare_empty_outputs_agree_and_a_shape_mismatch_fails():
 
 
 def _magnitudes():
-    from harness.baseline import compute_baseline
+    from harness.verdicts.baseline import compute_baseline
 
     case = next(c for c in EMPTY_CASES if c.id == "empty_conv2d")
     return compute_baseline(case, materialize(case)).magnitudes
@@ -218,7 +218,7 @@ def test_peers_never_raise_on_an_empty_batch():
 
 def test_layouts_on_an_empty_batch_are_ok():
     case = next(c for c in EMPTY_CASES if c.id == "empty_conv2d_groups")
-    from harness.layouts import LAYOUT_NAMES
+    from harness.cases.layouts import LAYOUT_NAMES
 
     records = run_case(
         case, resolve_implementations(None), RunOptions(variants=False, layouts=LAYOUT_NAMES)

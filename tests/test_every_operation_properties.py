@@ -1,8 +1,8 @@
 """No probe or row ever ends in a traceback: hypothesis draws valid configurations of every
 operation (conv1d/2d/3d and conv_transpose1d/2d/3d, every dtype with complex, empty batches, every
 padding form and mode where valid, NaN/Inf now and then, a grad_output) and runs them through
-`run --backward --layouts all` (harness.runner.run_case) with the built-ins and plug-ins written
-for this test in NumPy (tests.data.every_operation: a correct one, one whose results are one
+`run --backward --layouts all` (harness.running.runner.run_case) with the built-ins and plug-ins
+written for this test in NumPy (tests.data.every_operation: a correct one, one whose results are one
 element short, one that raises, one with a NaN in every result), and through diagnose's probe
 runner. No row carries a harness fault, every status is one the report knows, and the honest
 implementations (torch, scipy, the reference, the correct plug-in) are ok on every quantity and
@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.cases import DTYPES, case_from_dict
-from harness.diagnose import diagnose, run_probe
-from harness.layouts import parse_layouts
-from harness.probes import probes_for
-from harness.registry import resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.cases.layouts import parse_layouts
+from harness.computations.registry import resolve_implementations
+from harness.probing.diagnose import diagnose, run_probe
+from harness.probing.probes import probes_for
+from harness.running.runner import RunOptions, run_case
 from harness.strategies import conv_cases, conv_transpose_cases
 
 PLUGINS = {

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.cases import load_cases
-from harness.data import materialize
+from harness.cases.data import materialize
 from tests.conftest import ROOT, run_cli
 
 RANKS_SEED = ROOT / "cases" / "ranks_seed.yaml"
@@ -192,7 +192,7 @@ def test_plot_figures_have_lines_in_1d_and_a_row_of_slices_per_map_in_3d(tmp_pat
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from harness.explain import plot_comparison
+    from harness.reporting.explain import plot_comparison
 
     cases = {c.id: c for c in load_cases([RANKS_SEED])}
     closed = []

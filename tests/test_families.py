@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from harness.cases import case_from_dict
-from harness.diagnose import diagnose
-from harness.registry import get_implementation, implementation
-from harness.runner import RunOptions, run_case
+from harness.computations.registry import get_implementation, implementation
+from harness.probing.diagnose import diagnose
+from harness.running.runner import RunOptions, run_case
 from tests.conftest import ROOT
 
 DATA = ROOT / "tests" / "data"

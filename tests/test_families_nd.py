@@ -9,14 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness import reference
-from harness.baseline import compute_baseline
 from harness.cases import case_from_dict
-from harness.data import materialize
-from harness.explanation import explain_divergence, explain_output
-from harness.mutations import MUTATIONS, mutated_output
-from harness.orientations import orient, orientations
-from harness.variants import variant_records
+from harness.cases.data import materialize
+from harness.computations import reference
+from harness.explaining.explanation import explain_divergence, explain_output
+from harness.explaining.mutations import MUTATIONS, mutated_output
+from harness.explaining.orientations import orient, orientations
+from harness.running.variants import variant_records
+from harness.verdicts.baseline import compute_baseline
 
 CONV1D = {
     "id": "nd_1d",

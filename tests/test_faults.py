@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from harness.cases import load_cases
-from harness.errors import CaseFileError
-from harness.registry import resolve_implementations
-from harness.report import read_csv
-from harness.runner import RunOptions, run_case
+from harness.cases.errors import CaseFileError
+from harness.computations.registry import resolve_implementations
+from harness.reporting.report import read_csv
+from harness.running.runner import RunOptions, run_case
 from tests.conftest import ROOT, run_cli
 
 BAD = sorted((ROOT / "tests" / "bad_cases").glob("*.yaml"))

@@ -10,10 +10,10 @@ from dataclasses import replace
 import pytest
 
 from harness.cases import load_cases
-from harness.devices import ImplementationUnavailable
-from harness.errors import HarnessError
-from harness.registry import resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.cases.errors import HarnessError
+from harness.computations.devices import ImplementationUnavailable
+from harness.computations.registry import resolve_implementations
+from harness.running.runner import RunOptions, run_case
 from tests.conftest import ROOT, run_cli
 
 FINDINGS = ROOT / "cases" / "findings"

@@ -8,9 +8,9 @@ import re
 from hypothesis import HealthCheck, given, settings
 
 from harness.cases import load_cases
-from harness.report import read_csv
+from harness.cases.yaml_io import dump_yaml
+from harness.reporting.report import read_csv
 from harness.strategies import conv2d_cases
-from harness.yaml_io import dump_yaml
 from tests.conftest import run_cli
 
 

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from harness import cli
 from harness import fuzz as fuzz_module
 from harness.cases import case_from_dict, load_cases
+from harness.computations.registry import implementation
 from harness.fuzz import SHRINK_SHARE, Budget, fuzz, save_finding, shrink, shrink_findings
 from harness.fuzz import summary_lines as fuzz_summary
-from harness.registry import implementation
-from harness.runner import RunOptions, run_case
+from harness.running.runner import RunOptions, run_case
 from tests.conftest import run_cli
 
 

@@ -10,13 +10,13 @@ import textwrap
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from harness.case import op_rank
 from harness.cases import case_from_dict, load_cases, torch_rejection
+from harness.cases.case import op_rank
+from harness.cases.yaml_io import dump_yaml
+from harness.computations.registry import resolve_implementations
 from harness.fuzz import fuzz, save_finding, shrink, summary_lines
-from harness.registry import resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.running.runner import RunOptions, run_case
 from harness.strategies import conv1d_cases, conv2d_cases, conv3d_cases, conv_cases
-from harness.yaml_io import dump_yaml
 
 BUILTINS = resolve_implementations(None)
 SETTINGS = settings(

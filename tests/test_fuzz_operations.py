@@ -15,14 +15,14 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 
 from harness import fuzz as fuzz_module
-from harness import gradients
 from harness.cases import case_from_dict, load_cases, torch_rejection
-from harness.data import materialize
+from harness.cases.data import materialize
+from harness.cases.schema import REAL_DTYPES
+from harness.computations import gradients
+from harness.computations.registry import resolve_implementations
 from harness.fuzz import Draws, Signature, fuzz, save_finding, shrink
-from harness.registry import resolve_implementations
-from harness.report import read_csv
-from harness.runner import RunOptions, run_case
-from harness.schema import REAL_DTYPES
+from harness.reporting.report import read_csv
+from harness.running.runner import RunOptions, run_case
 from harness.strategies import conv_cases, conv_transpose_cases
 from tests.conftest import run_cli
 from tests.data import every_operation

@@ -1,10 +1,11 @@
-"""The backward pass and transposed convolution: harness.gradients (the reference) and
-harness.scipy_gradients (scipy per slice) against the catalog's seed numbers and against torch's
-autograd on random configurations.
+"""The backward pass and transposed convolution: harness.computations.gradients (the reference) and
+harness.computations.scipy_gradients (scipy per slice) against the catalog's seed numbers and
+against torch's autograd on random configurations.
 
 Expected values are independent of both modules: the catalog's hand-checked grad_input, and torch
 (autograd through F.pad + F.conv2d, F.conv_transpose2d); the padding torch gets is computed here
-from the drawn form, not by harness.reference. Comparisons in float64 to ~1e-10 relative.
+from the drawn form, not by harness.computations.reference. Comparisons in float64 to ~1e-10
+relative.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from harness import gradients, scipy_gradients
+from harness.computations import gradients, scipy_gradients
 
 MODULES = [gradients, scipy_gradients]
 MODES = ["zeros", "reflect", "replicate", "circular"]

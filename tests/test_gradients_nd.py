@@ -1,8 +1,8 @@
-"""harness.gradients in 1-D and 3-D (and its 2-D names on other ranks): the backward pass and the
-transposed convolution worked out by hand on tiny cases, and against torch's autograd
+"""harness.computations.gradients in 1-D and 3-D (and its 2-D names on other ranks): the backward
+pass and the transposed convolution worked out by hand on tiny cases, and against torch's autograd
 (F.pad + F.conv1d/conv3d, F.conv_transpose1d/3d) on seeded random configurations.
 
-The padding torch gets is computed here from the drawn form, not by harness.reference.
+The padding torch gets is computed here from the drawn form, not by harness.computations.reference.
 Comparisons in float64 to 1e-10 absolute.
 """
 
@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness import gradients
+from harness.computations import gradients
 
 MODES = ["zeros", "reflect", "replicate", "circular"]
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

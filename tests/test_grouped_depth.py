@@ -1,5 +1,6 @@
-"""A channel left out of the sum in some groups only is `depth_sum` (harness.families fits the
-channel weights output by output when no single set fits every output), forward and grad_input."""
+"""A channel left out of the sum in some groups only is `depth_sum` (harness.explaining.families
+fits the channel weights output by output when no single set fits every output), forward and
+grad_input."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.baseline import compute_baseline
 from harness.cases import case_from_dict
-from harness.data import materialize
-from harness.explanation import explain_output
+from harness.cases.data import materialize
+from harness.explaining.explanation import explain_output
+from harness.verdicts.baseline import compute_baseline
 
 
 def _ints(shape, seed):

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 
 from harness import load_cases, run
 from harness.cases import case_from_dict
-from harness.compare import precision_models
-from harness.registry import resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.computations.registry import resolve_implementations
+from harness.explaining.torch_values import identical_values
+from harness.running.runner import RunOptions, run_case
 from harness.strategies import conv_cases, conv_transpose_cases
-from harness.torch_values import identical_values
+from harness.verdicts.compare import precision_models
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "data" / "honest_cases"
@@ -80,9 +80,9 @@ def test_grad_bias_reversed_or_averaged_where_that_is_the_sum_is_not_named():
     """grad_bias of one output channel and one image, one output position: reversed, averaged
     over the batch or over the positions, it is the sum itself. A value off by rounding only is
     then no `bias` finding."""
-    from harness.baseline import Baseline, rounded
-    from harness.compare import Magnitudes, tolerance
-    from harness.quantity_explain import grad_bias_families
+    from harness.explaining.quantity_explain import grad_bias_families
+    from harness.verdicts.baseline import Baseline, rounded
+    from harness.verdicts.compare import Magnitudes, tolerance
 
     case = case_from_dict(
         {

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.cases import builtin_registry, default_case_paths, load_cases
-from harness.variants import planned_variants
+from harness.running.variants import planned_variants
 from tests.conftest import ROOT
 
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11

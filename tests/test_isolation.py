@@ -20,8 +20,8 @@ import textwrap
 import pytest
 
 from harness.cases import load_cases
-from harness.isolation import CaseRunner
-from harness.runner import RunOptions
+from harness.running.isolation import CaseRunner
+from harness.running.runner import RunOptions
 from tests.conftest import ROOT
 
 PLUGIN = "tests/data/crashing_impls.py"

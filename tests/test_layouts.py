@@ -1,5 +1,5 @@
-"""Memory layouts (harness.layouts, run --layouts): every layout holds the contiguous values with
-the strides it promises; the built-in torch is right in every layout; an implementation that
+"""Memory layouts (harness.cases.layouts, run --layouts): every layout holds the contiguous values
+with the strides it promises; the built-in torch is right in every layout; an implementation that
 reads memory as contiguous NCHW is caught on the layout rows (cause `layout`) and by diagnose."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from harness.cases import load_cases
-from harness.diagnose import diagnose
-from harness.errors import CaseFileError
-from harness.layouts import (
+from harness.cases.errors import CaseFileError
+from harness.cases.layouts import (
     GRADIENT_ROLES,
     LAYOUTS,
     apply_layout,
@@ -21,8 +20,9 @@ from harness.layouts import (
     parse_layouts,
     role_base,
 )
-from harness.registry import resolve, resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.computations.registry import resolve, resolve_implementations
+from harness.probing.diagnose import diagnose
+from harness.running.runner import RunOptions, run_case
 from tests.conftest import ROOT, run_cli
 
 BUGS = "tests/data/layout_bugs.py:conv2d"

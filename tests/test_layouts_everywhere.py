@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 
 from harness.cases import case_from_dict
-from harness.diagnose import diagnose
-from harness.layout_probe import layout_results
-from harness.layouts import parse_layouts
-from harness.registry import resolve, resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.cases.layouts import parse_layouts
+from harness.computations.registry import resolve, resolve_implementations
+from harness.probing.diagnose import diagnose
+from harness.probing.layout_probe import layout_results
+from harness.running.runner import RunOptions, run_case
 
 BUGS = "tests/data/layout_role_bugs.py"
 HONEST = "tests/data/layout_honest.py"

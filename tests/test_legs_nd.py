@@ -12,8 +12,8 @@ import types
 import numpy as np
 import pytest
 
-from harness import scipy_gradients
-from harness.implementations import (
+from harness.computations import scipy_gradients
+from harness.computations.implementations import (
     harness_pads_first,
     reference_conv,
     scipy_conv,
@@ -22,7 +22,7 @@ from harness.implementations import (
     torch_conv,
     torch_conv2d,
 )
-from harness.operations import (
+from harness.computations.operations import (
     BUILTIN_OPERATIONS,
     KINDS,
     OPERATIONS,
@@ -35,7 +35,7 @@ from harness.operations import (
     torch_conv_transpose,
     torch_conv_transpose_backward,
 )
-from harness.peers import PEERS
+from harness.computations.peers import PEERS
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 

@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage, signal
 
-from harness.baseline import compute_baseline
 from harness.cases import load_cases
-from harness.data import materialize
-from harness.mutations import MUTATIONS, Semantics, mutated_output
-from harness.runner import run_case
+from harness.cases.data import materialize
+from harness.explaining.mutations import MUTATIONS, Semantics, mutated_output
+from harness.running.runner import run_case
+from harness.verdicts.baseline import compute_baseline
 from tests.conftest import ROOT, run_cli
 
 SEED_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]]

@@ -1,6 +1,6 @@
 """A NaN spread is `nan` for every quantity: the forward output and the gradients share one rule
-(harness.explanation.nan_spread), and the row's message names an element where NaN/Inf differ,
-not a finite element within tolerance.
+(harness.explaining.explanation.nan_spread), and the row's message names an element where NaN/Inf
+differ, not a finite element within tolerance.
 
 tests/data/nan_spread.py spreads a NaN of the input (its forward through a kernel with zeros
 inserted for the dilation, its grad_weight through a grad_output mask over the whole input) and
@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from harness.cases import case_from_dict
-from harness.data import generate, materialize
-from harness.registry import resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.cases.data import generate, materialize
+from harness.computations.registry import resolve_implementations
+from harness.running.runner import RunOptions, run_case
 
 PLUGIN = "tests.data.nan_spread"
 NAN_AT = (0, 1, 3, 3)

@@ -169,7 +169,7 @@ def test_plot_heatmaps_have_integer_ticks(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     from harness.cases import load_cases
-    from harness.explain import plot_comparison
+    from harness.reporting.explain import plot_comparison
 
     (case,) = [
         c for c in load_cases([ROOT / "cases" / "seed.yaml"]) if c.id == "seed_asymmetric_kernel"

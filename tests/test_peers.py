@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from harness.cases import load_cases
-from harness.executor import run_records
-from harness.peers import PEERS, ImplementationUnavailable
-from harness.registry import get_implementation
-from harness.runner import RunOptions
+from harness.computations.peers import PEERS, ImplementationUnavailable
+from harness.computations.registry import get_implementation
+from harness.running.executor import run_records
+from harness.running.runner import RunOptions
 from tests.conftest import ROOT, run_cli
 
 NEEDS = {"jax": "jax", "onnxruntime": "onnxruntime", "opencv": "cv2"}

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from harness.cases import load_cases
-from harness.executor import run_records
-from harness.operations import BUILTIN_OPERATIONS
-from harness.registry import get_implementation, operations_of
-from harness.runner import RunOptions
+from harness.computations.operations import BUILTIN_OPERATIONS
+from harness.computations.registry import get_implementation, operations_of
+from harness.running.executor import run_records
+from harness.running.runner import RunOptions
 from tests.conftest import ROOT
 
 MODULES = {"tensorflow": "tensorflow", "openvino": "openvino"}
@@ -222,7 +222,7 @@ def test_registry_rows_have_no_unexplained_divergence(name):
 FLAKY = """
 import random
 
-from harness.implementations import reference_conv
+from harness.computations.implementations import reference_conv
 
 DRAWS = random.Random(0)  # the same calls give the same results from run to run
 
@@ -239,8 +239,8 @@ def test_shrinking_survives_an_implementation_that_diverges_on_some_calls(tmp_pa
     memory, so a configuration can diverge once and agree when shrinking replays it: shrinking
     keeps the smallest configuration that showed it (hypothesis would raise FlakyFailure)."""
     from harness.cases import case_from_dict
+    from harness.computations.registry import resolve_implementations
     from harness.fuzz import fuzz, shrink
-    from harness.registry import resolve_implementations
 
     module = tmp_path / "flaky_conv.py"
     module.write_text(FLAKY)

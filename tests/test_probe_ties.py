@@ -1,7 +1,7 @@
-"""Reconciling probes whose values two families explain alike (harness.probe_ties)."""
+"""Reconciling probes whose values two families explain alike (harness.probing.probe_ties)."""
 
-from harness.probe_ties import reconciled
-from harness.probes import Probe, ProbeResult
+from harness.probing.probe_ties import reconciled
+from harness.probing.probes import Probe, ProbeResult
 
 
 def _result(name, causes, alternatives=()):

@@ -10,9 +10,9 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from harness import reference
 from harness.cases import CASE_FIELD_NAMES, load_cases
-from harness.errors import CaseFileError
+from harness.cases.errors import CaseFileError
+from harness.computations import reference
 
 pairs = st.tuples(st.integers(1, 3), st.integers(1, 3))
 

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from harness import load_cases, run
-from harness.backward import grad_output_arrays
+from harness.cases.data import materialize
 from harness.cli import main as cli_main
-from harness.data import materialize
+from harness.running.backward import grad_output_arrays
 from tests.conftest import ROOT
 from tests.data.gradient_bugs import CORRECT, EXPECTED, FAMILIES
 
@@ -295,7 +295,7 @@ def test_diagnose_finds_correct_plugins_match(module, rank, capsys):
 def test_the_command_line_gives_the_rows_the_api_gives(tmp_path):
     """`python -m harness run FILE --backward --impl MODULE` writes the rows harness.run returns
     (the same statuses and causes), so the expectations above hold for the command too."""
-    from harness.report import read_csv
+    from harness.reporting.report import read_csv
 
     module = "stride_3d"
     out = tmp_path / "report.csv"

@@ -16,17 +16,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.case import Case
 from harness.cases import case_from_dict
-from harness.quantity_readings import (
+from harness.cases.case import Case
+from harness.computations.registry import get_implementation, implementation
+from harness.explaining.quantity_readings import (
     QuantityReading,
     correlate_partials,
     grad_input_partials,
     spread_partials,
     transposed_size,
 )
-from harness.registry import get_implementation, implementation
-from harness.runner import RunOptions, run_case
+from harness.running.runner import RunOptions, run_case
 
 DATA = Path(__file__).parent / "data"
 LOOPS = str(DATA / "quantity_bugs_loops.py")
@@ -199,9 +199,9 @@ def test_a_transposed_kernel_in_2d_is_kernel_flip_on_both_gradients():
 
 
 def test_findings_are_in_the_quantity_words():
-    from harness.backward import QuantityContext, grad_output_arrays, gradient_baselines
-    from harness.data import materialize
-    from harness.quantity_explain import explain_quantity_value
+    from harness.cases.data import materialize
+    from harness.explaining.quantity_explain import explain_quantity_value
+    from harness.running.backward import QuantityContext, grad_output_arrays, gradient_baselines
 
     case = conv_case(2)
     arrays = materialize(case)
@@ -320,8 +320,8 @@ def test_the_engine_at_torchs_reading_is_torch(rank, geometry, dtype):
 
 
 def _conv_context(rank=2):
-    from harness.backward import QuantityContext, grad_output_arrays, gradient_baselines
-    from harness.data import materialize
+    from harness.cases.data import materialize
+    from harness.running.backward import QuantityContext, grad_output_arrays, gradient_baselines
 
     case = conv_case(rank)
     arrays = materialize(case)
@@ -330,7 +330,7 @@ def _conv_context(rank=2):
 
 
 def test_nan_reaching_more_elements_is_nan_and_an_unexplained_shape_is_shape():
-    from harness.quantity_explain import explain_quantity_value
+    from harness.explaining.quantity_explain import explain_quantity_value
 
     baselines, context = _conv_context()
     grad_input = baselines["grad_input"].exact.copy()
@@ -344,7 +344,7 @@ def test_nan_reaching_more_elements_is_nan_and_an_unexplained_shape_is_shape():
 
 def test_a_fixed_variant_never_wins_over_a_family():
     # the variant says kernel_flip, but the value is the family's groups bug
-    from harness.quantity_explain import explain_quantity_value
+    from harness.explaining.quantity_explain import explain_quantity_value
 
     baselines, context = _conv_context()
     loops = _load(LOOPS)
@@ -369,9 +369,12 @@ def test_a_fixed_variant_never_wins_over_a_family():
 def test_equally_cheap_explanations_name_both_readings_of_a_shift():
     # stride 1 and padding 1: grad_input read one position late is one less padding before
     # or a stride phase of one; the first is the one named, both are listed
-    from harness.backward import QuantityContext, grad_output_arrays, gradient_baselines
-    from harness.data import materialize
-    from harness.quantity_explain import equally_cheap_explanations, explain_quantity_value
+    from harness.cases.data import materialize
+    from harness.explaining.quantity_explain import (
+        equally_cheap_explanations,
+        explain_quantity_value,
+    )
+    from harness.running.backward import QuantityContext, grad_output_arrays, gradient_baselines
 
     case = conv_case(2, stride=[1, 1])
     arrays = materialize(case)
@@ -408,16 +411,16 @@ def test_a_kernel_transposed_in_memory_is_kernel_flip():
     "rank", [1, pytest.param(2, marks=pytest.mark.slow), pytest.param(3, marks=pytest.mark.slow)]
 )
 def test_noise_of_any_shape_is_explained_without_raising(rank):
-    from harness.backward import (
+    from harness.cases.causes import CAUSES
+    from harness.cases.data import materialize
+    from harness.explaining.quantity_explain import explain_quantity_value
+    from harness.running.backward import (
         QuantityContext,
         grad_output_arrays,
         gradient_baselines,
         transposed_gradient_baselines,
     )
-    from harness.causes import CAUSES
-    from harness.data import materialize
-    from harness.quantity_explain import explain_quantity_value
-    from harness.transposed import transposed_baseline
+    from harness.running.transposed import transposed_baseline
 
     rng = np.random.default_rng(rank)
     for case in (conv_case(rank, "complex128"), transposed_case(rank)):

@@ -1,5 +1,6 @@
-"""One rounding model for every quantity (harness.compare, harness.quantity_rounding): the forward
-output, a transposed convolution's output, grad_input, grad_weight and grad_bias, in every dtype.
+"""One rounding model for every quantity (harness.verdicts.compare,
+harness.explaining.quantity_rounding): the forward output, a transposed convolution's output,
+grad_input, grad_weight and grad_bias, in every dtype.
 
 Honest implementations are never flagged: torch at 1 and 2 threads, the reference, scipy, an FFT
 convolution written for the test and torch autograd in float64 rounded once
@@ -19,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
 from harness import load_cases
-from harness.backward import backward_records, variant_rows
 from harness.cases import case_from_dict
-from harness.compare import UNIT_ROUNDOFF, compare
+from harness.running.backward import backward_records, variant_rows
 from harness.strategies import conv_cases
+from harness.verdicts.compare import UNIT_ROUNDOFF, compare
 from tests.conftest import ROOT
 from tests.data import quantity_impls as qi
 

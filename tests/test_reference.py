@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness import reference
-from harness.implementations import scipy_conv2d, torch_conv2d
-from harness.reference_loop import conv2d_loop
+from harness.computations import reference
+from harness.computations.implementations import scipy_conv2d, torch_conv2d
+from harness.computations.reference_loop import conv2d_loop
 
 SEED_INPUT = np.array(
     [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]], float
@@ -175,9 +175,9 @@ def test_depthwise_planes_match_the_loop_whatever_the_threads(monkeypatch, mode)
 
 
 def test_loop_form_pins_the_baseline_on_small_registry_cases():
-    from harness.baseline import compute_baseline
     from harness.cases import load_cases
-    from harness.data import materialize
+    from harness.cases.data import materialize
+    from harness.verdicts.baseline import compute_baseline
     from tests.conftest import ROOT
 
     pinned = 0

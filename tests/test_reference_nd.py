@@ -2,8 +2,8 @@
 out by hand, torch as a second opinion on seeded random configurations, and the loop form.
 
 torch gets the padding computed here from the drawn form (F.pad with the axes in torch's order,
-last axis first), or its own nn.ConvNd modules for 'same' and 'valid', not harness.reference's
-padding_amounts. Comparisons in float64 to 1e-12 absolute.
+last axis first), or its own nn.ConvNd modules for 'same' and 'valid', not
+harness.computations.reference's padding_amounts. Comparisons in float64 to 1e-12 absolute.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import reference
-from harness.reference_loop import conv2d_loop, conv_loop
+from harness.computations import reference
+from harness.computations.reference_loop import conv2d_loop, conv_loop
 
 MODES = ["zeros", "reflect", "replicate", "circular"]
 FUNCTIONAL = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

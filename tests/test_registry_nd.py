@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from harness.cases import load_cases
-from harness.cost import DEFAULT_MAX_MEMORY, memory_estimate
-from harness.data import materialize
-from harness.report import read_csv
-from harness.select import LARGE_TAG, select
+from harness.cases.data import materialize
+from harness.computations.cost import DEFAULT_MAX_MEMORY, memory_estimate
+from harness.reporting.report import read_csv
+from harness.running.select import LARGE_TAG, select
 from tests.conftest import ROOT, run_cli
 
 CASES = ROOT / "cases"

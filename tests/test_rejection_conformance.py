@@ -10,10 +10,10 @@ import textwrap
 import pytest
 
 from harness.cases import load_cases
-from harness.executor import run_records
-from harness.registry import implementation
-from harness.report import read_csv
-from harness.runner import RunOptions, rejection_records
+from harness.computations.registry import implementation
+from harness.reporting.report import read_csv
+from harness.running.executor import run_records
+from harness.running.runner import RunOptions, rejection_records
 from tests.conftest import ROOT, run_cli
 
 REJECTIONS = ROOT / "cases" / "rejections.yaml"
@@ -141,7 +141,7 @@ def test_pytest_matrix_skips_accepts_invalid_unless_strict(lenient):
 
 
 def _lenient_function(lenient: str):
-    from harness.registry import get_implementation
+    from harness.computations.registry import get_implementation
 
     return get_implementation(lenient)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import harness
-from harness.report import csv_text, read_csv, write_csv
+from harness.reporting.report import csv_text, read_csv, write_csv
 from tests.conftest import ROOT, run_cli
 
 DESIGN_COLUMNS = (
@@ -51,9 +51,9 @@ def test_worst_rows_put_real_divergences_and_harness_faults_first():
     import random
     from dataclasses import replace
 
-    from harness.registry import resolve_implementations
-    from harness.report import summary_lines
-    from harness.runner import RunOptions, run_case
+    from harness.computations.registry import resolve_implementations
+    from harness.reporting.report import summary_lines
+    from harness.running.runner import RunOptions, run_case
 
     (case,) = [c for c in harness.load_cases([ROOT / "cases" / "seed.yaml"]) if c.index == 0]
     (base,) = run_case(case, resolve_implementations(["torch"]), RunOptions(variants=False))

@@ -14,12 +14,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.calling import call_implementation, output_contract
 from harness.cases import load_cases
-from harness.data import materialize
-from harness.diagnose import diagnose, human_lines
-from harness.registry import implementation
-from harness.runner import RunOptions, run_case
+from harness.cases.data import materialize
+from harness.computations.calling import call_implementation, output_contract
+from harness.computations.registry import implementation
+from harness.probing.diagnose import diagnose, human_lines
+from harness.running.runner import RunOptions, run_case
 
 CASES = """
 defaults:

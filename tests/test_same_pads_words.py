@@ -6,12 +6,12 @@ counting the dilated kernel. The same words name the pads in `run`'s explanation
 
 from __future__ import annotations
 
-from harness.baseline import compute_baseline
 from harness.cases import case_from_dict
-from harness.data import materialize
-from harness.diagnose import diagnose
-from harness.explanation import explain_output
-from harness.registry import resolve
+from harness.cases.data import materialize
+from harness.computations.registry import resolve
+from harness.explaining.explanation import explain_output
+from harness.probing.diagnose import diagnose
+from harness.verdicts.baseline import compute_baseline
 
 PLUGIN = "tests.data.same_undilated"
 

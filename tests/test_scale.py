@@ -10,10 +10,10 @@ import sys
 import numpy as np
 
 from harness.cases import load_cases
-from harness.cost import sampled_maps
-from harness.registry import resolve_implementations
-from harness.runner import RunOptions, run_case
-from harness.select import estimated_cost, shard
+from harness.computations.cost import sampled_maps
+from harness.computations.registry import resolve_implementations
+from harness.running.runner import RunOptions, run_case
+from harness.running.select import estimated_cost, shard
 from tests.conftest import ROOT, run_cli
 
 SUBSET = ["cases/seed.yaml", "cases/groups.yaml", "cases/rejections.yaml"]
@@ -115,7 +115,7 @@ def test_reference_memory_is_bounded_by_blocks(monkeypatch):
     not with the number of taps (an im2col would need kH*kW copies)."""
     import tracemalloc
 
-    from harness import reference
+    from harness.computations import reference
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 16, 96, 96))
@@ -133,8 +133,8 @@ def test_torch_leg_does_not_depend_on_the_callers_thread_count():
     count, so the row (and the report) is the same whatever the machine or --jobs."""
     import torch
 
-    from harness.data import materialize
-    from harness.implementations import TORCH_THREADS, torch_conv2d
+    from harness.cases.data import materialize
+    from harness.computations.implementations import TORCH_THREADS, torch_conv2d
 
     case = next(
         c for c in load_cases([ROOT / "cases"]) if c.id == "grid_stride2_padding1x2_dilation1"
@@ -159,7 +159,7 @@ def test_torch_leg_does_not_depend_on_the_callers_thread_count():
 def test_scipy_sampling_counts_the_cost_of_each_call(write_cases):
     """A 1x1 kernel on small planes is cheap in multiply-adds but costs one correlate2d call per
     (n, o, c): the sample is bounded by calls too (ResNet-18's 1x1 shortcut took 400,000 calls)."""
-    from harness.cost import SCIPY_CALL_COST, SCIPY_FULL_COST, scipy_map_cost
+    from harness.computations.cost import SCIPY_CALL_COST, SCIPY_FULL_COST, scipy_map_cost
 
     path = write_cases("""
         cases:
@@ -179,7 +179,7 @@ def test_scipy_sampling_counts_the_cost_of_each_call(write_cases):
 
 
 def test_worker_thread_variables_are_set_only_while_workers_start(monkeypatch):
-    from harness.executor import THREAD_VARIABLES, _worker_threads
+    from harness.running.executor import THREAD_VARIABLES, _worker_threads
 
     for name in THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)

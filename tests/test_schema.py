@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from harness.cases import case_json_schema
-from harness.yaml_io import CaseLoader
+from harness.cases.yaml_io import CaseLoader
 from tests.conftest import ROOT, run_cli
 
 jsonschema = pytest.importorskip("jsonschema")

@@ -15,13 +15,13 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.baseline import compute_baseline
-from harness.calling import call_implementation
 from harness.cases import case_from_dict, torch_rejection
-from harness.data import materialize
-from harness.registry import implementation, resolve_implementations
-from harness.runner import RunOptions, run_case
+from harness.cases.data import materialize
+from harness.computations.calling import call_implementation
+from harness.computations.registry import implementation, resolve_implementations
+from harness.running.runner import RunOptions, run_case
 from harness.strategies import conv2d_cases
+from harness.verdicts.baseline import compute_baseline
 from tests.conftest import ROOT
 
 BUILTINS = resolve_implementations(None)

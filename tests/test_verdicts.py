@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from harness.cases import TensorSpec, case_from_dict, load_cases
-from harness.diagnose import diagnose
-from harness.registry import get_implementation, implementation
-from harness.runner import RunOptions, run_case
+from harness.computations.registry import get_implementation, implementation
+from harness.probing.diagnose import diagnose
+from harness.running.runner import RunOptions, run_case
 from tests.conftest import ROOT
 
 DATA = ROOT / "tests" / "data"
@@ -327,12 +327,12 @@ def test_a_mutation_impossible_for_the_case_is_a_visible_change_not_a_crash():
 
 
 def test_a_harness_fault_becomes_an_error_row_and_the_run_completes(monkeypatch, write_cases):
-    import harness.runner
+    import harness.running.runner
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("planted")
 
-    monkeypatch.setattr(harness.runner, "explain_divergence", broken)
+    monkeypatch.setattr(harness.running.runner, "explain_divergence", broken)
     raw = dict(LARGE_BIAS)
     found = rows(raw, ["torch", "examples.flipped_kernel:conv2d"], variants=False)
     row = found["examples.flipped_kernel:conv2d", "as_is"]
@@ -355,10 +355,10 @@ def test_run_exits_1_with_a_report_on_a_harness_fault(write_cases, tmp_path):
     out = tmp_path / "report.csv"
     # in process: the fault is planted in this interpreter (a worker process would not have it)
     script = (
-        "import sys, harness.runner\n"
+        "import sys, harness.running.runner\n"
         "def planted(*args, **kwargs):\n"
         "    raise RuntimeError('planted fault')\n"
-        "harness.runner.explain_divergence = planted\n"
+        "harness.running.runner.explain_divergence = planted\n"
         "from harness.cli import main\n"
         f"sys.exit(main(['run', {str(path)!r}, '--impl', 'torch', '--impl',"
         f" 'examples.flipped_kernel:conv2d', '--out', {str(out)!r}, '--in-process']))\n"

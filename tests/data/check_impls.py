@@ -33,7 +33,7 @@ import buggy_impls  # noqa: E402
 import honest_impls  # noqa: E402
 import narrow_impls  # noqa: E402
 
-from harness.data import round_to_dtype  # noqa: E402
+from harness.cases.data import round_to_dtype  # noqa: E402
 
 warnings.filterwarnings("ignore", message="Using padding='same'")
 DTYPES = ("float64", "float32", "float16", "bfloat16")

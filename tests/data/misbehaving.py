@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from harness.reference import conv2d as _reference
+from harness.computations.reference import conv2d as _reference
 
 
 def correct(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

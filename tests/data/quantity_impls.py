@@ -24,20 +24,20 @@ import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
-from harness.backward import (
+from harness.cases.case import Case
+from harness.cases.data import CaseArrays, materialize, round_to_dtype
+from harness.computations.calling import call_implementation
+from harness.computations.gradients import fold_padding
+from harness.computations.registry import get_implementation, operations_of
+from harness.running.backward import (
     call_backward,
     grad_output_arrays,
     gradient_baselines,
     transposed_gradient_baselines,
 )
-from harness.baseline import Baseline, compute_baseline, rounded
-from harness.calling import call_implementation
-from harness.case import Case
-from harness.data import CaseArrays, materialize, round_to_dtype
-from harness.gradients import fold_padding
-from harness.registry import get_implementation, operations_of
+from harness.running.transposed import transposed_baseline
 from harness.strategies import DTYPES, tensor_specs
-from harness.transposed import transposed_baseline
+from harness.verdicts.baseline import Baseline, compute_baseline, rounded
 
 QUANTITIES = ("output", "grad_input", "grad_weight", "grad_bias")
 REAL_DTYPES = ("float64", "float32", "float16", "bfloat16")
@@ -449,7 +449,7 @@ def mutations(s: Setting, torch_values: Values) -> dict[tuple[str, str], np.ndar
 
 
 def allowed(baseline: Baseline) -> np.ndarray:
-    """allowed_e = rtol * |baseline_e| + atol_e (harness.compare's rule), per element."""
+    """allowed_e = rtol * |baseline_e| + atol_e (harness.verdicts.compare's rule), per element."""
     tol = baseline.tolerance
     return tol.rtol * np.abs(baseline.output) + np.broadcast_to(tol.atol, baseline.output.shape)
 
