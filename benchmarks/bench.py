@@ -364,8 +364,8 @@ def backward_rows(repeat: int) -> list[dict]:
 
 def fuzz_rate(count: int = 2000, seed: int = 1) -> dict:
     """Configurations per second `conv-harness fuzz` checks on the built-ins with the variants."""
+    from harness.computations.registry import resolve_implementations
     from harness.fuzz import fuzz
-    from harness.running.runner import resolve_implementations
 
     result = fuzz(resolve_implementations(None), count=count, seed=seed)
     return {

@@ -33,16 +33,19 @@ def _seconds(work) -> float:
 
 
 def _run(cases, names, options, isolate: bool):
-    return lambda: list(iter_records(cases, names, options, jobs=1, isolate=isolate))
+    from harness.computations.registry import resolve_implementations
+
+    implementations = resolve_implementations(names, isolated=isolate)
+    return lambda: list(iter_records(cases, implementations, options, jobs=1, isolate=isolate))
 
 
 def _fuzz(isolate: bool):
     def work():
         import contextlib
 
+        from harness.computations.registry import resolve_implementations
         from harness.fuzz import fuzz
         from harness.running.isolation import isolated
-        from harness.running.runner import resolve_implementations
 
         with isolated(None) if isolate else contextlib.nullcontext():
             fuzz(resolve_implementations(None), count=300, seed=1)
@@ -52,12 +55,12 @@ def _fuzz(isolate: bool):
 
 def _diagnose(isolate: bool):
     def work():
-        from harness.computations.registry import get_implementation
+        from harness.computations.registry import resolve
         from harness.probing.diagnose import diagnose
         from harness.probing.diagnose_isolated import isolated_diagnose
 
-        name = "examples.flipped_and_no_bias"
-        isolated_diagnose(name) if isolate else diagnose(name, get_implementation(name))
+        implementation = resolve("examples.flipped_and_no_bias", isolated=isolate)
+        isolated_diagnose(implementation) if isolate else diagnose(implementation)
 
     return work
 

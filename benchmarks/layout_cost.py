@@ -29,7 +29,10 @@ from harness.cases import load_cases  # noqa: E402
 from harness.cases.data import materialize  # noqa: E402
 from harness.cases.layouts import LAYOUT_NAMES  # noqa: E402
 from harness.computations.calling import call_implementation  # noqa: E402
-from harness.computations.registry import get_implementation  # noqa: E402
+from harness.computations.registry import (  # noqa: E402
+    get_implementation,
+    implementation,
+)
 from harness.explaining.explanation import explain_divergence  # noqa: E402
 from harness.running.runner import RunOptions, planned_layouts, run_case  # noqa: E402
 from harness.verdicts.baseline import compute_baseline  # noqa: E402
@@ -73,7 +76,7 @@ def rows_time(case, name, func, repeat, **options) -> tuple[float, list]:
     records: list = []
 
     def run():
-        records[:] = run_case(case, [(name, func)], settings)
+        records[:] = run_case(case, [implementation(name, func)], settings)
 
     return best(repeat, run), list(records)
 
@@ -102,7 +105,7 @@ def main() -> int:
     # the path before: each diverging layout output explained by the family search
     arrays = materialize(case)
     baseline = compute_baseline(case, arrays)
-    layouts = planned_layouts(case, bug, LAYOUT_NAMES, STRIDE_IGNORING)
+    layouts = planned_layouts(case, implementation(STRIDE_IGNORING, bug), LAYOUT_NAMES)
     outputs = [
         call_implementation(bug, case, arrays, layout=layout).output
         for layout in layouts[: args.before]

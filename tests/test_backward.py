@@ -67,9 +67,7 @@ def test_a_custom_autograd_function_that_forgets_the_flip():
     )
     rows = {
         (r.variant, r.quantity): r
-        for r in run_case(
-            case, [(name, get_implementation(name))], RunOptions(variants=False, backward=True)
-        )
+        for r in run_case(case, [resolve(name)], RunOptions(variants=False, backward=True))
     }
     assert rows["as_is", "output"].status == "ok"
     grad_input = rows["as_is", "grad_input"]

@@ -273,7 +273,9 @@ def _returns_float64(input, weight, bias=None, stride=1, padding=0, dilation=1, 
     ],
 )
 def test_real_only_code_is_unsupported_on_complex_cases_not_failing(impl, words):
-    implementations = [impl] if impl else resolve_implementations(["examples.flipped_kernel"])
+    implementations = (
+        [implementation(*impl)] if impl else resolve_implementations(["examples.flipped_kernel"])
+    )
     case = case_from_dict({**HAND_2X2, "id": "hand_real_only"})
     with warnings.catch_warnings():  # the example drops the imaginary parts, with a warning
         warnings.simplefilter("ignore", np.exceptions.ComplexWarning)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from harness.cases import case_from_dict
-from harness.computations.registry import get_implementation, implementation
+from harness.computations.registry import get_implementation, implementation, resolve
 from harness.probing.diagnose import diagnose
 from harness.running.runner import RunOptions, run_case
 from tests.conftest import ROOT
@@ -91,9 +91,7 @@ def test_the_same_bug_is_named_on_a_small_and_a_large_case(side):
         "bias": {"shape": [16], "init": "normal", "seed": 3},
     }
     name = "examples.flipped_and_no_bias:conv2d"
-    (row,) = run_case(
-        case_from_dict(raw), [(name, get_implementation(name))], RunOptions(variants=False)
-    )
+    (row,) = run_case(case_from_dict(raw), [resolve(name)], RunOptions(variants=False))
     assert (row.status, row.cause) == ("unexpected_divergence", "kernel_flip+bias")
 
 

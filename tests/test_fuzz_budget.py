@@ -52,7 +52,7 @@ def costly(clock: Clock, cost: float, broken: bool):
 
 def _fuzz(clock, conv2d, **options):
     return fuzz(
-        [("timed", conv2d)],
+        [implementation("timed", conv2d)],
         seed=3,
         variants=False,
         ranks=(2,),
@@ -175,13 +175,15 @@ def test_a_partly_shrunk_case_still_shows_its_finding_and_says_how_far_it_got(tm
 
     result = _fuzz(clock, conv2d, count=50)
     (finding,) = result.findings
-    finding.smallest = shrink(finding, [("timed", conv2d)], 3, False, seconds=6, clock=clock)
+    finding.smallest = shrink(
+        finding, [implementation("timed", conv2d)], 3, False, seconds=6, clock=clock
+    )
     assert finding.shrink_steps == 6
     assert finding.shrink_words == "partly shrunk: out of time"
     assert 6 < _elements(finding.smallest) <= _elements(finding.first)
     rows = run_case(
         case_from_dict({**finding.smallest, "id": "kept"}),
-        [("timed", conv2d)],
+        [implementation("timed", conv2d)],
         RunOptions(variants=False),
     )
     assert [(r.status, r.implementation) for r in rows if r.failed] == [("error", "timed")]

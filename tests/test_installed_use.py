@@ -175,10 +175,10 @@ def test_default_paths_keep_the_local_cases_directory(tmp_path, monkeypatch, cap
     (tmp_path / "cases").mkdir()
     assert default_case_paths(tmp_path) == [str(tmp_path / "cases")]
 
-    import harness.cases
+    import harness.cases.loading
     from harness.cli import main
 
-    monkeypatch.setattr(harness.cases, "builtin_registry", lambda: None)
+    monkeypatch.setattr(harness.cases.loading, "builtin_registry", lambda: None)
     monkeypatch.chdir(tmp_path / "cases")
     assert main(["list"]) == 2
     error = capsys.readouterr().err

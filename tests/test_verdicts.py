@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.cases import TensorSpec, case_from_dict, load_cases
-from harness.computations.registry import get_implementation, implementation
+from harness.computations.registry import get_implementation, implementation, resolve
 from harness.probing.diagnose import diagnose
 from harness.running.runner import RunOptions, run_case
 from tests.conftest import ROOT
@@ -27,7 +27,7 @@ def impl(module: str, name: str):
 
 
 def rows(raw: dict, implementations, variants: bool = True) -> dict:
-    named = [(n, get_implementation(n)) if isinstance(n, str) else n for n in implementations]
+    named = [resolve(n) if isinstance(n, str) else implementation(*n) for n in implementations]
     case = case_from_dict(raw)
     return {
         (r.implementation, r.variant): r
@@ -75,8 +75,8 @@ def test_one_large_bias_does_not_let_wrong_implementations_pass():
 
 def test_mixed_scales_catches_a_rounded_output():
     (case,) = [c for c in load_cases([ROOT / "cases" / "numerics.yaml"]) if c.id == "mixed_scales"]
-    named = [(n, get_implementation(n)) for n in BUILTINS]
-    named.append(("rounded", impl("buggy_impls", "rounded_output")))
+    named = [resolve(n) for n in BUILTINS]
+    named.append(implementation("rounded", impl("buggy_impls", "rounded_output")))
     found = {r.implementation: r for r in run_case(case, named, RunOptions(variants=False))}
     assert all(found[n].status == "ok" for n in BUILTINS)
     assert found["rounded"].status == "unexpected_divergence"
@@ -116,7 +116,9 @@ def test_small_outputs_are_checked_at_their_own_scale(name, cause):
 def test_tiny_weights_catches_an_all_zero_output():
     (case,) = [c for c in load_cases([ROOT / "cases" / "numerics.yaml"]) if c.id == "tiny_weights"]
     (row,) = run_case(
-        case, [("zeros", impl("buggy_impls", "zeros_output"))], RunOptions(variants=False)
+        case,
+        [implementation("zeros", impl("buggy_impls", "zeros_output"))],
+        RunOptions(variants=False),
     )
     assert row.status == "unexpected_divergence"
 

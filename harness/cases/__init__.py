@@ -13,8 +13,9 @@ def __getattr__(name: str):
     (harness.cases.loading), imported on first use so that the package stays light."""
     if name.startswith("__"):
         raise AttributeError(name)
-    from harness.cases import loading
+    import importlib
 
+    loading = importlib.import_module("harness.cases.loading")
     try:
         return getattr(loading, name)
     except AttributeError:
