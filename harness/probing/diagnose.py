@@ -1,11 +1,11 @@
 """`conv-harness diagnose module[:function]`: does an implementation match torch's conv1d, conv2d
 and conv3d, and if not, which semantic does it get wrong, at which rank?
 
-Every operation the implementation defines is probed (harness.computations.registry.operations_of):
-a plug-in module's conv1d, conv2d and conv3d, their backward passes
-(harness.probing.diagnose_backward), its transposed convolutions and their backward passes
-(harness.probing.diagnose_transposed), a `module:function` as the operation its name says (conv2d
-unless named otherwise), each at its own rank, and the verdict is given overall and per rank
+Every operation the implementation defines is probed (Implementation.operations, as the resolver
+harness.computations.registry found them): a plug-in module's conv1d, conv2d and conv3d, their
+backward passes (harness.probing.diagnose_backward), its transposed convolutions and their backward
+passes (harness.probing.diagnose_transposed), a `module:function` as the operation its name says
+(conv2d unless named otherwise), each at its own rank, and the verdict is given overall and per rank
 (harness.probing.diagnosis); nothing to probe is a one-line error (exit 2). Each rank
 runs a fixed set of small probes (harness.probing.probes), each built so that one property shows
 (kernel orientation along every axis, depth summation, group mapping, 'same' padding side, padding
