@@ -93,4 +93,3 @@ def may_name_an_implementation(value: object) -> bool:
     name, a torch@DEVICE name or a plug-in's form. Checks the words only; the resolver
     (harness.computations.registry) decides what a name is when a run uses it."""
     return isinstance(value, str) and (value in IMPLEMENTATION_NAMES or is_plugin_name(value))
-
