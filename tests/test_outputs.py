@@ -185,3 +185,67 @@ def test_plot_heatmaps_have_integer_ticks(tmp_path, monkeypatch):
         assert ticks
         assert all(float(t).is_integer() for t in ticks), ticks
     figure.clf()
+
+
+def _row(variant: str, status: str, observed: str, cause: str = ""):
+    from harness.verdicts.records import Record
+
+    expected = "diverge" if status == "ok" and observed == "diverge" else "agree"
+    blank = dict.fromkeys(("source", "baseline", "dtype", "input_shape", "weight_shape"), "")
+    blank.update(dict.fromkeys(("stride", "padding", "dilation", "padding_mode"), ""))
+    blank.update(dict.fromkeys(("output_shape", "baseline_shape", "worst_index", "message"), ""))
+    return Record(
+        case_id="c",
+        implementation="mine",
+        variant=variant,
+        groups=1,
+        max_abs_diff=1.0 if observed == "diverge" else 0.0,
+        max_rel_diff=None,
+        mismatched=None,
+        total=4,
+        atol=1e-6,
+        rtol=1e-6,
+        expected=expected,
+        observed=observed,
+        status=status,
+        cause=cause,
+        **blank,
+    )
+
+
+def _tables(text: str) -> dict[str, dict[str, int]]:
+    """Each '### title' of the Markdown with its two-column table (name -> count)."""
+    tables: dict[str, dict[str, int]] = {}
+    title = ""
+    for line in text.splitlines():
+        if line.startswith("### "):
+            title, tables[line[4:]] = line[4:], {}
+        elif title and line.startswith("| ") and line.count("|") == 3:
+            name, count = (cell.strip() for cell in line.strip("|").split("|"))
+            if count.isdigit():
+                tables[title][name] = int(count)
+    return tables
+
+
+def test_summary_markdown_counts_agree_with_its_title():
+    from harness.reporting.report import summary_markdown
+
+    records = [
+        _row("as_is", "unexpected_divergence", "diverge", "kernel_flip"),
+        _row("as_is", "unexpected_divergence", "diverge", "kernel_flip"),
+        _row("as_is", "unexpected_divergence", "diverge", "nan"),
+        _row("as_is", "error", "error"),
+        *[_row("flipped", "ok", "diverge", "kernel_flip") for _ in range(5)],
+        _row("no_bias", "ok", "diverge", "bias"),
+        _row("as_is", "ok", "agree"),
+        _row("as_is", "ok", "agree"),
+    ]
+    text = summary_markdown(records)
+    assert text.startswith("## conv-harness: 4 rows fail\n")
+    tables = _tables(text)
+    failing = next(v for k, v in tables.items() if k.startswith("Failing rows by cause"))
+    assert failing == {"kernel_flip": 2, "nan": 1, "(no cause: error)": 1}
+    expected = next(v for k, v in tables.items() if k.startswith("Expected divergences by cause"))
+    assert expected == {"kernel_flip": 5, "bias": 1}
+    statuses = next(v for k, v in tables.items() if k == "All 12 rows by status")
+    assert statuses == {"error": 1, "ok": 8, "unexpected_divergence": 3}
