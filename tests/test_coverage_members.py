@@ -119,3 +119,42 @@ def test_a_per_axis_member_is_the_mutation_on_that_axis_alone(write_cases):
     dense = F.conv2d(F.pad(x, (0, 1)), w)  # zeros read past the end on W
     phased = dense[..., 1::2]
     assert not np.allclose(phased.numpy(), F.conv2d(x, w, stride=(1, 2)).numpy())
+
+
+def test_group_mappings_are_members_of_their_own(write_cases):
+    """One output per group: reading group o % groups is reading group o // 1 (invisible), and
+    with one channel per group interleaved inputs are the blocks; a reversed mapping shows.
+    Expected from torch on the input's channel blocks reordered by hand."""
+    path = write_cases("""
+        cases:
+          - id: two_groups
+            input: {shape: [1, 2, 5, 5], init: integers, seed: 8}
+            weight: {shape: [2, 1, 3, 3], init: integers, seed: 9}
+            groups: 2
+          - id: wide_groups
+            input: {shape: [1, 4, 5, 5], init: integers, seed: 10}
+            weight: {shape: [4, 2, 3, 3], init: integers, seed: 11}
+            groups: 2
+    """)
+    cases = load_cases([path])
+    table = {e.name: e for e in member_coverage(cases) if e.rank == 2}
+    expected: dict[str, list[str]] = {"reversed": [], "interleaved_inputs": []}
+    for case in cases:
+        arrays = materialize(case)
+        x, w = (torch.from_numpy(np.array(a)) for a in (arrays.input64, arrays.weight64))
+        plain = F.conv2d(x, w, groups=2)
+        cg = x.shape[1] // 2
+        orders = {
+            "reversed": [*range(cg, 2 * cg), *range(cg)],
+            "interleaved_inputs": [c * 2 + g for g in range(2) for c in range(cg)],
+        }
+        for name, order in orders.items():
+            if not torch.allclose(F.conv2d(x[:, order], w, groups=2), plain, rtol=0, atol=1e-9):
+                expected[name].append(case.id)
+    assert expected == {
+        "reversed": ["two_groups", "wide_groups"],
+        "interleaved_inputs": ["wide_groups"],
+    }
+    assert table["groups_reversed"].detecting == expected["reversed"]
+    assert table["groups_interleaved_inputs"].detecting == expected["interleaved_inputs"]
+    assert table["groups_interleaved"].detecting == ["wide_groups"]

@@ -3,13 +3,15 @@ same change restricted to some of the spatial axes, as the families name them wh
 divergence (a kernel flipped along W only, a stride phase on H only, dilation ignored on D only,
 'same''s extra pad before on W only).
 
-A member is named after its mutation, with the axes it is restricted to in brackets:
-`flipped[W]`, `stride_phase[H]`; the mutation's name alone acts on every axis. The kernel is
-flipped along every non-empty set of axes; same_extra_top_left, stride_phase and no_dilation are
-restricted to one axis at a time. Other mutations (depth, groups, bias, boundary, conjugation,
-padding_swapped) have no per-axis form; padding_swapped has nothing to swap in 1-D and is no member
-there. `registry coverage by member` (harness.reporting.coverage) asks which cases of each rank
-each member changes.
+A member is named after its mutation, with the axes it is restricted to in brackets: `flipped[W]`,
+`stride_phase[H]`; the mutation's name alone acts on every axis. The kernel is flipped along every
+non-empty set of axes; same_extra_top_left, stride_phase and no_dilation are restricted to one axis
+at a time. Other mutations (depth, groups, bias, boundary, conjugation, padding_swapped) have no
+per-axis form; padding_swapped has nothing to swap in 1-D and is no member there. Three members have
+no variant row: `first_channel` (depth_sum: each output reads only the first input channel of its
+group), `groups_interleaved_inputs` and `groups_reversed` (groups: the input channels a group reads,
+as the groups family names them; cases with groups > 1 only). `member_coverage`
+(harness.reporting.coverage) asks which cases of each rank each member changes.
 """
 
 from __future__ import annotations
@@ -35,11 +37,48 @@ WORDS = {
 @dataclass(frozen=True)
 class Member:
     name: str
-    mutation: str
+    mutation: str  # the mutation it restricts, or the one it is listed after
     cause: str
     words: str
     semantics: Semantics
     applies: Callable[[Case], bool]
+
+    @property
+    def after(self) -> str:
+        return self.mutation
+
+
+def _grouped(case: Case) -> bool:
+    return case.groups > 1
+
+
+# members of a family that no variant row has: another channel mapping, one channel only
+EXTRA = (
+    Member(
+        "first_channel",
+        "depth_mean",
+        "depth_sum",
+        "each output reads only the first input channel of its group",
+        Semantics(depth="first"),
+        lambda case: True,
+    ),
+    Member(
+        "groups_interleaved_inputs",
+        "groups_interleaved",
+        "groups",
+        "group g reads input channels g, g+groups, ... (not a contiguous block)",
+        Semantics(group_inputs="interleaved"),
+        _grouped,
+    ),
+    Member(
+        "groups_reversed",
+        "groups_interleaved",
+        "groups",
+        "output channel o reads group groups-1 - o // (C_out/groups)",
+        Semantics(group_inputs="reversed"),
+        _grouped,
+    ),
+)
 
 
 def _axis_sets(mutation: str, rank: int) -> list[tuple[int, ...]]:
@@ -72,6 +111,7 @@ def members(rank: int) -> tuple[Member, ...]:
                 mutation.applies,
             )
         )
+        found += [m for m in EXTRA if m.after == mutation.name]
         for axes in _axis_sets(mutation.name, rank):
             found.append(
                 Member(

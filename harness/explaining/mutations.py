@@ -43,6 +43,10 @@ class Semantics:
     stride_phase: int = 0  # outputs at i*s + phase instead of i*s (axes with s > 1)
     ignore_dilation: bool = False  # taps adjacent whatever the dilation
     groups_interleaved: bool = False  # output channel o reads group o % groups
+    # the input channels each group reads: "blocks" (torch's g*Cg ... (g+1)*Cg - 1),
+    # "interleaved" (g, g + groups, ...) or "reversed" (group o // (C_out/groups) reads the
+    # block of group groups-1 - that)
+    group_inputs: str = "blocks"
     bias: bool = True  # add the bias
     conjugate: bool = False  # the kernel conjugated (complex cases): sum of x * conj(w)
     # the spatial axes flip, same_extra_top_left, stride_phase and ignore_dilation act on (a family
@@ -309,6 +313,8 @@ def mutated_output(
     if semantics.boundary_symmetric and mode == "reflect":
         mode = "symmetric"
     xp = reference.pad(x, pads, mode)
+    if semantics.group_inputs != "blocks" and case.groups > 1:
+        xp = xp[:, _group_channels(x.shape[1], case.groups, semantics.group_inputs)]
     stride = case.stride
     phase = tuple(
         semantics.stride_phase if s > 1 and semantics.on(a) else 0 for a, s in enumerate(stride)
@@ -325,6 +331,14 @@ def mutated_output(
         )
     w = _depth_weights(w, semantics.depth)
     return _grouped(xp, w, b, stride, dilation, case.groups, semantics.groups_interleaved)
+
+
+def _group_channels(channels: int, groups: int, group_inputs: str) -> list[int]:
+    """The input channels in the order torch's blocks would read them, for another mapping."""
+    cg = channels // groups
+    if group_inputs == "interleaved":
+        return [c * groups + g for g in range(groups) for c in range(cg)]
+    return [(groups - 1 - g) * cg + c for g in range(groups) for c in range(cg)]
 
 
 def _grouped(xp, w, b, stride, dilation, groups, interleaved):
