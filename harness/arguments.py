@@ -220,10 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paths(validate)
 
     coverage = commands.add_parser(
-        "coverage", help="which cases detect each mutation; warn (exit 1) if none detects one"
+        "coverage",
+        help="which cases detect each mutation and each family member per rank; warn (exit 1) "
+        "if none detects a mutation",
     )
     _add_paths(coverage)
     _add_selection(coverage)
+    coverage.add_argument(
+        "--strict-members",
+        action="store_true",
+        help="also warn (exit 1) when no case of a rank detects a family member (a kernel "
+        "flipped along W only, a stride phase on H only, ...); without it such gaps are notes",
+    )
 
     diagnose = commands.add_parser(
         "diagnose",

@@ -182,7 +182,13 @@ def cmd_merge(args) -> int:
 
 
 def cmd_coverage(args) -> int:
-    from harness.reporting.coverage import coverage_lines, family_rank_lines, registry_coverage
+    from harness.reporting.coverage import (
+        coverage_lines,
+        family_rank_lines,
+        member_coverage,
+        member_lines,
+        registry_coverage,
+    )
 
     cases = [c for c in _load(args) if c.computes]
     table = registry_coverage(cases)
@@ -190,9 +196,14 @@ def cmd_coverage(args) -> int:
     rank_lines, rank_warnings = family_rank_lines(table, sorted({c.op for c in cases}))
     lines += rank_lines
     warnings += rank_warnings
+    by_member, gaps = member_lines(member_coverage(cases))
+    lines += by_member
+    strict = getattr(args, "strict_members", False)
+    notes = [] if strict else [f"note: {gap}" for gap in gaps]
+    warnings += [f"warning: {gap}" for gap in gaps] if strict else []
     for line in lines:
         print(line)
-    for line in warnings:
+    for line in warnings + notes:
         print(line, file=sys.stderr)
     return EXIT_FAILED if warnings else EXIT_OK
 

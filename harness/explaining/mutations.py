@@ -43,8 +43,18 @@ class Semantics:
     stride_phase: int = 0  # outputs at i*s + phase instead of i*s (axes with s > 1)
     ignore_dilation: bool = False  # taps adjacent whatever the dilation
     groups_interleaved: bool = False  # output channel o reads group o % groups
+    # the input channels each group reads: "blocks" (torch's g*Cg ... (g+1)*Cg - 1),
+    # "interleaved" (g, g + groups, ...) or "reversed" (group o // (C_out/groups) reads the
+    # block of group groups-1 - that)
+    group_inputs: str = "blocks"
     bias: bool = True  # add the bias
     conjugate: bool = False  # the kernel conjugated (complex cases): sum of x * conj(w)
+    # the spatial axes flip, same_extra_top_left, stride_phase and ignore_dilation act on (a family
+    # member of one axis or a few: the kernel flipped along W only); None: every axis
+    axes: tuple[int, ...] | None = None
+
+    def on(self, axis: int) -> bool:
+        return self.axes is None or axis in self.axes
 
 
 @dataclass(frozen=True)
@@ -258,7 +268,11 @@ def _pads(case: Case, semantics: Semantics, dilation: tuple[int, ...]) -> tuple[
     pads = tuple(reference.padding_amounts(case.padding, case.kernel, dilation))
     if case.padding == "same" and semantics.same_extra_top_left:
         totals = [d * (k - 1) for d, k in zip(dilation, case.kernel, strict=True)]
-        pads = tuple(p for t in totals for p in (t - t // 2, t // 2))
+        pads = tuple(
+            p
+            for a, t in enumerate(totals)
+            for p in ((t - t // 2, t // 2) if semantics.on(a) else pads[2 * a : 2 * a + 2])
+        )
     if semantics.padding_swapped:
         pads = swapped_pads(pads)
     return pads
@@ -285,19 +299,26 @@ def mutated_output(
     """The case's output (float64, on the rounded inputs) under the given semantics."""
     x, w, b = arrays.input64, arrays.weight64, arrays.bias64
     if semantics.flip:
-        w = np.flip(w, _spatial(w))
+        w = np.flip(w, tuple(a for a in _spatial(w) if semantics.on(a - 2)))
     if semantics.conjugate:
         w = np.conj(w)
     if not semantics.bias:
         b = None
-    dilation = (1,) * case.rank if semantics.ignore_dilation else case.dilation
+    dilation = tuple(
+        1 if semantics.ignore_dilation and semantics.on(a) else d
+        for a, d in enumerate(case.dilation)
+    )
     pads = _pads(case, semantics, dilation)
     mode = case.padding_mode
     if semantics.boundary_symmetric and mode == "reflect":
         mode = "symmetric"
     xp = reference.pad(x, pads, mode)
+    if semantics.group_inputs != "blocks" and case.groups > 1:
+        xp = xp[:, _group_channels(x.shape[1], case.groups, semantics.group_inputs)]
     stride = case.stride
-    phase = tuple(semantics.stride_phase if s > 1 else 0 for s in stride)
+    phase = tuple(
+        semantics.stride_phase if s > 1 and semantics.on(a) else 0 for a, s in enumerate(stride)
+    )
     if any(phase):
         xp = np.pad(xp, ((0, 0), (0, 0), *((0, p) for p in phase)))
         window = (slice(None), slice(None), *(slice(p, None) for p in phase))
@@ -310,6 +331,14 @@ def mutated_output(
         )
     w = _depth_weights(w, semantics.depth)
     return _grouped(xp, w, b, stride, dilation, case.groups, semantics.groups_interleaved)
+
+
+def _group_channels(channels: int, groups: int, group_inputs: str) -> list[int]:
+    """The input channels in the order torch's blocks would read them, for another mapping."""
+    cg = channels // groups
+    if group_inputs == "interleaved":
+        return [c * groups + g for g in range(groups) for c in range(cg)]
+    return [(groups - 1 - g) * cg + c for g in range(groups) for c in range(cg)]
 
 
 def _grouped(xp, w, b, stride, dilation, groups, interleaved):

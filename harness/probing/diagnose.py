@@ -19,8 +19,10 @@ Probes the implementation refuses are retried in simpler forms (harness.probing.
 reported as unsupported (NotImplementedError) or an error; a result that breaks the output
 contract (harness.running.runner.output_contract) makes the probe an error, as it makes the row an
 error in `run`; a failure while judging a probe is its error, never a traceback.
-The smallest diverging probe, shrunk further (batch, then each spatial axis), is the
-counterexample, in the case file format and of the probe's rank (its `op` named at ranks 1 and 3).
+The diverging probe showing the most causes, about one of them (a kernel flip shows on the
+orientation probe, not on the stride probe it also spoils), the smallest of those, shrunk further
+(batch, then each spatial axis), is the counterexample, in the case file format and of the
+probe's rank (its `op` named at ranks 1 and 3).
 """
 
 from __future__ import annotations
@@ -165,6 +167,13 @@ def _cost(case: Case) -> int:
     return int(np.prod(case.output_shape)) * case.reduction_length
 
 
+def _counterexample_order(result: ProbeResult) -> tuple:
+    """The probe showing the most causes at once, then one about a cause it shows (a flip is
+    shown on the orientation probe, not on the stride probe it also spoils), the smallest
+    among those."""
+    return (-len(result.causes), result.probe.cause not in result.causes, _cost(result.case))
+
+
 def shrink(func: Callable, result: ProbeResult) -> ProbeResult:
     """Make the counterexample smaller (batch, then each spatial axis) while it shows the same
     causes."""
@@ -230,8 +239,9 @@ def operation_results(implementation: Implementation, op: str) -> list[ProbeResu
 
 def diagnose(implementation: Implementation) -> Diagnosis:
     """Probe every operation the implementation defines (`probed_operations`), each at its rank;
-    the counterexample is the failing probe showing the most causes, the smallest among those,
-    shrunk. No operation to probe is a HarnessError (exit 2), never "matches"."""
+    the counterexample is the failing probe showing the most causes, about one of them where one
+    is, the smallest among those, shrunk. No operation to probe is a HarnessError (exit 2),
+    never "matches"."""
     from harness.cases.errors import HarnessError
 
     name = implementation.name
@@ -248,8 +258,7 @@ def diagnose(implementation: Implementation) -> Diagnosis:
     counterexample = None
     failing = [r for r in results if r.status == verdict] if verdict != "matches" else []
     if failing:
-        # the probe showing the most causes at once, the smallest among those
-        smallest = min(failing, key=lambda r: (-len(r.causes), _cost(r.case)))
+        smallest = min(failing, key=_counterexample_order)
         forward = smallest.quantity == "output" and not smallest.case.transposed
         if smallest.status == "diverges" and forward:
             smallest = shrink(operations[smallest.probe.op], smallest)

@@ -1,10 +1,10 @@
 """A diagnosis and how it reads: the verdict over every probe (`verdict_of`), the causes, a summary
 per spatial rank, its JSON and its human lines.
 
-The human lines give one line per finding: a diverging probe whose causes are all named by a
-line above it (a flip along W only shows on most probes) is not repeated; the line that names
-them says on how many other probes they also show. A verdict of `error` names the probes that
-failed and the first line of why.
+The human lines give one line per finding and operation: a diverging probe whose causes are all
+named by a line above it of the same operation (a flip along W only shows on most probes) is not
+repeated; the line that names them says on how many other probes they also show. A verdict of
+`error` names the probes that failed and the first line of why.
 """
 
 from __future__ import annotations
@@ -125,21 +125,24 @@ def _listed(labels: list[str]) -> str:
 
 def folded_results(results: list[ProbeResult]) -> dict[int, list[ProbeResult]]:
     """The diverging results a human reads on their own line (by index), each with those it
-    stands for: a result whose causes are all named by lines already shown is folded into the
-    first shown line sharing a cause. Results showing the cause their probe is about are shown
+    stands for: a result whose causes are all named by lines already shown for its operation is
+    folded into the first shown line of that operation sharing a cause, so each operation keeps
+    its own line per cause (a kernel flipped along W at rank 2 and reversed at rank 1 are two
+    lines, each naming its member). Results showing the cause their probe is about are shown
     first."""
     diverging = [k for k, r in enumerate(results) if r.status == "diverges"]
     diverging.sort(key=lambda k: (results[k].probe.cause not in results[k].causes, k))
     shown: dict[int, list[ProbeResult]] = {}
-    named: set[str] = set()
+    named: dict[str, set[str]] = {}  # the causes shown lines name, per operation
     for k in diverging:
-        causes = set(results[k].causes)
-        if shown and causes <= named:
-            host = next(h for h in shown if causes & set(results[h].causes))
+        op, causes = results[k].probe.op, set(results[k].causes)
+        hosts = [h for h in shown if results[h].probe.op == op]
+        if hosts and causes <= named[op]:
+            host = next(h for h in hosts if causes & set(results[h].causes))
             shown[host].append(results[k])
             continue
         shown[k] = []
-        named |= causes
+        named[op] = named.get(op, set()) | causes
     return shown
 
 

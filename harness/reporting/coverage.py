@@ -1,10 +1,16 @@
-"""Registry coverage: which cases detect each mutation.
+"""Registry coverage: which cases detect each mutation, each family, and each family member.
 
 A case detects a mutation when its variant row diverges from the baseline; a family (a cause) is
 detected at a rank when some case of that rank detects one of its mutations. A registry in which
 no case detects some mutation cannot catch that bug in an implementation (a registry of only
 kernels equal to their flip cannot catch a flip); `conv-harness coverage` warns and exits 1.
 Forward cases of every spatial rank count; transposed cases have rows of their own.
+
+A mutation acts on every spatial axis at once, so a case detecting `flipped` (the 180-degree
+rotation) may still miss a kernel flipped along W only. `member_coverage` asks, per rank, which
+cases each family member (harness.explaining.members: a mutation, or its change on some axes only)
+changes beyond the case's tolerance; a member no case of its rank detects is a gap (a note, or a
+warning and exit 1 with `coverage --strict-members`).
 """
 
 from __future__ import annotations
@@ -95,4 +101,82 @@ def family_rank_lines(
                     f"warning: no {op} case detects a {cause} mutation; add a {op} case where "
                     "one shows"
                 )
+    return lines, warnings
+
+
+@dataclass
+class MemberCoverage:
+    """One family member at one rank: the cases of that rank it changes beyond tolerance, and how
+    many cases of that rank it was tried on."""
+
+    rank: int
+    name: str
+    cause: str
+    words: str
+    detecting: list[str] = field(default_factory=list)
+    tried: int = 0
+
+
+def member_coverage(cases: Sequence[Case]) -> list[MemberCoverage]:
+    """For each rank of the registry's forward cases and each family member of that rank
+    (harness.explaining.members), the cases whose output the member changes beyond the case's
+    tolerance (or makes impossible), computed on the case's own data as a variant row is."""
+    from harness.cases.data import materialize
+    from harness.explaining.members import members
+    from harness.explaining.mutations import mutated_output
+    from harness.verdicts.baseline import compute_baseline
+    from harness.verdicts.records import make_record
+
+    forward = [c for c in cases if c.computes and not c.transposed]
+    table = {
+        (rank, m.name): MemberCoverage(rank, m.name, m.cause, m.words)
+        for rank in sorted({c.rank for c in forward})
+        for m in members(rank)
+    }
+    for case in forward:
+        arrays = materialize(case)
+        reference_result = compute_baseline(case, arrays)
+        for member in members(case.rank):
+            if not member.applies(case):
+                continue
+            entry = table[(case.rank, member.name)]
+            entry.tried += 1
+            try:
+                output = mutated_output(case, arrays, member.semantics, reference_result.output)
+            except ValueError:  # the configuration becomes impossible: a visible change
+                entry.detecting.append(case.id)
+                continue
+            record = make_record(
+                case, "reference", member.name, reference_result, output, expected="diverge"
+            )
+            if record.observed == "diverge":
+                entry.detecting.append(case.id)
+    return list(table.values())
+
+
+def member_lines(table: Sequence[MemberCoverage]) -> tuple[list[str], list[str]]:
+    """(lines, gaps) of the member-by-rank table: for each rank and family member, how many
+    cases of that rank detect it (and the first few); a gap for each member no case of its rank
+    detects ("no conv3d case detects flipped[W] ..."; a member that applies to no case,
+    conjugated without complex cases, is listed with 0 and is no gap: the mutation table warns
+    of it)."""
+    if not table:
+        return [], []
+    width = max(len("member"), *(len(e.name) for e in table))
+    lines = [
+        "",
+        f"rank  {'member':<{width}}  {'cause':<11}  detected by (of the rank's cases)",
+    ]
+    warnings = []
+    for entry in table:
+        examples = ", ".join(entry.detecting[:3]) + (" ..." if len(entry.detecting) > 3 else "")
+        lines.append(
+            f"{entry.rank:>4}  {entry.name:<{width}}  {entry.cause:<11}  "
+            f"{len(entry.detecting):>4}  {examples}".rstrip()
+        )
+        if entry.tried and not entry.detecting:
+            warnings.append(
+                f"no conv{entry.rank}d case detects {entry.name} ({entry.words}; cause "
+                f"{entry.cause}); add a conv{entry.rank}d case where it shows"
+            )
     return lines, warnings
