@@ -330,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("case_id", metavar="CASE_ID")
     explain.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATHS",
+        help="case files or directories to find CASE_ID in, as for run/list/validate (default: "
+        "./cases if it exists, else the built-in registry)",
+    )
+    explain.add_argument(
         "--at",
         metavar="n,o,i(,j(,k))",
         help="output index of the case's rank: n,o,i (1-D), n,o,i,j (2-D), n,o,i,j,k (3-D); "
@@ -347,8 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cases",
         action="append",
         metavar="PATH",
-        help="case files or directories to find CASE_ID in (default: ./cases if it exists, else "
-        "the built-in registry)",
+        help="the older spelling of PATHS, still accepted (repeatable; adds to PATHS)",
     )
     explain.add_argument(
         "--plot",

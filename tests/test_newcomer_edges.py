@@ -1,0 +1,71 @@
+"""Rough edges a newcomer hit: explain's PATHS and its unknown-id message, a plug-in file inside
+a package, fuzz's description of a shrunk case, bfloat16 arrays for a plug-in that asks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT, run_cli
+
+TWO_CASES = """
+cases:
+  - id: square_sum
+    input: [[1, 2], [3, 4]]
+    weight: [[1, 1], [1, 1]]
+  - id: square_corner
+    input: [[1, 2], [3, 4]]
+    weight: [[1]]
+"""
+
+
+def _one_line_error(result) -> str:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_explain_takes_positional_paths_like_run(write_cases):
+    path = write_cases(TWO_CASES)
+    result = run_cli("explain", "square_sum", path)
+    assert result.returncode == 0, result.stderr
+    # 1 + 2 + 3 + 4: the one output element of the 2x2 window
+    assert "= 10" in result.stdout
+    assert f"case square_sum ({path})" in result.stdout
+
+
+def test_explain_still_takes_cases_and_adds_it_to_paths(write_cases, tmp_path):
+    first = write_cases(TWO_CASES)
+    other = write_cases(TWO_CASES.replace("square_", "other_"), name="other.yaml")
+    result = run_cli("explain", "other_corner", first, "--cases", other)
+    assert result.returncode == 0, result.stderr
+    assert "case other_corner" in result.stdout
+
+
+def test_explain_unknown_id_says_where_it_looked_and_suggests(write_cases):
+    path = write_cases(TWO_CASES)
+    line = _one_line_error(run_cli("explain", "square_summ", path))
+    assert "no case 'square_summ'" in line
+    assert f"among the 2 cases in {path}" in line
+    assert "did you mean 'square_sum'" in line
+
+
+def test_explain_unknown_id_without_paths_names_the_default(tmp_path):
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "mine.yaml").write_text(TWO_CASES)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's harness, run from elsewhere
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "explain", "MYCASE"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    line = _one_line_error(result)
+    assert "among the 2 cases in cases" in line
+    assert "name case files or directories after CASE_ID" in line
+    assert "did you mean" not in line
