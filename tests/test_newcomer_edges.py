@@ -69,3 +69,63 @@ def test_explain_unknown_id_without_paths_names_the_default(tmp_path):
     assert "among the 2 cases in cases" in line
     assert "name case files or directories after CASE_ID" in line
     assert "did you mean" not in line
+
+
+BAD_PACKAGE = {
+    "__init__.py": "",
+    "helpers.py": "def flip(weight):\n    return weight[..., ::-1, ::-1].copy()\n",
+    "bad.py": (
+        "import torch\n"
+        "import torch.nn.functional as F\n\n"
+        "from . import helpers\n\n\n"
+        "def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):\n"
+        "    flipped = torch.from_numpy(helpers.flip(weight))\n"
+        "    b = None if bias is None else torch.from_numpy(bias)\n"
+        "    x = torch.from_numpy(input)\n"
+        "    return F.conv2d(x, flipped, b, stride, padding, dilation, groups).numpy()\n"
+    ),
+}
+
+ASYMMETRIC = """
+cases:
+  - id: asym
+    input: {shape: [1, 1, 4, 4], init: integers, seed: 1}
+    weight: {shape: [1, 1, 2, 2], init: integers, seed: 2}
+"""
+
+
+def _package(tmp_path) -> str:
+    """mylib/ (a package whose bad.py imports a sibling relatively); its bad.py:conv2d."""
+    package = tmp_path / "outer" / "mylib"
+    package.mkdir(parents=True)
+    for name, text in BAD_PACKAGE.items():
+        (package / name).write_text(text)
+    return f"{package / 'bad.py'}:conv2d"
+
+
+def _plugin_rows(report, impl):
+    import csv
+
+    with open(report, newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row["implementation"] == impl]
+
+
+def test_a_plugin_file_inside_a_package_keeps_its_relative_imports(tmp_path, write_cases):
+    impl = _package(tmp_path)
+    cases = write_cases(ASYMMETRIC)
+    for extra in ([], ["--in-process"]):  # a worker process resolves it as the parent does
+        report = tmp_path / f"report{len(extra)}.csv"
+        result = run_cli("run", cases, "--impl", impl, "--out", report, *extra)
+        assert result.returncode == 1, result.stderr  # the planted flip, not an import error
+        (row,) = _plugin_rows(report, impl)
+        assert row["status"] == "unexpected_divergence"
+        assert row["cause"] == "kernel_flip", row["message"]
+
+
+def test_diagnose_resolves_a_plugin_file_inside_a_package(tmp_path):
+    import json
+
+    impl = _package(tmp_path)
+    result = run_cli("diagnose", impl, "--json")
+    assert result.returncode != 2, result.stderr
+    assert "kernel_flip" in json.dumps(json.loads(result.stdout))
