@@ -129,3 +129,26 @@ def test_diagnose_resolves_a_plugin_file_inside_a_package(tmp_path):
     result = run_cli("diagnose", impl, "--json")
     assert result.returncode != 2, result.stderr
     assert "kernel_flip" in json.dumps(json.loads(result.stdout))
+
+
+def test_a_fuzz_finding_describes_the_shrunk_case_it_saves(tmp_path):
+    """The saved case's description quotes the message its own failing row has when it is run,
+    not the message of the (larger, often float32) configuration first found."""
+    import csv
+
+    from harness.cases.loading import load_cases
+
+    impl = "examples.float16_accumulate:conv2d"
+    saved = tmp_path / "found"
+    fuzzed = run_cli("fuzz", "--impl", impl, "--count", "50", "--seed", "3", "--save", saved)
+    assert fuzzed.returncode == 1, fuzzed.stderr  # the planted float16 accumulation is found
+    (case,) = load_cases([saved])
+    assert case.input_shape == (1, 1, 1, 1)  # shrunk, unlike the configuration first found
+    report = tmp_path / "rerun.csv"
+    rerun = run_cli("run", saved, "--impl", impl, "--out", report, "--no-variants")
+    assert rerun.returncode == 1, rerun.stderr
+    with open(report, newline="") as handle:
+        (row,) = [r for r in csv.DictReader(handle) if r["implementation"] == impl]
+    assert row["status"] == "unexpected_divergence"
+    head = f"Found by `conv-harness fuzz --seed 3`: conv2d {impl} / as_is: "
+    assert case.description == f"{head}unexpected_divergence [{row['cause']}]. {row['message']}"
