@@ -152,3 +152,164 @@ def test_a_fuzz_finding_describes_the_shrunk_case_it_saves(tmp_path):
     assert row["status"] == "unexpected_divergence"
     head = f"Found by `conv-harness fuzz --seed 3`: conv2d {impl} / as_is: "
     assert case.description == f"{head}unexpected_divergence [{row['cause']}]. {row['message']}"
+
+
+BFLOAT16_PLUGIN = '''
+"""A plug-in that asks for bfloat16 arrays and computes in float32, rounding to bfloat16."""
+import ml_dtypes
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+wants_bfloat16 = True  # every operation of this module
+SEEN = []
+
+
+def _tensors(*arrays):
+    for array in arrays:
+        if array is not None and array.dtype != ml_dtypes.bfloat16:
+            raise TypeError(f"got {array.dtype}, not bfloat16")
+    return [None if a is None else torch.from_numpy(a.astype(np.float32)) for a in arrays]
+
+
+def _bfloat16(tensor):
+    return None if tensor is None else tensor.detach().numpy().astype(ml_dtypes.bfloat16)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    x, w, b = _tensors(input, weight, bias)
+    return _bfloat16(F.conv2d(x, w, b, stride, padding, dilation, groups))
+
+
+def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1,
+                    groups=1):
+    g, x, w, b = _tensors(grad_output, input, weight, bias)
+    for t in (x, w, b):
+        if t is not None:
+            t.requires_grad_()
+    F.conv2d(x, w, b, stride, padding, dilation, groups).backward(g)
+    return _bfloat16(x.grad), _bfloat16(w.grad), None if b is None else _bfloat16(b.grad)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    x, w, b = _tensors(input, weight, bias)
+    out = F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)
+    return _bfloat16(out)
+
+
+def conv_transpose2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0,
+                              output_padding=0, groups=1, dilation=1):
+    g, x, w, b = _tensors(grad_output, input, weight, bias)
+    for t in (x, w, b):
+        if t is not None:
+            t.requires_grad_()
+    F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation).backward(g)
+    return _bfloat16(x.grad), _bfloat16(w.grad), None if b is None else _bfloat16(b.grad)
+'''
+
+BFLOAT16_CASES = """
+cases:
+  - id: bf16_forward
+    dtype: bfloat16
+    input: {shape: [1, 2, 5, 5], init: integers, seed: 1}
+    weight: {shape: [3, 2, 3, 3], init: integers, seed: 2}
+    bias: [1, -2, 3]
+    padding: 1
+  - id: bf16_transposed
+    op: conv_transpose2d
+    dtype: bfloat16
+    input: {shape: [1, 2, 3, 3], init: integers, seed: 3}
+    weight: {shape: [2, 3, 3, 3], init: integers, seed: 4}
+    bias: [1, 0, -1]
+    stride: 2
+"""
+
+
+def _bfloat16_rows(tmp_path, write_cases, plugin_text, *extra):
+    plugin = tmp_path / "bf16_plugin.py"
+    plugin.write_text(plugin_text)
+    cases = write_cases(BFLOAT16_CASES)
+    report = tmp_path / "bf16.csv"
+    result = run_cli(
+        "run", cases, "--impl", plugin, "--out", report, "--no-variants", "--backward", *extra
+    )
+    return result, _plugin_rows(report, str(plugin))
+
+
+def test_a_plugin_that_asks_gets_bfloat16_arrays_everywhere(tmp_path, write_cases):
+    result, rows = _bfloat16_rows(tmp_path, write_cases, BFLOAT16_PLUGIN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # forward and transposed outputs, and each one's three gradients, all computed
+    quantities = sorted((row["case_id"], row["quantity"]) for row in rows)
+    assert quantities == sorted(
+        (case, quantity)
+        for case in ("bf16_forward", "bf16_transposed")
+        for quantity in ("output", "grad_input", "grad_weight", "grad_bias")
+    )
+    assert {row["status"] for row in rows} == {"ok"}, [r["message"] for r in rows]
+    assert {row["observed"] for row in rows} == {"agree"}
+
+
+def test_without_asking_a_plugin_still_gets_float32_arrays(tmp_path, write_cases):
+    # the same plug-in without the opt-in refuses the float32 arrays it gets, as before
+    plain = BFLOAT16_PLUGIN.replace("wants_bfloat16 = True", "wants_bfloat16 = False")
+    result, rows = _bfloat16_rows(tmp_path, write_cases, plain)
+    assert result.returncode == 1
+    assert len(rows) == 8
+    assert {row["status"] for row in rows} == {"error"}
+    assert all("got float32, not bfloat16" in row["message"] for row in rows)
+
+
+def test_a_function_attribute_asks_for_bfloat16_too(tmp_path):
+    from harness.api import run
+    from harness.cases.loading import case_from_dict
+
+    plugin = tmp_path / "one_function.py"
+    plugin.write_text(
+        "import ml_dtypes\n"
+        "import numpy as np\n\n\n"
+        "def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):\n"
+        "    assert input.dtype == weight.dtype == ml_dtypes.bfloat16, input.dtype\n"
+        "    total = (input.astype(np.float32) * weight.astype(np.float32)).sum()\n"
+        "    return np.full((1, 1, 1, 1), total, dtype=ml_dtypes.bfloat16)\n\n\n"
+        "conv2d.wants_bfloat16 = True\n"
+    )
+    case = case_from_dict(
+        {
+            "id": "bf16_window",
+            "dtype": "bfloat16",
+            "input": [[1.5, 2], [3, 4]],
+            "weight": [[1, 2], [3, 0.5]],
+        }
+    )
+    frame = run([case], [f"{plugin}:conv2d"], variants=False, isolate=False)
+    (row,) = frame[frame.implementation == f"{plugin}:conv2d"].itertuples()
+    # the plug-in's dtype assertion held and its bfloat16 sum, 1.5 + 4 + 9 + 2, came back
+    assert (row.status, row.observed) == ("ok", "agree"), row.message
+
+
+def test_asking_for_bfloat16_without_ml_dtypes_is_an_error_row(tmp_path, monkeypatch):
+    from harness.api import run
+    from harness.cases.loading import case_from_dict
+
+    plugin = tmp_path / "no_ml_dtypes.py"
+    plugin.write_text(
+        "import numpy as np\n\nwants_bfloat16 = True\n\n\n"
+        "def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):\n"
+        "    return np.zeros((1, 1, 1, 1), np.float32)\n"
+    )
+    case = case_from_dict(
+        {
+            "id": "bf16_one",
+            "dtype": "bfloat16",
+            "input": [[1, 2], [3, 4]],
+            "weight": [[1, 1], [1, 1]],
+        }
+    )
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)  # `import ml_dtypes` now fails
+    frame = run([case], [f"{plugin}:conv2d"], variants=False, isolate=False)
+    (row,) = frame[frame.implementation == f"{plugin}:conv2d"].itertuples()
+    assert row.status == "error"
+    assert "wants_bfloat16" in row.message
+    assert "pip install ml_dtypes" in row.message
