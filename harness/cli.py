@@ -237,7 +237,9 @@ def _no_case(case_id: str, paths: list[str], ids: list[str]) -> str:
     if not paths:
         where += " (the default; name case files or directories after CASE_ID to look there)"
     close = difflib.get_close_matches(case_id, ids, n=3, cutoff=0.6)
-    if close:
+    if Path(case_id).exists():  # a path where the id goes: explain CASE_ID [PATHS]
+        hint = f"; '{case_id}' is a file or directory: CASE_ID comes first, `explain CASE_ID PATHS`"
+    elif close:
         hint = "; did you mean " + " or ".join(f"'{name}'" for name in close) + "?"
     else:
         hint = "; `conv-harness list` shows the ids"

@@ -53,6 +53,12 @@ def test_explain_unknown_id_says_where_it_looked_and_suggests(write_cases):
     assert "did you mean 'square_sum'" in line
 
 
+def test_explain_with_a_path_where_the_id_goes_says_the_order(write_cases):
+    path = write_cases(TWO_CASES)
+    line = _one_line_error(run_cli("explain", path))
+    assert f"'{path}' is a file or directory: CASE_ID comes first" in line
+
+
 def test_explain_unknown_id_without_paths_names_the_default(tmp_path):
     (tmp_path / "cases").mkdir()
     (tmp_path / "cases" / "mine.yaml").write_text(TWO_CASES)
@@ -120,6 +126,17 @@ def test_a_plugin_file_inside_a_package_keeps_its_relative_imports(tmp_path, wri
         (row,) = _plugin_rows(report, impl)
         assert row["status"] == "unexpected_divergence"
         assert row["cause"] == "kernel_flip", row["message"]
+
+
+def test_a_package_named_like_another_module_is_told_not_shadowed(tmp_path, write_cases):
+    package = tmp_path / "json"  # the standard library's json comes first on sys.path
+    package.mkdir()
+    for name, text in BAD_PACKAGE.items():
+        (package / name).write_text(text)
+    impl = f"{package / 'bad.py'}:conv2d"
+    line = _one_line_error(run_cli("run", write_cases(ASYMMETRIC), "--impl", impl))
+    assert "is module 'json.bad' of its package, but 'json' is found at" in line
+    assert "rename the package" in line
 
 
 def test_diagnose_resolves_a_plugin_file_inside_a_package(tmp_path):
