@@ -328,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain", help="compute one output element by hand: products, sums, dot product"
     )
-    explain.add_argument("case_id", metavar="CASE_ID")
+    explain.add_argument(
+        "case_id", metavar="CASE_ID", help="the case's id (`conv-harness list` shows them)"
+    )
     explain.add_argument(
         "paths",
         nargs="*",
