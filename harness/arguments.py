@@ -336,7 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain", help="compute one output element by hand: products, sums, dot product"
     )
-    explain.add_argument("case_id", metavar="CASE_ID")
+    explain.add_argument(
+        "case_id", metavar="CASE_ID", help="the case's id (`conv-harness list` shows them)"
+    )
+    explain.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATHS",
+        help="case files or directories to find CASE_ID in, as for run/list/validate (default: "
+        "./cases if it exists, else the built-in registry)",
+    )
     explain.add_argument(
         "--at",
         metavar="n,o,i(,j(,k))",
@@ -355,8 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cases",
         action="append",
         metavar="PATH",
-        help="case files or directories to find CASE_ID in (default: ./cases if it exists, else "
-        "the built-in registry)",
+        help="the older spelling of PATHS, still accepted (repeatable; adds to PATHS)",
     )
     explain.add_argument(
         "--plot",

@@ -237,18 +237,35 @@ def cmd_diagnose(args) -> int:
     return EXIT_OK if diagnosis.verdict == "matches" else EXIT_FAILED
 
 
+def _no_case(case_id: str, paths: list[str], ids: list[str]) -> str:
+    """One line for an unknown CASE_ID: where explain looked, and the closest ids."""
+    import difflib
+
+    from harness.cases.loading import default_case_paths
+
+    looked = ", ".join(paths or default_case_paths())
+    where = f"among the {len(ids)} case{'s' if len(ids) != 1 else ''} in {looked}"
+    if not paths:
+        where += " (the default; name case files or directories after CASE_ID to look there)"
+    close = difflib.get_close_matches(case_id, ids, n=3, cutoff=0.6)
+    if Path(case_id).exists():  # a path where the id goes: explain CASE_ID [PATHS]
+        hint = f"; '{case_id}' is a file or directory: CASE_ID comes first, `explain CASE_ID PATHS`"
+    elif close:
+        hint = "; did you mean " + " or ".join(f"'{name}'" for name in close) + "?"
+    else:
+        hint = "; `conv-harness list` shows the ids"
+    return f"no case '{case_id}' {where}{hint}"
+
+
 def cmd_explain(args) -> int:
     from harness.cases.loading import load_cases
     from harness.reporting.explain import explain_lines, parse_index
 
-    cases = {case.id: case for case in load_cases(args.cases)}
+    paths = [*args.paths, *(args.cases or [])]
+    cases = {case.id: case for case in load_cases(paths)}
     case = cases.get(args.case_id)
     if case is None:
-        import difflib
-
-        close = difflib.get_close_matches(args.case_id, list(cases), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else "; `conv-harness list` shows the ids"
-        raise HarnessError(f"no case '{args.case_id}'{hint}")
+        raise HarnessError(_no_case(args.case_id, paths, list(cases)))
     if not case.computes:
         why = case.skip_reason or f"it declares that torch rejects it ({case.rejection})"
         raise HarnessError(f"case '{case.id}' has no output to explain: {why}")

@@ -296,7 +296,7 @@ def call_implementation(
         kwargs = transposed_arguments(case)
     if maps is not None and getattr(func, "samples_output_maps", False):
         kwargs["output_maps"] = maps
-    called = safe_call(func, args, kwargs, timeout, layout)
+    called = safe_call(func, args, kwargs, timeout, layout, case.dtype)
     outcome = called if isinstance(called, Outcome) else read_result(called, case.dtype)
     return with_numerics_note(func, outcome)
 
@@ -321,13 +321,52 @@ def transposed_arguments(case: Case) -> dict:
     }
 
 
+def wants_bfloat16(func: Callable) -> bool:
+    """Whether `func` asks for its bfloat16 cases' arrays as `ml_dtypes.bfloat16` arrays: its own
+    `wants_bfloat16` attribute, else its module's (a global of the module defining it)."""
+    own = getattr(func, "wants_bfloat16", None)
+    if own is not None:
+        return bool(own)
+    return bool(getattr(func, "__globals__", {}).get("wants_bfloat16", False))
+
+
+def bfloat16_arrays(func: Callable, args: tuple, case_dtype: str) -> tuple | Outcome:
+    """The NumPy arguments as `ml_dtypes.bfloat16` arrays (exactly: they hold bfloat16 values)
+    when the case is bfloat16 and `func` asks for them (`wants_bfloat16`); else as they are. An
+    error Outcome when ml_dtypes, which the harness does not require, is not installed."""
+    if case_dtype != "bfloat16" or getattr(func, "accepts_tensors", False):
+        return args
+    if not wants_bfloat16(func):
+        return args
+    try:
+        from ml_dtypes import bfloat16
+    except ImportError:
+        return Outcome(
+            None,
+            "error",
+            "it sets wants_bfloat16, but the ml_dtypes package that makes bfloat16 arrays is not "
+            "installed (pip install ml_dtypes)",
+        )
+    return tuple(None if a is None else np.asarray(a).astype(bfloat16) for a in args)
+
+
 def safe_call(
-    func: Callable, args: tuple, kwargs: dict, timeout: float | None, layout: str = CONTIGUOUS
+    func: Callable,
+    args: tuple,
+    kwargs: dict,
+    timeout: float | None,
+    layout: str = CONTIGUOUS,
+    case_dtype: str = "",
 ):
     """func(*args, **kwargs) on copies it may not modify, within the time limit: its result, or
     the Outcome saying what went wrong. A function with `accepts_tensors = True` gets torch
     tensors that require grad (its result may stay attached to autograd), laid out as `layout`
-    says (harness.cases.layouts; (input, weight, bias) only)."""
+    says (harness.cases.layouts; (input, weight, bias) only). On a bfloat16 case (`case_dtype`),
+    one with `wants_bfloat16` gets `ml_dtypes.bfloat16` arrays instead of float32 ones."""
+    converted = bfloat16_arrays(func, args, case_dtype)
+    if isinstance(converted, Outcome):
+        return converted
+    args = converted
     originals = [None if a is None else a.copy() for a in args]
     if layout != CONTIGUOUS and getattr(func, "accepts_tensors", False) and len(args) == 3:
         try:

@@ -253,6 +253,8 @@ def _import(module_name: str, name: str):
         path = Path(module_name)
         if not path.is_file():
             raise ImplementationError(f"implementation '{name}': no such file {module_name}")
+        if (path.parent / "__init__.py").is_file():
+            return _import_from_package(path, module_name, name)
         spec = importlib.util.spec_from_file_location(path.stem, path)
         if spec is None or spec.loader is None:
             raise ImplementationError(f"implementation '{name}': cannot load {module_name}")
@@ -277,6 +279,49 @@ def _import(module_name: str, name: str):
         raise ImplementationError(
             f"implementation '{name}': importing module '{module_name}' failed: {_why(error)}"
         ) from None
+
+
+def _import_from_package(path: Path, module_name: str, name: str):
+    """A `.py` file inside a package (folders with `__init__.py`) is imported under its dotted
+    name, with the folder above the outermost package put on sys.path, so that its relative
+    imports (`from . import helpers`) work. A module of the package's name found elsewhere
+    first (the standard library's, an installed one) is an error naming both."""
+    path = path.resolve()
+    root = path.parent
+    while (root / "__init__.py").is_file() and root.parent != root:
+        root = root.parent
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    dotted = ".".join(parts)
+    if str(root) not in sys.path:  # last: the package shadows no module found before it
+        sys.path.append(str(root))
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        spec = None
+    folders = [Path(f).resolve() for f in (spec.submodule_search_locations or ())] if spec else []
+    if root / parts[0] not in folders:
+        where = (spec.origin if spec else None) or "elsewhere"
+        raise _shadowed(name, module_name, dotted, parts[0], where)
+    try:
+        module = importlib.import_module(dotted)
+    except Exception as error:
+        raise ImplementationError(
+            f"implementation '{name}': importing {module_name} (as module '{dotted}') failed: "
+            f"{_why(error)}"
+        ) from None
+    found = getattr(module, "__file__", None)
+    if found is None or Path(found).resolve() != path:
+        raise _shadowed(name, module_name, dotted, dotted, found or "elsewhere")
+    return module
+
+
+def _shadowed(name: str, module_name: str, dotted: str, taken: str, where) -> ImplementationError:
+    return ImplementationError(
+        f"implementation '{name}': {module_name} is module '{dotted}' of its package, but "
+        f"'{taken}' is found at {where} first; rename the package"
+    )
 
 
 def _missing_dependency(error: ModuleNotFoundError, module_name: str) -> bool:

@@ -124,7 +124,10 @@ def call_backward(
             None if arrays.bias is None else np.array(arrays.bias),
         )
         return _read_gradients(
-            safe_call(func, args, transposed_arguments(case), timeout), case, False, func
+            safe_call(func, args, transposed_arguments(case), timeout, case_dtype=case.dtype),
+            case,
+            False,
+            func,
         )
     handles = bool(getattr(func, "handles_padding_mode", False))
     x = np.array(arrays.input)
@@ -145,7 +148,8 @@ def call_backward(
         np.array(arrays.weight),
         None if arrays.bias is None else np.array(arrays.bias),
     )
-    return _read_gradients(safe_call(func, args, kwargs, timeout), case, prepadded, func)
+    called = safe_call(func, args, kwargs, timeout, case_dtype=case.dtype)
+    return _read_gradients(called, case, prepadded, func)
 
 
 def _read_gradients(called, case: Case, prepadded: bool, func: Callable) -> Gradients:
