@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,13 +37,24 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.Co
     )
 
 
-try:  # property tests explore new examples locally and a fixed, reproducible set in CI
-    import os
+# Nested pytest runs (a test that starts `python -m pytest ...` in this checkout) run serially:
+# pyproject's addopts ask for `-n auto`, and PYTEST_ADDOPTS comes after them.
+os.environ["PYTEST_ADDOPTS"] = f"{os.environ.get('PYTEST_ADDOPTS', '')} -n 0".strip()
 
-    from hypothesis import settings as _hypothesis_settings
+# Property tests: HYPOTHESIS_PROFILE=thorough runs every heavy property test at its full size
+# (the sizes written in the tests); the default profile runs a fifth of that, at least 10
+# examples, so the whole suite stays within a few minutes on two cores. Neither has a deadline:
+# no test may fail because the machine is busy. CI=1 also fixes the examples (derandomize).
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
 
-    _hypothesis_settings.register_profile("ci", derandomize=True)
-    if os.environ.get("CI"):
-        _hypothesis_settings.load_profile("ci")
-except ImportError:  # pragma: no cover - hypothesis is in the test extra
-    pass
+
+def examples(thorough: int) -> int:
+    """The max_examples of a heavy property test: `thorough` under the thorough profile, a fifth
+    of it (at least 10) otherwise."""
+    return thorough if PROFILE == "thorough" else max(10, thorough // 5)
+
+
+settings.register_profile("default", deadline=None)
+settings.register_profile("thorough", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") and PROFILE == "default" else PROFILE)

@@ -366,7 +366,7 @@ def test_run_exits_1_with_a_report_on_a_harness_fault(write_cases, tmp_path):
         f" 'examples.flipped_kernel:conv2d', '--out', {str(out)!r}, '--in-process']))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
