@@ -58,3 +58,26 @@ settings.register_profile("default", deadline=None)
 settings.register_profile("thorough", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") and PROFILE == "default" else PROFILE)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects the slow items
+def pytest_collection_modifyitems(config, items):
+    """The registry matrix (tests/test_matrix.py) runs by default on a representative part: the
+    first case of every case file (each file is one operation, rank or theme), every
+    implementation, variant and layout of those. The other cases' rows are `slow`; `conv-harness
+    run` (CI runs it) checks the whole registry, and `-m "slow or not slow"` runs the whole matrix
+    here. A run given --conv-cases, --conv-impl or another of the plug-in's options that ask for
+    the matrix gets the whole of it."""
+    from harness.pytest_plugin import requested
+
+    if requested(config):
+        return
+    first_of_file: dict[str, str] = {}
+    for item in items:
+        row = getattr(item, "callspec", None) and item.callspec.params.get("matrix_row")
+        if row is not None:
+            first_of_file.setdefault(str(row[0].file), row[0].id)
+    for item in items:
+        row = getattr(item, "callspec", None) and item.callspec.params.get("matrix_row")
+        if row is not None and first_of_file[str(row[0].file)] != row[0].id:
+            item.add_marker(pytest.mark.slow)
