@@ -37,12 +37,19 @@ def _cli(*args, tmp_path, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
-def test_run_on_a_local_cluster_gives_the_bytes_of_one_process(tmp_path):
-    """The whole built-in registry: the same report bytes on two cluster workers as in one
-    process."""
+@pytest.mark.parametrize(
+    "paths",
+    [
+        pytest.param((*SUBSET, "cases/transposed.yaml", "cases/complex.yaml"), id="four_files"),
+        pytest.param((), id="whole_registry", marks=pytest.mark.slow),
+    ],
+)
+def test_run_on_a_local_cluster_gives_the_bytes_of_one_process(tmp_path, paths):
+    """The same report bytes on two cluster workers as in one process: forward, transposed,
+    complex and rank-1 cases by default, the whole built-in registry as a slow check."""
     one, two = tmp_path / "one.csv", tmp_path / "two.csv"
-    assert run_cli("run", "--jobs", "1", "--out", one).returncode == 0
-    result = run_cli("run", "--cluster", "local:2", "--out", two)
+    assert run_cli("run", *paths, "--jobs", "1", "--out", one).returncode == 0
+    result = run_cli("run", *paths, "--cluster", "local:2", "--out", two)
     assert result.returncode == 0, result.stderr
     assert one.read_bytes() == two.read_bytes()
 
@@ -137,6 +144,7 @@ def _findings(stdout: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # its own dask processes, over 10 s of CPU; the tests above check --cluster
 def test_fuzz_on_a_local_cluster_finds_the_same(tmp_path):
     common = ("fuzz", "--impl", "examples.bias_ignored:conv2d", "--count", "200", "--seed", "3")
     alone = run_cli(*common, "--save", tmp_path / "a")
@@ -166,6 +174,7 @@ def test_bad_cluster_options_are_usage_errors(capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 3
 
 
+@pytest.mark.slow  # its own dask processes, over 10 s of CPU; the tests above check --cluster
 def test_dask_scheduler_and_two_dask_workers_started_apart_give_the_same_bytes(tmp_path):
     """The documented set-up: `dask scheduler` and two `dask worker` processes, reached with
     --scheduler; the report equals a one-process run's."""
