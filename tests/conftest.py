@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,13 +37,47 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.Co
     )
 
 
-try:  # property tests explore new examples locally and a fixed, reproducible set in CI
-    import os
+# Nested pytest runs (a test that starts `python -m pytest ...` in this checkout) run serially:
+# pyproject's addopts ask for `-n auto`, and PYTEST_ADDOPTS comes after them.
+os.environ["PYTEST_ADDOPTS"] = f"{os.environ.get('PYTEST_ADDOPTS', '')} -n 0".strip()
 
-    from hypothesis import settings as _hypothesis_settings
+# Property tests: HYPOTHESIS_PROFILE=thorough runs every heavy property test at its full size
+# (the sizes written in the tests); the default profile runs a fifth of that, at least 10
+# examples, so the whole suite stays within a few minutes on two cores. Neither has a deadline:
+# no test may fail because the machine is busy. CI=1 also fixes the examples (derandomize).
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
 
-    _hypothesis_settings.register_profile("ci", derandomize=True)
-    if os.environ.get("CI"):
-        _hypothesis_settings.load_profile("ci")
-except ImportError:  # pragma: no cover - hypothesis is in the test extra
-    pass
+
+def examples(thorough: int) -> int:
+    """The max_examples of a heavy property test: `thorough` under the thorough profile, a fifth
+    of it (at least 10) otherwise."""
+    return thorough if PROFILE == "thorough" else max(10, thorough // 5)
+
+
+settings.register_profile("default", deadline=None)
+settings.register_profile("thorough", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") and PROFILE == "default" else PROFILE)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects the slow items
+def pytest_collection_modifyitems(config, items):
+    """The registry matrix (tests/test_matrix.py) runs by default on a representative part: the
+    first case of every case file (each file is one operation, rank or theme), every
+    implementation, variant and layout of those. The other cases' rows are `slow`; `conv-harness
+    run` (CI runs it) checks the whole registry, and `-m "slow or not slow"` runs the whole matrix
+    here. A run given --conv-cases, --conv-impl or another of the plug-in's options that ask for
+    the matrix gets the whole of it."""
+    from harness.pytest_plugin import requested
+
+    if requested(config):
+        return
+    first_of_file: dict[str, str] = {}
+    for item in items:
+        row = getattr(item, "callspec", None) and item.callspec.params.get("matrix_row")
+        if row is not None:
+            first_of_file.setdefault(str(row[0].file), row[0].id)
+    for item in items:
+        row = getattr(item, "callspec", None) and item.callspec.params.get("matrix_row")
+        if row is not None and first_of_file[str(row[0].file)] != row[0].id:
+            item.add_marker(pytest.mark.slow)

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from harness.cases import DTYPES, case_from_dict
 from harness.cases.layouts import parse_layouts
 from harness.computations.registry import resolve_implementations
@@ -97,7 +98,7 @@ def _check_probes(raw: dict) -> None:
             assert result.status in ("error", "unsupported"), (name, result.finding)
 
 
-@_profile(30)
+@_profile(examples(30))
 @given(every_operation)
 def test_no_row_or_probe_of_any_operation_ends_in_a_traceback(raw):
     _check_rows(raw)

@@ -66,10 +66,12 @@ def test_python_tag_is_never_executed(tmp_path):
 
 
 def test_alias_bomb_is_refused_quickly():
+    # expanding the bomb would not end; a refusal takes milliseconds. The limit only catches a
+    # hang, so a busy machine cannot fail it.
     start = time.perf_counter()
     with pytest.raises(CaseFileError, match="alias bomb"):
         load_cases([ROOT / "tests" / "bad_cases" / "alias_bomb.yaml"])
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 120
 
 
 def test_several_problems_are_all_listed(write_cases):
@@ -115,9 +117,14 @@ def test_misbehaving_implementation_becomes_a_row(name, expected):
 def test_timeout_makes_an_error_row(name):
     (case,) = [c for c in load_cases([SEED]) if c.id == "seed_stats_se_335321"]
     implementations = resolve_implementations([f"tests/data/misbehaving.py:{name}", "torch"])
+    # torch's first call in a process (its kernels' set-up) can take longer than the timeout on a
+    # busy machine: made here, before the timed run
+    run_case(case, resolve_implementations(["torch"]), RunOptions(variants=False))
+    # the plug-in would take 1000 s ("sleeps") or forever ("spins"); the limit only catches a run
+    # that waits for it, so a busy machine cannot fail it
     start = time.perf_counter()
     records = run_case(case, implementations, RunOptions(variants=False, timeout=0.5))
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 300
     assert records[0].status == "error"
     assert "0.5 s timeout" in records[0].message
     assert records[1].status == "ok"

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
+from conftest import examples
 from harness.computations import gradients, scipy_gradients
 
 MODULES = [gradients, scipy_gradients]
@@ -35,7 +36,7 @@ CATALOG_GRAD_INPUT = [
     [0, 7, 20, 24, 18],
     [0, 0, 21, 24, 27],
 ]
-PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=None)
+PROPERTY = settings(max_examples=examples(150), deadline=None, derandomize=True, database=None)
 
 
 def as_tensor(a, grad: bool = False):
@@ -209,7 +210,7 @@ def check_transposed(x, w, b, arguments, rng) -> None:
             assert_close(actual, wanted, f"{module.__name__} transposed grad_{name} {arguments}")
 
 
-@settings(PROPERTY, max_examples=100)
+@settings(PROPERTY, max_examples=examples(100))
 @given(transposed_cases())
 def test_conv_transpose2d_and_its_backward_equal_torch(case):
     check_transposed(*case)
@@ -230,7 +231,7 @@ def test_conv_transpose2d_with_output_padding_beyond_the_stride(padding, groups)
     check_transposed(x, w, b, arguments | {"dilation": (3, 2)}, rng)
 
 
-@settings(PROPERTY, max_examples=60)
+@settings(PROPERTY, max_examples=examples(60))
 @given(conv2d_cases())
 def test_conv_transpose2d_is_conv2d_grad_input(case):
     """F.conv_transpose2d with the conv's stride, padding, dilation and groups, and output_padding

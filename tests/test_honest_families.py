@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from harness import load_cases, run
 from harness.cases import case_from_dict
 from harness.computations.registry import resolve_implementations
@@ -136,7 +137,7 @@ OPTIONS = RunOptions(variants=False, backward=True)
 
 
 @settings(
-    max_examples=int(__import__("os").environ.get("HONEST_EXAMPLES", "150")),
+    max_examples=examples(150),
     deadline=None,
     database=None,
     suppress_health_check=list(HealthCheck),

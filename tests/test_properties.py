@@ -10,6 +10,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from harness.cases import CASE_FIELD_NAMES, load_cases
 from harness.cases.errors import CaseFileError
 from harness.computations import reference
@@ -32,7 +33,9 @@ def configurations(draw):
     return groups, c_in, c_out, (kh, kw), (h, w), stride, dilation, pads, mode, seed, bias
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
+)
 @given(configurations())
 def test_torch_equals_reference(config):
     groups, c_in, c_out, kernel, size, stride, dilation, pads, mode, seed, with_bias = config
@@ -108,7 +111,9 @@ def case_like(draw):
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.one_of(documents, case_like(), st.text(max_size=80)))
 def test_loader_raises_only_its_own_error(tmp_path, document):

@@ -15,6 +15,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from harness.cases import case_from_dict, torch_rejection
 from harness.cases.data import materialize
 from harness.computations.calling import call_implementation
@@ -26,7 +27,10 @@ from tests.conftest import ROOT
 
 BUILTINS = resolve_implementations(None)
 SETTINGS = settings(
-    max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    max_examples=examples(150),
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
 )
 
 
