@@ -265,3 +265,50 @@ def test_the_python_api_runs_from_a_script_without_a_main_guard(tmp_path, cases_
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["script ran", "['wide_kernel']"]  # never re-run
+
+
+def test_one_zygote_serves_every_run_of_a_process_with_each_callers_context(
+    tmp_path, monkeypatch
+):
+    """Runs in one process share a zygote (a run costs forks, not an interpreter start), yet each
+    worker sees the caller's sys.path, directory and environment of that moment: a plug-in
+    written after the first run, in a directory entered after it, imports; an environment
+    variable set after it is read; a zygote that died is replaced."""
+    import harness
+    from harness.running import workers
+
+    (case,) = [c for c in load_cases([ROOT / "cases" / "seed.yaml"]) if c.index == 0]
+    first = harness.run([case], ["torch"], variants=False)
+    zygote = workers.shared_zygote()
+    plugin_dir = tmp_path / "later"
+    plugin_dir.mkdir()
+    (plugin_dir / "late_plugin.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+
+            import torch
+            import torch.nn.functional as F
+
+
+            def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+                x, w = torch.from_numpy(input), torch.from_numpy(weight)
+                b = None if bias is None else torch.from_numpy(bias)
+                out = F.conv2d(x, w, b, stride, padding, dilation, groups).numpy()
+                return out + 1.0 if os.environ.get("LATE_PLUGIN_SHIFT") else out
+            """
+        )
+    )
+    monkeypatch.chdir(plugin_dir)
+    monkeypatch.setenv("LATE_PLUGIN_SHIFT", "1")
+    rows = harness.run([case], ["torch", "late_plugin:conv2d"], variants=False)
+    assert workers.shared_zygote() is zygote  # the same process forked this run's worker
+    assert list(first["status"]) == ["ok"]
+    statuses = dict(zip(rows["implementation"], rows["status"], strict=True))
+    assert statuses == {"torch": "ok", "late_plugin:conv2d": "unexpected_divergence"}
+    zygote.process.kill()
+    zygote.process.wait()
+    monkeypatch.delenv("LATE_PLUGIN_SHIFT")
+    again = harness.run([case], ["late_plugin:conv2d"], variants=False)
+    assert list(again["status"]) == ["ok"]
+    assert workers.shared_zygote() is not zygote

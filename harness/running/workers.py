@@ -6,10 +6,17 @@ and the harness once and then forks a `Worker` per request: a worker costs milli
 new interpreter takes seconds to import torch, so a crash costs one fork. A worker runs named
 functions (`module:function`, given `tell` to send notes to the parent before its result) until
 told to stop. `WorkerSlot` keeps one worker, replacing it (and its zygote) after a death.
+
+One zygote serves the whole process (`shared_zygote`): the first run starts it, every later run
+(another `harness.run`, the next CLI call in the same process, the next test) only forks. Each
+fork carries the caller's sys.path, working directory and environment of the moment, so a worker
+imports plug-ins as a fresh interpreter started now would; the zygote is keyed by the thread
+variables, which its already imported libraries read once.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import os
@@ -20,6 +27,8 @@ import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+
+from harness.running.cluster import THREAD_VARIABLES
 
 
 class WorkerDeath(Exception):
@@ -100,6 +109,12 @@ def _fork_on_request(control: Connection) -> None:
             try:
                 control.close()
                 ours.close()
+                path, directory, environment = argument  # the caller's, at this request
+                sys.path[:] = path
+                os.environ.clear()
+                os.environ.update(environment)
+                with contextlib.suppress(OSError):
+                    os.chdir(directory)
                 _serve(Connection(theirs.detach()))
             finally:
                 os._exit(0)
@@ -134,7 +149,8 @@ class Zygote:
 
         with self.lock:
             try:
-                self.control.send(("fork", None))
+                context = (list(sys.path), os.getcwd(), dict(os.environ))
+                self.control.send(("fork", context))
                 descriptor = recv_handle(self.control)
                 return Connection(descriptor), self.control.recv()
             except (EOFError, OSError, RuntimeError):
@@ -158,6 +174,35 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+_SHARED: dict[tuple, Zygote] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_zygote() -> Zygote:
+    """This process's zygote for its current thread settings: started on first use, then reused
+    by every WorkerSlot (a run costs forks, not an interpreter start); a dead one is replaced."""
+    key = tuple(os.environ.get(name) for name in THREAD_VARIABLES)
+    with _SHARED_LOCK:
+        zygote = _SHARED.get(key)
+        if zygote is None or zygote.process.poll() is not None:
+            if zygote is not None:
+                zygote.close()
+            zygote = _SHARED[key] = Zygote()
+        return zygote
+
+
+def close_shared_zygotes() -> None:
+    """End every shared zygote (at exit; a later run starts a new one)."""
+    with _SHARED_LOCK:
+        for zygote in _SHARED.values():
+            with contextlib.suppress(Exception):
+                zygote.close()
+        _SHARED.clear()
+
+
+atexit.register(close_shared_zygotes)
 
 
 class Worker:
@@ -216,16 +261,15 @@ class WorkerSlot:
 
     def call(self, target: str, *args, on_note: Callable | None = None):
         try:
-            if self.zygote is None:
-                self.zygote = Zygote()
+            if self.zygote is None or self.zygote.process.poll() is not None:
+                self.zygote = shared_zygote()
             if self.worker is None:
                 self.worker = Worker(self.zygote)
             return self.worker.call(target, *args, on_note=on_note)
         except WorkerDeath:
             self.worker = None
             if self.zygote is not None and self.zygote.process.poll() is not None:
-                self.zygote.close()
-                self.zygote = None
+                self.zygote = None  # shared_zygote replaces it on the next call
             raise
 
     def kill(self) -> None:
@@ -237,6 +281,4 @@ class WorkerSlot:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
-        if self.zygote is not None:
-            self.zygote.close()
-            self.zygote = None
+        self.zygote = None  # shared: it stays for the next run
