@@ -267,9 +267,7 @@ def test_the_python_api_runs_from_a_script_without_a_main_guard(tmp_path, cases_
     assert done.stdout.splitlines() == ["script ran", "['wide_kernel']"]  # never re-run
 
 
-def test_one_zygote_serves_every_run_of_a_process_with_each_callers_context(
-    tmp_path, monkeypatch
-):
+def test_one_zygote_serves_every_run_of_a_process_with_each_callers_context(tmp_path, monkeypatch):
     """Runs in one process share a zygote (a run costs forks, not an interpreter start), yet each
     worker sees the caller's sys.path, directory and environment of that moment: a plug-in
     written after the first run, in a directory entered after it, imports; an environment
