@@ -61,7 +61,7 @@ def worst_index(difference: np.ndarray) -> tuple[int, ...]:
 class Slice:
     """The 2-D map shown, where the worst element is in it, and what it is (for the caption)."""
 
-    values: np.ndarray  # 2-D |difference|
+    cells: np.ndarray  # 2-D |difference|
     at: tuple[int, int]
     label: str
     offset: tuple[int, int] = (0, 0)  # the crop's first row and column in the full map
@@ -88,7 +88,7 @@ def worst_slice(difference: np.ndarray, index: tuple[int, ...]) -> Slice:
 def cropped(view: Slice, limit: int = MAX_CELLS) -> Slice:
     """At most `limit` cells along each axis, the worst one kept inside (centred where it can)."""
     starts = []
-    for axis, size in enumerate(view.values.shape):
+    for axis, size in enumerate(view.cells.shape):
         start = 0
         if size > limit:
             start = min(max(view.at[axis] - limit // 2, 0), size - limit)
@@ -97,7 +97,7 @@ def cropped(view: Slice, limit: int = MAX_CELLS) -> Slice:
     columns = slice(starts[1], starts[1] + limit)
     at = (view.at[0] - starts[0], view.at[1] - starts[1])
     offset = (starts[0], starts[1])
-    return Slice(view.values[rows, columns], at, view.label, offset, view.values.shape)
+    return Slice(view.cells[rows, columns], at, view.label, offset, view.cells.shape)
 
 
 def cell_size(shape: tuple[int, ...]) -> int:
@@ -119,8 +119,8 @@ def colours(values: np.ndarray) -> np.ndarray:
 def render(view: Slice) -> tuple[np.ndarray, int]:
     """The pixels of a (cropped) map, each cell `cell` pixels square, the worst cell outlined;
     and the cell size."""
-    cell = cell_size(view.values.shape)
-    pixels = np.repeat(np.repeat(colours(view.values), cell, axis=0), cell, axis=1)
+    cell = cell_size(view.cells.shape)
+    pixels = np.repeat(np.repeat(colours(view.cells), cell, axis=0), cell, axis=1)
     top, left = view.at[0] * cell, view.at[1] * cell
     box = pixels[top : top + cell, left : left + cell]
     box[0, :] = box[-1, :] = box[:, 0] = box[:, -1] = MARK

@@ -209,9 +209,9 @@ def rows_table(rows: list[tuple[int, Mapping]], anchors: Mapping[int, str]) -> s
         anchor = anchors.get(position, "")
         link = f'<a href="#{anchor}">map</a>' if anchor else ""
         lines.append(
-            f'<tr class="row" data-status="{esc(row.get("status"))}" {attributes}>'
-            + "".join(cells)
-            + f"<td>{link}</td></tr>"
+            f'<tr class="row" data-case="{esc(row.get("case_id"))}" '
+            f'data-variant="{esc(row.get("variant"))}" data-status="{esc(row.get("status"))}" '
+            f"{attributes}>" + "".join(cells) + f"<td>{link}</td></tr>"
         )
     return "\n".join([*lines, "</tbody></table>"])
 
@@ -239,12 +239,12 @@ def heatmap_block(anchor: str, row: Mapping, result: Difference | str) -> str:
         parts.append(f'<p class="note no-map">{esc(result)}</p></div>')
         return "".join(parts)
     png, view, cell = heatmap(result.values, result.index)
-    height, width = (s * cell for s in view.values.shape)
+    height, width = (s * cell for s in view.cells.shape)
     worst = float(abs(result.values[result.index]))
     crop = ""
-    if view.values.shape != view.full:
+    if view.cells.shape != view.full:
         crop = (
-            f" (slice {list(view.full)}; shown: {list(view.values.shape)} cells from row "
+            f" (slice {list(view.full)}; shown: {list(view.cells.shape)} cells from row "
             f"{view.offset[0]}, column {view.offset[1]})"
         )
     parts.append(
