@@ -203,7 +203,8 @@ def rows_table(rows: list[tuple[int, Mapping]], anchors: Mapping[int, str]) -> s
             elif key == "message":
                 message = str(row.get(key, ""))
                 short = message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + "..."
-                cells.append(f'<td class="msg" title="{esc(message)}">{esc(short)}</td>')
+                full = f' title="{esc(message)}"' if short != message else ""
+                cells.append(f'<td class="msg"{full}>{esc(short)}</td>')
             else:
                 cells.append(f"<td>{esc(row.get(key, ''))}</td>")
         anchor = anchors.get(position, "")
