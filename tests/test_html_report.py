@@ -229,3 +229,12 @@ def test_a_filter_in_the_url_hides_the_rows_it_should(pages):
     assert re.search(r'id="shown-count">(\d+)<', dom).group(1) == str(len(wanted))
     nothing = dump_dom(page, "cause=no_such_cause")
     assert visible_rows(nothing) == []
+
+
+def test_run_writes_the_same_csv_with_or_without_html(pages, tmp_path):
+    csv, _, _ = pages
+    impls = [a for name in BUGGY for a in ("--impl", name)]
+    plain = tmp_path / "plain.csv"
+    result = run_cli("run", "cases/seed.yaml", *impls, "--out", plain)
+    assert result.returncode == 1, result.stderr
+    assert plain.read_bytes() == csv.read_bytes()
