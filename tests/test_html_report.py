@@ -238,3 +238,15 @@ def test_run_writes_the_same_csv_with_or_without_html(pages, tmp_path):
     result = run_cli("run", "cases/seed.yaml", *impls, "--out", plain)
     assert result.returncode == 1, result.stderr
     assert plain.read_bytes() == csv.read_bytes()
+
+
+def test_report_merges_shards_as_merge_does(pages, tmp_path):
+    csv, page, _ = pages
+    frame = pd.read_csv(csv, keep_default_na=False, dtype=str)
+    odd = frame["case_index"].astype(int) % 2 == 1
+    frame[odd].to_csv(tmp_path / "one.csv", index=False)
+    frame[~odd].to_csv(tmp_path / "two.csv", index=False)
+    shards = (tmp_path / "two.csv", tmp_path / "one.csv")
+    result = run_cli("report", *shards, "--html", tmp_path / "merged.html")
+    assert result.returncode == 0, result.stderr
+    assert table_rows((tmp_path / "merged.html").read_text()) == table_rows(page.read_text())
