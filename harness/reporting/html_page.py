@@ -227,6 +227,13 @@ def _ratio(row: Mapping) -> float:
     return ratio if ratio == ratio else 0.0
 
 
+def _top(cells) -> str:
+    import numpy as np
+
+    finite = cells[np.isfinite(cells)]
+    return f"{float(finite.max()):.4g}" if finite.size else "nothing finite"
+
+
 def heatmap_block(anchor: str, row: Mapping, result: Difference | str) -> str:
     title = f"{row['case_id']} / {row['implementation']} / {row['variant']} / {row['quantity']}"
     if row.get("layout") and row["layout"] != "contiguous":
@@ -253,7 +260,8 @@ def heatmap_block(anchor: str, row: Mapping, result: Difference | str) -> str:
         f'alt="|difference| over {esc(view.label)}">'
         f'<p class="note">|{esc(row["implementation"])} - {esc(result.against)}| over the slice '
         f"{esc(view.label)} of the {list(result.values.shape)} array{esc(crop)}; the worst element "
-        f"(outlined in blue) is at {list(result.index)}: {worst:.4g}</p>"
+        f"(outlined in blue) is at {list(result.index)}: {worst:.4g}; white is 0, dark red "
+        f"{_top(view.cells)} (grey NaN, black infinite)</p>"
     )
     if result.explanation:
         parts.append(
