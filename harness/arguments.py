@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"CSV report path (default: {DEFAULT_REPORT})",
     )
+    run.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write one self-contained HTML page of the report (after the CSV)",
+    )
     _add_selection(run)
     run.add_argument(
         "--no-variants",
@@ -215,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     merge.add_argument("reports", nargs="+", metavar="REPORT")
     merge.add_argument("--out", required=True, metavar="FILE", help="merged CSV path")
+
+    report = commands.add_parser(
+        "report", help="write the HTML page of existing report CSVs (shards are merged)"
+    )
+    report.add_argument("reports", nargs="+", metavar="CSV")
+    report.add_argument("--html", required=True, metavar="FILE", help="HTML page path")
 
     validate = commands.add_parser("validate", help="check case files; exit 2 on any problem")
     _add_paths(validate)

@@ -145,6 +145,10 @@ def cmd_run(args) -> int:
     progress.close()
     frame = to_dataframe(records)
     write_csv(frame, args.out)
+    if args.html:
+        from harness.html_command import write_page
+
+        write_page(frame, args.html, [args.out])
     if args.summary_md:
         atomic_write(args.summary_md, summary_markdown(records))
     summary_path = None
@@ -160,6 +164,8 @@ def cmd_run(args) -> int:
             "see `conv-harness list`"
         )
     print(f"report: {args.out}" + (f", divergence summary: {summary_path}" if summary_path else ""))
+    if args.html:
+        print(f"page: {args.html}")
     return EXIT_FAILED if any(r.failed for r in records) else EXIT_OK
 
 
@@ -179,6 +185,12 @@ def cmd_merge(args) -> int:
     write_csv(merged, args.out)
     print(f"{len(merged)} rows from {len(args.reports)} reports: {args.out}")
     return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from harness.html_command import report_page
+
+    return report_page(args.reports, args.html)
 
 
 def cmd_coverage(args) -> int:
@@ -371,6 +383,7 @@ COMMANDS = {
     "explain": cmd_explain,
     "diagnose": cmd_diagnose,
     "merge": cmd_merge,
+    "report": cmd_report,
     "schema": cmd_schema,
 }
 
