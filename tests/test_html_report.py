@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import zlib
@@ -250,3 +251,18 @@ def test_report_merges_shards_as_merge_does(pages, tmp_path):
     result = run_cli("report", *shards, "--html", tmp_path / "merged.html")
     assert result.returncode == 0, result.stderr
     assert table_rows((tmp_path / "merged.html").read_text()) == table_rows(page.read_text())
+
+
+def test_pages_and_reports_are_readable_by_others_as_any_new_file_is(tmp_path):
+    """A page is meant to be shared: the atomic write gives the file the mode a plain open()
+    would (0666 less the umask), not the owner-only mode of its temporary file."""
+    from harness.reporting.report import atomic_write
+
+    previous = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "page.html", "<html></html>")
+        atomic_write(tmp_path / "report.csv", "a,b\n")
+    finally:
+        os.umask(previous)
+    for name in ("page.html", "report.csv"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644

@@ -54,7 +54,7 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid 
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;padding:2px 6px}
 th{background:#f3f3f3;text-align:left}th.sortable{cursor:pointer}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
-td.num{text-align:right;font-variant-numeric:tabular-nums}td.msg{min-width:26em;max-width:50em}
+td.num{text-align:right;font-variant-numeric:tabular-nums}td.msg{min-width:18em;max-width:40em}.wide{overflow-x:auto;max-width:100%}
 .controls label{margin-right:.8em;font-size:.85em}.note{color:#666;font-size:.9em}
 .divergence{border:1px solid #ddd;margin:.8em 0;padding:.5em .8em}
 .divergence img{image-rendering:pixelated;border:1px solid #999;vertical-align:top}
@@ -186,7 +186,8 @@ def rows_table(rows: list[tuple[int, Mapping]], anchors: Mapping[int, str]) -> s
         f'<th class="sortable" data-key="{key}" data-type="{kind}">{esc(title)}</th>'
         for key, title, kind in COLUMNS
     )
-    lines = [f'<table id="rows"><thead><tr>{head}<th>map</th></tr></thead><tbody>']
+    top = f'<div class="wide"><table id="rows"><thead><tr>{head}<th>map</th></tr></thead>'
+    lines = [top + "<tbody>"]
     for position, row in rows:
         fields = _fields(row)
         attributes = " ".join(f'data-{field}="{esc(fields[field])}"' for field in FIELDS)
@@ -214,7 +215,7 @@ def rows_table(rows: list[tuple[int, Mapping]], anchors: Mapping[int, str]) -> s
             f'data-variant="{esc(row.get("variant"))}" data-status="{esc(row.get("status"))}" '
             f"{attributes}>" + "".join(cells) + f"<td>{link}</td></tr>"
         )
-    return "\n".join([*lines, "</tbody></table>"])
+    return "\n".join([*lines, "</tbody></table></div>"])
 
 
 def _ratio(row: Mapping) -> float:

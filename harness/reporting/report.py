@@ -44,6 +44,12 @@ def csv_text(frame, float_columns: Sequence[str] = FLOAT_COLUMNS) -> str:
     return text_frame.to_csv(index=False, lineterminator="\n")
 
 
+def _new_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: str | os.PathLike, text: str) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +57,7 @@ def atomic_write(path: str | os.PathLike, text: str) -> None:
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
     )
     try:
+        os.chmod(temporary, _new_file_mode())  # as open() would create it, not mkstemp's 0600
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
             stream.flush()
