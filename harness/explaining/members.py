@@ -43,10 +43,6 @@ class Member:
     semantics: Semantics
     applies: Callable[[Case], bool]
 
-    @property
-    def after(self) -> str:
-        return self.mutation
-
 
 def _grouped(case: Case) -> bool:
     return case.groups > 1
@@ -111,7 +107,7 @@ def members(rank: int) -> tuple[Member, ...]:
                 mutation.applies,
             )
         )
-        found += [m for m in EXTRA if m.after == mutation.name]
+        found += [m for m in EXTRA if m.mutation == mutation.name]
         for axes in _axis_sets(mutation.name, rank):
             found.append(
                 Member(

@@ -51,6 +51,25 @@ def registry_coverage(cases: Sequence[Case]) -> list[MutationCoverage]:
     return list(table.values())
 
 
+def examples(case_ids: Sequence[str], shown: int = 3) -> str:
+    """The first few case ids, and `...` when there are more."""
+    return ", ".join(case_ids[:shown]) + (" ..." if len(case_ids) > shown else "")
+
+
+def families_by_operation(
+    table: Sequence[MutationCoverage], ops: Sequence[str]
+) -> dict[str, dict[str, set[str]]]:
+    """For each cause, the cases of each operation in `ops` whose variant rows detect one of its
+    mutations."""
+    families: dict[str, dict[str, set[str]]] = {}
+    for entry in table:
+        per_op = families.setdefault(entry.cause, {op: set() for op in ops})
+        for case_id, op in zip(entry.detecting, entry.detecting_ops, strict=True):
+            if op in per_op:
+                per_op[op].add(case_id)
+    return families
+
+
 def coverage_lines(
     table: Sequence[MutationCoverage], case_count: int
 ) -> tuple[list[str], list[str]]:
@@ -59,9 +78,9 @@ def coverage_lines(
     lines = [f"{'mutation':<{width}}  {'cause':<11}  detected by (of {case_count} cases)"]
     warnings = []
     for entry in table:
-        examples = ", ".join(entry.detecting[:3]) + (" ..." if len(entry.detecting) > 3 else "")
         lines.append(
-            f"{entry.name:<{width}}  {entry.cause:<11}  {len(entry.detecting):>4}  {examples}"
+            f"{entry.name:<{width}}  {entry.cause:<11}  {len(entry.detecting):>4}  "
+            f"{examples(entry.detecting)}"
         )
         if not entry.detecting:
             hint = "invisible" + MUTATIONS[entry.name].doc.split("Invisible", 1)[-1].rstrip(".")
@@ -81,12 +100,7 @@ def family_rank_lines(
     present = [op for op in ("conv1d", "conv2d", "conv3d") if op in ops]
     if not present:
         return [], []
-    families: dict[str, dict[str, set[str]]] = {}
-    for entry in table:
-        per_op = families.setdefault(entry.cause, {op: set() for op in present})
-        for case_id, op in zip(entry.detecting, entry.detecting_ops, strict=True):
-            if op in per_op:
-                per_op[op].add(case_id)
+    families = families_by_operation(table, present)
     width = max(len("family"), *(len(cause) for cause in families))
     lines = [
         "",
@@ -169,10 +183,9 @@ def member_lines(table: Sequence[MemberCoverage]) -> tuple[list[str], list[str]]
     ]
     warnings = []
     for entry in table:
-        examples = ", ".join(entry.detecting[:3]) + (" ..." if len(entry.detecting) > 3 else "")
         lines.append(
             f"{entry.rank:>4}  {entry.name:<{width}}  {entry.cause:<11}  "
-            f"{len(entry.detecting):>4}  {examples}".rstrip()
+            f"{len(entry.detecting):>4}  {examples(entry.detecting)}".rstrip()
         )
         if entry.tried and not entry.detecting:
             warnings.append(

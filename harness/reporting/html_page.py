@@ -15,10 +15,10 @@ has been decoded the body's `data-images-decoded` reads "k/n".
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping
 
 from harness.computations.implementation import Implementation
+from harness.probing.probes import op_rank
 from harness.reporting.heatmap import data_uri, heatmap
 from harness.reporting.html_rows import (
     Difference,
@@ -124,8 +124,10 @@ def esc(value: object) -> str:
 
 
 def rank_of(op: str) -> str:
-    found = re.search(r"(\d)d$", str(op))
-    return found.group(1) if found else ""
+    try:
+        return str(op_rank(str(op)))
+    except ValueError:  # not an operation of a spatial rank
+        return ""
 
 
 def _fields(row: Mapping) -> dict[str, str]:
@@ -291,17 +293,18 @@ def blind_spot_table(frame) -> str:
 
 
 def coverage_tables(cases) -> str:
-    from harness.reporting.coverage import member_coverage, registry_coverage
+    from harness.reporting.coverage import (
+        examples,
+        families_by_operation,
+        member_coverage,
+        registry_coverage,
+    )
 
     forward = [c for c in cases if c.computes and not c.transposed]
     if not forward:
         return '<p class="note">No forward case of the report computes an output.</p>'
     ops = [op for op in ("conv1d", "conv2d", "conv3d") if any(c.op == op for c in forward)]
-    families: dict[str, dict[str, set[str]]] = {}
-    for entry in registry_coverage(forward):
-        per_op = families.setdefault(entry.cause, {op: set() for op in ops})
-        for case_id, op in zip(entry.detecting, entry.detecting_ops, strict=True):
-            per_op.setdefault(op, set()).add(case_id)
+    families = families_by_operation(registry_coverage(forward), ops)
     head = "".join(f"<th>{op}</th>" for op in ops)
     lines = [f'<table id="coverage-families"><tr><th>family</th>{head}</tr>']
     for cause, per_op in families.items():
@@ -313,12 +316,11 @@ def coverage_tables(cases) -> str:
         "<th>detecting cases</th><th>of</th><th>examples</th></tr>"
     )
     for member in member_coverage(forward):
-        examples = ", ".join(member.detecting[:3]) + (" ..." if len(member.detecting) > 3 else "")
         gap = ' class="gap"' if member.tried and not member.detecting else ""
         lines.append(
             f"<tr{gap}><td>{member.rank}</td><td>{esc(member.name)}</td><td>{esc(member.cause)}"
             f'</td><td class="num">{len(member.detecting)}</td><td class="num">{member.tried}'
-            f"</td><td>{esc(examples)}</td></tr>"
+            f"</td><td>{esc(examples(member.detecting))}</td></tr>"
         )
     return "\n".join([*lines, "</table>"])
 

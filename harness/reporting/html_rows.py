@@ -21,6 +21,7 @@ import numpy as np
 
 from harness.cases.case import Case
 from harness.cases.layouts import CONTIGUOUS
+from harness.computations.calling import one_line
 from harness.computations.implementation import Implementation
 
 MAX_EXPLAIN_LINES = 60
@@ -50,13 +51,8 @@ def load_report_cases(sources: Sequence[str]) -> tuple[dict[tuple[str, str], Cas
             for case in load_cases([source]):
                 cases[(source, case.id)] = case
         except Exception as error:
-            notes.append(f"case file {source} cannot be loaded: {one_line(error)}")
+            notes.append(f"case file {source} cannot be loaded: {one_line(str(error), 200)}")
     return cases, notes
-
-
-def one_line(error: object, limit: int = 200) -> str:
-    text = " ".join(str(error).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def row_difference(
@@ -73,7 +69,7 @@ def row_difference(
             else:
                 result = _gradient_difference(row, case, implementation)
     except Exception as error:
-        return f"recomputing this row failed: {type(error).__name__}: {one_line(error)}"
+        return f"recomputing this row failed: {type(error).__name__}: {one_line(str(error), 200)}"
     if isinstance(result, str):
         return result
     result.explanation = explanation(case, row["quantity"], result.index)
@@ -119,18 +115,20 @@ def _output_difference(row: Mapping, case: Case, implementation) -> Difference |
     layout = row.get("layout") or CONTIGUOUS
     func = operation_for(implementation, case)
     maps = sampled_maps(case)
-    contiguous = call_implementation(func, case, arrays, None, maps)
+    contiguous = None  # a layout row of cause `layout` is compared with its own contiguous output
     if layout == CONTIGUOUS:
-        outcome = contiguous
+        outcome = call_implementation(func, case, arrays, None, maps)
     else:
         tensors = implementation.tensor_operation(case.op)
         if tensors is None:
             return f"{row['implementation']} takes no tensors: layout {layout} not recomputed"
         outcome = call_implementation(tensors, case, arrays, None, maps, layout)
+        if row.get("cause") == "layout":
+            contiguous = call_implementation(func, case, arrays, None, maps).output
     if outcome.output is None:
         return f"{row['implementation']} gives no output now ({outcome.status}): no map"
-    if row.get("cause") == "layout" and contiguous.output is not None:
-        return _difference(outcome.output, contiguous.output, "its own contiguous output")
+    if contiguous is not None:
+        return _difference(outcome.output, contiguous, "its own contiguous output")
     return _difference(outcome.output, baseline.output, reference)
 
 
@@ -200,7 +198,7 @@ def explanation(case: Case, quantity: str, index: tuple[int, ...]) -> list[str]:
 
             lines = explain_gradient_lines(case, quantity, index)
     except Exception as error:
-        return [f"no explanation: {one_line(error)}"]
+        return [f"no explanation: {one_line(str(error), 200)}"]
     if len(lines) > MAX_EXPLAIN_LINES:
         more = len(lines) - MAX_EXPLAIN_LINES
         lines = [*lines[:MAX_EXPLAIN_LINES], f"... ({more} more lines: conv-harness explain)"]
