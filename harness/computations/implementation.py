@@ -42,12 +42,6 @@ class Implementation:
         """The causes its operation `op` is documented to diverge by (`known_causes`)."""
         return tuple(getattr(self.operations.get(op), "known_causes", ()))
 
-    @property
-    def how_called(self) -> str:
-        """In words: where its calls run."""
-        where = f"on {self.device}" if self.device else "on the CPU"
-        return f"{'in a worker process' if self.isolated else 'in process'}, {where}"
-
     def with_operations(self, operations: Mapping[str, Callable]) -> Implementation:
         """The same implementation with every operation replaced (a crash's stand-in): none
         of the replacements takes tensors."""
